@@ -1,0 +1,190 @@
+"""The one model interface every reclib recommender follows, and the batched top-K ranker.
+
+Every recommender (CF, deep, sequential) takes and returns raw ids in pandas frames and hides
+its id encoding::
+
+    model.fit(interactions)                 # DataFrame: user_id, item_id[, rating][, timestamp]
+    model.score(user_ids) -> ndarray        # (n_users, n_items) over model.item_ids_
+    model.recommend(user_ids, k=10, exclude_seen=True) -> DataFrame  # user_id, item_id, score, rank
+    model.predict(user_ids, item_ids) -> ndarray                     # one score per pair
+
+A subclass implements ``_fit(matrix)`` and ``_score(user_index)``; the base class validates input,
+encodes ids, keeps the user x item training matrix and does the ranking. Unknown users raise a
+``ValueError`` naming them, unless a subclass documents a fallback (see ``handles_unknown_users``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from reclib.data.encoding import IdEncoder
+from reclib.data.validation import validate_interactions
+
+__all__ = ["Recommender", "interaction_matrix", "top_k", "user_batches"]
+
+
+def top_k(scores: np.ndarray, k: int,
+          exclude: sp.spmatrix | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` best columns of each row of ``scores``, best first.
+
+    Parameters
+    ----------
+    scores: (n_rows, n_items) float array; it is modified in place where ``exclude`` is set.
+    k: how many items per row (capped at ``n_items``).
+    exclude: optional (n_rows, n_items) sparse matrix; its stored entries are masked with ``-inf``
+        (a user's training items).
+
+    Returns ``(items, item_scores)``, both (n_rows, k); an excluded item can only appear, with
+    score ``-inf``, when a row has fewer than ``k`` items left. Ties keep the lower item index
+    first. Cost: ``argpartition`` O(n_items) per row plus O(k log k) to order the k.
+    """
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k!r}")
+    scores = np.asarray(scores, dtype=np.float64) if scores.dtype.kind != "f" else scores
+    n_rows, n_items = scores.shape
+    if exclude is not None:
+        if exclude.shape != scores.shape:
+            raise ValueError(f"exclude has shape {exclude.shape}, scores {scores.shape}")
+        coo = sp.coo_matrix(exclude)
+        scores[coo.row, coo.col] = -np.inf
+    k = min(k, n_items)
+    if k < n_items:
+        part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    else:
+        part = np.broadcast_to(np.arange(n_items), (n_rows, n_items))
+    part = np.sort(part, axis=1)
+    part_scores = np.take_along_axis(scores, part, axis=1)
+    order = np.argsort(-part_scores, axis=1, kind="stable")
+    return np.take_along_axis(part, order, axis=1), np.take_along_axis(part_scores, order, axis=1)
+
+
+def user_batches(n: int, batch_size: int) -> Iterator[slice]:
+    """Consecutive slices covering ``range(n)``, ``batch_size`` at a time."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size!r}")
+    for start in range(0, n, batch_size):
+        yield slice(start, min(start + batch_size, n))
+
+
+def interaction_matrix(users: np.ndarray, items: np.ndarray, shape: tuple[int, int],
+                       values: np.ndarray | None = None) -> sp.csr_matrix:
+    """A (n_users, n_items) CSR matrix with ``values`` (default 1.0) at (users, items)."""
+    data = np.ones(len(users)) if values is None else np.asarray(values, dtype=np.float64)
+    matrix = sp.csr_matrix((data, (users, items)), shape=shape, dtype=np.float64)
+    matrix.sum_duplicates()
+    matrix.sort_indices()
+    return matrix
+
+
+class Recommender:
+    """Base class: raw-id frames in and out, ids encoded inside (see module doc).
+
+    Fitted attributes: ``user_ids_`` and ``item_ids_`` (raw ids; column ``j`` of ``score`` is
+    ``item_ids_[j]``), ``train_matrix_`` (CSR users x items; the rating if ``uses_rating`` and the
+    frame has one, else 1.0).
+    """
+
+    #: whether ``fit`` keeps rating values (explicit models) or 1.0 (implicit models)
+    uses_rating: bool = False
+    #: whether ``score`` accepts users unseen at fit (documented by the subclass)
+    handles_unknown_users: bool = False
+
+    def __init__(self, user_col: str = "user_id", item_col: str = "item_id",
+                 rating_col: str = "rating") -> None:
+        self.user_col, self.item_col, self.rating_col = user_col, item_col, rating_col
+
+    # -- subclass hooks -----------------------------------------------------------------------
+    def _fit(self, matrix: sp.csr_matrix, interactions: pd.DataFrame) -> None:
+        raise NotImplementedError
+
+    def _score(self, users: np.ndarray) -> np.ndarray:
+        """Scores (len(users), n_items) for user indices (``-1`` for unknown users)."""
+        raise NotImplementedError
+
+    # -- public interface ---------------------------------------------------------------------
+    def fit(self, interactions: pd.DataFrame) -> Recommender:
+        """Validate ``interactions``, encode ids, build ``train_matrix_`` and fit; returns self."""
+        rating = self.rating_col if self.uses_rating else None
+        validate_interactions(interactions, self.user_col, self.item_col, rating_col=rating,
+                              rating_range=None)
+        self.user_encoder_ = IdEncoder("user").fit(interactions[self.user_col])
+        self.item_encoder_ = IdEncoder("item").fit(interactions[self.item_col])
+        self.user_ids_ = self.user_encoder_.classes_
+        self.item_ids_ = self.item_encoder_.classes_
+        users = self.user_encoder_.transform(interactions[self.user_col])
+        items = self.item_encoder_.transform(interactions[self.item_col])
+        values = interactions[rating].to_numpy(np.float64) if rating else None
+        self.train_matrix_ = interaction_matrix(users, items, (len(self.user_ids_),
+                                                               len(self.item_ids_)), values)
+        self._fit(self.train_matrix_, interactions)
+        return self
+
+    def user_index(self, user_ids: object) -> np.ndarray:
+        """Indices of raw ``user_ids``; unknown ids raise, or are ``-1`` for models that take them."""
+        self._check_fitted()
+        unknown = "ignore" if self.handles_unknown_users else "error"
+        return self.user_encoder_.transform(np.asarray(user_ids), unknown=unknown)
+
+    def score(self, user_ids: object) -> np.ndarray:
+        """Scores over ``item_ids_`` for each user: an array (n_users, n_items), higher is better."""
+        return self._score(self.user_index(user_ids))
+
+    def recommend(self, user_ids: object, k: int = 10, exclude_seen: bool = True,
+                  batch_size: int = 1024) -> pd.DataFrame:
+        """Top-``k`` items per user: a frame (user_col, item_col, score, rank) with rank 1 first.
+
+        With ``exclude_seen`` the user's training items are never recommended; a user with fewer
+        than ``k`` items left gets fewer rows. Users are scored ``batch_size`` at a time.
+        """
+        user_ids = np.asarray(user_ids)
+        index = self.user_index(user_ids)
+        parts = []
+        for batch in user_batches(len(index), batch_size):
+            idx = index[batch]
+            scores = np.array(self._score(idx), dtype=np.float64)
+            exclude = self._seen(idx) if exclude_seen else None
+            items, item_scores = top_k(scores, k, exclude)
+            keep = np.isfinite(item_scores)
+            rows = np.nonzero(keep)
+            parts.append(pd.DataFrame({
+                self.user_col: user_ids[batch][rows[0]],
+                self.item_col: self.item_ids_[items[keep]],
+                "score": item_scores[keep],
+                "rank": rows[1] + 1,
+            }))
+        return pd.concat(parts, ignore_index=True)
+
+    def predict(self, user_ids: object, item_ids: object) -> np.ndarray:
+        """One score per (user, item) pair; unknown items raise ``ValueError`` naming them."""
+        users = self.user_index(user_ids)
+        items = self.item_encoder_.transform(np.asarray(item_ids))
+        if users.shape != items.shape:
+            raise ValueError(f"user_ids and item_ids differ in length: {users.shape} vs {items.shape}")
+        unique, inverse = np.unique(users, return_inverse=True)
+        out = np.empty(len(users), dtype=np.float64)
+        for batch in user_batches(len(unique), 1024):
+            rows = np.flatnonzero((inverse >= batch.start) & (inverse < batch.stop))
+            scores = self._score(unique[batch])
+            out[rows] = scores[inverse[rows] - batch.start, items[rows]]
+        return out
+
+    # -- helpers ------------------------------------------------------------------------------
+    def _seen(self, idx: np.ndarray) -> sp.csr_matrix:
+        """Training items of user indices ``idx`` (empty rows for unknown users, ``-1``)."""
+        rows = self.train_matrix_[np.maximum(idx, 0)]
+        rows.data = np.ones_like(rows.data)
+        seen = sp.csr_matrix(sp.diags((idx >= 0).astype(np.float64)) @ rows)
+        seen.eliminate_zeros()
+        return seen
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "train_matrix_"):
+            raise RuntimeError(f"{type(self).__name__} is not fitted: call fit(interactions) first")
+
+    def __repr__(self) -> str:
+        params = {k: v for k, v in vars(self).items() if not k.endswith("_") and not k.startswith("_")}
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in params.items())})"

@@ -1,0 +1,14 @@
+"""Stage 1, data preparation (notebook 01): loading, validation, cleaning, ids, splits, negatives."""
+
+from reclib.data.encoding import IdEncoder
+from reclib.data.movielens import GENRES, MovieLens, content_hash, load_movielens
+from reclib.data.sampling import NegativeSampler, sample_negatives
+from reclib.data.splits import (chronological_split, cold_start_item_split, leave_last_out,
+                                random_split, stratified_split)
+from reclib.data.validation import (drop_duplicate_interactions, k_core, to_implicit,
+                                    validate_interactions)
+
+__all__ = ["GENRES", "IdEncoder", "MovieLens", "NegativeSampler", "chronological_split",
+           "cold_start_item_split", "content_hash", "drop_duplicate_interactions", "k_core",
+           "leave_last_out", "load_movielens", "random_split", "sample_negatives",
+           "stratified_split", "to_implicit", "validate_interactions"]

@@ -1,0 +1,62 @@
+"""Record metrics from inside a notebook and read them back from the executed file.
+
+``record("ndcg@10", 0.41)`` displays an output with reclib's own MIME type,
+``application/vnd.reclib.metric+json``, carrying ``{"name": ..., "value": ...}`` (plus a
+``text/plain`` line for people). After the notebook runs (papermill, nbclient, JupyterLab),
+:func:`read_records` collects every such output with :mod:`nbformat`. It replaces scrapbook,
+which is unmaintained and breaks on pandas 2.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import os
+from typing import Any
+
+import nbformat
+
+__all__ = ["MIME_TYPE", "read_records", "record"]
+
+MIME_TYPE = "application/vnd.reclib.metric+json"
+Scalar = int | float | str | bool
+
+
+def _plain(value: Any) -> Scalar:
+    """A JSON scalar from ``value`` (NumPy scalars included); reject NaN, inf and containers."""
+    if isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        value = float(value)
+        if not math.isfinite(value):
+            raise ValueError(f"cannot record a non-finite value: {value!r}")
+        return value
+    raise ValueError(f"record takes a number, string or bool, got {type(value).__name__}")
+
+
+def record(name: str, value: Any) -> Scalar:
+    """Display metric ``name`` = ``value`` as a reclib record and return the stored value."""
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"a record needs a non-empty string name, got {name!r}")
+    from IPython.display import display
+
+    stored = _plain(value)
+    shown = f"{stored:.4f}" if isinstance(stored, float) else str(stored)
+    display({MIME_TYPE: {"name": name, "value": stored}, "text/plain": f"{name} = {shown}"},
+            raw=True)
+    return stored
+
+
+def read_records(notebook: str | os.PathLike[str] | nbformat.NotebookNode) -> dict[str, Scalar]:
+    """Every metric recorded in an executed notebook, in order (a later record of a name wins)."""
+    nb = notebook if isinstance(notebook, nbformat.NotebookNode) else nbformat.read(
+        os.fspath(notebook), as_version=4)
+    records: dict[str, Scalar] = {}
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            payload = output.get("data", {}).get(MIME_TYPE)
+            if payload is not None:
+                records[payload["name"]] = payload["value"]
+    return records

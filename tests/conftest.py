@@ -1,0 +1,33 @@
+"""Shared fixtures: the MovieLens-100K frames (from the cache `make data` fills) and tiny frames."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from reclib.data import load_movielens
+
+
+@pytest.fixture(scope="session")
+def movielens():
+    return load_movielens("100k")
+
+
+@pytest.fixture()
+def tiny_ratings() -> pd.DataFrame:
+    """12 ratings of 4 users on 5 items, with timestamps."""
+    rows = [(1, 10, 5, 100), (1, 11, 3, 101), (1, 12, 4, 102), (2, 10, 4, 100), (2, 13, 2, 105),
+            (2, 14, 5, 106), (3, 11, 1, 103), (3, 12, 5, 104), (3, 13, 3, 107), (4, 10, 2, 108),
+            (4, 14, 4, 109), (4, 12, 5, 110)]
+    return pd.DataFrame(rows, columns=["user_id", "item_id", "rating", "timestamp"])
+
+
+@pytest.fixture()
+def synthetic_interactions() -> pd.DataFrame:
+    """5,000 random interactions of 200 users on 300 items (unique pairs), seeded."""
+    rng = np.random.default_rng(0)
+    keys = rng.choice(200 * 300, size=5000, replace=False)
+    return pd.DataFrame({"user_id": keys // 300, "item_id": keys % 300,
+                         "rating": rng.integers(1, 6, size=5000).astype(float),
+                         "timestamp": rng.integers(0, 10**6, size=5000)})

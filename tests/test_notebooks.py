@@ -1,0 +1,52 @@
+"""Smoke runs: every notebook executes top to bottom with notebooks/smoke.json parameters, and
+the metrics it records stay within tight tolerances of the values measured when it was written.
+
+Values were measured with ``python -m reclib.run_notebooks --smoke`` (seed 42, TensorFlow
+backend where it applies). Counts are exact; model metrics allow 2 % relative drift, far less
+than any broken model moves them.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from reclib.run_notebooks import NOTEBOOK_DIR, find_notebooks, run_notebook, smoke_parameters
+
+REL = 0.02
+
+EXPECTED: dict[str, dict[str, float]] = {
+    "00_quickstart": {
+        "MostPopular.precision@10": 0.2233, "MostPopular.recall@10": 0.1082,
+        "MostPopular.ndcg@10": 0.2417, "MostPopular.map@10": 0.1292,
+        "MostPopular.hit_rate@10": 0.8267, "MostPopular.coverage@10": 0.0311,
+        "ItemKNN.precision@10": 0.3053, "ItemKNN.recall@10": 0.1675, "ItemKNN.ndcg@10": 0.3494,
+        "ItemKNN.map@10": 0.2152, "ItemKNN.hit_rate@10": 0.93, "ItemKNN.coverage@10": 0.1078,
+    },
+    "01_data_preparation": {
+        "n_ratings": 100_000, "n_users": 943, "n_items": 1682, "sparsity": 0.93695,
+        "mean_rating": 3.52986, "implicit_share": 0.55375, "k_core_rows": 94_443,
+        "p1_test_rows": 25_008, "p3_test_rows": 943, "p5_test_rows": 19_728,
+        "uniform_negative_popularity": 38.59, "popularity_negative_popularity": 109.45,
+    },
+}
+EXACT = {"n_ratings", "n_users", "n_items", "k_core_rows", "p1_test_rows", "p3_test_rows",
+         "p5_test_rows"}
+
+
+def test_every_notebook_has_expectations():
+    assert sorted(EXPECTED) == [p.stem for p in find_notebooks()]
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_notebook_smoke_run(name, tmp_path):
+    path = NOTEBOOK_DIR / f"{name}.ipynb"
+    result = run_notebook(path, tmp_path, smoke_parameters()[name], progress_bar=False)
+    recorded = result["metrics"]
+    missing = sorted(set(EXPECTED[name]) - set(recorded))
+    assert not missing, f"{name} did not record {missing}"
+    for metric, expected in EXPECTED[name].items():
+        if metric in EXACT:
+            assert recorded[metric] == expected, metric
+        else:
+            assert recorded[metric] == pytest.approx(expected, rel=REL), metric

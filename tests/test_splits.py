@@ -1,0 +1,98 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from reclib.data import (NegativeSampler, chronological_split, cold_start_item_split,
+                         leave_last_out, random_split, sample_negatives, stratified_split)
+
+
+def _disjoint_cover(df, *parts):
+    index = np.concatenate([p.index.to_numpy() for p in parts])
+    assert len(index) == len(set(index)) == len(df)
+
+
+def test_random_split_ratio_and_determinism(movielens):
+    train, test = random_split(movielens.ratings, test_size=0.2, seed=42)
+    _disjoint_cover(movielens.ratings, train, test)
+    assert len(test) == 20_000
+    again = random_split(movielens.ratings, test_size=0.2, seed=42)[1]
+    assert test.index.equals(again.index)
+    assert not test.index.equals(random_split(movielens.ratings, 0.2, seed=1)[1].index)
+
+
+def test_stratified_split_is_exact_per_user(movielens):
+    ratings = movielens.ratings
+    train, test = stratified_split(ratings, train_size=0.75, seed=42)
+    _disjoint_cover(ratings, train, test)
+    n = ratings["user_id"].value_counts()
+    expected = np.maximum(np.round(0.75 * n), 1)
+    assert train["user_id"].value_counts().reindex(n.index).eq(expected).all()
+    assert set(test["user_id"]) <= set(train["user_id"])
+    assert stratified_split(ratings, 0.75, seed=42)[1].index.equals(test.index)
+
+
+def test_chronological_split_respects_time(movielens):
+    train, test = chronological_split(movielens.ratings, train_size=0.8)
+    _disjoint_cover(movielens.ratings, train, test)
+    last_train = train.groupby("user_id")["timestamp"].max()
+    first_test = test.groupby("user_id")["timestamp"].min()
+    assert (last_train.reindex(first_test.index) <= first_test).all()
+
+
+def test_leave_last_out(movielens):
+    train, valid, test = leave_last_out(movielens.ratings)
+    _disjoint_cover(movielens.ratings, train, valid, test)
+    assert test["user_id"].is_unique and len(test) == 943 and len(valid) == 943
+    ordered = movielens.ratings.sort_values(["user_id", "timestamp", "item_id"])
+    assert test.set_index("user_id")["item_id"].sort_index().equals(
+        ordered.groupby("user_id")["item_id"].last())
+    assert (valid.set_index("user_id")["timestamp"] <= test.set_index("user_id")["timestamp"]).all()
+    assert set(test["user_id"]) <= set(train["user_id"])
+
+
+def test_leave_last_out_short_histories_stay_in_train():
+    df = pd.DataFrame({"user_id": [1, 1, 2, 2, 2], "item_id": [1, 2, 1, 2, 3],
+                       "timestamp": [1, 2, 1, 2, 3]})
+    train, valid, test = leave_last_out(df)
+    assert set(train["user_id"]) == {1, 2} and test["user_id"].tolist() == [2]
+    assert test["item_id"].tolist() == [3] and valid["item_id"].tolist() == [2]
+
+
+def test_cold_start_items_are_disjoint(movielens):
+    train, test = cold_start_item_split(movielens.ratings, test_item_fraction=0.2, seed=42)
+    _disjoint_cover(movielens.ratings, train, test)
+    assert not set(train["item_id"]) & set(test["item_id"])
+    assert test["item_id"].nunique() == round(0.2 * 1682)
+
+
+@pytest.mark.parametrize("call", [
+    lambda df: random_split(df, test_size=1.5),
+    lambda df: stratified_split(df, train_size=0),
+    lambda df: chronological_split(df, timestamp_col="time"),
+])
+def test_split_arguments_are_checked(tiny_ratings, call):
+    with pytest.raises(ValueError, match="test_size|train_size|'time'"):
+        call(tiny_ratings)
+
+
+def test_negatives_are_never_positive(synthetic_interactions):
+    df = synthetic_interactions
+    positives = set(zip(df["user_id"], df["item_id"]))
+    for strategy in ("uniform", "popularity"):
+        sampler = NegativeSampler(strategy=strategy, seed=3).fit(df)
+        neg = sampler.sample(df["user_id"].to_numpy(), n_negatives=4)
+        assert len(neg) == 4 * len(df)
+        assert not positives & set(zip(neg["user_id"], neg["item_id"]))
+
+
+def test_popularity_sampling_follows_counts():
+    users = np.zeros(1, dtype=int)
+    probs = np.array([0.0, 1.0, 3.0, 0.0])
+    draws = sample_negatives(users, np.array([3]), 4, np.zeros(20_000, int), probs, seed=0)
+    share = np.bincount(draws, minlength=4) / len(draws)
+    assert share[0] == 0 and share[3] == 0 and abs(share[2] - 0.75) < 0.02
+
+
+def test_user_with_every_item_is_an_error():
+    with pytest.raises(ValueError, match=r"users \[0\]"):
+        sample_negatives(np.array([0, 0]), np.array([0, 1]), 2, np.array([0]))
