@@ -6,7 +6,7 @@ SETUP  := $(VENV)/.reclib-setup
 DATA   := data/cache/.fetched
 export PYTHONHASHSEED := 0
 
-.PHONY: setup data notebooks smoke test unit bench lab clean distclean
+.PHONY: setup data notebooks smoke test unit bench tune lab clean distclean
 
 setup: $(SETUP)
 
@@ -40,6 +40,10 @@ unit: $(DATA)
 
 bench: $(DATA)
 	$(PY) -m reclib.bench --output build/bench.json
+
+# hyper-parameter searches on validation carve-outs of the training data -> build/tuning/
+tune: $(DATA)
+	$(PY) -m reclib.evaluation.tuning
 
 lab: $(DATA)
 	$(VENV)/bin/jupyter lab notebooks/

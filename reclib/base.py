@@ -105,6 +105,14 @@ class Recommender:
         """Scores (len(users), n_items) for user indices (``-1`` for unknown users)."""
         raise NotImplementedError
 
+    def _item_catalogue(self, interactions: pd.DataFrame) -> np.ndarray:
+        """The raw item ids the model can score; by default the items seen in ``interactions``.
+
+        Content-based models override it to score every item they have features for, so that
+        items never seen in training (cold start) can be ranked.
+        """
+        return interactions[self.item_col].to_numpy()
+
     # -- public interface ---------------------------------------------------------------------
     def fit(self, interactions: pd.DataFrame) -> Recommender:
         """Validate ``interactions``, encode ids, build ``train_matrix_`` and fit; returns self."""
@@ -112,7 +120,7 @@ class Recommender:
         validate_interactions(interactions, self.user_col, self.item_col, rating_col=rating,
                               rating_range=None)
         self.user_encoder_ = IdEncoder("user").fit(interactions[self.user_col])
-        self.item_encoder_ = IdEncoder("item").fit(interactions[self.item_col])
+        self.item_encoder_ = IdEncoder("item").fit(self._item_catalogue(interactions))
         self.user_ids_ = self.user_encoder_.classes_
         self.item_ids_ = self.item_encoder_.classes_
         users = self.user_encoder_.transform(interactions[self.user_col])

@@ -70,6 +70,35 @@ def bench_evaluation(repeat: int) -> dict[str, float]:
     return out
 
 
+def bench_cf(repeat: int) -> dict[str, float]:
+    """Collaborative filtering on ML-100K P1/P2: fit times and the notebook-02 test metrics."""
+    from reclib.cf import EASE, BiasedMF, ImplicitALS
+    from reclib.cf.implicit import implicit_als_half_step
+    from reclib.data import load_movielens, random_split, stratified_split
+    from reclib.evaluation import evaluate_ranking, rmse
+
+    ml = load_movielens("100k")
+    p1_train, p1_test = stratified_split(ml.ratings, 0.75, seed=42)
+    p2_train, p2_test = random_split(ml.ratings, 0.2, seed=42)
+    ials = ImplicitALS(n_factors=64, n_iter=1, verbose=False).fit(p1_train)
+    matrix, items_t = ials.train_matrix_, ials.train_matrix_.T.tocsr()
+
+    def one_ials_iteration() -> None:
+        X = implicit_als_half_step(matrix, ials.item_factors_, 10.0, 30.0)
+        implicit_als_half_step(items_t, X, 10.0, 30.0)
+
+    out = {"implicit_als_iteration_64f_s": timed(one_ials_iteration, repeat),
+           "ease_fit_s": timed(lambda: EASE(500.0).fit(p1_train), repeat)}
+    ease = EASE(500.0).fit(p1_train)
+    out["ease_p1_ndcg@10"] = float(evaluate_ranking(ease, p1_train, p1_test).set_index("metric")
+                                   .loc["ndcg", "value"])
+    start = time.perf_counter()
+    mf = BiasedMF(n_factors=200, reg=0.06, lr=0.005, n_epochs=70, init_std=0.01, verbose=False).fit(p2_train)
+    out["biased_mf_sgd_fit_s"] = time.perf_counter() - start
+    out["biased_mf_sgd_p2_rmse"] = rmse(p2_test.rating, mf.predict(p2_test.user_id, p2_test.item_id))
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m reclib.bench", description=__doc__)
     parser.add_argument("--output", type=Path, default=Path("build/bench.json"))
@@ -78,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {"machine": {"python": platform.python_version(),
                                            "processor": platform.processor() or platform.machine(),
                                            "cpus": __import__("os").cpu_count()}}
-    for name, bench in (("evaluation", bench_evaluation),):
+    for name, bench in (("evaluation", bench_evaluation), ("cf", bench_cf)):
         print(f"benchmark: {name} …", flush=True)
         results[name] = bench(args.repeat)
         for key, value in results[name].items():

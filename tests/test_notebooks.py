@@ -28,6 +28,15 @@ EXPECTED: dict[str, dict[str, float]] = {
         "p1_test_rows": 25_008, "p3_test_rows": 943, "p5_test_rows": 19_728,
         "uniform_negative_popularity": 38.59, "popularity_negative_popularity": 109.45,
     },
+    "02_collaborative_filtering": {
+        "P2.BaselinePredictor.rmse": 0.9451, "P2.KNNBaseline (item).rmse": 0.9159,
+        "P2.KNNBaseline (user).rmse": 0.9210, "P2.BiasedMF (SGD).rmse": 0.9487,
+        "P2.BiasedMF (ALS).rmse": 0.9212, "P2.BiasedMF (SGD).mae": 0.7508,
+        "P1.MostPopular.ndcg@10": 0.2492, "P1.BaselinePredictor.ndcg@10": 0.1065,
+        "P1.ItemKNN.ndcg@10": 0.3925, "P1.ImplicitALS.ndcg@10": 0.4895, "P1.BPR.ndcg@10": 0.3785,
+        "P1.EASE.ndcg@10": 0.4808, "P1.EASE.recall@10": 0.2277, "P1.ImplicitALS.recall@10": 0.2307,
+        "P1.BPR.coverage@10": 0.13, "P1.EASE.map@10": 0.3381,
+    },
 }
 EXACT = {"n_ratings", "n_users", "n_items", "k_core_rows", "p1_test_rows", "p3_test_rows",
          "p5_test_rows"}

@@ -1,6 +1,19 @@
-"""Stage 2, collaborative filtering (notebook 02): baselines, neighbourhoods, factorisation."""
+"""Stage 2, collaborative filtering (notebook 02): baselines, neighbourhoods, factorisation.
 
-from reclib.cf.neighbors import ItemKNN, cosine_item_similarity
+Rating prediction (explicit feedback): :class:`BaselinePredictor`, :class:`NeighborhoodCF`,
+:class:`BiasedMF` (SGD or ALS). Top-N ranking (implicit feedback): :class:`MostPopular`,
+:class:`ItemKNN`, :class:`ImplicitALS`, :class:`BPR`, :class:`EASE`.
+"""
+
+from reclib.cf.baseline import BaselinePredictor, fit_biases
+from reclib.cf.ease import EASE, ease_weights
+from reclib.cf.implicit import (BPR, ImplicitALS, bpr_loss_and_grads, implicit_als_half_step,
+                                implicit_als_loss)
+from reclib.cf.mf import BiasedMF, als_half_step, mf_loss_and_grads
+from reclib.cf.neighbors import ItemKNN, NeighborhoodCF, corated_similarity, cosine_item_similarity
 from reclib.cf.popularity import MostPopular
 
-__all__ = ["ItemKNN", "MostPopular", "cosine_item_similarity"]
+__all__ = ["BPR", "EASE", "BaselinePredictor", "BiasedMF", "ImplicitALS", "ItemKNN", "MostPopular",
+           "NeighborhoodCF", "als_half_step", "bpr_loss_and_grads", "corated_similarity",
+           "cosine_item_similarity", "ease_weights", "fit_biases", "implicit_als_half_step",
+           "implicit_als_loss", "mf_loss_and_grads"]

@@ -1,0 +1,53 @@
+r"""EASE: embarrassingly shallow autoencoder (Steck 2019), a closed-form item-item model.
+
+EASE learns an item-item weight matrix :math:`B` that reconstructs the binary user-item matrix
+:math:`X` from itself, forbidding an item from predicting itself:
+
+.. math:: \min_B \lVert X - XB \rVert_F^2 + \lambda \lVert B \rVert_F^2 \quad
+   \text{s.t.}\ \mathrm{diag}(B) = 0 .
+
+With Lagrange multipliers for the constraint the solution is closed form: with
+:math:`P = (X^\top X + \lambda I)^{-1}`,
+
+.. math:: B = I - P \,\mathrm{diag}(1 \oslash \mathrm{diag}(P)), \quad\text{i.e.}\quad
+   B_{ij} = -P_{ij} / P_{jj} \ (i \ne j),\ B_{jj} = 0 .
+
+Scores are :math:`XB`. One :math:`n_i \times n_i` inverse: seconds for thousands of items.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import scipy.linalg
+import scipy.sparse as sp
+
+from reclib.base import Recommender
+
+__all__ = ["EASE", "ease_weights"]
+
+
+def ease_weights(matrix: sp.spmatrix, reg: float) -> np.ndarray:
+    """The EASE weight matrix ``B`` (n_items, n_items) of a binary user-item matrix."""
+    gram = np.asarray((matrix.T @ matrix).todense(), dtype=np.float64)
+    gram[np.diag_indices_from(gram)] += reg
+    P = scipy.linalg.inv(gram, overwrite_a=True, check_finite=False)
+    B = -P / np.diag(P)[None, :]
+    np.fill_diagonal(B, 0.0)
+    return B
+
+
+class EASE(Recommender):
+    r"""EASE with L2 weight ``reg`` (:math:`\lambda`; a few hundred suits MovieLens-100K)."""
+
+    def __init__(self, reg: float = 500.0, **columns: str) -> None:
+        super().__init__(**columns)
+        if not reg > 0:
+            raise ValueError(f"reg must be positive, got {reg!r}")
+        self.reg = reg
+
+    def _fit(self, matrix: sp.csr_matrix, interactions: pd.DataFrame) -> None:
+        self.weights_ = ease_weights(matrix, self.reg)
+
+    def _score(self, users: np.ndarray) -> np.ndarray:
+        return np.asarray(self.train_matrix_[users] @ self.weights_)

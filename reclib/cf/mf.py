@@ -1,0 +1,201 @@
+r"""Explicit matrix factorisation with biases ("Funk SVD", Koren et al. 2009), by SGD or ALS.
+
+Model: :math:`\hat r_{ui} = \mu + b_u + b_i + p_u^\top q_i`, with :math:`P \in \mathbb{R}^{n_u
+\times f}` (one row per user) and :math:`Q \in \mathbb{R}^{n_i \times f}` (one row per item), so the
+full prediction matrix is :math:`\mu + b\mathbf 1^\top + \mathbf 1 c^\top + P Q^\top` — an
+:math:`n_u \times n_i` matrix of rank at most :math:`f`, fitted only on the observed ratings
+:math:`R`. The loss, with the regularisation counted once per rating as SGD applies it, is
+
+.. math:: L = \tfrac12 \sum_{(u,i)\in R} \big[ e_{ui}^2 + \lambda (b_u^2 + b_i^2 + \lVert p_u\rVert^2
+   + \lVert q_i\rVert^2) \big],\qquad e_{ui} = r_{ui} - \hat r_{ui}.
+
+Its gradients over one rating are :math:`\partial_{p_u} = -e_{ui} q_i + \lambda p_u`,
+:math:`\partial_{q_i} = -e_{ui} p_u + \lambda q_i`, :math:`\partial_{b_u} = -e_{ui} + \lambda b_u`,
+:math:`\partial_{b_i} = -e_{ui} + \lambda b_i` (:func:`mf_loss_and_grads` sums them over a batch).
+
+**SGD** steps against these gradients on shuffled mini-batches. **ALS** fixes the item side and
+solves every user exactly: with :math:`\tilde q_i = (q_i, 1)`, :math:`x_u = (p_u, b_u)` and
+:math:`t_{ui} = r_{ui} - \mu - b_i`, the user's part of :math:`L` is a ridge regression with
+solution :math:`x_u = (\tilde Q_u^\top \tilde Q_u + \lambda |I_u| I)^{-1} \tilde Q_u^\top t_u`;
+then the same for items. Each half-step cannot increase :math:`L`.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from tqdm.auto import tqdm
+
+from reclib.base import Recommender
+from reclib.cf.baseline import ExplicitFeedbackMixin
+from reclib.cf.linalg import batched_gram, scatter_add, solve_spd
+
+__all__ = ["BiasedMF", "als_half_step", "mf_loss_and_grads", "mf_sgd_step"]
+
+
+def _mf_terms(P: np.ndarray, Q: np.ndarray, b_u: np.ndarray, b_i: np.ndarray, mu: float,
+              users: np.ndarray, items: np.ndarray, ratings: np.ndarray,
+              reg: float) -> tuple[float, tuple[np.ndarray, ...]]:
+    """Summed loss and per-rating gradient rows (for p_u, q_i, b_u, b_i) of a batch."""
+    p, q, bu, bi = P[users], Q[items], b_u[users], b_i[items]
+    err = ratings - (mu + bu + bi + np.einsum("nf,nf->n", p, q))
+    loss = 0.5 * (np.sum(err ** 2) + reg * (np.sum(bu ** 2) + np.sum(bi ** 2)
+                                            + np.sum(p ** 2) + np.sum(q ** 2)))
+    rows = (-err[:, None] * q + reg * p, -err[:, None] * p + reg * q, -err + reg * bu, -err + reg * bi)
+    return float(loss), rows
+
+
+def mf_loss_and_grads(P: np.ndarray, Q: np.ndarray, b_u: np.ndarray, b_i: np.ndarray, mu: float,
+                      users: np.ndarray, items: np.ndarray, ratings: np.ndarray,
+                      reg: float) -> tuple[float, dict[str, np.ndarray]]:
+    """Loss ``L`` over the given ratings (module doc) and its gradients, shaped like the params."""
+    loss, (gp, gq, gbu, gbi) = _mf_terms(P, Q, b_u, b_i, mu, users, items, ratings, reg)
+    grads = {"P": np.zeros_like(P), "Q": np.zeros_like(Q), "b_u": np.zeros_like(b_u),
+             "b_i": np.zeros_like(b_i)}
+    scatter_add(grads["P"], users, gp)
+    scatter_add(grads["Q"], items, gq)
+    np.add.at(grads["b_u"], users, gbu)
+    np.add.at(grads["b_i"], items, gbi)
+    return loss, grads
+
+
+def mf_sgd_step(P: np.ndarray, Q: np.ndarray, b_u: np.ndarray, b_i: np.ndarray, mu: float,
+                users: np.ndarray, items: np.ndarray, ratings: np.ndarray, reg: float,
+                lr: float) -> float:
+    """One SGD step on a batch of ratings, in place, touching only the rows in the batch.
+
+    Equivalent to ``param -= lr * grad`` with the gradients of :func:`mf_loss_and_grads`.
+    Returns the batch loss before the step.
+    """
+    loss, (gp, gq, gbu, gbi) = _mf_terms(P, Q, b_u, b_i, mu, users, items, ratings, reg)
+    scatter_add(P, users, -lr * gp)
+    scatter_add(Q, items, -lr * gq)
+    np.add.at(b_u, users, -lr * gbu)
+    np.add.at(b_i, items, -lr * gbi)
+    return loss
+
+
+def als_half_step(ratings: sp.csr_matrix, other: np.ndarray, other_bias: np.ndarray, mu: float,
+                  reg: float) -> tuple[np.ndarray, np.ndarray]:
+    """Solve every row's factors and bias with the other side fixed (module doc).
+
+    ratings: (n_rows, n_other) sparse observed ratings; other: (n_other, f) factors of the fixed
+    side; other_bias: (n_other,). Returns (factors (n_rows, f), bias (n_rows,)).
+    """
+    ratings = sp.csr_matrix(ratings)
+    n_rows, f = ratings.shape[0], other.shape[1]
+    augmented = np.hstack([other, np.ones((len(other), 1))])
+    observed = ratings.copy()
+    observed.data = np.ones_like(observed.data)
+    targets = ratings.copy()
+    targets.data = ratings.data - mu - other_bias[ratings.indices]
+    counts = np.diff(ratings.indptr).astype(np.float64)
+    gram = batched_gram(observed, augmented)
+    gram += (reg * np.maximum(counts, 1.0))[:, None, None] * np.eye(f + 1)
+    solution = solve_spd(gram, np.asarray(targets @ augmented))
+    return solution[:, :f], solution[:, f]
+
+
+class BiasedMF(ExplicitFeedbackMixin, Recommender):
+    r"""Biased matrix factorisation for rating prediction, trained by SGD or ALS (module doc).
+
+    Parameters
+    ----------
+    n_factors: :math:`f`, the rank of the interaction term.
+    reg: :math:`\lambda`, the L2 weight (per rating, as in the loss).
+    solver: ``"sgd"`` (mini-batch SGD) or ``"als"`` (alternating exact ridge solves).
+    n_epochs: passes over the ratings (SGD) or alternating sweeps (ALS).
+    lr: SGD step size; batch_size: ratings per SGD step (gradients are summed, as per-rating
+        updates would be, so ``lr`` means the same as in per-rating SGD).
+    init_std: standard deviation of the random initial factors.
+    random_state: seed for initialisation and shuffling; verbose: show a progress bar.
+
+    After ``fit``: ``mu_``, ``user_bias_``, ``item_bias_``, ``user_factors_`` (n_users, f),
+    ``item_factors_`` (n_items, f), and ``history_``, a frame of the training loss (and the
+    validation RMSE when ``fit(train, valid=...)`` is given one) per epoch.
+    """
+
+    def __init__(self, n_factors: int = 100, reg: float = 0.05,
+                 solver: Literal["sgd", "als"] = "sgd", n_epochs: int = 30, lr: float = 0.01,
+                 batch_size: int = 256, init_std: float = 0.1, random_state: int = 42,
+                 verbose: bool = True, **columns: str) -> None:
+        super().__init__(**columns)
+        if not isinstance(n_factors, (int, np.integer)) or n_factors < 1:
+            raise ValueError(f"n_factors must be a positive integer, got {n_factors!r}")
+        if solver not in ("sgd", "als"):
+            raise ValueError(f"solver={solver!r}: expected 'sgd' or 'als'")
+        for name, value in (("reg", reg), ("init_std", init_std)):
+            if value < 0:
+                raise ValueError(f"{name} must be non-negative, got {value!r}")
+        for name, value in (("n_epochs", n_epochs), ("batch_size", batch_size)):
+            if not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if lr <= 0:
+            raise ValueError(f"lr must be positive, got {lr!r}")
+        self.n_factors, self.reg, self.solver, self.n_epochs = n_factors, reg, solver, n_epochs
+        self.lr, self.batch_size, self.init_std = lr, batch_size, init_std
+        self.random_state, self.verbose = random_state, verbose
+
+    def fit(self, interactions: pd.DataFrame, valid: pd.DataFrame | None = None) -> BiasedMF:
+        """Fit on ``interactions``; with ``valid`` also record its RMSE after every epoch."""
+        self._valid = valid
+        try:
+            return super().fit(interactions)
+        finally:
+            del self._valid
+
+    def _fit(self, matrix: sp.csr_matrix, interactions: pd.DataFrame) -> None:
+        rng = np.random.default_rng(self.random_state)
+        n_users, n_items = matrix.shape
+        self._set_rating_range(matrix)
+        coo = matrix.tocoo()
+        users, items, ratings = coo.row.astype(np.int64), coo.col.astype(np.int64), coo.data
+        self.mu_ = float(ratings.mean())
+        self.user_factors_ = rng.normal(0, self.init_std, (n_users, self.n_factors))
+        self.item_factors_ = rng.normal(0, self.init_std, (n_items, self.n_factors))
+        self.user_bias_, self.item_bias_ = np.zeros(n_users), np.zeros(n_items)
+        history = []
+        bar = tqdm(range(self.n_epochs), desc=f"BiasedMF[{self.solver}]", disable=not self.verbose)
+        for epoch in bar:
+            if self.solver == "sgd":
+                self._sgd_epoch(users, items, ratings, rng)
+            else:
+                self._als_sweep(matrix)
+            loss = mf_loss_and_grads(self.user_factors_, self.item_factors_, self.user_bias_,
+                                     self.item_bias_, self.mu_, users, items, ratings, self.reg)[0]
+            row = {"epoch": epoch + 1, "loss": loss, "train_rmse": self._rmse(users, items, ratings)}
+            if self._valid is not None:
+                v = self._valid
+                err = v[self.rating_col].to_numpy() - self.predict(v[self.user_col], v[self.item_col])
+                row["valid_rmse"] = float(np.sqrt(np.mean(err ** 2)))
+            history.append(row)
+            bar.set_postfix({k: round(v, 4) for k, v in row.items() if k != "epoch"})
+        self.history_ = pd.DataFrame(history)
+
+    def _rmse(self, users: np.ndarray, items: np.ndarray, ratings: np.ndarray) -> float:
+        pred = self.mu_ + self.user_bias_[users] + self.item_bias_[items] + self._pair_terms(users, items)
+        return float(np.sqrt(np.mean((ratings - pred) ** 2)))
+
+    def _sgd_epoch(self, users: np.ndarray, items: np.ndarray, ratings: np.ndarray,
+                   rng: np.random.Generator) -> None:
+        order = rng.permutation(len(ratings))
+        for start in range(0, len(order), self.batch_size):
+            batch = order[start:start + self.batch_size]
+            mf_sgd_step(self.user_factors_, self.item_factors_, self.user_bias_, self.item_bias_,
+                        self.mu_, users[batch], items[batch], ratings[batch], self.reg, self.lr)
+
+    def _als_sweep(self, matrix: sp.csr_matrix) -> None:
+        self.user_factors_, self.user_bias_ = als_half_step(
+            matrix, self.item_factors_, self.item_bias_, self.mu_, self.reg)
+        self.item_factors_, self.item_bias_ = als_half_step(
+            matrix.T.tocsr(), self.user_factors_, self.user_bias_, self.mu_, self.reg)
+
+    def _pair_terms(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        return np.einsum("nf,nf->n", self.user_factors_[users], self.item_factors_[items])
+
+    def _score(self, users: np.ndarray) -> np.ndarray:
+        return (self.mu_ + self.user_bias_[users][:, None] + self.item_bias_[None, :]
+                + self.user_factors_[users] @ self.item_factors_.T)
