@@ -23,6 +23,9 @@ def test_counts_and_types(movielens):
     assert toy["title"] == "Toy Story" and toy["year"] == 1995
     assert toy["genres"] == ["Animation", "Children's", "Comedy"]
     assert all(set(g) <= set(GENRES) for g in movielens.items["genres"])
+    unknown, video = movielens.items.set_index("item_id").loc[267], movielens.items.set_index("item_id").loc[1412]
+    assert unknown["title"] == "unknown" and pd.isna(unknown["year"]) and unknown["genres"] == ["unknown"]
+    assert video["title"] == "Land Before Time III: The Time of the Great Giving" and video["year"] == 1995
 
 
 def test_offline_sources_agree(movielens, tmp_path):

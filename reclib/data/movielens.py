@@ -54,6 +54,7 @@ GENRES = ("unknown", "Action", "Adventure", "Animation", "Children's", "Comedy",
 SOURCES = ("cache", "grouplens", "recbole")
 _TITLE_YEAR = re.compile(r"^(?P<title>.*?)\s*\((?P<year>\d{4})\)\s*(?:\(V\))?\s*$")
 _FRAMES = ("ratings", "users", "items")
+CACHE_VERSION = 2  # bump when parsing changes, so caches written by older code are rebuilt
 
 
 @dataclass(frozen=True)
@@ -194,7 +195,11 @@ def _parse_recbole(inter: bytes, user: bytes,
         return frame.rename(columns=lambda c: c.split(":")[0])
 
     ratings, users, raw = table(inter), table(user), table(item)
-    parsed = (raw["movie_title"] + " (" + raw["release_year"] + ")").map(_split_title)
+    # recbole keeps the last parenthesis of the GroupLens title as release_year (item 1412 has
+    # "V", for video) and spells item 267's missing title and year "unkonwn"
+    missing_year = raw["release_year"].isin(["", "unknown", "unkonwn"])
+    full_title = raw["movie_title"].where(missing_year, raw["movie_title"] + " (" + raw["release_year"] + ")")
+    parsed = full_title.map(_split_title)
     items = pd.DataFrame({
         "item_id": raw["item_id"],
         "title": parsed.map(lambda p: p[0]),
@@ -215,7 +220,10 @@ def _read_cache(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]
     manifest = folder / "manifest.json"
     if not manifest.exists():
         raise OSError(f"no cache at {folder}")
-    expected = json.loads(manifest.read_text())["sha256"]
+    meta = json.loads(manifest.read_text())
+    if meta.get("version") != CACHE_VERSION:
+        raise ValueError(f"cache at {folder} has format {meta.get('version')}, not {CACHE_VERSION}")
+    expected = meta["sha256"]
     frames = tuple(pd.read_parquet(folder / f"{name}.parquet") for name in _FRAMES)
     ratings, users, items = _canonical(*frames)
     found = content_hash(MovieLens(ratings, users, items, "cache"))
@@ -228,6 +236,6 @@ def _write_cache(folder: Path, data: MovieLens) -> None:
     for name in _FRAMES:
         with atomic_write(folder / f"{name}.parquet") as tmp:
             getattr(data, name).to_parquet(tmp, index=False)
-    manifest = {"sha256": content_hash(data), "source": data.source,
+    manifest = {"version": CACHE_VERSION, "sha256": content_hash(data), "source": data.source,
                 "rows": {name: len(getattr(data, name)) for name in _FRAMES}}
     atomic_write_bytes(folder / "manifest.json", json.dumps(manifest, indent=2).encode())

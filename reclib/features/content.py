@@ -52,12 +52,12 @@ def item_text(items: pd.DataFrame, title_col: str = "title", year_col: str | Non
     missing = [c for c in (title_col, year_col, genres_col) if c is not None and c not in items.columns]
     if missing:
         raise ValueError(f"column {missing[0]!r} is missing; the frame has {list(items.columns)}")
-    text = items[title_col].astype(str)
-    if year_col is not None:
-        year = items[year_col].astype("Int64").astype(str).replace("<NA>", "")
-        text = text + np.where(year != "", " (" + year + ")", "")
-    if genres_col is not None:
-        text = text + ". " + items[genres_col].map(", ".join) + "."
+    titles = items[title_col].astype(str).tolist()
+    years = items[year_col].tolist() if year_col is not None else [None] * len(items)
+    genres = items[genres_col].tolist() if genres_col is not None else [None] * len(items)
+    text = [title + ("" if year is None or pd.isna(year) else f" ({int(year)})")
+            + ("" if genre is None else ". " + ", ".join(genre) + ".")
+            for title, year, genre in zip(titles, years, genres)]
     return pd.Series(np.asarray(text, dtype=object), index=items.index, name="text")
 
 

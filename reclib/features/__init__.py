@@ -1,0 +1,15 @@
+"""Stages 3-4, content and text features (notebooks 03, 04).
+
+Classic content (genres, TF-IDF, user profiles, a content-based recommender), BERT-family sentence
+embeddings with ``transformers`` and a safe embedding cache, user interest vectors, recommendation
+from free text and a CF + text hybrid.
+"""
+
+from reclib.features.cache import EmbeddingCache, text_key
+from reclib.features.content import (ContentRecommender, genre_matrix, item_text, l2_normalize,
+                                     tfidf_matrix, user_profiles)
+from reclib.features.text import DEFAULT_MODEL, TextEncoder, pool, resolve_model
+
+__all__ = ["DEFAULT_MODEL", "ContentRecommender", "EmbeddingCache", "TextEncoder", "genre_matrix",
+           "item_text", "l2_normalize", "pool", "resolve_model", "text_key", "tfidf_matrix",
+           "user_profiles"]
