@@ -39,6 +39,7 @@ unit: $(DATA)
 	$(PY) -m pytest -m "not notebook"
 
 bench: $(DATA)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[test,bench]"
 	$(PY) -m reclib.bench --output build/bench.json
 
 # hyper-parameter searches on validation carve-outs of the training data -> build/tuning/

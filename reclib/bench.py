@@ -99,15 +99,48 @@ def bench_cf(repeat: int) -> dict[str, float]:
     return out
 
 
+def bench_text(repeat: int) -> dict[str, float]:
+    """Encoding throughput of reclib's TextEncoder next to sentence-transformers' ``encode``
+    (same model folder, batch size, texts and threads, measured in one run), and the cache."""
+    import tempfile
+
+    from sentence_transformers import SentenceTransformer
+
+    from reclib.data import load_movielens, load_womens_reviews
+    from reclib.features import TextEncoder, item_text
+
+    reviews = load_womens_reviews().dropna(subset=["review_text"])["review_text"].head(1000).tolist()
+    texts = item_text(load_movielens("100k").items).tolist() + reviews
+    with tempfile.TemporaryDirectory() as tmp:
+        ours = TextEncoder(batch_size=64, max_length=128, cache_dir=tmp, show_progress=False)
+        theirs = SentenceTransformer(str(ours.folder), device="cpu")
+        theirs.max_seq_length = 128
+        ours_s = timed(lambda: ours.encode_uncached(texts), repeat)
+        theirs_s = timed(lambda: theirs.encode(texts, batch_size=64, normalize_embeddings=True), repeat)
+        diff = float(np.abs(ours.encode_uncached(texts[:64]) - theirs.encode(
+            texts[:64], batch_size=64, normalize_embeddings=True)).max())
+        ours.encode(texts)
+        start = time.perf_counter()
+        ours.encode(texts)
+        cached_s = time.perf_counter() - start
+    return {"n_texts": float(len(texts)), "reclib_texts_per_s": len(texts) / ours_s,
+            "sentence_transformers_texts_per_s": len(texts) / theirs_s,
+            "reclib_over_sentence_transformers": theirs_s / ours_s,
+            "max_abs_vector_difference": diff, "cached_second_run_s": cached_s}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m reclib.bench", description=__doc__)
     parser.add_argument("--output", type=Path, default=Path("build/bench.json"))
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--only", nargs="*", choices=["evaluation", "cf", "text"],
+                        help="run only these benchmark groups")
     args = parser.parse_args(argv)
     results: dict[str, Any] = {"machine": {"python": platform.python_version(),
                                            "processor": platform.processor() or platform.machine(),
                                            "cpus": __import__("os").cpu_count()}}
-    for name, bench in (("evaluation", bench_evaluation), ("cf", bench_cf)):
+    parser_choice = {"evaluation": bench_evaluation, "cf": bench_cf, "text": bench_text}
+    for name, bench in ((n, parser_choice[n]) for n in (args.only or list(parser_choice))):
         print(f"benchmark: {name} …", flush=True)
         results[name] = bench(args.repeat)
         for key, value in results[name].items():

@@ -37,6 +37,19 @@ EXPECTED: dict[str, dict[str, float]] = {
         "P1.EASE.ndcg@10": 0.4808, "P1.EASE.recall@10": 0.2277, "P1.ImplicitALS.recall@10": 0.2307,
         "P1.BPR.coverage@10": 0.13, "P1.EASE.map@10": 0.3381,
     },
+    "03_content_features": {
+        "P1.genres.ndcg@10": 0.0512, "P1.TF-IDF.ndcg@10": 0.0810, "P1.EASE (CF).ndcg@10": 0.4808,
+        "P5.random.recall@10": 0.0318, "P5.genres.recall@10": 0.0547, "P5.TF-IDF.recall@10": 0.1576,
+        "P5.TF-IDF.ndcg@10": 0.2252, "P5.oracle popularity.recall@10": 0.2262,
+    },
+    "04_bert_features": {
+        "P1.TF-IDF profile.ndcg@10": 0.0730, "P1.BERT profile.ndcg@10": 0.0377,
+        "P1.ImplicitALS (CF).ndcg@10": 0.4826, "P1.hybrid CF + BERT.ndcg@10": 0.4826,
+        "P5.random.recall@10": 0.0318, "P5.TF-IDF profile.recall@10": 0.1673,
+        "P5.BERT profile.recall@10": 0.1193, "P5.BERT profile.ndcg@10": 0.1645,
+        "P5.BERT -> CF factors.recall@10": 0.1709, "P5.BERT -> CF factors.ndcg@10": 0.2786,
+        "reviews.tfidf_logreg_auc": 0.9175, "reviews.bert_auc": 0.7922,
+    },
 }
 EXACT = {"n_ratings", "n_users", "n_items", "k_core_rows", "p1_test_rows", "p3_test_rows",
          "p5_test_rows"}

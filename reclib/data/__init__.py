@@ -2,6 +2,7 @@
 
 from reclib.data.encoding import IdEncoder
 from reclib.data.movielens import GENRES, MovieLens, content_hash, load_movielens
+from reclib.data.reviews import load_womens_reviews
 from reclib.data.sampling import NegativeSampler, sample_negatives
 from reclib.data.splits import (chronological_split, cold_start_item_split, leave_last_out,
                                 random_split, stratified_split)
@@ -10,5 +11,5 @@ from reclib.data.validation import (drop_duplicate_interactions, k_core, to_impl
 
 __all__ = ["GENRES", "IdEncoder", "MovieLens", "NegativeSampler", "chronological_split",
            "cold_start_item_split", "content_hash", "drop_duplicate_interactions", "k_core",
-           "leave_last_out", "load_movielens", "random_split", "sample_negatives",
+           "leave_last_out", "load_movielens", "load_womens_reviews", "random_split", "sample_negatives",
            "stratified_split", "to_implicit", "validate_interactions"]

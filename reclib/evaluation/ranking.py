@@ -46,7 +46,7 @@ class RankingResult(dict):
 
 def evaluate_scores(scores: ScoreSource, train: sp.csr_matrix, test: sp.csr_matrix, k: int = 10,
                     users: np.ndarray | None = None, n_relevant: np.ndarray | None = None,
-                    item_vectors: np.ndarray | None = None,
+                    item_vectors: np.ndarray | None = None, candidates: np.ndarray | None = None,
                     batch_size: int = 1024) -> RankingResult:
     """Rank all items not in each user's train set and compute the metrics at ``k``.
 
@@ -59,6 +59,8 @@ def evaluate_scores(scores: ScoreSource, train: sp.csr_matrix, test: sp.csr_matr
     n_relevant: size of each evaluated user's relevant set, if it counts items the score columns
         cannot reach (items unseen in training); default the row counts of ``test``.
     item_vectors: (n_items, d) features for intra-list diversity (skipped when ``None``).
+    candidates: item indices that may be ranked (default all); the rest are never recommended,
+        and coverage is measured over the candidates (protocol P5 ranks only the cold items).
 
     Returns a :class:`RankingResult` with precision, recall, ndcg, map, hit_rate, mrr (means over
     users), coverage, novelty (bits), popularity_bias (ARP) and, with vectors, diversity.
@@ -73,6 +75,10 @@ def evaluate_scores(scores: ScoreSource, train: sp.csr_matrix, test: sp.csr_matr
         raise ValueError("no user to evaluate: the test matrix is empty")
     n_rel = test_counts[users] if n_relevant is None else np.asarray(n_relevant)
     score_rows = scores if callable(scores) else (lambda idx: scores[idx])
+    blocked = None
+    if candidates is not None:
+        blocked = np.ones(n_items, dtype=bool)
+        blocked[np.asarray(candidates, dtype=np.int64)] = False
     top = np.empty((len(users), min(k, n_items)), dtype=np.int64)
     for batch in user_batches(len(users), batch_size):
         idx = users[batch]
@@ -80,6 +86,8 @@ def evaluate_scores(scores: ScoreSource, train: sp.csr_matrix, test: sp.csr_matr
         if rows.shape != (len(idx), n_items):
             raise ValueError(f"scores for {len(idx)} users have shape {rows.shape}, "
                              f"expected {(len(idx), n_items)}")
+        if blocked is not None:
+            rows[:, blocked] = -np.inf
         top[batch] = top_k(rows, k, train[idx])[0]
     hits = lookup_hits(top, test, users)
     per_user = pd.DataFrame({
@@ -88,7 +96,8 @@ def evaluate_scores(scores: ScoreSource, train: sp.csr_matrix, test: sp.csr_matr
         "hit_rate": M.hit_rate_at_k(hits), "mrr": M.mrr_at_k(hits)}, index=users)
     counts = np.diff(sp.csc_matrix(train).indptr).astype(np.float64)
     result = RankingResult(per_user.mean().to_dict())
-    result["coverage"] = M.catalogue_coverage(top, n_items)
+    n_catalogue = n_items if candidates is None else len(np.unique(candidates))
+    result["coverage"] = M.catalogue_coverage(top, n_catalogue)
     result["novelty"] = M.novelty(top, counts / max(n_users, 1))
     result["popularity_bias"] = M.popularity_bias(top, counts)
     if item_vectors is not None:
@@ -98,14 +107,17 @@ def evaluate_scores(scores: ScoreSource, train: sp.csr_matrix, test: sp.csr_matr
 
 
 def evaluate_ranking(model: object, train: pd.DataFrame, test: pd.DataFrame, k: int = 10,
-                     item_vectors: np.ndarray | None = None, batch_size: int = 1024,
-                     user_col: str = "user_id", item_col: str = "item_id") -> pd.DataFrame:
+                     item_vectors: np.ndarray | None = None, candidates: object = None,
+                     batch_size: int = 1024, user_col: str = "user_id",
+                     item_col: str = "item_id") -> pd.DataFrame:
     """Evaluate a fitted recommender on a top-K protocol; returns a tidy frame (metric, k, value).
 
     Ranks, for every test user known to the model, all of ``model.item_ids_`` except the user's
     items in ``train``. Test items the model never saw still count in the user's relevant set (they
     lower recall; no model can rank them). ``item_vectors`` rows follow ``model.item_ids_``.
     Test users unknown to the model raise ``ValueError`` unless the model handles them.
+    ``candidates`` (raw item ids) restricts the ranking to those items, e.g. the held-out items of
+    the cold-start protocol P5; each must be known to the model.
     """
     for frame, name in ((train, "train"), (test, "test")):
         missing = [c for c in (user_col, item_col) if c not in frame.columns]
@@ -127,7 +139,11 @@ def evaluate_ranking(model: object, train: pd.DataFrame, test: pd.DataFrame, k: 
 
     train_m, test_m = matrix(train), matrix(test)
     n_relevant = test.groupby(user_col)[item_col].nunique().reindex(test_users).to_numpy()
+    candidate_index = None
+    if candidates is not None:
+        candidate_index = model.item_encoder_.transform(np.asarray(candidates))
     result = evaluate_scores(lambda rows: model._score(user_index[rows]), train_m, test_m, k,
                              users=np.arange(len(test_users)), n_relevant=n_relevant,
-                             item_vectors=item_vectors, batch_size=batch_size)
+                             item_vectors=item_vectors, candidates=candidate_index,
+                             batch_size=batch_size)
     return pd.DataFrame({"metric": list(result), "k": k, "value": list(result.values())})

@@ -8,8 +8,12 @@ from free text and a CF + text hybrid.
 from reclib.features.cache import EmbeddingCache, text_key
 from reclib.features.content import (ContentRecommender, genre_matrix, item_text, l2_normalize,
                                      tfidf_matrix, user_profiles)
+from reclib.features.interest import (FeatureToFactorRecommender, HybridRecommender, recommend_for_text, softmax_scores,
+                                      standardize_rows)
 from reclib.features.text import DEFAULT_MODEL, TextEncoder, pool, resolve_model
 
-__all__ = ["DEFAULT_MODEL", "ContentRecommender", "EmbeddingCache", "TextEncoder", "genre_matrix",
-           "item_text", "l2_normalize", "pool", "resolve_model", "text_key", "tfidf_matrix",
+__all__ = ["DEFAULT_MODEL", "ContentRecommender", "EmbeddingCache", "FeatureToFactorRecommender",
+           "HybridRecommender",
+           "TextEncoder", "genre_matrix", "item_text", "l2_normalize", "pool", "recommend_for_text",
+           "resolve_model", "softmax_scores", "standardize_rows", "text_key", "tfidf_matrix",
            "user_profiles"]

@@ -86,6 +86,9 @@ class EmbeddingCache:
         if missing:
             first_text = {k: t for k, t in zip(keys.tolist(), texts)}
             new = np.asarray(compute([first_text[k] for k in missing]), dtype=np.float32)
+            if new.shape[0] != len(missing) or (cached.size and new.shape[1] != cached.shape[1]):
+                raise ValueError(f"compute returned shape {new.shape} for {len(missing)} texts; the "
+                                 f"cache {self.path.name} holds {cached.shape[1:]}-d vectors")
             cached = new if cached.size == 0 else np.vstack([cached, new])
             cached_keys = np.concatenate([cached_keys, np.array(missing, dtype="U64")])
             self.save(cached_keys, cached)

@@ -1,0 +1,162 @@
+r"""Recommendation from text: user interest vectors, free-text queries, a probability view, a hybrid.
+
+With unit item vectors :math:`v_i` (BERT embeddings of item text) and a unit user vector
+:math:`x_u` — the mean of the user's item vectors (:func:`~reclib.features.content.user_profiles`)
+or the embedding of what the user *wrote* ("I like watching movies and travelling") — the score is
+the cosine :math:`s_{ui} = x_u^\top v_i`. A softmax with temperature :math:`\tau` turns the scores
+into a distribution over items, :math:`P(i\mid u) = e^{s_{ui}/\tau} / \sum_j e^{s_{uj}/\tau}`: small
+:math:`\tau` concentrates it on the best match, large :math:`\tau` flattens it. (It is a ranking
+distribution, not a calibrated click probability.)
+
+:class:`HybridRecommender` blends a collaborative model with a text model: each model's scores are
+standardised per user (mean 0, standard deviation 1 over the catalogue) and mixed,
+:math:`(1-w)\,z^{cf}_{ui} + w\,z^{text}_{ui}`; items the CF model never saw get
+:math:`z^{cf} = 0`, so they compete on text alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from reclib.base import Recommender, top_k
+
+__all__ = ["FeatureToFactorRecommender", "HybridRecommender", "recommend_for_text", "softmax_scores",
+           "standardize_rows"]
+
+
+def softmax_scores(scores: np.ndarray, temperature: float = 0.05) -> np.ndarray:
+    """Row-wise softmax of ``scores / temperature`` (numerically stable); rows sum to 1."""
+    if temperature <= 0:
+        raise ValueError(f"temperature must be positive, got {temperature!r}")
+    z = np.asarray(scores, dtype=np.float64) / temperature
+    z = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def standardize_rows(scores: np.ndarray) -> np.ndarray:
+    """Each row shifted to mean 0 and scaled to standard deviation 1 (constant rows become 0)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    centred = scores - scores.mean(axis=1, keepdims=True)
+    std = scores.std(axis=1, keepdims=True)
+    return np.divide(centred, std, out=np.zeros_like(centred), where=std > 1e-12)
+
+
+def recommend_for_text(queries: Sequence[str], encoder: object, item_vectors: np.ndarray,
+                       item_ids: Sequence[object], k: int = 10,
+                       temperature: float = 0.05) -> pd.DataFrame:
+    """Top-``k`` items for each free-text query: a frame (query, item_id, score, probability, rank).
+
+    ``encoder.encode(list_of_texts)`` must return unit vectors like ``item_vectors`` (n_items, d).
+    ``probability`` is the softmax over the whole catalogue at ``temperature``.
+    """
+    queries = list(queries)
+    if not queries:
+        raise ValueError("queries is empty: give at least one text")
+    vectors = np.asarray(encoder.encode(queries), dtype=np.float64)
+    items = np.asarray(item_vectors, dtype=np.float64)
+    if vectors.shape[1] != items.shape[1]:
+        raise ValueError(f"query vectors have {vectors.shape[1]} dimensions, items {items.shape[1]}")
+    scores = vectors @ items.T
+    probs = softmax_scores(scores, temperature)
+    best, best_scores = top_k(scores.copy(), k)
+    ids = np.asarray(item_ids)
+    return pd.DataFrame({
+        "query": np.repeat(queries, best.shape[1]),
+        "item_id": ids[best.ravel()],
+        "score": best_scores.ravel(),
+        "probability": np.take_along_axis(probs, best, axis=1).ravel(),
+        "rank": np.tile(np.arange(1, best.shape[1] + 1), len(queries)),
+    })
+
+
+class HybridRecommender(Recommender):
+    """Blend a collaborative model and a text model (module doc).
+
+    Parameters
+    ----------
+    cf_model, text_model: unfitted recommenders following the model interface; both are fitted
+        on the same interactions. The catalogue is the text model's (it may hold cold items).
+    text_weight: :math:`w` in [0, 1]; 0 is the CF model alone, 1 the text model alone.
+    """
+
+    def __init__(self, cf_model: Recommender, text_model: Recommender, text_weight: float = 0.3,
+                 **columns: str) -> None:
+        super().__init__(**columns)
+        if not 0.0 <= text_weight <= 1.0:
+            raise ValueError(f"text_weight must lie in [0, 1], got {text_weight!r}")
+        self.cf_model, self.text_model, self.text_weight = cf_model, text_model, text_weight
+
+    def _item_catalogue(self, interactions: pd.DataFrame) -> np.ndarray:
+        return self.text_model._item_catalogue(interactions)
+
+    def _fit(self, matrix: sp.csr_matrix, interactions: pd.DataFrame) -> None:
+        self.cf_model.fit(interactions)
+        self.text_model.fit(interactions)
+        # column j of our scores is item_ids_[j]; where does each model keep that item?
+        self._cf_columns = self.cf_model.item_encoder_.transform(self.item_ids_, unknown="ignore")
+        self._text_columns = self.text_model.item_encoder_.transform(self.item_ids_)
+
+    def _score(self, users: np.ndarray) -> np.ndarray:
+        raw_ids = self.user_ids_[users]
+        text = standardize_rows(self.text_model.score(raw_ids)[:, self._text_columns])
+        known = self._cf_columns >= 0
+        cf = np.zeros_like(text)
+        cf[:, known] = standardize_rows(self.cf_model.score(raw_ids)[:, self._cf_columns[known]])
+        return (1.0 - self.text_weight) * cf + self.text_weight * text
+
+
+class FeatureToFactorRecommender(Recommender):
+    r"""Cold-start items through a learned map from item features into a CF model's factor space.
+
+    A factor model (e.g. :class:`~reclib.cf.ImplicitALS`) learns user factors :math:`x_u` and item
+    factors :math:`y_i`, but only for items seen in training. With item features :math:`f_i` (BERT
+    vectors), fit a ridge map :math:`W` on the warm items,
+    :math:`\min_W \sum_{i\ \text{warm}} \lVert y_i - W^\top f_i\rVert^2 + \lambda \lVert W\rVert_F^2`,
+    and give every item without factors :math:`\hat y_i = W^\top f_i` (Gantner et al. 2010,
+    "attribute-to-feature mapping"). Scores are :math:`x_u^\top y_i` over the whole catalogue.
+
+    Parameters
+    ----------
+    factor_model: an unfitted recommender exposing ``user_factors_`` and ``item_factors_``.
+    item_vectors, item_ids: features of the catalogue (rows follow ``item_ids``).
+    reg: :math:`\lambda` of the ridge map.
+    map_warm_items: also replace warm items' factors by their mapped ones (for a fair comparison
+        of pure content), instead of keeping the learned factors.
+    """
+
+    def __init__(self, factor_model: Recommender, item_vectors: np.ndarray, item_ids: Sequence[object],
+                 reg: float = 10.0, map_warm_items: bool = False, **columns: str) -> None:
+        super().__init__(**columns)
+        if len(item_vectors) != len(item_ids):
+            raise ValueError(f"item_vectors has {len(item_vectors)} rows but item_ids {len(item_ids)}")
+        if reg < 0:
+            raise ValueError(f"reg must be non-negative, got {reg!r}")
+        self.factor_model, self.item_vectors, self.item_ids = factor_model, item_vectors, np.asarray(item_ids)
+        self.reg, self.map_warm_items = reg, map_warm_items
+
+    def _item_catalogue(self, interactions: pd.DataFrame) -> np.ndarray:
+        return self.item_ids
+
+    def _fit(self, matrix: sp.csr_matrix, interactions: pd.DataFrame) -> None:
+        model = self.factor_model.fit(interactions)
+        if not hasattr(model, "item_factors_"):
+            raise ValueError(f"{type(model).__name__} has no item_factors_: use a factor model")
+        feats = np.asarray(self.item_vectors, dtype=np.float64)
+        feats = feats[np.argsort(self.item_encoder_.transform(self.item_ids))]   # rows follow item_ids_
+        warm = model.item_encoder_.transform(self.item_ids_, unknown="ignore")
+        is_warm = warm >= 0
+        F, Y = feats[is_warm], model.item_factors_[warm[is_warm]]
+        self.map_ = np.linalg.solve(F.T @ F + self.reg * np.eye(F.shape[1]), F.T @ Y)
+        factors = feats @ self.map_
+        if not self.map_warm_items:
+            factors[is_warm] = Y
+        self.item_factors_ = factors
+        self.user_factors_ = model.user_factors_[model.user_encoder_.transform(self.user_ids_)]
+
+    def _score(self, users: np.ndarray) -> np.ndarray:
+        return self.user_factors_[users] @ self.item_factors_.T
