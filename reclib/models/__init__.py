@@ -2,5 +2,9 @@
 only, so every model runs on the TensorFlow (default), JAX or PyTorch backend."""
 
 from reclib.models.mlp import fit_binary_classifier, mlp_classifier
+from reclib.models.ncf import NeuMF, PairwiseScorer
+from reclib.models.recommenders import NCF, KerasRecommender, TwoTowerRecommender
+from reclib.models.retrieval import TwoTower, in_batch_logits
 
-__all__ = ["fit_binary_classifier", "mlp_classifier"]
+__all__ = ["NCF", "KerasRecommender", "NeuMF", "PairwiseScorer", "TwoTower", "TwoTowerRecommender",
+           "fit_binary_classifier", "in_batch_logits", "mlp_classifier"]

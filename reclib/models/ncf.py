@@ -1,0 +1,108 @@
+r"""Neural collaborative filtering (He et al. 2017): GMF, MLP and NeuMF in Keras 3.
+
+- **GMF** generalises matrix factorisation: :math:`\hat y_{ui} = h^\top (p_u \odot q_i)`; with
+  :math:`h = \mathbf 1` it is exactly the dot product :math:`p_u^\top q_i`.
+- **MLP** concatenates the two embeddings and learns the interaction with a ReLU tower:
+  :math:`\hat y_{ui} = h^\top \phi_L(\dots\phi_1([p'_u; q'_i]))`.
+- **NeuMF** concatenates the GMF vector and the last MLP layer before the output
+  :math:`h^\top [p_u \odot q_i;\ \phi_L(\dots)]`, each branch with its own embeddings.
+
+The model outputs a *logit* :math:`\hat y_{ui}`; trained with binary cross-entropy on positives and
+sampled negatives, :math:`\sigma(\hat y_{ui})` estimates P(interaction). :class:`PairwiseScorer`
+turns any scorer into :math:`\hat y_{ui} - \hat y_{uj}`, so the same cross-entropy with label 1
+becomes the BPR loss :math:`-\ln\sigma(\hat y_{ui} - \hat y_{uj})`.
+Only Keras layers and ``keras.ops`` are used: the models run on TensorFlow, JAX and PyTorch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+from keras import layers, ops
+
+__all__ = ["NeuMF", "PairwiseScorer"]
+
+
+@keras.saving.register_keras_serializable(package="reclib")
+class NeuMF(keras.Model):
+    """GMF, MLP or NeuMF scorer: inputs ``{"user": (b,), "item": (b,)}`` int indices -> logits (b,).
+
+    Parameters
+    ----------
+    n_users, n_items: embedding table sizes.
+    variant: ``"gmf"``, ``"mlp"`` or ``"neumf"``.
+    gmf_dim: GMF embedding size; mlp_dims: MLP layer sizes, the first being the size of the
+        concatenated user and item embeddings (each gets half).
+    l2: L2 weight on the embeddings; dropout: after each MLP layer.
+    """
+
+    def __init__(self, n_users: int, n_items: int, variant: str = "neumf", gmf_dim: int = 32,
+                 mlp_dims: Sequence[int] = (64, 32, 16), l2: float = 0.0, dropout: float = 0.0,
+                 **kwargs) -> None:
+        super().__init__(**kwargs)
+        if variant not in ("gmf", "mlp", "neumf"):
+            raise ValueError(f"variant={variant!r}: expected 'gmf', 'mlp' or 'neumf'")
+        if n_users < 1 or n_items < 1:
+            raise ValueError(f"n_users and n_items must be positive, got {n_users}, {n_items}")
+        if variant != "gmf" and (len(mlp_dims) < 1 or mlp_dims[0] % 2):
+            raise ValueError(f"mlp_dims[0] must be even (split between user and item), got {mlp_dims}")
+        self.n_users, self.n_items, self.variant = n_users, n_items, variant
+        self.gmf_dim, self.mlp_dims, self.l2, self.dropout = gmf_dim, tuple(mlp_dims), l2, dropout
+        reg = keras.regularizers.L2(l2) if l2 else None
+        init = keras.initializers.RandomNormal(stddev=0.01)
+
+        def embedding(n: int, d: int, name: str) -> layers.Embedding:
+            return layers.Embedding(n, d, embeddings_initializer=init, embeddings_regularizer=reg, name=name)
+
+        if variant in ("gmf", "neumf"):
+            self.gmf_user, self.gmf_item = embedding(n_users, gmf_dim, "gmf_user"), embedding(n_items, gmf_dim, "gmf_item")
+        if variant in ("mlp", "neumf"):
+            half = self.mlp_dims[0] // 2
+            self.mlp_user, self.mlp_item = embedding(n_users, half, "mlp_user"), embedding(n_items, half, "mlp_item")
+            self.tower = [layers.Dense(d, activation="relu", name=f"mlp_{j}") for j, d in enumerate(self.mlp_dims[1:])]
+            self.tower_dropout = layers.Dropout(dropout)
+        self.output_layer = layers.Dense(1, name="logit")
+
+    def call(self, inputs, training: bool = False):
+        user, item = inputs["user"], inputs["item"]
+        branches = []
+        if self.variant in ("gmf", "neumf"):
+            branches.append(self.gmf_user(user) * self.gmf_item(item))
+        if self.variant in ("mlp", "neumf"):
+            x = ops.concatenate([self.mlp_user(user), self.mlp_item(item)], axis=-1)
+            for layer in self.tower:
+                x = self.tower_dropout(layer(x), training=training)
+            branches.append(x)
+        h = branches[0] if len(branches) == 1 else ops.concatenate(branches, axis=-1)
+        return ops.squeeze(self.output_layer(h), axis=-1)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "n_users": self.n_users, "n_items": self.n_items,
+                "variant": self.variant, "gmf_dim": self.gmf_dim, "mlp_dims": list(self.mlp_dims),
+                "l2": self.l2, "dropout": self.dropout}
+
+
+@keras.saving.register_keras_serializable(package="reclib")
+class PairwiseScorer(keras.Model):
+    """``{"user", "item", "negative"}`` -> score(user, item) - score(user, negative), shape (b,).
+
+    Trained with ``BinaryCrossentropy(from_logits=True)`` against labels of 1 this is BPR.
+    """
+
+    def __init__(self, scorer: keras.Model, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.scorer = scorer
+
+    def call(self, inputs, training: bool = False):
+        positive = self.scorer({"user": inputs["user"], "item": inputs["item"]}, training=training)
+        negative = self.scorer({"user": inputs["user"], "item": inputs["negative"]}, training=training)
+        return positive - negative
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "scorer": keras.saving.serialize_keras_object(self.scorer)}
+
+    @classmethod
+    def from_config(cls, config: dict) -> PairwiseScorer:
+        config["scorer"] = keras.saving.deserialize_keras_object(config["scorer"])
+        return cls(**config)

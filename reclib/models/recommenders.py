@@ -1,0 +1,217 @@
+"""The Keras models behind the common model interface (``fit`` / ``score`` / ``recommend``).
+
+:class:`NCF` wraps GMF, MLP and NeuMF; :class:`TwoTowerRecommender` wraps the two-tower
+retrieval model with item text features. Both encode raw ids internally, train with
+``keras.Model.fit`` on the input pipelines of ``reclib.training`` and accept a ``validate``
+function for early stopping on a ranking metric. ``keras_model_`` is the trained Keras model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import keras
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from reclib.base import Recommender, user_batches
+from reclib.models.ncf import NeuMF, PairwiseScorer
+from reclib.models.retrieval import TwoTower
+from reclib.training.callbacks import RankingEarlyStopping
+from reclib.training.data import InBatchDataset, NegativeSamplingDataset
+
+__all__ = ["NCF", "KerasRecommender", "TwoTowerRecommender"]
+
+Validate = Callable[[Recommender], dict[str, float]]
+
+
+def _positive_int(**values: int) -> None:
+    for name, value in values.items():
+        if not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+class KerasRecommender(Recommender):
+    """Shared training loop: ``fit(interactions, validate=None)`` with optional early stopping.
+
+    ``validate(model) -> {"ndcg": ..., ...}`` is called after every epoch; training stops after
+    ``patience`` epochs without a better ``monitor`` value and keeps the best weights.
+    After fit: ``keras_model_``, ``history_`` (loss and validation metrics per epoch).
+    """
+
+    def __init__(self, epochs: int, batch_size: int, learning_rate: float, patience: int,
+                 monitor: str, random_state: int, verbose: int, **columns: str) -> None:
+        super().__init__(**columns)
+        _positive_int(epochs=epochs, batch_size=batch_size)
+        if learning_rate <= 0:
+            raise ValueError(f"learning_rate must be positive, got {learning_rate!r}")
+        self.epochs, self.batch_size, self.learning_rate = epochs, batch_size, learning_rate
+        self.patience, self.monitor, self.random_state, self.verbose = patience, monitor, random_state, verbose
+
+    def fit(self, interactions: pd.DataFrame, validate: Validate | None = None) -> KerasRecommender:
+        """Fit on ``interactions``; with ``validate``, early-stop on its ``monitor`` metric."""
+        self._validate = validate
+        try:
+            return super().fit(interactions)
+        finally:
+            del self._validate
+
+    def _train(self, model: keras.Model, dataset: keras.utils.PyDataset, loss: keras.losses.Loss) -> None:
+        model(dataset[0][0])                     # build every layer on one real batch before fit
+        model.compile(optimizer=keras.optimizers.Adam(self.learning_rate), loss=loss)
+        callbacks = []
+        stopper = None
+        if self._validate is not None:
+            validate = self._validate
+            stopper = RankingEarlyStopping(lambda: validate(self), self.monitor, self.patience)
+            callbacks.append(stopper)
+        fitted = model.fit(dataset, epochs=self.epochs, callbacks=callbacks, verbose=self.verbose)
+        history = pd.DataFrame(fitted.history)
+        history.insert(0, "epoch", np.arange(1, len(history) + 1))
+        self.history_ = history
+        self.best_epoch_ = stopper.best_epoch if stopper is not None else len(history)
+
+
+class NCF(KerasRecommender):
+    """GMF / MLP / NeuMF (``reclib.models.ncf``) trained on positives and sampled negatives.
+
+    Parameters
+    ----------
+    variant, gmf_dim, mlp_dims, l2, dropout: the network (see :class:`~reclib.models.ncf.NeuMF`).
+    loss: ``"bce"`` (pointwise, ``n_negatives`` fresh negatives per positive every epoch) or
+        ``"bpr"`` (pairwise triplets).
+    epochs, batch_size, learning_rate (Adam), patience, monitor, random_state, verbose.
+    """
+
+    def __init__(self, variant: str = "neumf", gmf_dim: int = 32, mlp_dims: Sequence[int] = (64, 32, 16),
+                 l2: float = 0.0, dropout: float = 0.0, loss: str = "bce", n_negatives: int = 4,
+                 epochs: int = 20, batch_size: int = 1024, learning_rate: float = 1e-3,
+                 patience: int = 3, monitor: str = "ndcg", random_state: int = 42, verbose: int = 0,
+                 **columns: str) -> None:
+        super().__init__(epochs, batch_size, learning_rate, patience, monitor, random_state, verbose, **columns)
+        if loss not in ("bce", "bpr"):
+            raise ValueError(f"loss={loss!r}: expected 'bce' or 'bpr'")
+        if variant not in ("gmf", "mlp", "neumf"):
+            raise ValueError(f"variant={variant!r}: expected 'gmf', 'mlp' or 'neumf'")
+        _positive_int(gmf_dim=gmf_dim, n_negatives=n_negatives)
+        self.variant, self.gmf_dim, self.mlp_dims, self.l2, self.dropout = variant, gmf_dim, tuple(mlp_dims), l2, dropout
+        self.loss, self.n_negatives = loss, n_negatives
+
+    def _fit(self, matrix: sp.csr_matrix, interactions: pd.DataFrame) -> None:
+        keras.utils.set_random_seed(self.random_state)
+        coo = matrix.tocoo()
+        scorer = NeuMF(matrix.shape[0], matrix.shape[1], self.variant, self.gmf_dim, self.mlp_dims,
+                       self.l2, self.dropout)
+        mode = "pointwise" if self.loss == "bce" else "pairwise"
+        dataset = NegativeSamplingDataset(coo.row, coo.col, matrix.shape[1], self.n_negatives,
+                                          self.batch_size, mode, seed=self.random_state)
+        self.keras_model_ = scorer
+        trainer = scorer if mode == "pointwise" else PairwiseScorer(scorer)
+        self._train(trainer, dataset, keras.losses.BinaryCrossentropy(from_logits=True))
+
+    def _score(self, users: np.ndarray) -> np.ndarray:
+        n_items = len(self.item_ids_)
+        out = np.empty((len(users), n_items), dtype=np.float32)
+        for batch in user_batches(len(users), max(1, 65_536 // n_items)):
+            u = np.repeat(users[batch], n_items).astype(np.int32)
+            i = np.tile(np.arange(n_items, dtype=np.int32), batch.stop - batch.start)
+            logits = self.keras_model_({"user": u, "item": i}, training=False)
+            out[batch] = keras.ops.convert_to_numpy(logits).reshape(-1, n_items)
+        return out
+
+
+class TwoTowerRecommender(KerasRecommender):
+    """Two-tower retrieval (``reclib.models.retrieval``) over a catalogue with item features.
+
+    Parameters
+    ----------
+    item_ids: the catalogue (may include items absent from training: they are embedded from
+        their features alone, the cold start of protocol P5).
+    genres: (n_items, n_genres) multi-hot or ``None``; text_vectors: (n_items, d) or ``None``;
+        rows follow ``item_ids``.
+    embedding_dim, tower_dims, use_history, history_length (most recent items kept per user),
+    id_dropout, temperature, log_q_correction, l2, use_user_id: the model; epochs, batch_size, learning_rate,
+    patience, monitor, random_state, verbose: training.
+    """
+
+    def __init__(self, item_ids: Sequence[object], genres: np.ndarray | None = None,
+                 text_vectors: np.ndarray | None = None, embedding_dim: int = 64,
+                 tower_dims: Sequence[int] = (128,), use_history: bool = True, history_length: int = 50,
+                 id_dropout: float = 0.1, temperature: float = 0.05, log_q_correction: bool = True,
+                 l2: float = 0.0, use_user_id: bool = True, epochs: int = 20, batch_size: int = 512,
+                 learning_rate: float = 1e-3, patience: int = 3, monitor: str = "ndcg",
+                 random_state: int = 42, verbose: int = 0, timestamp_col: str = "timestamp",
+                 **columns: str) -> None:
+        super().__init__(epochs, batch_size, learning_rate, patience, monitor, random_state, verbose, **columns)
+        for name, table in (("genres", genres), ("text_vectors", text_vectors)):
+            if table is not None and len(table) != len(item_ids):
+                raise ValueError(f"{name} has {len(table)} rows but item_ids has {len(item_ids)}")
+        _positive_int(embedding_dim=embedding_dim, history_length=history_length)
+        self.item_ids, self.genres, self.text_vectors = np.asarray(item_ids), genres, text_vectors
+        self.embedding_dim, self.tower_dims, self.use_history = embedding_dim, tuple(tower_dims), use_history
+        self.history_length, self.id_dropout, self.temperature = history_length, id_dropout, temperature
+        self.log_q_correction, self.l2, self.timestamp_col = log_q_correction, l2, timestamp_col
+        self.use_user_id = use_user_id
+
+    def _item_catalogue(self, interactions: pd.DataFrame) -> np.ndarray:
+        return self.item_ids
+
+    def _fit(self, matrix: sp.csr_matrix, interactions: pd.DataFrame) -> None:
+        keras.utils.set_random_seed(self.random_state)
+        n_users, n_items = matrix.shape
+        order = np.argsort(self.item_encoder_.transform(self.item_ids))      # feature rows -> item_ids_
+        counts = np.asarray((matrix > 0).sum(axis=0)).ravel()
+        # keras item index: 1 + catalogue index for items seen in training, 0 ("unknown") otherwise
+        self._keras_item = np.where(counts > 0, np.arange(1, n_items + 1), 0).astype(np.int32)
+        self._genres = None if self.genres is None else np.asarray(self.genres, np.float32)[order]
+        self._text = None if self.text_vectors is None else np.asarray(self.text_vectors, np.float32)[order]
+        self._history = self._histories(interactions)
+        users = self.user_encoder_.transform(interactions[self.user_col])
+        items = self.item_encoder_.transform(interactions[self.item_col])
+        log_q = np.log(counts / counts.sum(), where=counts > 0, out=np.zeros(n_items)).astype(np.float32)
+        features = {"user": (users + 1).astype(np.int32), "item": self._keras_item[items],
+                    "log_q": log_q[items], "row": items.astype(np.int32), "user_row": users.astype(np.int32)}
+        lookups = {"history": (self._history, "user_row")}
+        if self._genres is not None:
+            lookups["genres"] = (self._genres, "row")
+        if self._text is not None:
+            lookups["text"] = (self._text, "row")
+        dataset = InBatchDataset(features, self.batch_size, seed=self.random_state, lookups=lookups)
+        self.keras_model_ = TwoTower(n_users, n_items, self.embedding_dim, self.tower_dims,
+                                     0 if self._genres is None else self._genres.shape[1],
+                                     0 if self._text is None else self._text.shape[1],
+                                     self.use_history, self.id_dropout, self.temperature,
+                                     self.log_q_correction, self.l2, self.use_user_id)
+        self._train(self.keras_model_, dataset, keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+
+    def _histories(self, interactions: pd.DataFrame) -> np.ndarray:
+        """(n_users, history_length) keras item indices of each user's latest items, 0-padded."""
+        users = self.user_encoder_.transform(interactions[self.user_col])
+        items = self._keras_item[self.item_encoder_.transform(interactions[self.item_col])]
+        when = interactions[self.timestamp_col].to_numpy() if self.timestamp_col in interactions else np.zeros(len(users))
+        order = np.lexsort((-when, users))                                   # by user, newest first
+        users, items = users[order], items[order]
+        starts = np.r_[0, np.flatnonzero(np.diff(users)) + 1]
+        rank = np.arange(len(users)) - np.repeat(starts, np.diff(np.r_[starts, len(users)]))
+        keep = rank < self.history_length
+        history = np.zeros((len(self.user_ids_), self.history_length), dtype=np.int32)
+        history[users[keep], rank[keep]] = items[keep]
+        return history
+
+    def item_embeddings(self) -> np.ndarray:
+        """Unit vectors (n_items, embedding_dim) of every catalogue item, cold ones included."""
+        inputs = {"item": self._keras_item}
+        if self._genres is not None:
+            inputs["genres"] = self._genres
+        if self._text is not None:
+            inputs["text"] = self._text
+        return keras.ops.convert_to_numpy(self.keras_model_.item_vectors(inputs, training=False))
+
+    def user_embeddings(self, users: np.ndarray) -> np.ndarray:
+        """Unit vectors (len(users), embedding_dim) for user indices."""
+        inputs = {"user": (np.asarray(users) + 1).astype(np.int32), "history": self._history[users]}
+        return keras.ops.convert_to_numpy(self.keras_model_.user_vectors(inputs, training=False))
+
+    def _score(self, users: np.ndarray) -> np.ndarray:
+        return self.user_embeddings(users) @ self.item_embeddings().T

@@ -1,0 +1,109 @@
+"""Keras input pipelines from NumPy arrays, re-sampling negatives every epoch.
+
+Each dataset is a ``keras.utils.PyDataset``: it yields batches straight from NumPy index arrays
+(so all negatives never sit in memory at once beyond one epoch's worth of indices) and draws fresh
+negatives in ``on_epoch_end``, which Keras calls after every epoch. Works on every Keras backend.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+
+from reclib.data.sampling import sample_negatives
+
+__all__ = ["InBatchDataset", "NegativeSamplingDataset"]
+
+
+class NegativeSamplingDataset(keras.utils.PyDataset):
+    """Positive pairs plus sampled negatives, shuffled, in batches.
+
+    ``mode="pointwise"``: each positive (u, i) with label 1 and ``n_negatives`` pairs (u, j) with
+    label 0, yielded as ``({"user", "item"}, labels)``. ``mode="pairwise"``: one triplet per
+    positive and negative draw, ``({"user", "item", "negative"}, ones)`` for BPR.
+    Negatives are uniform over items the user never interacted with (never a positive).
+    """
+
+    def __init__(self, users: np.ndarray, items: np.ndarray, n_items: int, n_negatives: int = 4,
+                 batch_size: int = 1024, mode: str = "pointwise", seed: int = 42, **kwargs) -> None:
+        super().__init__(**kwargs)
+        if mode not in ("pointwise", "pairwise"):
+            raise ValueError(f"mode={mode!r}: expected 'pointwise' or 'pairwise'")
+        if n_negatives < 1 or batch_size < 1:
+            raise ValueError(f"n_negatives and batch_size must be positive, got {n_negatives}, {batch_size}")
+        self.users, self.items = np.asarray(users, np.int32), np.asarray(items, np.int32)
+        self.n_items, self.n_negatives, self.batch_size, self.mode = n_items, n_negatives, batch_size, mode
+        self.rng = np.random.default_rng(seed)
+        self.epoch = 0
+        self._resample()
+
+    def _resample(self) -> None:
+        reps = np.repeat(np.arange(len(self.users)), self.n_negatives)
+        negatives = sample_negatives(self.users, self.items, self.n_items, self.users[reps],
+                                     seed=self.rng).astype(np.int32)
+        if self.mode == "pointwise":
+            users = np.concatenate([self.users, self.users[reps]])
+            items = np.concatenate([self.items, negatives])
+            labels = np.concatenate([np.ones(len(self.users)), np.zeros(len(reps))]).astype(np.float32)
+            order = self.rng.permutation(len(users))
+            self._arrays = {"user": users[order], "item": items[order]}
+            self._labels = labels[order]
+        else:
+            order = self.rng.permutation(len(reps))
+            self._arrays = {"user": self.users[reps][order], "item": self.items[reps][order],
+                            "negative": negatives[order]}
+            self._labels = np.ones(len(reps), np.float32)
+
+    def __len__(self) -> int:
+        return math.ceil(len(self._labels) / self.batch_size)
+
+    def __getitem__(self, index: int):
+        part = slice(index * self.batch_size, (index + 1) * self.batch_size)
+        return {k: v[part] for k, v in self._arrays.items()}, self._labels[part]
+
+    def on_epoch_end(self) -> None:
+        self.epoch += 1
+        self._resample()
+
+
+class InBatchDataset(keras.utils.PyDataset):
+    """Positive examples only, reshuffled every epoch, for in-batch softmax training.
+
+    ``features`` maps input names to arrays with one row per positive example; ``lookups`` maps
+    further input names to ``(table, key)``: the batch gets ``table[features[key][batch]]``, so
+    per-item or per-user rows (text vectors, histories) are gathered per batch instead of being
+    copied for every example. Each batch yields ``(inputs, arange(batch))``: example ``r``'s
+    positive is column ``r`` of the in-batch logits. The last partial batch is dropped so every
+    batch has ``batch_size`` rows.
+    """
+
+    def __init__(self, features: dict[str, np.ndarray], batch_size: int = 512, seed: int = 42,
+                 lookups: dict[str, tuple[np.ndarray, str]] | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.lookups = dict(lookups or {})
+        unknown = [key for _, key in self.lookups.values() if key not in features]
+        if unknown:
+            raise ValueError(f"lookups refer to {unknown}, which are not in features {sorted(features)}")
+        lengths = {len(v) for v in features.values()}
+        if len(lengths) != 1:
+            raise ValueError(f"every feature array needs the same number of rows, got {sorted(lengths)}")
+        self.features, self.batch_size = features, batch_size
+        self.n = lengths.pop()
+        if self.n < batch_size:
+            raise ValueError(f"{self.n} examples are fewer than one batch of {batch_size}")
+        self.rng = np.random.default_rng(seed)
+        self.order = self.rng.permutation(self.n)
+
+    def __len__(self) -> int:
+        return self.n // self.batch_size
+
+    def __getitem__(self, index: int):
+        rows = self.order[index * self.batch_size:(index + 1) * self.batch_size]
+        batch = {k: v[rows] for k, v in self.features.items()}
+        batch.update({name: table[batch[key]] for name, (table, key) in self.lookups.items()})
+        return batch, np.arange(len(rows), dtype=np.int32)
+
+    def on_epoch_end(self) -> None:
+        self.order = self.rng.permutation(self.n)
