@@ -129,17 +129,41 @@ def bench_text(repeat: int) -> dict[str, float]:
             "max_abs_vector_difference": diff, "cached_second_run_s": cached_s}
 
 
+def bench_deep(repeat: int) -> dict[str, float]:
+    """NeuMF and two-tower (+ text) on P1 with notebook 05's default settings: NDCG@10 and time."""
+    del repeat                                   # one training run each: minutes, not milliseconds
+    from reclib.data import GENRES, load_movielens, stratified_split
+    from reclib.evaluation import evaluate_ranking
+    from reclib.features import TextEncoder, genre_matrix, item_text
+    from reclib.models import NCF, TwoTowerRecommender
+
+    ml = load_movielens("100k")
+    train, test = stratified_split(ml.ratings, 0.75, seed=42)
+    ids = ml.items["item_id"].to_numpy()
+    text = TextEncoder(show_progress=False).encode(item_text(ml.items).tolist())
+    models = {"neumf": NCF(epochs=8), "two_tower_text": TwoTowerRecommender(
+        ids, genre_matrix(ml.items["genres"], GENRES), text, temperature=0.1, use_user_id=False, epochs=3)}
+    out = {}
+    for name, model in models.items():
+        start = time.perf_counter()
+        model.fit(train)
+        out[f"{name}_fit_s_per_epoch"] = (time.perf_counter() - start) / model.epochs
+        out[f"{name}_p1_ndcg@10"] = float(evaluate_ranking(model, train, test).set_index("metric")
+                                          .loc["ndcg", "value"])
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m reclib.bench", description=__doc__)
     parser.add_argument("--output", type=Path, default=Path("build/bench.json"))
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--only", nargs="*", choices=["evaluation", "cf", "text"],
+    parser.add_argument("--only", nargs="*", choices=["evaluation", "cf", "text", "deep"],
                         help="run only these benchmark groups")
     args = parser.parse_args(argv)
     results: dict[str, Any] = {"machine": {"python": platform.python_version(),
                                            "processor": platform.processor() or platform.machine(),
                                            "cpus": __import__("os").cpu_count()}}
-    parser_choice = {"evaluation": bench_evaluation, "cf": bench_cf, "text": bench_text}
+    parser_choice = {"evaluation": bench_evaluation, "cf": bench_cf, "text": bench_text, "deep": bench_deep}
     for name, bench in ((n, parser_choice[n]) for n in (args.only or list(parser_choice))):
         print(f"benchmark: {name} …", flush=True)
         results[name] = bench(args.repeat)

@@ -50,6 +50,12 @@ EXPECTED: dict[str, dict[str, float]] = {
         "P5.BERT -> CF factors.recall@10": 0.1709, "P5.BERT -> CF factors.ndcg@10": 0.2786,
         "reviews.tfidf_logreg_auc": 0.9175, "reviews.bert_auc": 0.7922,
     },
+    "05_deep_models": {
+        "P1.GMF.ndcg@10": 0.2430, "P1.NeuMF.ndcg@10": 0.3543, "P1.two-tower + text.ndcg@10": 0.3801,
+        "P1.two-tower, ids only.ndcg@10": 0.3543, "P1.two-tower + text, no log-Q.ndcg@10": 0.0628,
+        "P1.EASE.ndcg@10": 0.4808, "P5.BERT profile.recall@10": 0.1193,
+        "P5.two-tower + text.recall@10": 0.1561, "P5.two-tower + text.ndcg@10": 0.2521,
+    },
 }
 EXACT = {"n_ratings", "n_users", "n_items", "k_core_rows", "p1_test_rows", "p3_test_rows",
          "p5_test_rows"}
