@@ -37,16 +37,20 @@ def mlp_classifier(input_dim: int, hidden_units: Sequence[int] = (128,), dropout
     return model
 
 
-def fit_binary_classifier(model, x_train: np.ndarray, y_train: np.ndarray, x_valid: np.ndarray,
-                          y_valid: np.ndarray, epochs: int = 30, batch_size: int = 128,
+def fit_binary_classifier(model, x_train: np.ndarray | dict, y_train: np.ndarray,
+                          x_valid: np.ndarray | dict, y_valid: np.ndarray, epochs: int = 30, batch_size: int = 128,
                           patience: int = 3, seed: int = 42, verbose: int = 0):
-    """Train with early stopping on validation AUC, restoring the best weights; returns the history."""
+    """Train with early stopping on validation AUC, restoring the best weights; returns the history.
+
+    ``x_train`` and ``x_valid`` are arrays or dicts of named input arrays (multi-input models).
+    """
     import keras
 
     keras.utils.set_random_seed(seed)
     stop = keras.callbacks.EarlyStopping(monitor="val_auc", mode="max", patience=patience,
                                          restore_best_weights=True)
-    return model.fit(np.asarray(x_train, np.float32), np.asarray(y_train, np.float32),
-                     validation_data=(np.asarray(x_valid, np.float32), np.asarray(y_valid, np.float32)),
+    as_inputs = lambda x: x if isinstance(x, dict) else np.asarray(x, np.float32)  # noqa: E731
+    return model.fit(as_inputs(x_train), np.asarray(y_train, np.float32),
+                     validation_data=(as_inputs(x_valid), np.asarray(y_valid, np.float32)),
                      epochs=epochs, batch_size=batch_size, callbacks=[stop], verbose=verbose,
                      shuffle=True)
