@@ -56,6 +56,11 @@ EXPECTED: dict[str, dict[str, float]] = {
         "P1.EASE.ndcg@10": 0.4808, "P5.BERT profile.recall@10": 0.1193,
         "P5.two-tower + text.recall@10": 0.1561, "P5.two-tower + text.ndcg@10": 0.2521,
     },
+    "07_feature_interaction": {
+        "P4.lr.base.auc": 0.7696, "P4.lr.text.auc": 0.7694, "P4.fm.base.auc": 0.7829,
+        "P4.fm.text.auc": 0.7812, "P4.dcnv2.base.auc": 0.7791, "P4.dcnv2.text.auc": 0.7795,
+        "P4.dcnv2.base.logloss": 0.5605, "P4.fm.text.rare_auc": 0.7331,
+    },
 }
 EXACT = {"n_ratings", "n_users", "n_items", "k_core_rows", "p1_test_rows", "p3_test_rows",
          "p5_test_rows"}
