@@ -5,7 +5,6 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from reclib.base import interaction_matrix
 from reclib.cf import (BPR, EASE, BaselinePredictor, BiasedMF, ImplicitALS, NeighborhoodCF,
                        als_half_step, bpr_loss_and_grads, corated_similarity, ease_weights,
                        fit_biases, implicit_als_half_step, mf_loss_and_grads)

@@ -9,7 +9,6 @@ import textwrap
 import numpy as np
 import pandas as pd
 import pytest
-import scipy.sparse as sp
 
 from reclib.cf import EASE, ImplicitALS
 from reclib.features import (ContentRecommender, EmbeddingCache, FeatureToFactorRecommender,

@@ -21,6 +21,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from reclib.base import Recommender
+from reclib.data.validation import check_non_negative, check_positive_int
 
 __all__ = ["BaselinePredictor", "ExplicitFeedbackMixin", "fit_biases"]
 
@@ -86,11 +87,8 @@ class BaselinePredictor(ExplicitFeedbackMixin, Recommender):
     def __init__(self, reg_user: float = 15.0, reg_item: float = 10.0, n_iter: int = 10,
                  **columns: str) -> None:
         super().__init__(**columns)
-        for name, value in (("reg_user", reg_user), ("reg_item", reg_item)):
-            if value < 0:
-                raise ValueError(f"{name} must be non-negative, got {value!r}")
-        if n_iter < 1:
-            raise ValueError(f"n_iter must be at least 1, got {n_iter!r}")
+        check_non_negative(reg_user=reg_user, reg_item=reg_item)
+        check_positive_int(n_iter=n_iter)
         self.reg_user, self.reg_item, self.n_iter = reg_user, reg_item, n_iter
 
     def _fit(self, matrix: sp.csr_matrix, interactions: pd.DataFrame) -> None:

@@ -23,6 +23,7 @@ import scipy.linalg
 import scipy.sparse as sp
 
 from reclib.base import Recommender
+from reclib.data.validation import check_positive
 
 __all__ = ["EASE", "ease_weights"]
 
@@ -42,8 +43,7 @@ class EASE(Recommender):
 
     def __init__(self, reg: float = 500.0, **columns: str) -> None:
         super().__init__(**columns)
-        if not reg > 0:
-            raise ValueError(f"reg must be positive, got {reg!r}")
+        check_positive(reg=reg)
         self.reg = reg
 
     def _fit(self, matrix: sp.csr_matrix, interactions: pd.DataFrame) -> None:

@@ -35,21 +35,10 @@ from tqdm.auto import tqdm
 from reclib.base import Recommender
 from reclib.cf.linalg import batched_gram, scatter_add, solve_spd
 from reclib.data.sampling import sample_negatives
+from reclib.data.validation import check_non_negative, check_positive, check_positive_int
 
 __all__ = ["BPR", "ImplicitALS", "bpr_loss_and_grads", "bpr_sgd_step", "implicit_als_half_step",
            "implicit_als_loss"]
-
-
-def _check_positive(**values: float) -> None:
-    for name, value in values.items():
-        if not value > 0:
-            raise ValueError(f"{name} must be positive, got {value!r}")
-
-
-def _check_count(**values: int) -> None:
-    for name, value in values.items():
-        if not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
 def implicit_als_half_step(strength: sp.csr_matrix, other: np.ndarray, alpha: float, reg: float,
@@ -101,10 +90,9 @@ class ImplicitALS(Recommender):
                  reg_exponent: float = 0.0, init_std: float = 0.01, random_state: int = 42,
                  verbose: bool = True, **columns: str) -> None:
         super().__init__(**columns)
-        _check_count(n_factors=n_factors, n_iter=n_iter)
-        _check_positive(reg=reg, alpha=alpha, init_std=init_std)
-        if reg_exponent < 0:
-            raise ValueError(f"reg_exponent must be non-negative, got {reg_exponent!r}")
+        check_positive_int(n_factors=n_factors, n_iter=n_iter)
+        check_positive(reg=reg, alpha=alpha, init_std=init_std)
+        check_non_negative(reg_exponent=reg_exponent)
         self.n_factors, self.reg, self.alpha, self.n_iter = n_factors, reg, alpha, n_iter
         self.reg_exponent = reg_exponent
         self.init_std, self.random_state, self.verbose = init_std, random_state, verbose
@@ -189,10 +177,9 @@ class BPR(Recommender):
                  batch_size: int = 256, init_std: float = 0.1, random_state: int = 42,
                  verbose: bool = True, **columns: str) -> None:
         super().__init__(**columns)
-        _check_count(n_factors=n_factors, n_epochs=n_epochs, batch_size=batch_size)
-        _check_positive(lr=lr, init_std=init_std)
-        if reg < 0:
-            raise ValueError(f"reg must be non-negative, got {reg!r}")
+        check_positive_int(n_factors=n_factors, n_epochs=n_epochs, batch_size=batch_size)
+        check_positive(lr=lr, init_std=init_std)
+        check_non_negative(reg=reg)
         self.n_factors, self.reg, self.lr, self.n_epochs = n_factors, reg, lr, n_epochs
         self.batch_size, self.init_std = batch_size, init_std
         self.random_state, self.verbose = random_state, verbose

@@ -32,6 +32,7 @@ from tqdm.auto import tqdm
 from reclib.base import Recommender
 from reclib.cf.baseline import ExplicitFeedbackMixin
 from reclib.cf.linalg import batched_gram, scatter_add, solve_spd
+from reclib.data.validation import check_non_negative, check_positive, check_positive_int
 
 __all__ = ["BiasedMF", "als_half_step", "mf_loss_and_grads", "mf_sgd_step"]
 
@@ -86,7 +87,7 @@ def als_half_step(ratings: sp.csr_matrix, other: np.ndarray, other_bias: np.ndar
     side; other_bias: (n_other,). Returns (factors (n_rows, f), bias (n_rows,)).
     """
     ratings = sp.csr_matrix(ratings)
-    n_rows, f = ratings.shape[0], other.shape[1]
+    f = other.shape[1]
     augmented = np.hstack([other, np.ones((len(other), 1))])
     observed = ratings.copy()
     observed.data = np.ones_like(observed.data)
@@ -123,18 +124,12 @@ class BiasedMF(ExplicitFeedbackMixin, Recommender):
                  batch_size: int = 256, init_std: float = 0.1, random_state: int = 42,
                  verbose: bool = True, **columns: str) -> None:
         super().__init__(**columns)
-        if not isinstance(n_factors, (int, np.integer)) or n_factors < 1:
-            raise ValueError(f"n_factors must be a positive integer, got {n_factors!r}")
+        check_positive_int(n_factors=n_factors)
         if solver not in ("sgd", "als"):
             raise ValueError(f"solver={solver!r}: expected 'sgd' or 'als'")
-        for name, value in (("reg", reg), ("init_std", init_std)):
-            if value < 0:
-                raise ValueError(f"{name} must be non-negative, got {value!r}")
-        for name, value in (("n_epochs", n_epochs), ("batch_size", batch_size)):
-            if not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if lr <= 0:
-            raise ValueError(f"lr must be positive, got {lr!r}")
+        check_non_negative(reg=reg, init_std=init_std)
+        check_positive_int(n_epochs=n_epochs, batch_size=batch_size)
+        check_positive(lr=lr)
         self.n_factors, self.reg, self.solver, self.n_epochs = n_factors, reg, solver, n_epochs
         self.lr, self.batch_size, self.init_std = lr, batch_size, init_std
         self.random_state, self.verbose = random_state, verbose

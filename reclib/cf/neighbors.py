@@ -18,6 +18,7 @@ import scipy.sparse as sp
 
 from reclib.base import Recommender, top_k, user_batches
 from reclib.cf.baseline import ExplicitFeedbackMixin, fit_biases
+from reclib.data.validation import check_non_negative, check_positive_int
 
 __all__ = ["SIMILARITIES", "ItemKNN", "NeighborhoodCF", "corated_similarity", "cosine_item_similarity"]
 
@@ -30,10 +31,9 @@ def cosine_item_similarity(matrix: sp.csr_matrix, n_neighbors: int | None = 100,
     ``n_neighbors`` largest similarities of item ``i`` (all if ``None``). The dense similarity
     is formed ``block_size`` rows at a time, so memory stays O(block_size * n_items).
     """
-    if n_neighbors is not None and n_neighbors < 1:
-        raise ValueError(f"n_neighbors must be at least 1 or None, got {n_neighbors!r}")
-    if shrinkage < 0:
-        raise ValueError(f"shrinkage must be non-negative, got {shrinkage!r}")
+    if n_neighbors is not None:
+        check_positive_int(n_neighbors=n_neighbors)
+    check_non_negative(shrinkage=shrinkage)
     items = sp.csc_matrix(matrix, dtype=np.float64)
     norms = np.sqrt(np.asarray(items.multiply(items).sum(axis=0)).ravel())
     gram_t = items.T.tocsr()
@@ -64,10 +64,9 @@ class ItemKNN(Recommender):
 
     def __init__(self, n_neighbors: int | None = 100, shrinkage: float = 0.0, **columns: str) -> None:
         super().__init__(**columns)
-        if n_neighbors is not None and (not isinstance(n_neighbors, (int, np.integer)) or n_neighbors < 1):
-            raise ValueError(f"n_neighbors must be a positive integer or None, got {n_neighbors!r}")
-        if shrinkage < 0:
-            raise ValueError(f"shrinkage must be non-negative, got {shrinkage!r}")
+        if n_neighbors is not None:
+            check_positive_int(n_neighbors=n_neighbors)
+        check_non_negative(shrinkage=shrinkage)
         self.n_neighbors, self.shrinkage = n_neighbors, shrinkage
 
     def _fit(self, matrix: sp.csr_matrix, interactions: pd.DataFrame) -> None:
@@ -163,8 +162,7 @@ class NeighborhoodCF(ExplicitFeedbackMixin, Recommender):
             raise ValueError(f"kind={kind!r}: expected 'item' or 'user'")
         if similarity not in SIMILARITIES:
             raise ValueError(f"similarity={similarity!r}: expected one of {SIMILARITIES}")
-        if not isinstance(k, (int, np.integer)) or k < 1:
-            raise ValueError(f"k must be a positive integer, got {k!r}")
+        check_positive_int(k=k)
         if shrinkage < 0 or min_support < 1:
             raise ValueError("shrinkage must be >= 0 and min_support >= 1")
         self.kind, self.similarity, self.k = kind, similarity, k

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from reclib.data.encoding import IdEncoder
+from reclib.data.validation import check_non_negative, require_columns
 
 __all__ = ["NegativeSampler", "sample_negatives"]
 
@@ -80,16 +81,13 @@ class NegativeSampler:
                  user_col: str = "user_id", item_col: str = "item_id", seed: int = 42) -> None:
         if strategy not in ("uniform", "popularity"):
             raise ValueError(f"strategy={strategy!r}: expected 'uniform' or 'popularity'")
-        if alpha < 0:
-            raise ValueError(f"alpha must be non-negative, got {alpha!r}")
+        check_non_negative(alpha=alpha)
         self.strategy, self.alpha = strategy, alpha
         self.user_col, self.item_col, self.seed = user_col, item_col, seed
 
     def fit(self, interactions: pd.DataFrame) -> NegativeSampler:
         """Learn the positives and the item catalogue from ``interactions``."""
-        for col in (self.user_col, self.item_col):
-            if col not in interactions.columns:
-                raise ValueError(f"column {col!r} is missing; the frame has {list(interactions.columns)}")
+        require_columns(interactions, self.user_col, self.item_col)
         self.users_ = IdEncoder("user").fit(interactions[self.user_col])
         self.items_ = IdEncoder("item").fit(interactions[self.item_col])
         self.pos_users_ = self.users_.transform(interactions[self.user_col])

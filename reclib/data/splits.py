@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from reclib.data.validation import require_columns
+
 __all__ = ["chronological_split", "cold_start_item_split", "leave_last_out", "random_split",
            "stratified_split"]
 
@@ -18,12 +20,6 @@ __all__ = ["chronological_split", "cold_start_item_split", "leave_last_out", "ra
 def _check_fraction(name: str, value: float) -> None:
     if not 0.0 < value < 1.0:
         raise ValueError(f"{name} must lie strictly between 0 and 1, got {value!r}")
-
-
-def _check_columns(df: pd.DataFrame, *cols: str) -> None:
-    missing = [c for c in cols if c not in df.columns]
-    if missing:
-        raise ValueError(f"column {missing[0]!r} is missing; the frame has {list(df.columns)}")
 
 
 def random_split(df: pd.DataFrame, test_size: float = 0.2,
@@ -61,7 +57,7 @@ def stratified_split(df: pd.DataFrame, train_size: float = 0.75, user_col: str =
     train; a user whose rounded train share is all of their rows has no test rows.
     """
     _check_fraction("train_size", train_size)
-    _check_columns(df, user_col)
+    require_columns(df, user_col)
     groups = pd.factorize(df[user_col])[0]
     rank = _rank_within(groups, np.random.default_rng(seed).random(len(df)))
     n_train = np.maximum(np.round(train_size * _group_sizes(groups)), 1)
@@ -74,7 +70,7 @@ def chronological_split(df: pd.DataFrame, train_size: float = 0.8, user_col: str
                         item_col: str = "item_id") -> tuple[pd.DataFrame, pd.DataFrame]:
     """Each user's earliest ``round(train_size * n_u)`` rows (ties by item id) go to train."""
     _check_fraction("train_size", train_size)
-    _check_columns(df, user_col, timestamp_col, item_col)
+    require_columns(df, user_col, timestamp_col, item_col)
     groups = pd.factorize(df[user_col])[0]
     rank = _rank_within(groups, [df[timestamp_col].to_numpy(), df[item_col].to_numpy()])
     n_train = np.maximum(np.round(train_size * _group_sizes(groups)), 1)
@@ -92,7 +88,7 @@ def leave_last_out(df: pd.DataFrame, user_col: str = "user_id", timestamp_col: s
     """
     if min_history < 3:
         raise ValueError(f"min_history must be at least 3, got {min_history!r}")
-    _check_columns(df, user_col, timestamp_col, item_col)
+    require_columns(df, user_col, timestamp_col, item_col)
     groups = pd.factorize(df[user_col])[0]
     rank = _rank_within(groups, [df[timestamp_col].to_numpy(), df[item_col].to_numpy()])
     sizes = _group_sizes(groups)
@@ -108,7 +104,7 @@ def cold_start_item_split(df: pd.DataFrame, test_item_fraction: float = 0.2,
                           seed: int = 42) -> tuple[pd.DataFrame, pd.DataFrame]:
     """P5: hold out ``round(fraction * n_items)`` random items with all their interactions."""
     _check_fraction("test_item_fraction", test_item_fraction)
-    _check_columns(df, item_col)
+    require_columns(df, item_col)
     items = np.sort(pd.unique(df[item_col]))
     n_test = int(round(test_item_fraction * len(items)))
     cold = np.random.default_rng(seed).choice(items, size=n_test, replace=False)

@@ -11,9 +11,38 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["drop_duplicate_interactions", "k_core", "to_implicit", "validate_interactions"]
+__all__ = ["check_non_negative", "check_positive", "check_positive_int", "drop_duplicate_interactions",
+           "k_core", "require_columns", "to_implicit", "validate_interactions"]
 
 _SHOW = 5
+
+
+def require_columns(df: pd.DataFrame, *columns: str) -> None:
+    """Raise ``ValueError`` naming the first of ``columns`` missing from ``df``."""
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise ValueError(f"column {missing[0]!r} is missing; the frame has {list(df.columns)}")
+
+
+def check_positive_int(**values: object) -> None:
+    """Raise ``ValueError`` naming the first argument that is not a positive integer."""
+    for name, value in values.items():
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def check_positive(**values: float) -> None:
+    """Raise ``ValueError`` naming the first argument that is not > 0."""
+    for name, value in values.items():
+        if not value > 0:
+            raise ValueError(f"{name} must be positive, got {value!r}")
+
+
+def check_non_negative(**values: float) -> None:
+    """Raise ``ValueError`` naming the first argument that is < 0."""
+    for name, value in values.items():
+        if value < 0:
+            raise ValueError(f"{name} must be non-negative, got {value!r}")
 
 
 def _fail(column: str, problem: str, rows: pd.DataFrame | pd.Series) -> None:
@@ -74,9 +103,7 @@ def k_core(df: pd.DataFrame, k_user: int = 5, k_item: int = 5, user_col: str = "
            item_col: str = "item_id", max_iter: int = 100) -> pd.DataFrame:
     """Drop users with fewer than ``k_user`` and items with fewer than ``k_item`` interactions,
     repeating until both hold (removing items can push a user below the threshold)."""
-    for name, value in (("k_user", k_user), ("k_item", k_item)):
-        if not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    check_positive_int(k_user=k_user, k_item=k_item)
     out = df
     for _ in range(max_iter):
         user_counts = out[user_col].map(out[user_col].value_counts())
@@ -94,8 +121,7 @@ def to_implicit(df: pd.DataFrame, threshold: float | None = None, rating_col: st
 
     The rating column is dropped unless ``keep_rating`` (a model may still use it as a confidence).
     """
-    if rating_col not in df.columns:
-        raise ValueError(f"column {rating_col!r} is missing; the frame has {list(df.columns)}")
+    require_columns(df, rating_col)
     out = df if threshold is None else df[df[rating_col] >= threshold]
     return out if keep_rating else out.drop(columns=rating_col)
 

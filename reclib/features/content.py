@@ -22,6 +22,7 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from reclib.base import Recommender
+from reclib.data.validation import require_columns
 
 __all__ = ["ContentRecommender", "genre_matrix", "item_text", "l2_normalize", "tfidf_matrix",
            "user_profiles"]
@@ -49,9 +50,7 @@ def genre_matrix(genres: pd.Series, vocabulary: Sequence[str] | None = None) -> 
 def item_text(items: pd.DataFrame, title_col: str = "title", year_col: str | None = "year",
               genres_col: str | None = "genres") -> pd.Series:
     """One descriptive sentence per item, e.g. ``"Toy Story (1995). Animation, Children's, Comedy."``."""
-    missing = [c for c in (title_col, year_col, genres_col) if c is not None and c not in items.columns]
-    if missing:
-        raise ValueError(f"column {missing[0]!r} is missing; the frame has {list(items.columns)}")
+    require_columns(items, *(c for c in (title_col, year_col, genres_col) if c is not None))
     titles = items[title_col].astype(str).tolist()
     years = items[year_col].tolist() if year_col is not None else [None] * len(items)
     genres = items[genres_col].tolist() if genres_col is not None else [None] * len(items)

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 import keras
 from keras import layers, ops
 
-from reclib.models.feature_space import Categorical, FeatureSpace, MultiCategorical, Numeric, Vector
+from reclib.models.feature_space import Categorical, FeatureSpace, MultiCategorical, Numeric
 
 __all__ = ["CrossLayer", "build_ctr_model", "field_embeddings", "fm_interaction"]
 

@@ -16,6 +16,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from reclib.base import Recommender, user_batches
+from reclib.data.validation import check_positive, check_positive_int
 from reclib.models.ncf import NeuMF, PairwiseScorer
 from reclib.models.retrieval import TwoTower
 from reclib.training.callbacks import RankingEarlyStopping
@@ -24,12 +25,6 @@ from reclib.training.data import InBatchDataset, NegativeSamplingDataset
 __all__ = ["NCF", "KerasRecommender", "TwoTowerRecommender"]
 
 Validate = Callable[[Recommender], dict[str, float]]
-
-
-def _positive_int(**values: int) -> None:
-    for name, value in values.items():
-        if not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
 class KerasRecommender(Recommender):
@@ -43,9 +38,8 @@ class KerasRecommender(Recommender):
     def __init__(self, epochs: int, batch_size: int, learning_rate: float, patience: int,
                  monitor: str, random_state: int, verbose: int, **columns: str) -> None:
         super().__init__(**columns)
-        _positive_int(epochs=epochs, batch_size=batch_size)
-        if learning_rate <= 0:
-            raise ValueError(f"learning_rate must be positive, got {learning_rate!r}")
+        check_positive_int(epochs=epochs, batch_size=batch_size)
+        check_positive(learning_rate=learning_rate)
         self.epochs, self.batch_size, self.learning_rate = epochs, batch_size, learning_rate
         self.patience, self.monitor, self.random_state, self.verbose = patience, monitor, random_state, verbose
 
@@ -94,7 +88,7 @@ class NCF(KerasRecommender):
             raise ValueError(f"loss={loss!r}: expected 'bce' or 'bpr'")
         if variant not in ("gmf", "mlp", "neumf"):
             raise ValueError(f"variant={variant!r}: expected 'gmf', 'mlp' or 'neumf'")
-        _positive_int(gmf_dim=gmf_dim, n_negatives=n_negatives)
+        check_positive_int(gmf_dim=gmf_dim, n_negatives=n_negatives)
         self.variant, self.gmf_dim, self.mlp_dims, self.l2, self.dropout = variant, gmf_dim, tuple(mlp_dims), l2, dropout
         self.loss, self.n_negatives = loss, n_negatives
 
@@ -147,7 +141,7 @@ class TwoTowerRecommender(KerasRecommender):
         for name, table in (("genres", genres), ("text_vectors", text_vectors)):
             if table is not None and len(table) != len(item_ids):
                 raise ValueError(f"{name} has {len(table)} rows but item_ids has {len(item_ids)}")
-        _positive_int(embedding_dim=embedding_dim, history_length=history_length)
+        check_positive_int(embedding_dim=embedding_dim, history_length=history_length)
         self.item_ids, self.genres, self.text_vectors = np.asarray(item_ids), genres, text_vectors
         self.embedding_dim, self.tower_dims, self.use_history = embedding_dim, tuple(tower_dims), use_history
         self.history_length, self.id_dropout, self.temperature = history_length, id_dropout, temperature
