@@ -29,7 +29,7 @@ __all__ = ["Recommender", "interaction_matrix", "top_k", "user_batches"]
 
 def top_k(scores: np.ndarray, k: int,
           exclude: sp.spmatrix | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """The ``k`` best columns of each row of ``scores``, best first.
+    """The ``k`` best columns of each row of ``scores``, best first; ties go to the lower index.
 
     Parameters
     ----------
@@ -38,25 +38,38 @@ def top_k(scores: np.ndarray, k: int,
     exclude: optional (n_rows, n_items) sparse matrix; its stored entries are masked with ``-inf``
         (a user's training items).
 
-    Returns ``(items, item_scores)``, both (n_rows, k); an excluded item can only appear, with
-    score ``-inf``, when a row has fewer than ``k`` items left. Ties keep the lower item index
-    first. Cost: ``argpartition`` O(n_items) per row plus O(k log k) to order the k.
+    Returns ``(items, item_scores)``, both (n_rows, k). The order is exactly that of sorting each
+    row by score descending, then by item index ascending, on every machine: ``argpartition``
+    only finds each row's k-th best *value* (which is unique even when the items holding it are
+    not); every item above it is kept, and the items tied with it are filled in lowest index
+    first. An excluded item can only appear, with score ``-inf``, when a row has fewer than ``k``
+    items left. NaN scores raise ``ValueError``. Cost: O(n_items) per row plus O(k log k).
     """
-    if k < 1:
-        raise ValueError(f"k must be at least 1, got {k!r}")
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"k must be a positive integer, got {k!r}")
     scores = np.asarray(scores, dtype=np.float64) if scores.dtype.kind != "f" else scores
+    if scores.ndim != 2:
+        raise ValueError(f"scores must be a 2-D array (n_rows, n_items), got shape {scores.shape}")
+    nan_rows = np.isnan(scores).any(axis=1)
+    if nan_rows.any():
+        raise ValueError(f"scores hold NaN in {int(nan_rows.sum())} of {len(scores)} rows (first "
+                         f"row {int(np.argmax(nan_rows))}): the model produced invalid scores")
     n_rows, n_items = scores.shape
     if exclude is not None:
         if exclude.shape != scores.shape:
             raise ValueError(f"exclude has shape {exclude.shape}, scores {scores.shape}")
         coo = sp.coo_matrix(exclude)
         scores[coo.row, coo.col] = -np.inf
-    k = min(k, n_items)
+    k = min(int(k), n_items)
     if k < n_items:
-        part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+        kth = np.partition(scores, n_items - k, axis=1)[:, n_items - k][:, None]
+        above = scores > kth
+        tied = scores == kth
+        room = k - above.sum(axis=1, keepdims=True)          # tied items that still fit, >= 1
+        chosen = above | (tied & (np.cumsum(tied, axis=1) <= room))
+        part = np.nonzero(chosen)[1].reshape(n_rows, k)       # ascending item index per row
     else:
         part = np.broadcast_to(np.arange(n_items), (n_rows, n_items))
-    part = np.sort(part, axis=1)
     part_scores = np.take_along_axis(scores, part, axis=1)
     order = np.argsort(-part_scores, axis=1, kind="stable")
     return np.take_along_axis(part, order, axis=1), np.take_along_axis(part_scores, order, axis=1)
@@ -115,16 +128,31 @@ class Recommender:
 
     # -- public interface ---------------------------------------------------------------------
     def fit(self, interactions: pd.DataFrame) -> Recommender:
-        """Validate ``interactions``, encode ids, build ``train_matrix_`` and fit; returns self."""
+        """Validate ``interactions``, encode ids, build ``train_matrix_`` and fit; returns self.
+
+        The frame is checked first (:func:`~reclib.data.validation.validate_interactions`: nulls,
+        non-finite ratings or timestamps, duplicate keys; explicit models also refuse two ratings
+        of one (user, item) pair). Rows are then put in a canonical order (user, timestamp if
+        present, item), so the order of the input rows never changes what a model learns.
+        """
         rating = self.rating_col if self.uses_rating else None
+        timestamp = getattr(self, "timestamp_col", "timestamp")
         validate_interactions(interactions, self.user_col, self.item_col, rating_col=rating,
-                              rating_range=None)
+                              timestamp_col=timestamp, required=(rating,) if rating else ())
+        if rating and interactions.duplicated([self.user_col, self.item_col]).any():
+            dup = interactions[interactions.duplicated([self.user_col, self.item_col], keep=False)]
+            raise ValueError(f"{type(self).__name__} needs one {rating!r} per ({self.user_col}, "
+                             f"{self.item_col}) pair; {len(dup)} rows repeat a pair, e.g.\n"
+                             f"{dup.head().to_string()}\n(drop_duplicate_interactions keeps the latest)")
         self.user_encoder_ = IdEncoder("user").fit(interactions[self.user_col])
         self.item_encoder_ = IdEncoder("item").fit(self._item_catalogue(interactions))
         self.user_ids_ = self.user_encoder_.classes_
         self.item_ids_ = self.item_encoder_.classes_
         users = self.user_encoder_.transform(interactions[self.user_col])
         items = self.item_encoder_.transform(interactions[self.item_col])
+        keys = [items] + ([interactions[timestamp].to_numpy()] if timestamp in interactions else [])
+        order = np.lexsort([*keys, users])
+        interactions, users, items = interactions.iloc[order], users[order], items[order]
         values = interactions[rating].to_numpy(np.float64) if rating else None
         self.train_matrix_ = interaction_matrix(users, items, (len(self.user_ids_),
                                                                len(self.item_ids_)), values)
@@ -154,6 +182,7 @@ class Recommender:
         for batch in user_batches(len(index), batch_size):
             idx = index[batch]
             scores = np.array(self._score(idx), dtype=np.float64)
+            self._check_scores(scores, user_ids[batch])
             exclude = self._seen(idx) if exclude_seen else None
             items, item_scores = top_k(scores, k, exclude)
             keep = np.isfinite(item_scores)
@@ -188,6 +217,14 @@ class Recommender:
         seen = sp.csr_matrix(sp.diags((idx >= 0).astype(np.float64)) @ rows)
         seen.eliminate_zeros()
         return seen
+
+    def _check_scores(self, scores: np.ndarray, user_ids: np.ndarray) -> None:
+        """Raise ``ValueError`` naming the model and the users if ``scores`` hold NaN."""
+        bad = np.isnan(scores).any(axis=1)
+        if bad.any():
+            raise ValueError(f"{type(self).__name__} produced NaN scores for {int(bad.sum())} of "
+                             f"{len(bad)} users, e.g. {user_ids[bad][:5].tolist()}: the fit diverged "
+                             f"or the inputs held NaN; check the hyper-parameters and refit")
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "train_matrix_"):

@@ -15,6 +15,9 @@ import os
 from typing import Any
 
 import nbformat
+import numpy as np
+
+from reclib.checks import ParameterTypeError
 
 __all__ = ["MIME_TYPE", "read_records", "record"]
 
@@ -22,27 +25,32 @@ MIME_TYPE = "application/vnd.reclib.metric+json"
 Scalar = int | float | str | bool
 
 
-def _plain(value: Any) -> Scalar:
+def _plain(name: str, value: Any) -> Scalar:
     """A JSON scalar from ``value`` (NumPy scalars included); reject NaN, inf and containers."""
-    if isinstance(value, (bool, str)):
-        return value
+    if isinstance(value, (bool, np.bool_, str)):
+        return value if isinstance(value, str) else bool(value)
     if isinstance(value, numbers.Integral):
         return int(value)
     if isinstance(value, numbers.Real):
         value = float(value)
         if not math.isfinite(value):
-            raise ValueError(f"cannot record a non-finite value: {value!r}")
+            raise ValueError(f"cannot record a non-finite value for {name!r}: {value!r}")
         return value
-    raise ValueError(f"record takes a number, string or bool, got {type(value).__name__}")
+    raise ParameterTypeError(f"record {name!r} takes a number, string or bool, got "
+                             f"{type(value).__name__}: {value!r:.80}")
 
 
 def record(name: str, value: Any) -> Scalar:
-    """Display metric ``name`` = ``value`` as a reclib record and return the stored value."""
+    """Display metric ``name`` = ``value`` as a reclib record and return the stored value.
+
+    ``name`` is a non-empty string; ``value`` a finite number, a string or a bool (NumPy scalars
+    are converted); NaN, ±inf, ``None`` and containers raise before anything is displayed.
+    """
     if not isinstance(name, str) or not name.strip():
         raise ValueError(f"a record needs a non-empty string name, got {name!r}")
     from IPython.display import display
 
-    stored = _plain(value)
+    stored = _plain(name, value)
     shown = f"{stored:.4f}" if isinstance(stored, float) else str(stored)
     display({MIME_TYPE: {"name": name, "value": stored}, "text/plain": f"{name} = {shown}"},
             raw=True)

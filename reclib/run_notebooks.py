@@ -6,20 +6,35 @@ Usage::
     python -m reclib.run_notebooks --smoke 00 01      # small parameters, two notebooks
     python -m reclib.run_notebooks 02 -p epochs 5     # override a parameter
 
-Executed copies go to ``--output-dir`` (default ``build/notebooks``); the metrics, parameters and
-run times of every notebook go to ``build/summary.json`` and ``build/summary.md``. Smoke
-parameters are read from ``notebooks/smoke.json``. A failing cell stops the run with the
-notebook, the cell and its error, and a non-zero exit status.
+Executed copies go to ``--output-dir`` (default ``build/notebooks``). When every notebook
+succeeds, their metrics, parameters and run times go to ``build/summary.json`` and
+``build/summary.md``. A failing cell stops the run with the notebook, the cell and its error, and
+exit status 1; the existing ``summary.*`` are then left untouched and what finished goes to
+``summary-failed.json`` / ``summary-failed.md`` instead (a later successful run removes those).
+
+Parameters are checked before any kernel starts, against the cell tagged ``parameters`` of each
+selected notebook (read with :mod:`ast`): ``-p NAME VALUE`` (VALUE a Python literal, else a
+string) and every entry of ``notebooks/smoke.json`` must name a parameter of the notebook, and
+the value must have the type of its default: an int may be given for a float (it is passed as
+a float, also inside lists); str, bool, int, float and list do not mix otherwise; a list's
+items must match the default's items. A default of ``None`` or a non-literal accepts any value;
+``None`` is accepted where the default is ``None`` or the parameter's comment mentions ``None``.
+With several notebooks selected, a ``-p`` name must belong to at least one of them and is passed
+only to the notebooks that have it. A bad name, value, notebook or kernel exits with status 2
+and a one-line message on stderr.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import io
 import json
 import os
 import sys
 import time
+import tokenize
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -28,48 +43,180 @@ from tqdm.auto import tqdm
 from reclib.io import atomic_write_bytes
 from reclib.notebook import read_records
 
-__all__ = ["NOTEBOOK_DIR", "find_notebooks", "main", "run_notebook", "smoke_parameters",
+__all__ = ["NOTEBOOK_DIR", "NotebookFailed", "RunnerInputError", "check_parameters",
+           "find_notebooks", "main", "notebook_parameters", "run_notebook", "smoke_parameters",
            "write_summary"]
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+SUMMARY, FAILED_SUMMARY = "summary", "summary-failed"
 
 
 class NotebookFailed(RuntimeError):
     """A notebook stopped at a failing cell."""
 
 
+class RunnerInputError(ValueError):
+    """Bad input to the runner (notebook, parameter name or value, smoke file, kernel); the
+    command line reports it in one line, before any kernel starts."""
+
+
+class _Any:
+    """The default of a parameter whose type cannot be inferred: any value is accepted."""
+
+    def __repr__(self) -> str:
+        return "<not a literal>"
+
+
+ANY = _Any()
+
+
 def find_notebooks(names: list[str] | None = None, folder: Path = NOTEBOOK_DIR) -> list[Path]:
-    """Notebooks in ``folder`` in reading order; ``names`` selects by stem or number prefix."""
-    found = sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb"))
+    """Notebooks in ``folder`` in reading order; ``names`` selects by stem or number prefix.
+
+    Raises :class:`RunnerInputError` for a name that matches no notebook.
+    """
+    found = sorted(p for p in Path(folder).glob("[0-9][0-9]_*.ipynb"))
     if not names:
         return found
-    chosen = []
+    chosen: list[Path] = []
     for name in names:
         match = [p for p in found if p.stem == name or p.stem.startswith(f"{name}_")
                  or p.name == name]
         if not match:
-            raise SystemExit(f"no notebook named {name!r}; have {[p.stem for p in found]}")
+            raise RunnerInputError(f"no notebook named {name!r}; have {[p.stem for p in found]}")
         chosen.extend(m for m in match if m not in chosen)
     return chosen
 
 
 def smoke_parameters(folder: Path = NOTEBOOK_DIR) -> dict[str, dict[str, Any]]:
-    """The small parameters of each notebook for smoke runs, from ``notebooks/smoke.json``."""
-    path = folder / "smoke.json"
-    return json.loads(path.read_text()) if path.exists() else {}
+    """The small parameters of each notebook for smoke runs, from ``notebooks/smoke.json``
+    (``{notebook stem: {parameter: value}}``); ``{}`` if the file does not exist."""
+    path = Path(folder) / "smoke.json"
+    if not path.exists():
+        return {}
+    try:
+        smoke = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise RunnerInputError(f"{path} is not valid JSON: {err}") from None
+    if not isinstance(smoke, dict) or not all(isinstance(v, dict) for v in smoke.values()):
+        raise RunnerInputError(f"{path} must map each notebook stem to an object of parameters")
+    return smoke
+
+
+def notebook_parameters(path: Path) -> dict[str, tuple[Any, str]]:
+    """The parameters of notebook ``path``: ``{name: (default, comment)}`` in cell order.
+
+    Read with :mod:`ast` from the code cell tagged ``parameters`` (``{}`` if there is none):
+    every top-level ``name = value``; the default is the value as a Python literal, or
+    :data:`ANY` when it is not one; the comment is the ``#`` comment on the line(s) of the
+    assignment. (``papermill.inspect_notebook`` is not used: it silently skips assignments whose
+    comment holds ``>=``.)
+    """
+    import nbformat
+
+    try:
+        nb = nbformat.read(os.fspath(path), as_version=4)
+    except (OSError, ValueError) as err:
+        raise RunnerInputError(f"cannot read notebook {path}: {err}") from None
+    cells = [c for c in nb.cells
+             if c.cell_type == "code" and "parameters" in c.metadata.get("tags", [])]
+    if not cells:
+        return {}
+    source = cells[0].source
+    try:
+        tree = ast.parse(source)
+        comments = {tok.start[0]: tok.string.lstrip("# ") for tok in
+                    tokenize.generate_tokens(io.StringIO(source).readline)
+                    if tok.type == tokenize.COMMENT}
+    except (SyntaxError, tokenize.TokenError) as err:
+        raise RunnerInputError(f"{Path(path).stem}: the parameters cell is not valid Python: "
+                               f"{err}") from None
+    found: dict[str, tuple[Any, str]] = {}
+    for node in tree.body:
+        targets = (node.targets if isinstance(node, ast.Assign)
+                   else [node.target] if isinstance(node, ast.AnnAssign) and node.value else [])
+        for target in targets:
+            if isinstance(target, ast.Name):
+                try:
+                    default = ast.literal_eval(node.value)  # type: ignore[arg-type]
+                except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+                    default = ANY
+                lines = range(node.lineno, (node.end_lineno or node.lineno) + 1)
+                comment = " ".join(comments[line] for line in lines if line in comments)
+                found[target.id] = (default, comment)
+    return found
+
+
+def _kind(value: Any) -> str:
+    return "bool" if isinstance(value, bool) else type(value).__name__
+
+
+def _conform(value: Any, default: Any, comment: str, where: str) -> Any:
+    """``value`` if it has the type of ``default`` (an int becomes a float where a float is
+    expected, also inside lists), else :class:`RunnerInputError` naming ``where``."""
+    if default is ANY or default is None or (value is None and "None" in comment):
+        return value
+    expected = f"{where} expects {_kind(default)} (default {default!r})"
+    if isinstance(default, float) and _kind(value) in ("int", "float"):
+        return float(value)
+    if _kind(value) != _kind(default):
+        raise RunnerInputError(f"{expected}, got {value!r} ({_kind(value)})")
+    kinds = {_kind(item) for item in default} if isinstance(default, list) else set()
+    if (kinds and kinds <= {"int", "float"}) or len(kinds) == 1:
+        item_kind = "float" if "float" in kinds else kinds.pop()
+        converted = []
+        for i, item in enumerate(value):
+            if item_kind == "float" and _kind(item) == "int":
+                item = float(item)
+            if _kind(item) != item_kind:
+                raise RunnerInputError(f"{where} expects a list of {item_kind} (default "
+                                       f"{default!r}), got {value!r}: item {i} is {item!r} "
+                                       f"({_kind(item)})")
+            converted.append(item)
+        return converted
+    return value
+
+
+def check_parameters(path: Path, parameters: dict[str, Any],
+                     origin: str = "parameter") -> dict[str, Any]:
+    """Check ``parameters`` against notebook ``path``'s parameters cell; return them with ints
+    turned into floats where a float is expected. ``origin`` names the source in messages.
+
+    Raises :class:`RunnerInputError` for an unknown name (listing the valid ones) or a value
+    whose type does not match the default's.
+    """
+    declared = notebook_parameters(path)
+    stem = Path(path).stem
+    checked = {}
+    for name, value in parameters.items():
+        if name not in declared:
+            raise RunnerInputError(f"{origin} {name!r} is not a parameter of {stem}; valid names: "
+                                   f"{', '.join(declared) or '(none: no cell tagged parameters)'}")
+        default, comment = declared[name]
+        checked[name] = _conform(value, default, comment, f"{origin} {name!r} of {stem}")
+    return checked
+
+
+def _check_output_dir(output_dir: Path, path: Path) -> None:
+    if Path(output_dir).resolve() == Path(path).resolve().parent:
+        raise RunnerInputError(f"--output-dir {output_dir} is the folder of {path.name}: the "
+                               f"executed copy would overwrite the notebook")
 
 
 def run_notebook(path: Path, output_dir: Path, parameters: dict[str, Any] | None = None,
                  kernel_name: str = "python3", progress_bar: bool = True) -> dict[str, Any]:
     """Execute one notebook; return ``{"metrics", "parameters", "seconds", "output"}``.
 
+    ``parameters`` are checked first (:func:`check_parameters`; :class:`RunnerInputError`).
     Raises :class:`NotebookFailed` naming the cell and the error if a cell fails.
     """
     import papermill as pm
 
+    path, output_dir = Path(path), Path(output_dir)
+    parameters = check_parameters(path, dict(parameters or {}))
+    _check_output_dir(output_dir, path)
     output_dir.mkdir(parents=True, exist_ok=True)
     output = output_dir / path.name
-    parameters = dict(parameters or {})
     # figures must reach the notebook as images, whatever backend the calling shell chose
     os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
     start = time.perf_counter()
@@ -85,58 +232,133 @@ def run_notebook(path: Path, output_dir: Path, parameters: dict[str, Any] | None
             "seconds": round(time.perf_counter() - start, 1), "output": str(output)}
 
 
-def write_summary(results: dict[str, dict[str, Any]], folder: Path) -> None:
-    """Write ``summary.json`` and ``summary.md`` (one table per notebook) atomically."""
-    atomic_write_bytes(folder / "summary.json", json.dumps(results, indent=2).encode())
+def write_summary(results: dict[str, dict[str, Any]], folder: Path, name: str = SUMMARY,
+                  failure: str | None = None) -> None:
+    """Write ``{name}.json`` and ``{name}.md`` (one table per notebook) atomically.
+
+    With ``failure`` (the error that stopped a run) the JSON is ``{"failure", "notebooks"}`` and
+    the Markdown opens with the error; :func:`main` then writes to ``summary-failed.*``.
+    """
+    folder = Path(folder)
+    payload: dict[str, Any] = (results if failure is None
+                               else {"failure": failure, "notebooks": results})
+    atomic_write_bytes(folder / f"{name}.json", json.dumps(payload, indent=2).encode())
     lines = ["# reclib notebook run", ""]
-    for name, result in results.items():
-        lines += [f"## {name}", "", f"{result['seconds']} s; parameters: "
+    if failure is not None:
+        lines += ["**The run failed**; the notebooks below finished before it stopped:", "",
+                  "```", failure, "```", ""] + ([] if results else ["(none)", ""])
+    for stem, result in results.items():
+        lines += [f"## {stem}", "", f"{result['seconds']} s; parameters: "
                   f"`{json.dumps(result['parameters'])}`", "", "| metric | value |", "|---|---|"]
         for metric, value in result["metrics"].items():
             shown = f"{value:.4f}" if isinstance(value, float) else value
             lines.append(f"| {metric} | {shown} |")
         lines.append("")
-    atomic_write_bytes(folder / "summary.md", "\n".join(lines).encode())
+    atomic_write_bytes(folder / f"{name}.md", "\n".join(lines).encode())
 
 
 def _parse_value(text: str) -> Any:
+    """A ``-p`` value: a Python literal (``5``, ``0.1``, ``[8, 16]``, ``None``), else the text."""
     try:
         return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
         return text
 
 
+def _plan(names: list[str], pairs: list[list[str]], smoke_run: bool, output_dir: Path,
+          kernel: str, folder: Path = NOTEBOOK_DIR) -> list[tuple[Path, dict[str, Any]]]:
+    """Each selected notebook with its checked parameters; every check before any kernel starts."""
+    notebooks = find_notebooks(names, folder)
+    if not notebooks:
+        raise RunnerInputError(f"no notebook (NN_name.ipynb) in {folder}")
+    seen: set[str] = set()
+    for name, _ in pairs:
+        if name in seen:
+            raise RunnerInputError(f"-p {name!r} is given more than once")
+        seen.add(name)
+    overrides = {name: _parse_value(value) for name, value in pairs}
+    declared = {path: notebook_parameters(path) for path in notebooks}
+    for name in overrides:
+        if not any(name in params for params in declared.values()):
+            valid = "; ".join(f"{path.stem}: {', '.join(params) or '(none)'}"
+                              for path, params in declared.items())
+            if len(notebooks) == 1:
+                valid = ", ".join(declared[notebooks[0]]) or "(none: no cell tagged parameters)"
+            where = "any selected notebook" if len(notebooks) > 1 else notebooks[0].stem
+            raise RunnerInputError(f"-p {name!r} is not a parameter of {where}; "
+                                   f"valid names: {valid}")
+    smoke = smoke_parameters(folder) if smoke_run else {}
+    plan = []
+    for path in notebooks:
+        if smoke_run and path.stem not in smoke:
+            raise RunnerInputError(f"--smoke: {Path(folder) / 'smoke.json'} has no entry for "
+                                   f"{path.stem}")
+        small = check_parameters(path, smoke.get(path.stem, {}), origin="smoke.json parameter")
+        given = check_parameters(path, {n: v for n, v in overrides.items() if n in declared[path]},
+                                 origin="-p")
+        _check_output_dir(output_dir, path)
+        plan.append((path, {**small, **given}))
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        KernelSpecManager().get_kernel_spec(kernel)
+    except NoSuchKernel:
+        raise RunnerInputError(f"--kernel {kernel!r}: no such Jupyter kernel; have "
+                               f"{sorted(KernelSpecManager().find_kernel_specs())}") from None
+    return plan
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Command line (see the module doc). Returns 0 when every notebook ran, 1 when one failed,
+    2 for bad input (reported in one line on stderr before any kernel starts)."""
     parser = argparse.ArgumentParser(prog="python -m reclib.run_notebooks", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("names", nargs="*", help="notebook stems or number prefixes (default all)")
     parser.add_argument("--smoke", action="store_true", help="use notebooks/smoke.json parameters")
     parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
-                        metavar=("NAME", "VALUE"), help="override a parameter (Python literal)")
+                        metavar=("NAME", "VALUE"),
+                        help="override a parameter (Python literal, else a string); with several "
+                             "notebooks, passed to those that have it")
     parser.add_argument("--output-dir", type=Path, default=Path("build/notebooks"))
     parser.add_argument("--summary-dir", type=Path, default=Path("build"))
     parser.add_argument("--kernel", default="python3")
+    parser.add_argument("--notebook-dir", type=Path, default=NOTEBOOK_DIR,
+                        help="folder of the notebooks and smoke.json (default: reclib's notebooks)")
     args = parser.parse_args(argv)
 
-    notebooks = find_notebooks(args.names)
-    smoke = smoke_parameters() if args.smoke else {}
-    overrides = {name: _parse_value(value) for name, value in args.parameter}
+    try:
+        plan = _plan(args.names, args.parameter, args.smoke, args.output_dir, args.kernel,
+                     args.notebook_dir)
+    except RunnerInputError as err:
+        print(f"{parser.prog}: error: {' '.join(str(err).split())}", file=sys.stderr)
+        return 2
     results: dict[str, dict[str, Any]] = {}
-    status = 0
-    for path in tqdm(notebooks, desc="notebooks", unit="nb"):
-        params = {**smoke.get(path.stem, {}), **overrides}
+    failure = None
+    for path, params in tqdm(plan, desc="notebooks", unit="nb"):
         tqdm.write(f"running {path.name} {json.dumps(params) if params else ''}")
         try:
             results[path.stem] = run_notebook(path, args.output_dir, params, args.kernel)
         except NotebookFailed as err:
-            print(f"\nERROR: {err}", file=sys.stderr)
-            status = 1
+            failure = str(err)
+        except Exception as err:  # a dead kernel, a papermill error: still keep the old summary
+            traceback.print_exc()
+            failure = f"{path.name} stopped: {type(err).__name__}: {err}"
+        if failure is not None:
             break
         tqdm.write(f"  {path.stem}: {results[path.stem]['seconds']} s, "
                    f"{len(results[path.stem]['metrics'])} metrics")
-    write_summary(results, args.summary_dir)
-    print(f"summary: {args.summary_dir / 'summary.md'}")
-    return status
+    folder = args.summary_dir
+    if failure is None:
+        write_summary(results, folder)
+        for suffix in (".json", ".md"):
+            (folder / f"{FAILED_SUMMARY}{suffix}").unlink(missing_ok=True)
+        print(f"summary: {folder / f'{SUMMARY}.md'}")
+        return 0
+    write_summary(results, folder, FAILED_SUMMARY, failure)
+    print(f"\nERROR: {failure}", file=sys.stderr)
+    print(f"the run failed: {folder / SUMMARY}.json and .md are left as they were; the notebooks "
+          f"that finished are in {folder / FAILED_SUMMARY}.md", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

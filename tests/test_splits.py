@@ -2,8 +2,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from reclib.data import (NegativeSampler, chronological_split, cold_start_item_split,
-                         leave_last_out, random_split, sample_negatives, stratified_split)
+from reclib.data import (NegativeSampler, build_click_dataset, chronological_split, click_split,
+                         cold_start_item_split, drop_duplicate_interactions, leave_last_out,
+                         random_split, sample_negatives, stratified_split)
 
 
 def _disjoint_cover(df, *parts):
@@ -96,3 +97,38 @@ def test_popularity_sampling_follows_counts():
 def test_user_with_every_item_is_an_error():
     with pytest.raises(ValueError, match=r"users \[0\]"):
         sample_negatives(np.array([0, 0]), np.array([0, 1]), 2, np.array([0]))
+
+
+def test_movielens_protocol_sizes_are_unchanged(movielens):
+    """The notebooks' recorded P1/P3 sizes: validation must not move a row on clean data."""
+    assert len(stratified_split(movielens.ratings, 0.75, seed=42)[1]) == 25_008
+    _, valid, test = leave_last_out(movielens.ratings)
+    assert len(test) == 943 and len(valid) == 943
+
+
+def test_click_split_is_unchanged_and_seeded(movielens):
+    clicks = build_click_dataset(movielens)
+    train, valid, test = click_split(clicks, seed=42)
+    _disjoint_cover(clicks, train, valid, test)
+    assert (len(train), len(valid), len(test)) == (80_000, 10_000, 10_000)
+    assert click_split(clicks, seed=42)[2].index.equals(test.index)
+
+
+def test_splitters_need_only_the_columns_they_use(tiny_ratings):
+    """Stratified needs users, cold start items, random nothing: the same rows either way."""
+    p1 = stratified_split(tiny_ratings, 0.5, seed=3)[1]
+    assert stratified_split(tiny_ratings[["user_id", "rating"]], 0.5, seed=3)[1].index.equals(p1.index)
+    p5 = cold_start_item_split(tiny_ratings, 0.4, seed=3)[1]
+    assert cold_start_item_split(tiny_ratings[["item_id"]], 0.4, seed=3)[1].index.equals(p5.index)
+    p2 = random_split(tiny_ratings, 0.25, seed=3)[1]
+    no_ids = tiny_ratings.drop(columns=["user_id", "item_id"])
+    assert random_split(no_ids, 0.25, seed=3)[1].index.equals(p2.index)
+
+
+def test_deduplicated_frame_splits_without_leak(tiny_ratings):
+    leaky = pd.concat([tiny_ratings, tiny_ratings.iloc[[0]].assign(timestamp=999)], ignore_index=True)
+    with pytest.raises(ValueError, match="drop_duplicate_interactions"):
+        stratified_split(leaky, 0.5)
+    train, test = stratified_split(drop_duplicate_interactions(leaky), 0.5)
+    train_pairs, test_pairs = (set(zip(p["user_id"], p["item_id"])) for p in (train, test))
+    assert not train_pairs & test_pairs and len(train) + len(test) == len(tiny_ratings)

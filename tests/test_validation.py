@@ -5,7 +5,7 @@ import pytest
 from reclib.data import (IdEncoder, drop_duplicate_interactions, k_core, to_implicit,
                          validate_interactions)
 
-FULL = dict(rating_col="rating", timestamp_col="timestamp")
+FULL = dict(rating_col="rating", timestamp_col="timestamp", rating_range=(1.0, 5.0))
 
 
 def test_valid_frame_passes(tiny_ratings):

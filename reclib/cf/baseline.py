@@ -21,7 +21,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from reclib.base import Recommender
-from reclib.data.validation import check_non_negative, check_positive_int
+from reclib.checks import check_finite_array, check_non_negative, check_positive_int
 
 __all__ = ["BaselinePredictor", "ExplicitFeedbackMixin", "fit_biases"]
 
@@ -29,7 +29,22 @@ __all__ = ["BaselinePredictor", "ExplicitFeedbackMixin", "fit_biases"]
 def fit_biases(users: np.ndarray, items: np.ndarray, ratings: np.ndarray, n_users: int,
                n_items: int, reg_user: float = 15.0, reg_item: float = 10.0,
                n_iter: int = 10) -> tuple[float, np.ndarray, np.ndarray]:
-    """Alternating closed-form solves of the biases (module doc). Returns ``(mu, b_u, b_i)``."""
+    """Alternating closed-form solves of the biases (module doc). Returns ``(mu, b_u, b_i)``.
+
+    users, items: (n,) integer indices in ``[0, n_users)`` and ``[0, n_items)``; ratings: (n,)
+    finite numbers, n >= 1.
+    """
+    check_positive_int(n_users=n_users, n_items=n_items, n_iter=n_iter)
+    check_non_negative(reg_user=reg_user, reg_item=reg_item)
+    ratings = check_finite_array("ratings", ratings)
+    users, items = np.asarray(users), np.asarray(items)
+    if not (ratings.ndim == 1 and len(ratings) > 0 and users.shape == items.shape == ratings.shape):
+        raise ValueError(f"users, items and ratings must be non-empty 1-D arrays of one length, got "
+                         f"shapes {users.shape}, {items.shape}, {ratings.shape}")
+    for name, index, size in (("users", users, n_users), ("items", items, n_items)):
+        if index.dtype.kind not in "iu" or index.min() < 0 or index.max() >= size:
+            raise ValueError(f"{name} must be integer indices in [0, {size}), got dtype "
+                             f"{index.dtype}, range [{index.min()}, {index.max()}]")
     mu = float(ratings.mean())
     b_u, b_i = np.zeros(n_users), np.zeros(n_items)
     n_u = np.bincount(users, minlength=n_users)

@@ -23,18 +23,33 @@ import scipy.linalg
 import scipy.sparse as sp
 
 from reclib.base import Recommender
-from reclib.data.validation import check_positive
+from reclib.checks import check_finite_array, check_positive
 
 __all__ = ["EASE", "ease_weights"]
 
 
 def ease_weights(matrix: sp.spmatrix, reg: float) -> np.ndarray:
-    """The EASE weight matrix ``B`` (n_items, n_items) of a binary user-item matrix."""
+    """The EASE weight matrix ``B`` (n_items, n_items) of a binary user-item matrix.
+
+    ``reg`` must be a finite number > 0 (it keeps the Gram matrix invertible); one so small that
+    the inverse fails or holds NaN/inf raises ``FloatingPointError`` naming it.
+    """
+    check_positive(reg=reg)
+    matrix = sp.csr_matrix(matrix)
+    check_finite_array("matrix", matrix.data)
     gram = np.asarray((matrix.T @ matrix).todense(), dtype=np.float64)
     gram[np.diag_indices_from(gram)] += reg
-    P = scipy.linalg.inv(gram, overwrite_a=True, check_finite=False)
-    B = -P / np.diag(P)[None, :]
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        try:
+            P = scipy.linalg.inv(gram, overwrite_a=True, check_finite=False)
+        except np.linalg.LinAlgError as err:
+            raise FloatingPointError(f"EASE: X^T X + reg I could not be inverted with reg={reg!r} "
+                                     f"({err}); raise reg") from None
+        B = -P / np.diag(P)[None, :]
     np.fill_diagonal(B, 0.0)
+    if not np.isfinite(B).all():
+        raise FloatingPointError(f"EASE: the weights hold NaN or inf with reg={reg!r} (X^T X + reg I "
+                                 f"is numerically singular); raise reg")
     return B
 
 

@@ -33,9 +33,11 @@ import scipy.sparse as sp
 from tqdm.auto import tqdm
 
 from reclib.base import Recommender
+from reclib.checks import check_divergence, diverged
 from reclib.cf.linalg import batched_gram, scatter_add, solve_spd
+from reclib.checks import (check_choice, check_finite_array, check_non_negative,
+                           check_non_negative_int, check_positive, check_positive_int)
 from reclib.data.sampling import sample_negatives
-from reclib.data.validation import check_non_negative, check_positive, check_positive_int
 
 __all__ = ["BPR", "ImplicitALS", "bpr_loss_and_grads", "bpr_sgd_step", "implicit_als_half_step",
            "implicit_als_loss"]
@@ -49,7 +51,22 @@ def implicit_als_half_step(strength: sp.csr_matrix, other: np.ndarray, alpha: fl
     Row ``u`` is regularised by :math:`\\lambda_u = \\lambda (\\sum_i c_{ui})^\\nu` (``reg_exponent`` =
     :math:`\\nu`; 0 gives the constant :math:`\\lambda` of Hu et al., 1 the frequency-scaled
     regularisation of Rendle et al. 2021). Returns (n_rows, f).
+    ``alpha`` and ``reg`` must be > 0, ``reg_exponent`` >= 0; the strengths and ``other`` finite.
     """
+    check_positive(alpha=alpha, reg=reg)
+    check_non_negative(reg_exponent=reg_exponent)
+    strength = sp.csr_matrix(strength)
+    check_finite_array("strength", strength.data)
+    other = check_finite_array("other", other)
+    if other.ndim != 2 or strength.shape[1] != len(other):
+        raise ValueError(f"shapes disagree: strength {strength.shape}, other {other.shape}; "
+                         f"expected (n_rows, n_other) and (n_other, f)")
+    return _implicit_als_half_step(strength, other, alpha, reg, reg_exponent)
+
+
+def _implicit_als_half_step(strength: sp.csr_matrix, other: np.ndarray, alpha: float, reg: float,
+                            reg_exponent: float) -> np.ndarray:
+    """:func:`implicit_als_half_step` without the argument checks (the fit checks once per sweep)."""
     f = other.shape[1]
     extra = sp.csr_matrix(strength, copy=True)
     extra.data = alpha * extra.data                      # C_u - I on the observed entries
@@ -64,6 +81,7 @@ def implicit_als_half_step(strength: sp.csr_matrix, other: np.ndarray, alpha: fl
 def implicit_als_loss(strength: sp.csr_matrix, X: np.ndarray, Y: np.ndarray, alpha: float,
                       reg: float) -> float:
     """The weighted loss :math:`L` over all pairs, computed in O(nnz f + (n_u + n_i) f^2)."""
+    check_positive(alpha=alpha, reg=reg)
     coo = sp.coo_matrix(strength)
     pred = np.einsum("nf,nf->n", X[coo.row], Y[coo.col])
     all_pairs = np.sum((X.T @ X) * (Y.T @ Y))            # sum over every pair of (x_u . y_i)^2
@@ -83,6 +101,9 @@ class ImplicitALS(Recommender):
     random_state: seed; verbose: progress bar with the loss.
 
     Interactions count as :math:`r_{ui} = 1` (a frame's rating column is ignored).
+    Every argument is checked before anything runs; a fit whose loss or factors become NaN/inf
+    (e.g. ``alpha`` so large that the confidence weights swamp ``reg``), or whose ridge systems
+    turn singular, stops with ``FloatingPointError`` naming the iteration, ``alpha`` and ``reg``.
     After ``fit``: ``user_factors_`` (n_users, f), ``item_factors_`` (n_items, f), ``history_``.
     """
 
@@ -93,6 +114,8 @@ class ImplicitALS(Recommender):
         check_positive_int(n_factors=n_factors, n_iter=n_iter)
         check_positive(reg=reg, alpha=alpha, init_std=init_std)
         check_non_negative(reg_exponent=reg_exponent)
+        check_non_negative_int(random_state=random_state)
+        check_choice("verbose", verbose, (True, False))
         self.n_factors, self.reg, self.alpha, self.n_iter = n_factors, reg, alpha, n_iter
         self.reg_exponent = reg_exponent
         self.init_std, self.random_state, self.verbose = init_std, random_state, verbose
@@ -103,11 +126,23 @@ class ImplicitALS(Recommender):
         Y = rng.normal(0, self.init_std, (matrix.shape[1], self.n_factors))
         transposed = matrix.T.tocsr()
         history = []
+        culprits = {"alpha": self.alpha, "reg": self.reg, "reg_exponent": self.reg_exponent}
+        advice = "lower alpha or raise reg (the confidence weights swamp the regularisation)"
+        with np.errstate(over="ignore", invalid="ignore"):     # reported by the first check
+            start_loss = implicit_als_loss(matrix, X, Y, self.alpha, self.reg)
         bar = tqdm(range(self.n_iter), desc="ImplicitALS", disable=not self.verbose)
         for it in bar:
-            X = implicit_als_half_step(matrix, Y, self.alpha, self.reg, self.reg_exponent)
-            Y = implicit_als_half_step(transposed, X, self.alpha, self.reg, self.reg_exponent)
-            loss = implicit_als_loss(matrix, X, Y, self.alpha, self.reg)
+            with np.errstate(over="ignore", invalid="ignore"):   # overflow is reported below
+                try:
+                    X = _implicit_als_half_step(matrix, Y, self.alpha, self.reg, self.reg_exponent)
+                    Y = _implicit_als_half_step(transposed, X, self.alpha, self.reg, self.reg_exponent)
+                except np.linalg.LinAlgError as err:
+                    raise diverged("ImplicitALS", "iteration", it + 1, self.n_iter,
+                                   f"a ridge system could not be solved ({err})", culprits,
+                                   advice) from None
+                loss = implicit_als_loss(matrix, X, Y, self.alpha, self.reg)
+            check_divergence("ImplicitALS", "iteration", it + 1, self.n_iter, loss, start_loss,
+                             culprits, advice, user_factors=X, item_factors=Y)
             history.append({"iteration": it + 1, "loss": loss})
             bar.set_postfix(loss=f"{loss:.1f}")
         self.user_factors_, self.item_factors_ = X, Y
@@ -134,6 +169,7 @@ def bpr_loss_and_grads(P: np.ndarray, Q: np.ndarray, b: np.ndarray, users: np.nd
                        pos: np.ndarray, neg: np.ndarray,
                        reg: float) -> tuple[float, dict[str, np.ndarray]]:
     """Summed BPR loss over the triplets (module doc) and its gradients, shaped like the params."""
+    check_non_negative(reg=reg)
     loss, (gp, gqi, gqj, gbi, gbj) = _bpr_terms(P, Q, b, users, pos, neg, reg)
     grads = {"P": np.zeros_like(P), "Q": np.zeros_like(Q), "b": np.zeros_like(b)}
     scatter_add(grads["P"], users, gp)
@@ -148,8 +184,17 @@ def bpr_sgd_step(P: np.ndarray, Q: np.ndarray, b: np.ndarray, users: np.ndarray,
     """One SGD step on a batch of triplets, in place, touching only the rows in the batch.
 
     Equivalent to ``param -= lr * grad`` with the gradients of :func:`bpr_loss_and_grads`.
-    Returns the batch loss before the step.
+    Returns the batch loss before the step. Only the scalars are checked here (the step runs once
+    per batch); :class:`BPR` checks the parameters for NaN/inf once per epoch.
     """
+    check_non_negative(reg=reg)
+    check_positive(lr=lr)
+    return _bpr_sgd_step(P, Q, b, users, pos, neg, reg, lr)
+
+
+def _bpr_sgd_step(P: np.ndarray, Q: np.ndarray, b: np.ndarray, users: np.ndarray, pos: np.ndarray,
+                  neg: np.ndarray, reg: float, lr: float) -> float:
+    """:func:`bpr_sgd_step` without the argument checks (the fit's inner loop)."""
     loss, (gp, gqi, gqj, gbi, gbj) = _bpr_terms(P, Q, b, users, pos, neg, reg)
     scatter_add(P, users, -lr * gp)
     scatter_add(Q, np.concatenate([pos, neg]), -lr * np.vstack([gqi, gqj]))
@@ -169,6 +214,11 @@ class BPR(Recommender):
     ----------
     n_factors, reg (:math:`\lambda`), lr, n_epochs, batch_size, init_std, random_state, verbose.
 
+    Every argument is checked before anything runs; a fit that diverges (``lr`` too large: the
+    loss or factors become NaN/inf, or the loss grows more than
+    :data:`~reclib.checks.GROWTH_LIMIT`-fold) stops with ``FloatingPointError`` naming
+    the epoch, ``lr``, ``reg`` and ``init_std``.
+
     After ``fit``: ``user_factors_``, ``item_factors_``, ``item_bias_``, ``history_`` (mean loss
     per triplet per epoch).
     """
@@ -180,6 +230,8 @@ class BPR(Recommender):
         check_positive_int(n_factors=n_factors, n_epochs=n_epochs, batch_size=batch_size)
         check_positive(lr=lr, init_std=init_std)
         check_non_negative(reg=reg)
+        check_non_negative_int(random_state=random_state)
+        check_choice("verbose", verbose, (True, False))
         self.n_factors, self.reg, self.lr, self.n_epochs = n_factors, reg, lr, n_epochs
         self.batch_size, self.init_std = batch_size, init_std
         self.random_state, self.verbose = random_state, verbose
@@ -193,15 +245,24 @@ class BPR(Recommender):
         Q = rng.normal(0, self.init_std, (n_items, self.n_factors))
         b = np.zeros(n_items)
         history = []
+        culprits = {"lr": self.lr, "reg": self.reg, "init_std": self.init_std}
+        advice = "lower lr (the SGD step is too large), or change reg or init_std"
         bar = tqdm(range(self.n_epochs), desc="BPR", disable=not self.verbose)
         for epoch in bar:
             order = rng.permutation(len(users))
             negatives = sample_negatives(users, items, n_items, users[order], seed=rng)
             total = 0.0
-            for start in range(0, len(order), self.batch_size):
-                batch = order[start:start + self.batch_size]
-                neg = negatives[start:start + self.batch_size]
-                total += bpr_sgd_step(P, Q, b, users[batch], items[batch], neg, self.reg, self.lr)
+            with np.errstate(over="ignore", invalid="ignore"):   # overflow is reported below
+                if epoch == 0:   # mean loss per triplet before any step: the divergence reference
+                    start_loss = _bpr_terms(P, Q, b, users[order], items[order], negatives,
+                                            self.reg)[0] / len(order)
+                for start in range(0, len(order), self.batch_size):
+                    batch = order[start:start + self.batch_size]
+                    neg = negatives[start:start + self.batch_size]
+                    total += _bpr_sgd_step(P, Q, b, users[batch], items[batch], neg, self.reg, self.lr)
+            check_divergence("BPR", "epoch", epoch + 1, self.n_epochs, total / len(order),
+                             start_loss, culprits, advice, user_factors=P, item_factors=Q,
+                             item_bias=b)
             history.append({"epoch": epoch + 1, "loss": total / len(order)})
             bar.set_postfix(loss=f"{total / len(order):.4f}")
         self.user_factors_, self.item_factors_, self.item_bias_ = P, Q, b

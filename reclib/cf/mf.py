@@ -31,8 +31,10 @@ from tqdm.auto import tqdm
 
 from reclib.base import Recommender
 from reclib.cf.baseline import ExplicitFeedbackMixin
+from reclib.checks import check_divergence, diverged
 from reclib.cf.linalg import batched_gram, scatter_add, solve_spd
-from reclib.data.validation import check_non_negative, check_positive, check_positive_int
+from reclib.checks import (check_choice, check_finite_array, check_in_range, check_non_negative,
+                           check_non_negative_int, check_positive, check_positive_int, require_columns)
 
 __all__ = ["BiasedMF", "als_half_step", "mf_loss_and_grads", "mf_sgd_step"]
 
@@ -53,6 +55,8 @@ def mf_loss_and_grads(P: np.ndarray, Q: np.ndarray, b_u: np.ndarray, b_i: np.nda
                       users: np.ndarray, items: np.ndarray, ratings: np.ndarray,
                       reg: float) -> tuple[float, dict[str, np.ndarray]]:
     """Loss ``L`` over the given ratings (module doc) and its gradients, shaped like the params."""
+    check_non_negative(reg=reg)
+    check_in_range("mu", mu)
     loss, (gp, gq, gbu, gbi) = _mf_terms(P, Q, b_u, b_i, mu, users, items, ratings, reg)
     grads = {"P": np.zeros_like(P), "Q": np.zeros_like(Q), "b_u": np.zeros_like(b_u),
              "b_i": np.zeros_like(b_i)}
@@ -69,8 +73,19 @@ def mf_sgd_step(P: np.ndarray, Q: np.ndarray, b_u: np.ndarray, b_i: np.ndarray, 
     """One SGD step on a batch of ratings, in place, touching only the rows in the batch.
 
     Equivalent to ``param -= lr * grad`` with the gradients of :func:`mf_loss_and_grads`.
-    Returns the batch loss before the step.
+    Returns the batch loss before the step. Only the scalars are checked here (the step runs once
+    per batch); :class:`BiasedMF` checks the parameters for NaN/inf once per epoch.
     """
+    check_non_negative(reg=reg)
+    check_positive(lr=lr)
+    check_in_range("mu", mu)
+    return _mf_sgd_step(P, Q, b_u, b_i, mu, users, items, ratings, reg, lr)
+
+
+def _mf_sgd_step(P: np.ndarray, Q: np.ndarray, b_u: np.ndarray, b_i: np.ndarray, mu: float,
+                 users: np.ndarray, items: np.ndarray, ratings: np.ndarray, reg: float,
+                 lr: float) -> float:
+    """:func:`mf_sgd_step` without the argument checks (the fit's inner loop)."""
     loss, (gp, gq, gbu, gbi) = _mf_terms(P, Q, b_u, b_i, mu, users, items, ratings, reg)
     scatter_add(P, users, -lr * gp)
     scatter_add(Q, items, -lr * gq)
@@ -85,8 +100,24 @@ def als_half_step(ratings: sp.csr_matrix, other: np.ndarray, other_bias: np.ndar
 
     ratings: (n_rows, n_other) sparse observed ratings; other: (n_other, f) factors of the fixed
     side; other_bias: (n_other,). Returns (factors (n_rows, f), bias (n_rows,)).
+    ``reg`` must be >= 0, ``mu`` finite, and the ratings and the fixed side free of NaN/inf.
     """
+    check_non_negative(reg=reg)
+    check_in_range("mu", mu)
     ratings = sp.csr_matrix(ratings)
+    check_finite_array("ratings", ratings.data)
+    other = check_finite_array("other", other)
+    other_bias = check_finite_array("other_bias", other_bias)
+    if other.ndim != 2 or other_bias.shape != (len(other),) or ratings.shape[1] != len(other):
+        raise ValueError(f"shapes disagree: ratings {ratings.shape}, other {other.shape}, "
+                         f"other_bias {other_bias.shape}; expected (n_rows, n_other), (n_other, f), "
+                         f"(n_other,)")
+    return _als_half_step(ratings, other, other_bias, mu, reg)
+
+
+def _als_half_step(ratings: sp.csr_matrix, other: np.ndarray, other_bias: np.ndarray, mu: float,
+                   reg: float) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`als_half_step` without the argument checks (the fit checks once per sweep)."""
     f = other.shape[1]
     augmented = np.hstack([other, np.ones((len(other), 1))])
     observed = ratings.copy()
@@ -114,6 +145,11 @@ class BiasedMF(ExplicitFeedbackMixin, Recommender):
     init_std: standard deviation of the random initial factors.
     random_state: seed for initialisation and shuffling; verbose: show a progress bar.
 
+    Every argument is checked (type, finiteness, range) before anything runs. A fit that
+    diverges (e.g. ``lr`` too large: the loss becomes NaN/inf or grows more than
+    :data:`~reclib.checks.GROWTH_LIMIT`-fold) stops with ``FloatingPointError`` naming
+    the epoch, ``lr``, ``reg`` and ``init_std``.
+
     After ``fit``: ``mu_``, ``user_bias_``, ``item_bias_``, ``user_factors_`` (n_users, f),
     ``item_factors_`` (n_items, f), and ``history_``, a frame of the training loss (and the
     validation RMSE when ``fit(train, valid=...)`` is given one) per epoch.
@@ -125,17 +161,27 @@ class BiasedMF(ExplicitFeedbackMixin, Recommender):
                  verbose: bool = True, **columns: str) -> None:
         super().__init__(**columns)
         check_positive_int(n_factors=n_factors)
-        if solver not in ("sgd", "als"):
-            raise ValueError(f"solver={solver!r}: expected 'sgd' or 'als'")
+        check_choice("solver", solver, ("sgd", "als"))
         check_non_negative(reg=reg, init_std=init_std)
         check_positive_int(n_epochs=n_epochs, batch_size=batch_size)
         check_positive(lr=lr)
+        check_non_negative_int(random_state=random_state)
+        check_choice("verbose", verbose, (True, False))
         self.n_factors, self.reg, self.solver, self.n_epochs = n_factors, reg, solver, n_epochs
         self.lr, self.batch_size, self.init_std = lr, batch_size, init_std
         self.random_state, self.verbose = random_state, verbose
 
     def fit(self, interactions: pd.DataFrame, valid: pd.DataFrame | None = None) -> BiasedMF:
-        """Fit on ``interactions``; with ``valid`` also record its RMSE after every epoch."""
+        """Fit on ``interactions``; with ``valid`` also record its RMSE after every epoch.
+
+        ``valid`` needs the user, item and rating columns, with finite ratings; an empty frame
+        records nothing (no ``valid_rmse`` column).
+        """
+        if valid is not None:
+            require_columns(valid, self.user_col, self.item_col, self.rating_col)
+            check_finite_array(f"valid[{self.rating_col!r}]", valid[self.rating_col])
+            if valid.empty:
+                valid = None
         self._valid = valid
         try:
             return super().fit(interactions)
@@ -153,14 +199,20 @@ class BiasedMF(ExplicitFeedbackMixin, Recommender):
         self.item_factors_ = rng.normal(0, self.init_std, (n_items, self.n_factors))
         self.user_bias_, self.item_bias_ = np.zeros(n_users), np.zeros(n_items)
         history = []
+        with np.errstate(over="ignore", invalid="ignore"):     # a huge init_std is reported below
+            start_loss = self._loss(users, items, ratings)
         bar = tqdm(range(self.n_epochs), desc=f"BiasedMF[{self.solver}]", disable=not self.verbose)
         for epoch in bar:
-            if self.solver == "sgd":
-                self._sgd_epoch(users, items, ratings, rng)
-            else:
-                self._als_sweep(matrix)
-            loss = mf_loss_and_grads(self.user_factors_, self.item_factors_, self.user_bias_,
-                                     self.item_bias_, self.mu_, users, items, ratings, self.reg)[0]
+            with np.errstate(over="ignore", invalid="ignore"):   # overflow is reported below
+                if self.solver == "sgd":
+                    self._sgd_epoch(users, items, ratings, rng)
+                else:
+                    self._als_sweep(matrix, epoch)
+                loss = self._loss(users, items, ratings)
+            check_divergence("BiasedMF", "epoch", epoch + 1, self.n_epochs, loss, start_loss,
+                             self._culprits(), self._advice(), user_factors=self.user_factors_,
+                             item_factors=self.item_factors_, user_bias=self.user_bias_,
+                             item_bias=self.item_bias_)
             row = {"epoch": epoch + 1, "loss": loss, "train_rmse": self._rmse(users, items, ratings)}
             if self._valid is not None:
                 v = self._valid
@@ -169,6 +221,20 @@ class BiasedMF(ExplicitFeedbackMixin, Recommender):
             history.append(row)
             bar.set_postfix({k: round(v, 4) for k, v in row.items() if k != "epoch"})
         self.history_ = pd.DataFrame(history)
+
+    def _loss(self, users: np.ndarray, items: np.ndarray, ratings: np.ndarray) -> float:
+        return _mf_terms(self.user_factors_, self.item_factors_, self.user_bias_, self.item_bias_,
+                         self.mu_, users, items, ratings, self.reg)[0]
+
+    def _culprits(self) -> dict[str, object]:
+        if self.solver == "sgd":
+            return {"lr": self.lr, "reg": self.reg, "init_std": self.init_std}
+        return {"reg": self.reg, "init_std": self.init_std}
+
+    def _advice(self) -> str:
+        if self.solver == "sgd":
+            return "lower lr (the SGD step is too large), or change reg or init_std"
+        return "change reg or init_std (the ridge systems are ill-conditioned)"
 
     def _rmse(self, users: np.ndarray, items: np.ndarray, ratings: np.ndarray) -> float:
         pred = self.mu_ + self.user_bias_[users] + self.item_bias_[items] + self._pair_terms(users, items)
@@ -179,14 +245,19 @@ class BiasedMF(ExplicitFeedbackMixin, Recommender):
         order = rng.permutation(len(ratings))
         for start in range(0, len(order), self.batch_size):
             batch = order[start:start + self.batch_size]
-            mf_sgd_step(self.user_factors_, self.item_factors_, self.user_bias_, self.item_bias_,
-                        self.mu_, users[batch], items[batch], ratings[batch], self.reg, self.lr)
+            _mf_sgd_step(self.user_factors_, self.item_factors_, self.user_bias_, self.item_bias_,
+                         self.mu_, users[batch], items[batch], ratings[batch], self.reg, self.lr)
 
-    def _als_sweep(self, matrix: sp.csr_matrix) -> None:
-        self.user_factors_, self.user_bias_ = als_half_step(
-            matrix, self.item_factors_, self.item_bias_, self.mu_, self.reg)
-        self.item_factors_, self.item_bias_ = als_half_step(
-            matrix.T.tocsr(), self.user_factors_, self.user_bias_, self.mu_, self.reg)
+    def _als_sweep(self, matrix: sp.csr_matrix, epoch: int) -> None:
+        try:
+            self.user_factors_, self.user_bias_ = _als_half_step(
+                matrix, self.item_factors_, self.item_bias_, self.mu_, self.reg)
+            self.item_factors_, self.item_bias_ = _als_half_step(
+                matrix.T.tocsr(), self.user_factors_, self.user_bias_, self.mu_, self.reg)
+        except np.linalg.LinAlgError as err:
+            raise diverged("BiasedMF", "epoch", epoch + 1, self.n_epochs,
+                           f"a ridge system could not be solved ({err})", self._culprits(),
+                           self._advice()) from None
 
     def _pair_terms(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         return np.einsum("nf,nf->n", self.user_factors_[users], self.item_factors_[items])

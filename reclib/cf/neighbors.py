@@ -18,7 +18,7 @@ import scipy.sparse as sp
 
 from reclib.base import Recommender, top_k, user_batches
 from reclib.cf.baseline import ExplicitFeedbackMixin, fit_biases
-from reclib.data.validation import check_non_negative, check_positive_int
+from reclib.checks import check_choice, check_finite_array, check_non_negative, check_positive_int
 
 __all__ = ["SIMILARITIES", "ItemKNN", "NeighborhoodCF", "corated_similarity", "cosine_item_similarity"]
 
@@ -34,7 +34,9 @@ def cosine_item_similarity(matrix: sp.csr_matrix, n_neighbors: int | None = 100,
     if n_neighbors is not None:
         check_positive_int(n_neighbors=n_neighbors)
     check_non_negative(shrinkage=shrinkage)
+    check_positive_int(block_size=block_size)
     items = sp.csc_matrix(matrix, dtype=np.float64)
+    check_finite_array("matrix", items.data)
     norms = np.sqrt(np.asarray(items.multiply(items).sum(axis=0)).ravel())
     gram_t = items.T.tocsr()
     n_items = items.shape[1]
@@ -100,11 +102,16 @@ def corated_similarity(ratings: sp.csr_matrix, similarity: str = "pearson_baseli
     s_{ij}` (:math:`n_{ij} = |U_{ij}|`, :math:`\beta` = ``shrinkage``) and :math:`s_{ij} = 0` when
     :math:`n_{ij}` < ``min_support``. All sums are sparse products: O(n_cols^2) memory.
     """
-    if similarity not in SIMILARITIES:
-        raise ValueError(f"similarity={similarity!r}: expected one of {SIMILARITIES}")
-    if shrinkage < 0 or min_support < 1:
-        raise ValueError(f"shrinkage must be >= 0 and min_support >= 1, got {shrinkage!r}, {min_support!r}")
+    check_choice("similarity", similarity, SIMILARITIES)
+    check_non_negative(shrinkage=shrinkage)
+    check_positive_int(min_support=min_support)
     X = sp.csr_matrix(ratings, dtype=np.float64)
+    check_finite_array("ratings", X.data)
+    if baseline is not None:
+        baseline = sp.csr_matrix(baseline)
+        check_finite_array("baseline", baseline.data)
+        if baseline.shape != X.shape:
+            raise ValueError(f"baseline has shape {baseline.shape}, ratings {X.shape}")
     B = X.copy()
     B.data = np.ones_like(B.data)
     dense = lambda m: np.asarray(m.todense()) if sp.issparse(m) else np.asarray(m)  # noqa: E731
@@ -149,7 +156,8 @@ class NeighborhoodCF(ExplicitFeedbackMixin, Recommender):
     ----------
     kind: ``"item"`` or ``"user"``; similarity: see :func:`corated_similarity`;
     k: neighbours per prediction; shrinkage, min_support: see :func:`corated_similarity`;
-    reg_user, reg_item: the baseline's :math:`\lambda` (see :class:`BaselinePredictor`).
+    reg_user, reg_item: the baseline's :math:`\lambda` (see :class:`BaselinePredictor`);
+    batch_size: predictions per neighbour-search batch.
 
     ``score(users)`` predicts every item for each user (O(n_items) neighbour searches per user).
     """
@@ -158,13 +166,10 @@ class NeighborhoodCF(ExplicitFeedbackMixin, Recommender):
                  shrinkage: float = 100.0, min_support: int = 1, reg_user: float = 15.0,
                  reg_item: float = 10.0, batch_size: int = 2048, **columns: str) -> None:
         super().__init__(**columns)
-        if kind not in ("item", "user"):
-            raise ValueError(f"kind={kind!r}: expected 'item' or 'user'")
-        if similarity not in SIMILARITIES:
-            raise ValueError(f"similarity={similarity!r}: expected one of {SIMILARITIES}")
-        check_positive_int(k=k)
-        if shrinkage < 0 or min_support < 1:
-            raise ValueError("shrinkage must be >= 0 and min_support >= 1")
+        check_choice("kind", kind, ("item", "user"))
+        check_choice("similarity", similarity, SIMILARITIES)
+        check_positive_int(k=k, min_support=min_support, batch_size=batch_size)
+        check_non_negative(shrinkage=shrinkage, reg_user=reg_user, reg_item=reg_item)
         self.kind, self.similarity, self.k = kind, similarity, k
         self.shrinkage, self.min_support = shrinkage, min_support
         self.reg_user, self.reg_item, self.batch_size = reg_user, reg_item, batch_size

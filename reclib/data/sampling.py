@@ -14,9 +14,35 @@ import numpy as np
 import pandas as pd
 
 from reclib.data.encoding import IdEncoder
-from reclib.data.validation import check_non_negative, require_columns
+from reclib.checks import (ParameterTypeError, check_choice, check_finite_array, check_non_negative,
+                           check_non_negative_int, check_positive_int)
+from reclib.data.validation import validate_interactions
 
 __all__ = ["NegativeSampler", "sample_negatives"]
+
+
+def _index_array(name: str, values: object, high: int | None = None) -> np.ndarray:
+    """``values`` as a 1-D int64 array of indices in ``[0, high)`` (no upper bound if ``None``).
+
+    Integer dtypes and whole floats are accepted; NaN, ±inf, fractions, bools and strings are not.
+    """
+    array = np.asarray(values)
+    if array.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D array of indices, got shape {array.shape}")
+    if array.size and array.dtype.kind not in "iu":
+        if array.dtype.kind != "f":
+            raise ParameterTypeError(f"{name} must hold integer indices, got dtype {array.dtype}")
+        bad = ~np.isfinite(array) | (array != np.round(array))
+        if bad.any():
+            raise ValueError(f"{name} must hold whole-number indices, got {int(bad.sum())} other value(s), "
+                             f"first at position {int(np.argmax(bad))}: {array[bad][0]}")
+    array = array.astype(np.int64)
+    if array.size and (array.min() < 0 or (high is not None and array.max() >= high)):
+        bounds = f"[0, {high})" if high is not None else "[0, inf)"
+        bad = (array < 0) | (array >= high if high is not None else False)
+        raise ValueError(f"{name} must lie in {bounds}, got {int(np.count_nonzero(bad))} value(s) outside, "
+                         f"first at position {int(np.argmax(bad))}: {array[bad][0]}")
+    return array
 
 
 def sample_negatives(pos_users: np.ndarray, pos_items: np.ndarray, n_items: int,
@@ -26,22 +52,35 @@ def sample_negatives(pos_users: np.ndarray, pos_items: np.ndarray, n_items: int,
 
     Parameters
     ----------
-    pos_users, pos_items: the positive pairs, shape (n_pos,).
-    n_items: size of the item catalogue; items are ``0..n_items-1``.
-    users: the users to sample for, shape (n,), repeats allowed (one draw per entry).
-    item_probs: sampling distribution over items, shape (n_items,); ``None`` is uniform.
-    seed: an int or a ``numpy.random.Generator``.
+    pos_users, pos_items: the positive pairs, shape (n_pos,), users >= 0, items in [0, n_items).
+    n_items: size of the item catalogue (a positive int); items are ``0..n_items-1``.
+    users: the users to sample for, shape (n,), indices >= 0, repeats allowed (one draw per entry).
+    item_probs: sampling weights over items, shape (n_items,), finite, >= 0, positive sum;
+        ``None`` is uniform.
+    seed: a non-negative int or a ``numpy.random.Generator``.
+    max_rounds: a positive int, the most redraw rounds.
 
-    Raises ``ValueError`` if a requested user has interacted with every item it can draw.
+    Raises ``ValueError`` (or :class:`~reclib.checks.ParameterTypeError`) naming the argument on
+    bad input, before any draw, and if a requested user has interacted with every item it can draw.
     """
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-    users = np.asarray(users, dtype=np.int64)
-    keys = np.unique(np.asarray(pos_users, np.int64) * n_items + np.asarray(pos_items, np.int64))
+    check_positive_int(n_items=n_items, max_rounds=max_rounds)
+    if not isinstance(seed, np.random.Generator):
+        check_non_negative_int(seed=seed)
+    pos_users = _index_array("pos_users", pos_users)
+    pos_items = _index_array("pos_items", pos_items, high=n_items)
+    if pos_users.shape != pos_items.shape:
+        raise ValueError(f"pos_users and pos_items must have the same length, got {len(pos_users)} "
+                         f"and {len(pos_items)}")
+    users = _index_array("users", users)
     if item_probs is not None:
-        item_probs = np.asarray(item_probs, dtype=np.float64)
+        item_probs = check_finite_array("item_probs", item_probs)
         if item_probs.shape != (n_items,) or (item_probs < 0).any() or item_probs.sum() <= 0:
-            raise ValueError(f"item_probs must be {n_items} non-negative weights with a positive sum")
+            raise ValueError(f"item_probs must be {n_items} non-negative weights with a positive sum, "
+                             f"got shape {item_probs.shape}, min {item_probs.min(initial=0):g}, "
+                             f"sum {item_probs.sum():g}")
         item_probs = item_probs / item_probs.sum()
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    keys = np.unique(pos_users * n_items + pos_items)
     drawable = n_items if item_probs is None else np.count_nonzero(item_probs)
     req_users, req_counts = np.unique(users, return_counts=True)
     n_pos = np.bincount(keys // n_items, minlength=int(req_users.max(initial=0)) + 1)[req_users]
@@ -73,35 +112,52 @@ class NegativeSampler:
     """Sample negatives with raw ids: ``NegativeSampler(strategy="popularity").fit(df).sample(users, n)``.
 
     ``strategy="uniform"`` draws every item equally; ``"popularity"`` draws items in proportion to
-    their interaction count (``alpha`` flattens or sharpens it: weight = count ** alpha), the
-    harder negatives word2vec-style samplers use.
+    their interaction count (``alpha`` >= 0 flattens or sharpens it: weight = count ** alpha), the
+    harder negatives word2vec-style samplers use. ``seed`` is a non-negative int.
     """
 
     def __init__(self, strategy: Literal["uniform", "popularity"] = "uniform", alpha: float = 1.0,
                  user_col: str = "user_id", item_col: str = "item_id", seed: int = 42) -> None:
-        if strategy not in ("uniform", "popularity"):
-            raise ValueError(f"strategy={strategy!r}: expected 'uniform' or 'popularity'")
+        check_choice("strategy", strategy, ("uniform", "popularity"))
         check_non_negative(alpha=alpha)
+        check_non_negative_int(seed=seed)
         self.strategy, self.alpha = strategy, alpha
         self.user_col, self.item_col, self.seed = user_col, item_col, seed
 
     def fit(self, interactions: pd.DataFrame) -> NegativeSampler:
-        """Learn the positives and the item catalogue from ``interactions``."""
-        require_columns(interactions, self.user_col, self.item_col)
-        self.users_ = IdEncoder("user").fit(interactions[self.user_col])
-        self.items_ = IdEncoder("item").fit(interactions[self.item_col])
-        self.pos_users_ = self.users_.transform(interactions[self.user_col])
-        self.pos_items_ = self.items_.transform(interactions[self.item_col])
-        counts = np.bincount(self.pos_items_, minlength=len(self.items_)).astype(np.float64)
-        self.item_probs_ = None if self.strategy == "uniform" else counts ** self.alpha
+        """Learn the positives and the item catalogue from ``interactions``.
+
+        The frame is checked with ``validate_interactions`` first: ``user_col`` and ``item_col``
+        present without nulls, a ``rating``/``timestamp`` column (when present) numeric and finite,
+        no duplicate (user, item, timestamp) rows.
+        """
+        validate_interactions(interactions, self.user_col, self.item_col)
+        users = IdEncoder("user").fit(interactions[self.user_col])
+        items = IdEncoder("item").fit(interactions[self.item_col])
+        pos_items = items.transform(interactions[self.item_col])
+        counts = np.bincount(pos_items, minlength=len(items)).astype(np.float64)
+        with np.errstate(over="ignore"):  # an overflow is reported just below, naming alpha
+            item_probs = None if self.strategy == "uniform" else counts ** self.alpha
+        if item_probs is not None and not np.isfinite(item_probs).all():
+            raise ValueError(f"alpha={self.alpha!r} overflows the popularity weights count ** alpha "
+                             f"(largest count {int(counts.max())}); use a smaller alpha")
+        self.users_, self.items_, self.item_probs_ = users, items, item_probs
+        self.pos_users_ = users.transform(interactions[self.user_col])
+        self.pos_items_ = pos_items
         self._rng = np.random.default_rng(self.seed)
         return self
 
     def sample(self, user_ids: object, n_negatives: int = 1) -> pd.DataFrame:
-        """``n_negatives`` negatives per entry of ``user_ids``: a frame (user_col, item_col)."""
-        if n_negatives < 1:
-            raise ValueError(f"n_negatives must be at least 1, got {n_negatives!r}")
-        users = np.repeat(self.users_.transform(np.asarray(user_ids)), n_negatives)
+        """``n_negatives`` (a positive int) negatives per entry of ``user_ids`` (a non-empty 1-D
+        sequence of ids seen at ``fit``, or one id): a frame (user_col, item_col)."""
+        check_positive_int(n_negatives=n_negatives)
+        if not hasattr(self, "users_"):
+            raise RuntimeError("NegativeSampler is not fitted: call fit(interactions) first")
+        ids = np.asarray(user_ids)
+        if ids.ndim > 1 or ids.size == 0:
+            raise ValueError(f"user_ids must be one id or a non-empty 1-D sequence of ids, got shape "
+                             f"{ids.shape}")
+        users = np.repeat(self.users_.transform(ids), n_negatives)
         items = sample_negatives(self.pos_users_, self.pos_items_, len(self.items_), users,
                                  self.item_probs_, seed=self._rng)
         return pd.DataFrame({self.user_col: self.users_.inverse_transform(users),

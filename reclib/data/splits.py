@@ -1,9 +1,16 @@
 """Seeded, vectorised train/test splitters (no Python loop over users).
 
-Protocols (see ``shared/README.md``): P1 :func:`stratified_split`, P2 :func:`random_split`,
+Protocols (defined in the README): P1 :func:`stratified_split`, P2 :func:`random_split`,
 P3 :func:`leave_last_out`, P5 :func:`cold_start_item_split`; :func:`chronological_split` splits
 each user's history by time. Each returns new frames with the original index kept, so
 ``train.index`` and ``test.index`` are disjoint subsets of the input's index.
+
+Every splitter checks its arguments and its frame before any work starts (with
+:func:`~reclib.data.validation.validate_interactions`: no nulls in the id columns, numeric and
+finite ratings and timestamps, ...). Splitters that split per user or per item also reject a
+repeated ``(user, item)`` pair, which would otherwise leak the pair into both sides
+(:func:`~reclib.data.validation.drop_duplicate_interactions` keeps the latest). A split that
+would leave a side empty raises ``ValueError`` saying which side and why.
 """
 
 from __future__ import annotations
@@ -11,23 +18,84 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from reclib.data.validation import require_columns
+from reclib.checks import (ParameterTypeError, check_fraction, check_non_negative_int,
+                           check_positive_int, require_columns)
+from reclib.data.validation import _fail, validate_interactions
 
 __all__ = ["chronological_split", "cold_start_item_split", "leave_last_out", "random_split",
            "stratified_split"]
 
-
-def _check_fraction(name: str, value: float) -> None:
-    if not 0.0 < value < 1.0:
-        raise ValueError(f"{name} must lie strictly between 0 and 1, got {value!r}")
+_SHOW = 5
 
 
-def random_split(df: pd.DataFrame, test_size: float = 0.2,
-                 seed: int = 42) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """P2: shuffle all rows and send ``round(test_size * n)`` of them to test."""
-    _check_fraction("test_size", test_size)
-    order = np.random.default_rng(seed).permutation(len(df))
+def _reject_duplicate_pairs(df: pd.DataFrame, user_col: str, item_col: str, splitter: str) -> None:
+    """Raise if a (user, item) pair (both ids non-null) occurs on more than one row."""
+    key = [user_col, item_col]
+    dup = df.duplicated(subset=key, keep=False).to_numpy() & df[key].notna().all(axis=1).to_numpy()
+    if dup.any():
+        rows = df.loc[dup, key]
+        raise ValueError(
+            f"{splitter}: columns ({user_col!r}, {item_col!r}): {len(rows)} rows repeat a (user, item) "
+            f"pair, which would put the same pair in both train and test; keep one row per pair first "
+            f"with drop_duplicate_interactions(df) (it keeps the latest); first offending rows:\n"
+            f"{rows.head(_SHOW).to_string()}")
+
+
+def _check_one_id_column(df: pd.DataFrame, col: str) -> None:
+    """The checks of ``validate_interactions`` for a frame that only needs the id column ``col``."""
+    if not isinstance(df, pd.DataFrame):
+        raise ParameterTypeError(f"interactions must be a pandas DataFrame, got {type(df).__name__}")
+    require_columns(df, col)
+    if df.empty:
+        raise ValueError(f"interactions are empty: no rows in column {col!r}")
+    nulls = df[col].isna()
+    if nulls.any():
+        _fail(col, "null values", df.loc[nulls, col])
+
+
+def _check_grouped_frame(df: pd.DataFrame, splitter: str, group_col: str, user_col: str,
+                         item_col: str, rating_col: str | None, timestamp_col: str | None,
+                         required: tuple[str, ...] = ()) -> None:
+    """Frame checks of a splitter that splits per ``group_col`` (``user_col`` or ``item_col``).
+
+    When ``required`` names columns or the frame has both id columns, it is validated as
+    interactions and a repeated (user, item) pair is rejected; otherwise only ``group_col`` is
+    checked (a non-empty frame, the column present, no nulls).
+    """
+    both = isinstance(df, pd.DataFrame) and user_col in df.columns and item_col in df.columns
+    if both:
+        _reject_duplicate_pairs(df, user_col, item_col, splitter)
+    if both or required:
+        validate_interactions(df, user_col, item_col, rating_col=rating_col,
+                              timestamp_col=timestamp_col, required=required)
+    else:
+        _check_one_id_column(df, group_col)
+
+
+def random_split(df: pd.DataFrame, test_size: float = 0.2, seed: int = 42, user_col: str = "user_id",
+                 item_col: str = "item_id", rating_col: str | None = "rating",
+                 timestamp_col: str | None = "timestamp") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """P2: shuffle all rows and send ``round(test_size * n)`` of them to test.
+
+    Any non-empty frame can be split (e.g. a frame of reviews). When it has both ``user_col``
+    and ``item_col`` it is checked with ``validate_interactions`` first (null ids, non-numeric or
+    non-finite ``rating_col``/``timestamp_col`` values, duplicate (user, item, timestamp) rows).
+    Raises ``ValueError`` when ``test_size`` rounds to no test row or to every row.
+    """
+    check_fraction(test_size=test_size)
+    check_non_negative_int(seed=seed)
+    if isinstance(df, pd.DataFrame) and user_col in df.columns and item_col in df.columns:
+        validate_interactions(df, user_col, item_col, rating_col=rating_col, timestamp_col=timestamp_col)
+    elif not isinstance(df, pd.DataFrame):
+        raise ParameterTypeError(f"df must be a pandas DataFrame, got {type(df).__name__}")
+    elif df.empty:
+        raise ValueError("random_split: df is empty: there are no rows to split")
     n_test = int(round(test_size * len(df)))
+    if n_test == 0 or n_test == len(df):
+        side = "test" if n_test == 0 else "train"
+        raise ValueError(f"random_split: {side} would be empty: round(test_size={test_size!r} * "
+                         f"{len(df)} rows) = {n_test}; use more rows or a test_size further from 0 and 1")
+    order = np.random.default_rng(seed).permutation(len(df))
     return df.iloc[np.sort(order[n_test:])], df.iloc[np.sort(order[:n_test])]
 
 
@@ -49,64 +117,108 @@ def _group_sizes(groups: np.ndarray) -> np.ndarray:
     return counts[inverse]
 
 
+def _split_by_share(splitter: str, train_size: float, groups: np.ndarray,
+                    rank: np.ndarray) -> np.ndarray:
+    """``in_train`` mask: each group's first ``max(round(train_size * n_g), 1)`` rows by ``rank``.
+
+    Raises ``ValueError`` when no row at all would go to test."""
+    sizes = _group_sizes(groups)
+    in_train = rank < np.maximum(np.round(train_size * sizes), 1)
+    if in_train.all():
+        raise ValueError(f"{splitter}: test would be empty: with train_size={train_size!r}, "
+                         f"round(train_size * n_u) (at least 1) keeps every row of every user in train "
+                         f"(the largest user has {int(sizes.max())} rows); use a smaller train_size "
+                         f"or users with more rows")
+    return in_train
+
+
 def stratified_split(df: pd.DataFrame, train_size: float = 0.75, user_col: str = "user_id",
-                     seed: int = 42) -> tuple[pd.DataFrame, pd.DataFrame]:
+                     seed: int = 42, item_col: str = "item_id", rating_col: str | None = "rating",
+                     timestamp_col: str | None = "timestamp") -> tuple[pd.DataFrame, pd.DataFrame]:
     """P1: shuffle each user's rows and keep the first ``round(train_size * n_u)`` for train.
 
     ``round`` is NumPy's (halves to even, like Python's). Every user with at least one row is in
-    train; a user whose rounded train share is all of their rows has no test rows.
+    train; a user whose rounded train share is all of their rows has no test rows. Only
+    ``user_col`` is needed; when the frame has ``item_col`` it is validated as interactions and
+    a repeated (user, item) pair is an error. Raises ``ValueError`` if no row would go to test.
     """
-    _check_fraction("train_size", train_size)
-    require_columns(df, user_col)
+    check_fraction(train_size=train_size)
+    check_non_negative_int(seed=seed)
+    _check_grouped_frame(df, "stratified_split", user_col, user_col, item_col, rating_col,
+                         timestamp_col)
     groups = pd.factorize(df[user_col])[0]
     rank = _rank_within(groups, np.random.default_rng(seed).random(len(df)))
-    n_train = np.maximum(np.round(train_size * _group_sizes(groups)), 1)
-    in_train = rank < n_train
+    in_train = _split_by_share("stratified_split", train_size, groups, rank)
     return df[in_train], df[~in_train]
 
 
 def chronological_split(df: pd.DataFrame, train_size: float = 0.8, user_col: str = "user_id",
-                        timestamp_col: str = "timestamp",
-                        item_col: str = "item_id") -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Each user's earliest ``round(train_size * n_u)`` rows (ties by item id) go to train."""
-    _check_fraction("train_size", train_size)
-    require_columns(df, user_col, timestamp_col, item_col)
+                        timestamp_col: str = "timestamp", item_col: str = "item_id",
+                        rating_col: str | None = "rating") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Each user's earliest ``round(train_size * n_u)`` rows (ties by item id) go to train.
+
+    Timestamps must be numeric and finite (convert datetimes first); a repeated (user, item)
+    pair is an error. Raises ``ValueError`` if no row would go to test.
+    """
+    check_fraction(train_size=train_size)
+    _check_grouped_frame(df, "chronological_split", user_col, user_col, item_col, rating_col,
+                         timestamp_col, required=(timestamp_col,))
     groups = pd.factorize(df[user_col])[0]
     rank = _rank_within(groups, [df[timestamp_col].to_numpy(), df[item_col].to_numpy()])
-    n_train = np.maximum(np.round(train_size * _group_sizes(groups)), 1)
-    in_train = rank < n_train
+    in_train = _split_by_share("chronological_split", train_size, groups, rank)
     return df[in_train], df[~in_train]
 
 
 def leave_last_out(df: pd.DataFrame, user_col: str = "user_id", timestamp_col: str = "timestamp",
-                   item_col: str = "item_id",
-                   min_history: int = 3) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+                   item_col: str = "item_id", min_history: int = 3,
+                   rating_col: str | None = "rating") -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """P3: per user by time (ties by item id): last row to test, second-to-last to validation.
 
-    Users with fewer than ``min_history`` rows (default 3: one left for training) keep all their
-    rows in train and appear in neither validation nor test.
+    Users with fewer than ``min_history`` rows (an int >= 3, default 3: one left for training)
+    keep all their rows in train and appear in neither validation nor test. Timestamps must be
+    numeric and finite; a repeated (user, item) pair is an error. Raises ``ValueError`` when no
+    user has ``min_history`` rows (validation and test would be empty).
     """
+    check_positive_int(min_history=min_history)
     if min_history < 3:
-        raise ValueError(f"min_history must be at least 3, got {min_history!r}")
-    require_columns(df, user_col, timestamp_col, item_col)
+        raise ValueError(f"min_history must be an integer >= 3 (one row each for train, validation "
+                         f"and test), got {min_history!r}")
+    _check_grouped_frame(df, "leave_last_out", user_col, user_col, item_col, rating_col, timestamp_col,
+                         required=(timestamp_col,))
     groups = pd.factorize(df[user_col])[0]
     rank = _rank_within(groups, [df[timestamp_col].to_numpy(), df[item_col].to_numpy()])
     sizes = _group_sizes(groups)
-    from_end = sizes - 1 - rank
     eligible = sizes >= min_history
+    if not eligible.any():
+        raise ValueError(f"leave_last_out: validation and test would be empty: no user has "
+                         f"min_history={min_history} rows (the longest history has {int(sizes.max())})")
+    from_end = sizes - 1 - rank
     test = eligible & (from_end == 0)
     valid = eligible & (from_end == 1)
     return df[~(test | valid)], df[valid], df[test]
 
 
 def cold_start_item_split(df: pd.DataFrame, test_item_fraction: float = 0.2,
-                          item_col: str = "item_id",
-                          seed: int = 42) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """P5: hold out ``round(fraction * n_items)`` random items with all their interactions."""
-    _check_fraction("test_item_fraction", test_item_fraction)
-    require_columns(df, item_col)
+                          item_col: str = "item_id", seed: int = 42, user_col: str = "user_id",
+                          rating_col: str | None = "rating",
+                          timestamp_col: str | None = "timestamp") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """P5: hold out ``round(fraction * n_items)`` random items with all their interactions.
+
+    Only ``item_col`` is needed; when the frame has ``user_col`` it is validated as interactions
+    and a repeated (user, item) pair is an error. Raises ``ValueError`` when the fraction rounds
+    to no item or to every item.
+    """
+    check_fraction(test_item_fraction=test_item_fraction)
+    check_non_negative_int(seed=seed)
+    _check_grouped_frame(df, "cold_start_item_split", item_col, user_col, item_col, rating_col,
+                         timestamp_col)
     items = np.sort(pd.unique(df[item_col]))
     n_test = int(round(test_item_fraction * len(items)))
+    if n_test == 0 or n_test == len(items):
+        side = "test" if n_test == 0 else "train"
+        raise ValueError(f"cold_start_item_split: {side} would be empty: round(test_item_fraction="
+                         f"{test_item_fraction!r} * {len(items)} items) = {n_test}; use more items or "
+                         f"a fraction further from 0 and 1")
     cold = np.random.default_rng(seed).choice(items, size=n_test, replace=False)
     in_test = df[item_col].isin(cold).to_numpy()
     return df[~in_test], df[in_test]

@@ -15,6 +15,8 @@ import pandas as pd
 import scipy.sparse as sp
 
 from reclib.base import interaction_matrix, top_k, user_batches
+from reclib.checks import (ParameterTypeError, check_finite_array, check_positive_int,
+                           require_columns)
 from reclib.evaluation import metrics as M
 
 __all__ = ["RankingResult", "evaluate_ranking", "evaluate_scores", "lookup_hits"]
@@ -44,48 +46,146 @@ class RankingResult(dict):
     per_user: pd.DataFrame
 
 
+def _sparse(name: str, matrix: object) -> sp.csr_matrix:
+    """``matrix`` as a 2-D CSR matrix whose stored values are finite."""
+    try:
+        csr = sp.csr_matrix(matrix)
+    except (TypeError, ValueError) as err:
+        raise ParameterTypeError(f"{name} must be a 2-D sparse matrix or array: {err}") from None
+    if csr.ndim != 2 or 0 in csr.shape:
+        raise ValueError(f"{name} must be a non-empty (n_users, n_items) matrix, "
+                         f"got shape {csr.shape}")
+    if not np.isfinite(csr.data).all():
+        raise ValueError(f"{name} stores {int((~np.isfinite(csr.data)).sum())} non-finite value(s)")
+    return csr
+
+
+def _indices(name: str, values: object, size: int, what: str) -> np.ndarray:
+    """A non-empty 1-D int64 array of indices in ``[0, size)``."""
+    array = np.asarray(values)
+    if array.dtype.kind not in "iu":
+        raise ParameterTypeError(f"{name} must hold integer {what} indices, "
+                                 f"got dtype {array.dtype}")
+    if array.ndim != 1 or array.size == 0:
+        raise ValueError(f"{name} must be a non-empty 1-D array, got shape {array.shape}")
+    bad = (array < 0) | (array >= size)
+    if bad.any():
+        raise ValueError(f"{name} holds {int(bad.sum())} {what} index(es) outside [0, {size}), "
+                         f"e.g. {np.unique(array[bad])[:5].tolist()}")
+    return array.astype(np.int64)
+
+
+def _check_score_rows(rows: np.ndarray, allowed: np.ndarray | None, users: np.ndarray,
+                      source: str) -> None:
+    """Raise if, over the rankable columns (``allowed``, default all), a score row holds NaN or
+    +inf or has no finite score; ``-inf`` alone means "never recommend" and is kept."""
+    if np.isfinite(rows).all():
+        return
+    rankable = rows if allowed is None else rows[:, allowed]
+    nan, pos_inf = np.isnan(rankable).any(axis=1), np.isposinf(rankable).any(axis=1)
+    empty = ~np.isfinite(rankable).any(axis=1) & ~nan & ~pos_inf
+    for bad, what in ((nan, "NaN"), (pos_inf, "+inf"),
+                      (empty, "no finite score (only -inf) over the rankable items")):
+        if bad.any():
+            raise ValueError(f"{source} hold {what} for {int(bad.sum())} of {len(rows)} users in "
+                             f"this batch, e.g. users {users[bad][:5].tolist()}; scores must be "
+                             f"finite or -inf (never recommend) with a finite one per user "
+                             f"(did the fit diverge?)")
+
+
 def evaluate_scores(scores: ScoreSource, train: sp.csr_matrix, test: sp.csr_matrix, k: int = 10,
                     users: np.ndarray | None = None, n_relevant: np.ndarray | None = None,
                     item_vectors: np.ndarray | None = None, candidates: np.ndarray | None = None,
-                    batch_size: int = 1024) -> RankingResult:
+                    batch_size: int = 1024, *, source: str | None = None,
+                    user_ids: np.ndarray | None = None) -> RankingResult:
     """Rank all items not in each user's train set and compute the metrics at ``k``.
 
     Parameters
     ----------
-    scores: (n_users, n_items) array, or a function ``f(user_indices) -> (b, n_items)``.
-    train, test: (n_users, n_items) sparse matrices; stored entries are training items (masked)
-        and relevant test items.
-    users: the user indices to evaluate; default every user with a test item.
-    n_relevant: size of each evaluated user's relevant set, if it counts items the score columns
-        cannot reach (items unseen in training); default the row counts of ``test``.
-    item_vectors: (n_items, d) features for intra-list diversity (skipped when ``None``).
-    candidates: item indices that may be ranked (default all); the rest are never recommended,
-        and coverage is measured over the candidates (protocol P5 ranks only the cold items).
+    scores: (n_users, n_items) numeric array, or a function ``f(user_indices) -> (b, n_items)``.
+        Scores must be finite or ``-inf`` ("never recommend"), with at least one finite score
+        per user among the rankable items; NaN or +inf raise ``ValueError`` naming the users.
+    train, test: (n_users, n_items) sparse matrices (same shape, finite stored values); stored
+        entries are training items (masked) and relevant test items.
+    k: list length, a positive int; with ``candidates`` at most their number.
+    users: distinct user indices in ``[0, n_users)`` to evaluate; default every user with a test
+        item.
+    n_relevant: size of each evaluated user's relevant set (non-negative ints, one per user), if
+        it counts items the score columns cannot reach (items unseen in training); default the
+        row counts of ``test``. It may not be smaller than a user's number of hits.
+    item_vectors: (n_items, d) finite features for intra-list diversity (skipped when ``None``).
+    candidates: item indices in ``[0, n_items)`` that may be ranked (default all); the rest are
+        never recommended, and coverage is measured over the candidates (protocol P5 ranks only
+        the cold items).
+    batch_size: users scored at a time, a positive int.
+    source, user_ids: how error messages name the scores (default "scores" or the function's
+        name) and the users (``user_ids[u]`` names user index ``u``; default the indices).
 
-    Returns a :class:`RankingResult` with precision, recall, ndcg, map, hit_rate, mrr (means over
-    users), coverage, novelty (bits), popularity_bias (ARP) and, with vectors, diversity.
+    Scores are checked over the rankable items only (the candidates when given): NaN, +inf, or a
+    row with no finite score raise ``ValueError`` naming the users, before that batch is ranked.
+
+    Every argument is checked before the first batch is scored. Returns a
+    :class:`RankingResult` with precision, recall, ndcg, map, hit_rate, mrr (means over users),
+    coverage, novelty (bits), popularity_bias (ARP; NaN if ``train`` is empty) and, with
+    vectors, diversity.
     """
-    train, test = sp.csr_matrix(train), sp.csr_matrix(test)
+    check_positive_int(k=k, batch_size=batch_size)
+    train, test = _sparse("train", train), _sparse("test", test)
     if train.shape != test.shape:
         raise ValueError(f"train {train.shape} and test {test.shape} must have the same shape")
     n_users, n_items = train.shape
+    if source is None:
+        source = (f"scores from {getattr(scores, '__qualname__', type(scores).__name__)}"
+                  if callable(scores) else "scores")
+    if not callable(scores):
+        scores = np.asarray(scores)
+        if scores.dtype.kind not in "biuf":
+            raise ParameterTypeError(f"scores must be a numeric array, got dtype {scores.dtype}")
+        if scores.shape != (n_users, n_items):
+            raise ValueError(f"scores must have shape (n_users, n_items) = {(n_users, n_items)} "
+                             f"like train and test, got {scores.shape}")
     test_counts = np.diff(test.indptr)
-    users = np.flatnonzero(test_counts) if users is None else np.asarray(users, dtype=np.int64)
-    if users.size == 0:
-        raise ValueError("no user to evaluate: the test matrix is empty")
-    n_rel = test_counts[users] if n_relevant is None else np.asarray(n_relevant)
-    score_rows = scores if callable(scores) else (lambda idx: scores[idx])
-    blocked = None
+    if users is None:
+        users = np.flatnonzero(test_counts)
+        if users.size == 0:
+            raise ValueError("no user to evaluate: the test matrix is empty")
+    else:
+        users = _indices("users", users, n_users, "user")
+        if np.unique(users).size != users.size:
+            repeated = users.size - np.unique(users).size
+            raise ValueError(f"users holds {repeated} repeated index(es); each user is "
+                             f"evaluated once")
+    n_rel = (test_counts[users] if n_relevant is None
+             else M._counts("n_relevant", n_relevant, len(users)))
+    if item_vectors is not None:
+        item_vectors = check_finite_array("item_vectors", item_vectors)
+        if item_vectors.ndim != 2 or item_vectors.shape[0] != n_items or item_vectors.shape[1] == 0:
+            raise ValueError(f"item_vectors must have shape (n_items={n_items}, d >= 1), "
+                             f"got {item_vectors.shape}")
+    blocked = allowed = None
     if candidates is not None:
+        allowed = np.unique(_indices("candidates", candidates, n_items, "item"))
+        if k > allowed.size:
+            raise ValueError(f"k={k} exceeds the {allowed.size} candidate items: the lists would "
+                             f"be padded with items outside the candidates")
         blocked = np.ones(n_items, dtype=bool)
-        blocked[np.asarray(candidates, dtype=np.int64)] = False
+        blocked[allowed] = False
+    if user_ids is None:
+        names = users
+    else:
+        names = np.asarray(user_ids)
+        if names.shape != (n_users,):
+            raise ValueError(f"user_ids must hold one id per user ({n_users},), got {names.shape}")
+        names = names[users]
+    score_rows = scores if callable(scores) else (lambda idx: scores[idx])
     top = np.empty((len(users), min(k, n_items)), dtype=np.int64)
     for batch in user_batches(len(users), batch_size):
         idx = users[batch]
         rows = np.array(score_rows(idx), dtype=np.float64)
         if rows.shape != (len(idx), n_items):
-            raise ValueError(f"scores for {len(idx)} users have shape {rows.shape}, "
+            raise ValueError(f"{source} for {len(idx)} users have shape {rows.shape}, "
                              f"expected {(len(idx), n_items)}")
+        _check_score_rows(rows, allowed, names[batch], source)
         if blocked is not None:
             rows[:, blocked] = -np.inf
         top[batch] = top_k(rows, k, train[idx])[0]
@@ -96,10 +196,15 @@ def evaluate_scores(scores: ScoreSource, train: sp.csr_matrix, test: sp.csr_matr
         "hit_rate": M.hit_rate_at_k(hits), "mrr": M.mrr_at_k(hits)}, index=users)
     counts = np.diff(sp.csc_matrix(train).indptr).astype(np.float64)
     result = RankingResult(per_user.mean().to_dict())
-    n_catalogue = n_items if candidates is None else len(np.unique(candidates))
-    result["coverage"] = M.catalogue_coverage(top, n_catalogue)
-    result["novelty"] = M.novelty(top, counts / max(n_users, 1))
-    result["popularity_bias"] = M.popularity_bias(top, counts)
+    if allowed is None:
+        result["coverage"] = M.catalogue_coverage(top, n_items)
+    else:  # over the candidates; a masked non-candidate padding a short list is not counted
+        position = np.minimum(np.searchsorted(allowed, top), allowed.size - 1)
+        result["coverage"] = M.catalogue_coverage(
+            np.where(allowed[position] == top, position, -1), allowed.size)
+    result["novelty"] = M.novelty(top, counts / n_users)
+    # ARP is undefined (NaN) when train stores no interaction at all
+    result["popularity_bias"] = M.popularity_bias(top, counts) if counts.any() else np.nan
     if item_vectors is not None:
         result["diversity"] = M.intra_list_diversity(top, item_vectors)
     result.top_items, result.per_user = top, per_user
@@ -118,11 +223,24 @@ def evaluate_ranking(model: object, train: pd.DataFrame, test: pd.DataFrame, k: 
     Test users unknown to the model raise ``ValueError`` unless the model handles them.
     ``candidates`` (raw item ids) restricts the ranking to those items, e.g. the held-out items of
     the cold-start protocol P5; each must be known to the model.
+
+    Checked first: both frames have ``user_col`` and ``item_col`` without missing ids, ``test``
+    is not empty, ``k`` and ``batch_size`` are positive ints, ``candidates`` is non-empty; then
+    :func:`evaluate_scores` checks the rest and names the model when its scores are NaN or +inf.
     """
+    check_positive_int(k=k, batch_size=batch_size)
     for frame, name in ((train, "train"), (test, "test")):
-        missing = [c for c in (user_col, item_col) if c not in frame.columns]
-        if missing:
-            raise ValueError(f"{name} frame: column {missing[0]!r} is missing")
+        try:
+            require_columns(frame, user_col, item_col)
+        except ValueError as err:  # ParameterTypeError included
+            raise type(err)(f"{name} frame: {err}") from None
+        for col in (user_col, item_col):
+            null = frame[col].isna().to_numpy()
+            if null.any():
+                raise ValueError(f"{name} frame: column {col!r} has {int(null.sum())} missing "
+                                 f"id(s), first at rows {frame.index[null][:5].tolist()}")
+    if len(test) == 0:
+        raise ValueError("test frame is empty: no user to evaluate")
     test_users = np.asarray(pd.unique(test[user_col]))
     user_index = model.user_index(test_users)
     known_items = np.asarray(model.item_ids_)
@@ -141,9 +259,17 @@ def evaluate_ranking(model: object, train: pd.DataFrame, test: pd.DataFrame, k: 
     n_relevant = test.groupby(user_col)[item_col].nunique().reindex(test_users).to_numpy()
     candidate_index = None
     if candidates is not None:
-        candidate_index = model.item_encoder_.transform(np.asarray(candidates))
+        raw = np.asarray(candidates)
+        if raw.ndim != 1 or raw.size == 0:
+            raise ValueError(f"candidates must be a non-empty 1-D list of item ids, "
+                             f"got shape {raw.shape}")
+        try:
+            candidate_index = model.item_encoder_.transform(raw)
+        except ValueError as err:
+            raise ValueError(f"candidates: {err}") from None
     result = evaluate_scores(lambda rows: model._score(user_index[rows]), train_m, test_m, k,
                              users=np.arange(len(test_users)), n_relevant=n_relevant,
                              item_vectors=item_vectors, candidates=candidate_index,
-                             batch_size=batch_size)
+                             batch_size=batch_size, source=f"{type(model).__name__} scores",
+                             user_ids=test_users)
     return pd.DataFrame({"metric": list(result), "k": k, "value": list(result.values())})

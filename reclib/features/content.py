@@ -22,19 +22,68 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from reclib.base import Recommender
-from reclib.data.validation import require_columns
+from reclib.checks import (ParameterTypeError, check_choice, check_finite_array, check_positive,
+                           require_columns)
 
 __all__ = ["ContentRecommender", "genre_matrix", "item_text", "l2_normalize", "tfidf_matrix",
            "user_profiles"]
 
 Weighting = Literal["mean", "rating", "recency"]
+WEIGHTINGS = ("mean", "rating", "recency")
+_LIST_LIKE = (list, tuple, set, frozenset, np.ndarray)
+
+
+def _check_genre_lists(name: str, genres: object, allow_none: bool = False) -> None:
+    """Each entry a list (tuple, set, array) of strings; ``None`` too if ``allow_none``.
+
+    A bare string is rejected: it would be read as a list of characters.
+    """
+    for row, value in enumerate(genres):
+        if value is None and allow_none:
+            continue
+        if not isinstance(value, _LIST_LIKE) or not all(isinstance(g, str) for g in value):
+            raise ValueError(f"column {name!r}: every entry must be a list of genre names"
+                             f"{' or None' if allow_none else ''}; row {row} holds {value!r}")
+
+
+def check_item_vectors(name: str, vectors: object, n_rows: int | None = None) -> None:
+    """A 2-D dense array or sparse matrix of finite numbers, with ``n_rows`` rows if given."""
+    if sp.issparse(vectors):
+        check_finite_array(f"{name} (stored values)", vectors.data)
+        shape = vectors.shape
+    else:
+        shape = check_finite_array(name, vectors).shape
+    if len(shape) != 2:
+        raise ValueError(f"{name} must be 2-D (n_items, d), got shape {shape}")
+    if n_rows is not None and shape[0] != n_rows:
+        raise ValueError(f"{name} has {shape[0]} rows but item_ids has {n_rows} entries")
+
+
+def check_item_ids(name: str, ids: object) -> np.ndarray:
+    """``ids`` as a 1-D array: non-empty, unique, without nulls."""
+    array = np.asarray(ids)
+    if array.ndim != 1 or len(array) == 0:
+        raise ValueError(f"{name} must be a non-empty 1-D sequence of ids, got shape {array.shape}")
+    series = pd.Series(array)
+    bad = series.isna() | series.duplicated(keep=False)
+    if bad.any():
+        raise ValueError(f"{name} must be unique and not null; {int(bad.sum())} entries are not, "
+                         f"e.g. {series[bad].head().tolist()}")
+    return array
 
 
 def genre_matrix(genres: pd.Series, vocabulary: Sequence[str] | None = None) -> np.ndarray:
     """Multi-hot (n_items, n_genres) float matrix from a Series of genre lists.
 
-    ``vocabulary`` fixes the column order (default: sorted genres seen); unknown genres are an error.
+    ``vocabulary`` fixes the column order (default: sorted genres seen); unknown genres are an error,
+    and so is an entry that is not a list of strings (``None``, NaN, a bare string).
     """
+    _check_genre_lists("genres", genres)
+    if vocabulary is not None:
+        if isinstance(vocabulary, str) or not all(isinstance(g, str) for g in vocabulary):
+            raise ParameterTypeError(f"vocabulary must be a list of genre names, got {vocabulary!r}")
+        if len(set(vocabulary)) != len(list(vocabulary)):
+            raise ValueError(f"vocabulary holds duplicates: {list(vocabulary)}")
     vocab = list(vocabulary) if vocabulary is not None else sorted({g for gs in genres for g in gs})
     position = {g: j for j, g in enumerate(vocab)}
     unknown = sorted({g for gs in genres for g in gs} - set(position))
@@ -49,8 +98,25 @@ def genre_matrix(genres: pd.Series, vocabulary: Sequence[str] | None = None) -> 
 
 def item_text(items: pd.DataFrame, title_col: str = "title", year_col: str | None = "year",
               genres_col: str | None = "genres") -> pd.Series:
-    """One descriptive sentence per item, e.g. ``"Toy Story (1995). Animation, Children's, Comedy."``."""
+    """One descriptive sentence per item, e.g. ``"Toy Story (1995). Animation, Children's, Comedy."``.
+
+    Titles must not be null; a year may be missing (null) but otherwise a whole number; genres
+    a list of strings or ``None``.
+    """
     require_columns(items, *(c for c in (title_col, year_col, genres_col) if c is not None))
+    missing = items[title_col].isna()
+    if missing.any():
+        raise ValueError(f"column {title_col!r}: {int(missing.sum())} null title(s), first rows "
+                         f"{items.index[missing][:5].tolist()}")
+    if year_col is not None:
+        present = items[year_col].dropna()
+        numbers = pd.to_numeric(present, errors="coerce").to_numpy(np.float64, na_value=np.nan)
+        bad = ~np.isfinite(numbers) | (numbers != np.round(numbers))
+        if bad.any():
+            raise ValueError(f"column {year_col!r}: {int(bad.sum())} year(s) are not whole numbers, "
+                             f"e.g. {present[bad].head().tolist()}")
+    if genres_col is not None:
+        _check_genre_lists(genres_col, items[genres_col], allow_none=True)
     titles = items[title_col].astype(str).tolist()
     years = items[year_col].tolist() if year_col is not None else [None] * len(items)
     genres = items[genres_col].tolist() if genres_col is not None else [None] * len(items)
@@ -64,7 +130,17 @@ def tfidf_matrix(texts: Sequence[str], **vectorizer_kwargs: object) -> tuple[sp.
     """TF-IDF vectors of ``texts`` (rows L2-normalised) and the fitted scikit-learn vectorizer.
 
     Defaults: unigrams and bigrams, English stop words removed, sublinear term frequency.
+    ``texts`` must be a non-empty sequence of strings (a null would be read as the word "nan").
     """
+    if isinstance(texts, str):
+        raise ParameterTypeError("texts must be a sequence of strings, not one string")
+    texts = list(texts)
+    if not texts:
+        raise ValueError("texts is empty: give at least one document")
+    bad = [j for j, text in enumerate(texts) if not isinstance(text, str)]
+    if bad:
+        raise ParameterTypeError(f"texts must all be strings; {len(bad)} are not, first at "
+                                 f"position {bad[0]}: {texts[bad[0]]!r}")
     params = {"ngram_range": (1, 2), "stop_words": "english", "sublinear_tf": True, "min_df": 1}
     params.update(vectorizer_kwargs)
     vectorizer = TfidfVectorizer(**params)
@@ -72,7 +148,8 @@ def tfidf_matrix(texts: Sequence[str], **vectorizer_kwargs: object) -> tuple[sp.
 
 
 def l2_normalize(vectors: np.ndarray | sp.spmatrix) -> np.ndarray | sp.csr_matrix:
-    """Rows scaled to unit L2 norm (zero rows stay zero)."""
+    """Rows scaled to unit L2 norm (zero rows stay zero); (n, d) finite values, dense or sparse."""
+    check_item_vectors("vectors", vectors)
     if sp.issparse(vectors):
         norms = np.sqrt(np.asarray(vectors.multiply(vectors).sum(axis=1)).ravel())
         return sp.csr_matrix(sp.diags(1.0 / np.maximum(norms, 1e-12)) @ vectors)
@@ -108,7 +185,22 @@ def user_profiles(interactions: pd.DataFrame, item_vectors: np.ndarray | sp.spma
 
     Returns ``(user_ids, profiles)`` with profiles (n_users, d). Items must all appear in
     ``item_ids`` (the rows of ``item_vectors``); unknown items raise ``ValueError`` naming them.
+    Checked first: the columns (users and items without nulls, the rating or timestamp finite
+    when the weighting uses it), ``item_vectors`` 2-D and finite with one row per unique
+    ``item_ids`` entry, ``weighting`` and ``half_life_days`` > 0.
     """
+    check_choice("weighting", weighting, WEIGHTINGS)
+    check_positive(half_life_days=half_life_days)
+    require_columns(interactions, user_col, item_col)
+    for col in (user_col, item_col):
+        nulls = interactions[col].isna()
+        if nulls.any():
+            raise ValueError(f"column {col!r}: {int(nulls.sum())} null value(s), first rows "
+                             f"{interactions.index[nulls][:5].tolist()}")
+    used = {"rating": rating_col, "recency": timestamp_col}.get(weighting)
+    if used is not None and used in interactions:
+        check_finite_array(f"column {used!r}", interactions[used])
+    check_item_vectors("item_vectors", item_vectors, len(check_item_ids("item_ids", item_ids)))
     index = pd.Index(item_ids)
     rows = index.get_indexer(interactions[item_col].to_numpy())
     if (rows < 0).any():
@@ -134,19 +226,19 @@ class ContentRecommender(Recommender):
     weighting, half_life_days: how a profile weighs the user's items (:func:`user_profiles`).
 
     Users unseen at fit raise ``ValueError`` (they have no profile; see notebook 04 for users
-    described by free text instead).
+    described by free text instead). Checked first: ``item_vectors`` a 2-D array or sparse
+    matrix of finite values, ``item_ids`` unique and not null, one per row.
     """
 
     def __init__(self, item_vectors: np.ndarray | sp.spmatrix, item_ids: Sequence[object],
                  weighting: Weighting = "mean", half_life_days: float = 30.0, **columns: str) -> None:
         super().__init__(**columns)
-        if item_vectors.shape[0] != len(item_ids):
-            raise ValueError(f"item_vectors has {item_vectors.shape[0]} rows but item_ids has "
-                             f"{len(item_ids)} entries")
-        if weighting not in ("mean", "rating", "recency"):
-            raise ValueError(f"weighting={weighting!r}: expected 'mean', 'rating' or 'recency'")
-        if half_life_days <= 0:
-            raise ValueError(f"half_life_days must be positive, got {half_life_days!r}")
+        if not (isinstance(item_vectors, np.ndarray) or sp.issparse(item_vectors)):
+            raise ParameterTypeError(f"item_vectors must be a NumPy array or a SciPy sparse matrix, "
+                                     f"got {type(item_vectors).__name__}")
+        check_item_vectors("item_vectors", item_vectors, len(check_item_ids("item_ids", item_ids)))
+        check_choice("weighting", weighting, WEIGHTINGS)
+        check_positive(half_life_days=half_life_days)
         self.item_vectors, self.item_ids = item_vectors, np.asarray(item_ids)
         self.weighting, self.half_life_days = weighting, half_life_days
         self.uses_rating = weighting == "rating"

@@ -23,24 +23,38 @@ import pandas as pd
 import scipy.sparse as sp
 
 from reclib.base import Recommender, top_k
+from reclib.checks import (ParameterTypeError, check_choice, check_finite_array, check_non_negative,
+                           check_positive, check_positive_int, check_probability)
+from reclib.features.content import check_item_ids, check_item_vectors
 
 __all__ = ["FeatureToFactorRecommender", "HybridRecommender", "recommend_for_text", "softmax_scores",
            "standardize_rows"]
 
 
 def softmax_scores(scores: np.ndarray, temperature: float = 0.05) -> np.ndarray:
-    """Row-wise softmax of ``scores / temperature`` (numerically stable); rows sum to 1."""
-    if temperature <= 0:
-        raise ValueError(f"temperature must be positive, got {temperature!r}")
-    z = np.asarray(scores, dtype=np.float64) / temperature
+    """Row-wise softmax of ``scores / temperature`` (numerically stable); rows sum to 1.
+
+    ``scores``: finite numbers, at least 1-D (the softmax runs over the last axis);
+    ``temperature``: a finite number > 0.
+    """
+    check_positive(temperature=temperature)
+    z = check_finite_array("scores", scores)
+    if z.ndim == 0 or z.shape[-1] == 0:
+        raise ValueError(f"scores must hold at least one item per row, got shape {z.shape}")
+    z = z / temperature
     z = z - z.max(axis=-1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(axis=-1, keepdims=True)
 
 
 def standardize_rows(scores: np.ndarray) -> np.ndarray:
-    """Each row shifted to mean 0 and scaled to standard deviation 1 (constant rows become 0)."""
-    scores = np.asarray(scores, dtype=np.float64)
+    """Each row shifted to mean 0 and scaled to standard deviation 1 (constant rows become 0).
+
+    ``scores``: a 2-D array (n_rows, n_items) of finite numbers, n_items >= 1.
+    """
+    scores = check_finite_array("scores", scores)
+    if scores.ndim != 2 or scores.shape[1] == 0:
+        raise ValueError(f"scores must be 2-D (n_rows, n_items) with n_items >= 1, got shape {scores.shape}")
     centred = scores - scores.mean(axis=1, keepdims=True)
     std = scores.std(axis=1, keepdims=True)
     return np.divide(centred, std, out=np.zeros_like(centred), where=std > 1e-12)
@@ -52,15 +66,30 @@ def recommend_for_text(queries: Sequence[str], encoder: object, item_vectors: np
     """Top-``k`` items for each free-text query: a frame (query, item_id, score, probability, rank).
 
     ``encoder.encode(list_of_texts)`` must return unit vectors like ``item_vectors`` (n_items, d).
-    ``probability`` is the softmax over the whole catalogue at ``temperature``.
+    ``probability`` is the softmax over the whole catalogue at ``temperature``. Checked first:
+    ``queries`` non-empty strings, ``item_vectors`` 2-D and finite with one row per unique
+    ``item_ids`` entry, ``k`` >= 1, ``temperature`` > 0; then the encoder's vectors (finite, one
+    row per query, as many dimensions as the items).
     """
+    if isinstance(queries, str):
+        raise ParameterTypeError("queries must be a list of texts, not one string")
     queries = list(queries)
     if not queries:
         raise ValueError("queries is empty: give at least one text")
-    vectors = np.asarray(encoder.encode(queries), dtype=np.float64)
+    bad = [j for j, query in enumerate(queries) if not isinstance(query, str) or not query.strip()]
+    if bad:
+        raise ValueError(f"queries must be non-empty strings; {len(bad)} are not, first at position "
+                         f"{bad[0]}: {queries[bad[0]]!r}")
+    if isinstance(encoder, (str, bytes)) or not callable(getattr(encoder, "encode", None)):
+        raise ParameterTypeError(f"encoder must have an encode(texts) method, got {type(encoder).__name__}")
+    check_item_vectors("item_vectors", item_vectors, len(check_item_ids("item_ids", item_ids)))
+    check_positive_int(k=k)
+    check_positive(temperature=temperature)
+    vectors = check_finite_array("encoder.encode(queries)", encoder.encode(queries))
     items = np.asarray(item_vectors, dtype=np.float64)
-    if vectors.shape[1] != items.shape[1]:
-        raise ValueError(f"query vectors have {vectors.shape[1]} dimensions, items {items.shape[1]}")
+    if vectors.ndim != 2 or len(vectors) != len(queries) or vectors.shape[1] != items.shape[1]:
+        raise ValueError(f"query vectors have shape {vectors.shape}, expected ({len(queries)}, "
+                         f"{items.shape[1]}) (one per query, as many dimensions as item_vectors)")
     scores = vectors @ items.T
     probs = softmax_scores(scores, temperature)
     best, best_scores = top_k(scores.copy(), k)
@@ -87,8 +116,10 @@ class HybridRecommender(Recommender):
     def __init__(self, cf_model: Recommender, text_model: Recommender, text_weight: float = 0.3,
                  **columns: str) -> None:
         super().__init__(**columns)
-        if not 0.0 <= text_weight <= 1.0:
-            raise ValueError(f"text_weight must lie in [0, 1], got {text_weight!r}")
+        for name, model in (("cf_model", cf_model), ("text_model", text_model)):
+            if not isinstance(model, Recommender):
+                raise ParameterTypeError(f"{name} must be a reclib Recommender, got {type(model).__name__}")
+        check_probability(text_weight=text_weight)
         self.cf_model, self.text_model, self.text_weight = cf_model, text_model, text_weight
 
     def _item_catalogue(self, interactions: pd.DataFrame) -> np.ndarray:
@@ -127,15 +158,22 @@ class FeatureToFactorRecommender(Recommender):
     reg: :math:`\lambda` of the ridge map.
     map_warm_items: also replace warm items' factors by their mapped ones (for a fair comparison
         of pure content), instead of keeping the learned factors.
+
+    Checked first: ``factor_model`` a recommender, ``item_vectors`` a dense 2-D finite array
+    with one row per unique ``item_ids`` entry, ``reg`` >= 0, ``map_warm_items`` a bool.
     """
 
     def __init__(self, factor_model: Recommender, item_vectors: np.ndarray, item_ids: Sequence[object],
                  reg: float = 10.0, map_warm_items: bool = False, **columns: str) -> None:
         super().__init__(**columns)
-        if len(item_vectors) != len(item_ids):
-            raise ValueError(f"item_vectors has {len(item_vectors)} rows but item_ids {len(item_ids)}")
-        if reg < 0:
-            raise ValueError(f"reg must be non-negative, got {reg!r}")
+        if not isinstance(factor_model, Recommender):
+            raise ParameterTypeError(f"factor_model must be a reclib Recommender, got "
+                                     f"{type(factor_model).__name__}")
+        if sp.issparse(item_vectors):
+            raise ParameterTypeError("item_vectors must be a dense array (the ridge map is dense)")
+        check_item_vectors("item_vectors", item_vectors, len(check_item_ids("item_ids", item_ids)))
+        check_non_negative(reg=reg)
+        check_choice("map_warm_items", map_warm_items, (True, False))
         self.factor_model, self.item_vectors, self.item_ids = factor_model, item_vectors, np.asarray(item_ids)
         self.reg, self.map_warm_items = reg, map_warm_items
 

@@ -17,13 +17,14 @@ import hashlib
 import logging
 import os
 import socket
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 from tqdm.auto import tqdm
 
+from reclib.checks import ParameterTypeError, check_choice, check_positive_int
 from reclib.data.sources import MINILM_HUB_NAME, default_cache_dir, fetch_minilm
 from reclib.features.cache import EmbeddingCache
 
@@ -33,6 +34,30 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = MINILM_HUB_NAME
 Pooling = Literal["mean", "cls"]
+POOLINGS = ("mean", "cls")
+
+
+def _check_model_name(model: object) -> None:
+    if not isinstance(model, (str, os.PathLike)):
+        raise ParameterTypeError(f"model must be a hub name or a folder, got {model!r} ({type(model).__name__})")
+    if not str(model).strip():
+        raise ValueError(f"model must be a hub name or a folder, got {model!r}")
+
+
+def _check_texts(texts: object) -> list[str]:
+    """``texts`` as a list; raise for ``None``, a bare string, non-strings and blank strings."""
+    if texts is None or isinstance(texts, (str, bytes)) or not isinstance(texts, Iterable):
+        raise ParameterTypeError(f"texts must be a list of strings, got {texts!r:.80} ({type(texts).__name__})")
+    texts = list(texts)
+    bad = [j for j, t in enumerate(texts) if not isinstance(t, str)]
+    if bad:
+        raise ParameterTypeError(f"texts must be strings; entry {bad[0]} is {texts[bad[0]]!r} "
+                                 f"({type(texts[bad[0]]).__name__}; {len(bad)} non-strings)")
+    blank = [j for j, t in enumerate(texts) if not t.strip()]
+    if blank:
+        raise ValueError(f"texts must not be empty or blank; entry {blank[0]} is {texts[blank[0]]!r} "
+                         f"({len(blank)} blank texts)")
+    return texts
 
 
 def pool(hidden: np.ndarray, mask: np.ndarray, how: Pooling = "mean") -> np.ndarray:
@@ -40,10 +65,13 @@ def pool(hidden: np.ndarray, mask: np.ndarray, how: Pooling = "mean") -> np.ndar
 
     Works on NumPy arrays and on torch tensors alike.
     """
+    check_choice("pooling", how, POOLINGS)
+    hidden_shape, mask_shape = tuple(getattr(hidden, "shape", ())), tuple(getattr(mask, "shape", ()))
+    if len(hidden_shape) != 3 or mask_shape != hidden_shape[:2]:
+        raise ValueError(f"pool needs hidden of shape (batch, tokens, d) and mask of shape (batch, tokens), "
+                         f"got hidden {hidden_shape} and mask {mask_shape}")
     if how == "cls":
         return hidden[:, 0]
-    if how != "mean":
-        raise ValueError(f"pooling={how!r}: expected 'mean' or 'cls'")
     weights = mask[..., None].astype(hidden.dtype) if isinstance(mask, np.ndarray) else \
         mask.unsqueeze(-1).to(hidden.dtype)
     summed = (hidden * weights).sum(1)
@@ -116,12 +144,18 @@ class TextEncoder:
                  batch_size: int = 64, max_length: int = 128, device: str = "cpu",
                  cache_dir: str | os.PathLike[str] | None = None, use_cache: bool = True,
                  show_progress: bool = True) -> None:
-        if pooling not in ("mean", "cls"):
-            raise ValueError(f"pooling={pooling!r}: expected 'mean' or 'cls'")
-        if batch_size < 1 or max_length < 2:
-            raise ValueError(f"batch_size must be >= 1 and max_length >= 2, got {batch_size}, {max_length}")
-        if device not in ("cpu", "cuda", "auto"):
-            raise ValueError(f"device={device!r}: expected 'cpu', 'cuda' or 'auto'")
+        _check_model_name(model)
+        check_choice("pooling", pooling, POOLINGS)
+        check_choice("device", device, ("cpu", "cuda", "auto"))
+        check_positive_int(batch_size=batch_size, max_length=max_length)
+        if max_length < 2:
+            raise ValueError(f"max_length must be >= 2 (room for [CLS] and [SEP]), got {max_length}")
+        for name, flag in (("normalize", normalize), ("use_cache", use_cache), ("show_progress", show_progress)):
+            if not isinstance(flag, (bool, np.bool_)):
+                raise ParameterTypeError(f"{name} must be True or False, got {flag!r} ({type(flag).__name__})")
+        if cache_dir is not None and (not isinstance(cache_dir, (str, os.PathLike)) or not str(cache_dir)):
+            raise ParameterTypeError(f"cache_dir must be a path or None, got {cache_dir!r} "
+                                     f"({type(cache_dir).__name__})")
         import torch
         from transformers import AutoModel, AutoTokenizer
 
@@ -136,11 +170,15 @@ class TextEncoder:
         self.tokenizer = AutoTokenizer.from_pretrained(self.folder)
         self.model = AutoModel.from_pretrained(self.folder).to(device).eval()
         self.dim = int(self.model.config.hidden_size)
+        positions = getattr(self.model.config, "max_position_embeddings", None)
+        if isinstance(positions, int) and max_length > positions:
+            raise ValueError(f"max_length={max_length} exceeds the {positions} positions of model {model!r}")
         self.cache = None
         if use_cache:
-            key = {"model": model, "weights": _weights_hash(self.folder), "pooling": pooling,
+            key = {"model": str(model), "weights": _weights_hash(self.folder), "pooling": pooling,
                    "normalize": normalize, "max_length": max_length}
-            self.cache = EmbeddingCache(Path(cache_dir) if cache_dir else default_cache_dir() / "embeddings", key)
+            self.cache = EmbeddingCache(Path(cache_dir) if cache_dir else default_cache_dir() / "embeddings", key,
+                                        dim=self.dim)
 
     def __repr__(self) -> str:
         return (f"TextEncoder(model={self.model_name!r}, pooling={self.pooling!r}, dim={self.dim}, "
@@ -148,11 +186,7 @@ class TextEncoder:
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Vectors (n, dim) float32 of ``texts``, from the cache where possible."""
-        texts = list(texts)
-        bad = [j for j, t in enumerate(texts) if not isinstance(t, str)]
-        if bad:
-            raise ValueError(f"texts must be strings; entry {bad[0]} is {texts[bad[0]]!r} "
-                             f"({len(bad)} non-strings)")
+        texts = _check_texts(texts)
         if not texts:
             return np.empty((0, self.dim), dtype=np.float32)
         if self.cache is None:
@@ -163,7 +197,7 @@ class TextEncoder:
         """Run the model on every text (no cache); batches hold texts of similar length."""
         import torch
 
-        texts = list(texts)
+        texts = _check_texts(texts)
         order = np.argsort([-len(t) for t in texts], kind="stable")
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         starts = range(0, len(texts), self.batch_size)

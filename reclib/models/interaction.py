@@ -27,7 +27,10 @@ from collections.abc import Sequence
 import keras
 from keras import layers, ops
 
+from reclib.checks import (ParameterTypeError, check_choice, check_in_range, check_non_negative,
+                           check_non_negative_int, check_positive, check_positive_int)
 from reclib.models.feature_space import Categorical, FeatureSpace, MultiCategorical, Numeric
+from reclib.models.mlp import check_layer_sizes
 
 __all__ = ["CrossLayer", "build_ctr_model", "field_embeddings", "fm_interaction"]
 
@@ -36,9 +39,14 @@ KINDS = ("lr", "fm", "deepfm", "dcnv2", "autoint")
 
 @keras.saving.register_keras_serializable(package="reclib")
 class CrossLayer(layers.Layer):
-    """One DCN-V2 cross layer: ``x0 * (W x + b) + x``; ``rank`` > 0 factorises W = U V^T."""
+    """One DCN-V2 cross layer: ``x0 * (W x + b) + x``; ``rank`` > 0 factorises W = U V^T.
+
+    ``rank`` is an int >= 0 (0: full-rank W), ``l2`` a finite number >= 0.
+    """
 
     def __init__(self, rank: int = 0, l2: float = 0.0, **kwargs) -> None:
+        check_non_negative_int(rank=rank)
+        check_non_negative(l2=l2)
         super().__init__(**kwargs)
         self.rank, self.l2 = rank, l2
 
@@ -70,6 +78,8 @@ def fm_interaction(fields):
 
 def field_embeddings(space: FeatureSpace, inputs: dict, k: int, l2: float = 0.0):
     """Field vectors (b, F, k) and the first-order logit (b, 1) of every feature (module doc)."""
+    check_positive_int(k=k)
+    check_non_negative(l2=l2)
     reg = keras.regularizers.L2(l2) if l2 else None
     fields, linear = [], []
     for spec in space.specs:
@@ -112,12 +122,22 @@ def build_ctr_model(kind: str, space: FeatureSpace, embedding_dim: int = 16,
     """A compiled Keras model ``inputs -> click logit`` of the given ``kind`` (module doc).
 
     Inputs are named like the features (``space.transform(frame)`` feeds it). Loss: binary
-    cross-entropy on the logit; metric: AUC (``auc``).
+    cross-entropy on the logit; metric: AUC (``auc``). Every argument is checked before any
+    layer is built: sizes and counts are ints (``embedding_dim`` and ``attention_heads`` >= 1,
+    ``cross_layers``, ``cross_rank`` and ``attention_layers`` >= 0), ``hidden_units`` positive
+    ints, ``dropout`` in [0, 1), ``l2`` >= 0, ``learning_rate`` > 0.
     """
-    if kind not in KINDS:
-        raise ValueError(f"kind={kind!r}: expected one of {KINDS}")
-    if cross_structure not in ("stacked", "parallel"):
-        raise ValueError(f"cross_structure={cross_structure!r}: expected 'stacked' or 'parallel'")
+    check_choice("kind", kind, KINDS)
+    check_choice("cross_structure", cross_structure, ("stacked", "parallel"))
+    if not isinstance(space, FeatureSpace):
+        raise ParameterTypeError(f"space must be a fitted FeatureSpace, got {type(space).__name__}")
+    check_positive_int(embedding_dim=embedding_dim, attention_heads=attention_heads)
+    hidden_units = check_layer_sizes("hidden_units", hidden_units)
+    check_in_range("dropout", dropout, 0.0, 1.0, high_inclusive=False)
+    check_non_negative(l2=l2)
+    check_non_negative_int(cross_layers=cross_layers, cross_rank=cross_rank,
+                           attention_layers=attention_layers)
+    check_positive(learning_rate=learning_rate)
     if not hasattr(space, "vocabularies_"):
         raise ValueError("the FeatureSpace must be fitted on training data first")
     inputs = {}

@@ -21,7 +21,28 @@ from collections.abc import Sequence
 import keras
 from keras import layers, ops
 
-__all__ = ["NeuMF", "PairwiseScorer"]
+from reclib.checks import (ParameterTypeError, check_choice, check_in_range, check_non_negative,
+                           check_positive_int)
+from reclib.models.mlp import check_layer_sizes
+
+__all__ = ["NeuMF", "PairwiseScorer", "check_neumf_args"]
+
+VARIANTS = ("gmf", "mlp", "neumf")
+
+
+def check_neumf_args(variant: object, gmf_dim: object, mlp_dims: object, l2: object,
+                     dropout: object) -> tuple[int, ...]:
+    """Check the network arguments shared by :class:`NeuMF` and ``reclib.models.NCF``; return
+    ``mlp_dims`` as a tuple. ``mlp_dims`` must be positive ints; for ``"mlp"`` and ``"neumf"``
+    at least one, the first even (it is split between the user and item embeddings)."""
+    check_choice("variant", variant, VARIANTS)
+    check_positive_int(gmf_dim=gmf_dim)
+    dims = check_layer_sizes("mlp_dims", mlp_dims, allow_empty=variant == "gmf")
+    if variant != "gmf" and dims[0] % 2:
+        raise ValueError(f"mlp_dims[0] must be even (split between user and item), got {mlp_dims}")
+    check_non_negative(l2=l2)
+    check_in_range("dropout", dropout, 0.0, 1.0, high_inclusive=False)
+    return dims
 
 
 @keras.saving.register_keras_serializable(package="reclib")
@@ -34,19 +55,16 @@ class NeuMF(keras.Model):
     variant: ``"gmf"``, ``"mlp"`` or ``"neumf"``.
     gmf_dim: GMF embedding size; mlp_dims: MLP layer sizes, the first being the size of the
         concatenated user and item embeddings (each gets half).
-    l2: L2 weight on the embeddings; dropout: after each MLP layer.
+    l2: L2 weight on the embeddings (>= 0); dropout: after each MLP layer, in [0, 1).
+    Every argument is checked (type, finiteness, range) before any layer is built.
     """
 
     def __init__(self, n_users: int, n_items: int, variant: str = "neumf", gmf_dim: int = 32,
                  mlp_dims: Sequence[int] = (64, 32, 16), l2: float = 0.0, dropout: float = 0.0,
                  **kwargs) -> None:
+        check_positive_int(n_users=n_users, n_items=n_items)
+        check_neumf_args(variant, gmf_dim, mlp_dims, l2, dropout)
         super().__init__(**kwargs)
-        if variant not in ("gmf", "mlp", "neumf"):
-            raise ValueError(f"variant={variant!r}: expected 'gmf', 'mlp' or 'neumf'")
-        if n_users < 1 or n_items < 1:
-            raise ValueError(f"n_users and n_items must be positive, got {n_users}, {n_items}")
-        if variant != "gmf" and (len(mlp_dims) < 1 or mlp_dims[0] % 2):
-            raise ValueError(f"mlp_dims[0] must be even (split between user and item), got {mlp_dims}")
         self.n_users, self.n_items, self.variant = n_users, n_items, variant
         self.gmf_dim, self.mlp_dims, self.l2, self.dropout = gmf_dim, tuple(mlp_dims), l2, dropout
         reg = keras.regularizers.L2(l2) if l2 else None
@@ -91,6 +109,9 @@ class PairwiseScorer(keras.Model):
     """
 
     def __init__(self, scorer: keras.Model, **kwargs) -> None:
+        if not isinstance(scorer, keras.layers.Layer):
+            raise ParameterTypeError(f"scorer must be a Keras model mapping {{'user', 'item'}} to "
+                                     f"scores, got {type(scorer).__name__}")
         super().__init__(**kwargs)
         self.scorer = scorer
 

@@ -16,10 +16,13 @@ import pandas as pd
 import scipy.sparse as sp
 
 from reclib.base import Recommender, user_batches
-from reclib.data.validation import check_positive, check_positive_int
-from reclib.models.ncf import NeuMF, PairwiseScorer
+from reclib.checks import (ParameterTypeError, check_choice, check_finite_array, check_in_range,
+                           check_non_negative, check_non_negative_int, check_positive,
+                           check_positive_int)
+from reclib.models.mlp import check_keras_verbose, check_layer_sizes
+from reclib.models.ncf import NeuMF, PairwiseScorer, check_neumf_args
 from reclib.models.retrieval import TwoTower
-from reclib.training.callbacks import RankingEarlyStopping
+from reclib.training.callbacks import RankingEarlyStopping, StopOnNonFiniteLoss
 from reclib.training.data import InBatchDataset, NegativeSamplingDataset
 
 __all__ = ["NCF", "KerasRecommender", "TwoTowerRecommender"]
@@ -33,6 +36,11 @@ class KerasRecommender(Recommender):
     ``validate(model) -> {"ndcg": ..., ...}`` is called after every epoch; training stops after
     ``patience`` epochs without a better ``monitor`` value and keeps the best weights.
     After fit: ``keras_model_``, ``history_`` (loss and validation metrics per epoch).
+
+    The training arguments are checked here (``epochs``, ``batch_size`` >= 1; ``learning_rate``
+    > 0; ``patience``, ``random_state`` >= 0; ``monitor`` a name; ``verbose`` 0, 1, 2 or "auto").
+    A training loss that becomes NaN or inf stops ``fit`` with ``FloatingPointError`` naming the
+    epoch and ``learning_rate``.
     """
 
     def __init__(self, epochs: int, batch_size: int, learning_rate: float, patience: int,
@@ -40,11 +48,18 @@ class KerasRecommender(Recommender):
         super().__init__(**columns)
         check_positive_int(epochs=epochs, batch_size=batch_size)
         check_positive(learning_rate=learning_rate)
+        check_non_negative_int(patience=patience, random_state=random_state)
+        if not isinstance(monitor, str) or not monitor:
+            raise ParameterTypeError(f"monitor must be a metric name (a non-empty string), got {monitor!r}")
+        check_keras_verbose(verbose)
         self.epochs, self.batch_size, self.learning_rate = epochs, batch_size, learning_rate
         self.patience, self.monitor, self.random_state, self.verbose = patience, monitor, random_state, verbose
 
     def fit(self, interactions: pd.DataFrame, validate: Validate | None = None) -> KerasRecommender:
         """Fit on ``interactions``; with ``validate``, early-stop on its ``monitor`` metric."""
+        if validate is not None and not callable(validate):
+            raise ParameterTypeError(f"validate must be a function model -> dict of metrics, or None; "
+                                     f"got {type(validate).__name__}")
         self._validate = validate
         try:
             return super().fit(interactions)
@@ -54,7 +69,8 @@ class KerasRecommender(Recommender):
     def _train(self, model: keras.Model, dataset: keras.utils.PyDataset, loss: keras.losses.Loss) -> None:
         model(dataset[0][0])                     # build every layer on one real batch before fit
         model.compile(optimizer=keras.optimizers.Adam(self.learning_rate), loss=loss)
-        callbacks = []
+        callbacks: list[keras.callbacks.Callback] = [   # first: before anything scores a NaN model
+            StopOnNonFiniteLoss(type(self).__name__, self.epochs, self.learning_rate)]
         stopper = None
         if self._validate is not None:
             validate = self._validate
@@ -84,11 +100,9 @@ class NCF(KerasRecommender):
                  patience: int = 3, monitor: str = "ndcg", random_state: int = 42, verbose: int = 0,
                  **columns: str) -> None:
         super().__init__(epochs, batch_size, learning_rate, patience, monitor, random_state, verbose, **columns)
-        if loss not in ("bce", "bpr"):
-            raise ValueError(f"loss={loss!r}: expected 'bce' or 'bpr'")
-        if variant not in ("gmf", "mlp", "neumf"):
-            raise ValueError(f"variant={variant!r}: expected 'gmf', 'mlp' or 'neumf'")
-        check_positive_int(gmf_dim=gmf_dim, n_negatives=n_negatives)
+        check_choice("loss", loss, ("bce", "bpr"))
+        check_neumf_args(variant, gmf_dim, mlp_dims, l2, dropout)
+        check_positive_int(n_negatives=n_negatives)
         self.variant, self.gmf_dim, self.mlp_dims, self.l2, self.dropout = variant, gmf_dim, tuple(mlp_dims), l2, dropout
         self.loss, self.n_negatives = loss, n_negatives
 
@@ -127,6 +141,10 @@ class TwoTowerRecommender(KerasRecommender):
     embedding_dim, tower_dims, use_history, history_length (most recent items kept per user),
     id_dropout, temperature, log_q_correction, l2, use_user_id: the model; epochs, batch_size, learning_rate,
     patience, monitor, random_state, verbose: training.
+
+    Every argument is checked before anything is built: ``item_ids`` non-empty, 1-D, unique and
+    without nulls; ``genres`` and ``text_vectors`` 2-D, finite, one row per item; the model
+    arguments as in :class:`~reclib.models.retrieval.TwoTower`.
     """
 
     def __init__(self, item_ids: Sequence[object], genres: np.ndarray | None = None,
@@ -138,10 +156,33 @@ class TwoTowerRecommender(KerasRecommender):
                  random_state: int = 42, verbose: int = 0, timestamp_col: str = "timestamp",
                  **columns: str) -> None:
         super().__init__(epochs, batch_size, learning_rate, patience, monitor, random_state, verbose, **columns)
+        catalogue = np.asarray(item_ids)
+        if catalogue.ndim != 1 or len(catalogue) == 0:
+            raise ValueError(f"item_ids must be a non-empty 1-D sequence of ids, got shape {catalogue.shape}")
+        ids = pd.Series(catalogue)
+        if ids.isna().any() or ids.duplicated().any():
+            bad = ids[ids.isna() | ids.duplicated(keep=False)]
+            raise ValueError(f"item_ids must be unique and not null; {len(bad)} are not, e.g. "
+                             f"{bad.head().tolist()}")
         for name, table in (("genres", genres), ("text_vectors", text_vectors)):
-            if table is not None and len(table) != len(item_ids):
-                raise ValueError(f"{name} has {len(table)} rows but item_ids has {len(item_ids)}")
+            if table is None:
+                continue
+            values = check_finite_array(name, table)
+            if values.ndim != 2 or len(values) != len(catalogue):
+                raise ValueError(f"{name} must be a 2-D array with one row per item: got shape "
+                                 f"{values.shape}, item_ids has {len(catalogue)}")
         check_positive_int(embedding_dim=embedding_dim, history_length=history_length)
+        check_layer_sizes("tower_dims", tower_dims)
+        for name, flag in (("use_history", use_history), ("log_q_correction", log_q_correction),
+                           ("use_user_id", use_user_id)):
+            check_choice(name, flag, (True, False))
+        if not (use_user_id or use_history):
+            raise ValueError("the user tower needs use_user_id or use_history")
+        check_in_range("id_dropout", id_dropout, 0.0, 1.0, high_inclusive=False)
+        check_positive(temperature=temperature)
+        check_non_negative(l2=l2)
+        if not isinstance(timestamp_col, str):
+            raise ParameterTypeError(f"timestamp_col must be a column name, got {timestamp_col!r}")
         self.item_ids, self.genres, self.text_vectors = np.asarray(item_ids), genres, text_vectors
         self.embedding_dim, self.tower_dims, self.use_history = embedding_dim, tuple(tower_dims), use_history
         self.history_length, self.id_dropout, self.temperature = history_length, id_dropout, temperature

@@ -22,6 +22,10 @@ from collections.abc import Sequence
 import keras
 from keras import layers, ops
 
+from reclib.checks import (check_choice, check_in_range, check_non_negative, check_non_negative_int,
+                           check_positive, check_positive_int)
+from reclib.models.mlp import check_layer_sizes
+
 __all__ = ["TwoTower", "in_batch_logits"]
 
 
@@ -30,7 +34,9 @@ def in_batch_logits(user_vectors, item_vectors, item_ids, log_q=None, temperatur
 
     user_vectors, item_vectors: (B, d); item_ids: (B,) ints (to mask accidental hits);
     log_q: (B,) log sampling probability of each column's item, or ``None`` for no correction.
+    temperature: a finite number > 0.
     """
+    check_positive(temperature=temperature)
     logits = ops.matmul(user_vectors, ops.transpose(item_vectors)) / temperature
     if log_q is not None:
         logits = logits - ops.expand_dims(ops.cast(log_q, logits.dtype), 0)
@@ -57,7 +63,11 @@ class TwoTower(keras.Model):
         (without it the user tower sees only the history, and generalises to new users).
     id_dropout: during training, replace this share of item ids by "unknown" so the item tower
         learns to embed an item from its features alone (cold start).
-    temperature, log_q_correction: see module doc.
+    temperature, log_q_correction: see module doc; l2: L2 weight on the embeddings.
+
+    Every argument is checked before any layer is built: sizes are positive ints (``n_genres``
+    and ``text_dim`` may be 0), ``id_dropout`` in [0, 1), ``temperature`` > 0, ``l2`` >= 0, the
+    flags booleans, and ``use_user_id`` or ``use_history`` must be on.
     """
 
     def __init__(self, n_users: int, n_items: int, embedding_dim: int = 64,
@@ -65,17 +75,22 @@ class TwoTower(keras.Model):
                  use_history: bool = True, id_dropout: float = 0.1, temperature: float = 0.05,
                  log_q_correction: bool = True, l2: float = 0.0, use_user_id: bool = True,
                  **kwargs) -> None:
+        check_positive_int(n_users=n_users, n_items=n_items, embedding_dim=embedding_dim)
+        check_layer_sizes("tower_dims", tower_dims)
+        check_non_negative_int(n_genres=n_genres, text_dim=text_dim)
+        for name, flag in (("use_history", use_history), ("log_q_correction", log_q_correction),
+                           ("use_user_id", use_user_id)):
+            check_choice(name, flag, (True, False))
+        check_in_range("id_dropout", id_dropout, 0.0, 1.0, high_inclusive=False)
+        check_positive(temperature=temperature)
+        check_non_negative(l2=l2)
+        if not (use_user_id or use_history):
+            raise ValueError("the user tower needs use_user_id or use_history")
         super().__init__(**kwargs)
-        if not 0.0 <= id_dropout < 1.0:
-            raise ValueError(f"id_dropout must lie in [0, 1), got {id_dropout!r}")
-        if temperature <= 0:
-            raise ValueError(f"temperature must be positive, got {temperature!r}")
         self.n_users, self.n_items, self.embedding_dim = n_users, n_items, embedding_dim
         self.tower_dims, self.n_genres, self.text_dim = tuple(tower_dims), n_genres, text_dim
         self.use_history, self.id_dropout, self.temperature = use_history, id_dropout, temperature
         self.log_q_correction, self.l2, self.use_user_id = log_q_correction, l2, use_user_id
-        if not (use_user_id or use_history):
-            raise ValueError("the user tower needs use_user_id or use_history")
         reg = keras.regularizers.L2(l2) if l2 else None
         init = keras.initializers.RandomNormal(stddev=0.05)
         self.user_embedding = layers.Embedding(n_users + 1, embedding_dim, embeddings_initializer=init,

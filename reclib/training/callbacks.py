@@ -1,19 +1,25 @@
-"""A Keras callback that scores ranking metrics on validation data after every epoch.
+"""Keras callbacks: early stopping on validation ranking metrics, and a stop on a diverged loss.
 
 ``validate`` is any function returning a dict of metrics (e.g. NDCG@10 and Recall@10 from
 ``reclib.evaluation.evaluate_ranking`` on a validation split); it is passed in, so this module
-needs nothing from the evaluation stage. The callback logs the metrics as ``val_<name>``, stops
-after ``patience`` epochs without improvement of ``monitor`` and restores the best weights.
+needs nothing from the evaluation stage. :class:`RankingEarlyStopping` logs the metrics as
+``val_<name>``, stops after ``patience`` epochs without improvement of ``monitor`` and restores
+the best weights. :class:`StopOnNonFiniteLoss` raises ``FloatingPointError`` (the error every
+reclib training loop raises when it diverges) as soon as an epoch's training loss is NaN or inf.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import keras
 import numpy as np
 
-__all__ = ["RankingEarlyStopping"]
+from reclib.checks import diverged
+from reclib.checks import ParameterTypeError, check_choice, check_non_negative_int, check_positive
+
+__all__ = ["RankingEarlyStopping", "StopOnNonFiniteLoss"]
 
 
 class RankingEarlyStopping(keras.callbacks.Callback):
@@ -21,13 +27,19 @@ class RankingEarlyStopping(keras.callbacks.Callback):
 
     After training: ``history`` (one dict of metrics per epoch), ``best_epoch`` (1-based) and
     ``best_value``; the model holds the best epoch's weights when ``restore_best_weights``.
+    A ``monitor`` value that is NaN or inf raises ``ValueError`` naming the epoch.
     """
 
     def __init__(self, validate: Callable[[], dict[str, float]], monitor: str = "ndcg",
                  patience: int = 3, restore_best_weights: bool = True) -> None:
         super().__init__()
-        if patience < 0:
-            raise ValueError(f"patience must be non-negative, got {patience!r}")
+        if not callable(validate):
+            raise ParameterTypeError(f"validate must be a function returning a dict of metrics, "
+                                     f"got {type(validate).__name__}")
+        if not isinstance(monitor, str) or not monitor:
+            raise ParameterTypeError(f"monitor must be a metric name (a non-empty string), got {monitor!r}")
+        check_non_negative_int(patience=patience)
+        check_choice("restore_best_weights", restore_best_weights, (True, False))
         self.validate, self.monitor, self.patience = validate, monitor, patience
         self.restore_best_weights = restore_best_weights
 
@@ -39,6 +51,9 @@ class RankingEarlyStopping(keras.callbacks.Callback):
         metrics = {name: float(value) for name, value in self.validate().items()}
         if self.monitor not in metrics:
             raise ValueError(f"validate() returned {sorted(metrics)}, without monitor={self.monitor!r}")
+        if not math.isfinite(metrics[self.monitor]):
+            raise ValueError(f"validate() returned {self.monitor}={metrics[self.monitor]} after epoch "
+                             f"{epoch + 1}: the monitored metric must be finite")
         self.history.append({"epoch": epoch + 1, **metrics})
         if logs is not None:
             logs.update({f"val_{k}": v for k, v in metrics.items()})
@@ -54,3 +69,41 @@ class RankingEarlyStopping(keras.callbacks.Callback):
     def on_train_end(self, logs=None) -> None:
         if self.restore_best_weights and self.best_weights is not None:
             self.model.set_weights(self.best_weights)
+
+
+class StopOnNonFiniteLoss(keras.callbacks.Callback):
+    """Raise ``FloatingPointError`` when an epoch's training loss is NaN or inf.
+
+    Checked once per epoch on the epoch's mean loss (Keras averages the batch losses, so one
+    NaN batch makes it NaN): no per-batch synchronisation. The message names ``name``, the epoch
+    (of ``n_epochs``, if given) and ``learning_rate`` (by default the optimizer's). Put it first
+    in the callback list, so that it fires before callbacks that would evaluate the broken model.
+    """
+
+    def __init__(self, name: str = "model", n_epochs: int | None = None,
+                 learning_rate: float | None = None) -> None:
+        super().__init__()
+        if n_epochs is not None:
+            check_non_negative_int(n_epochs=n_epochs)
+        if learning_rate is not None:
+            check_positive(learning_rate=learning_rate)
+        self.name, self.n_epochs, self.learning_rate = str(name), n_epochs, learning_rate
+
+    def _current_learning_rate(self) -> float | str:
+        if self.learning_rate is not None:
+            return self.learning_rate
+        try:
+            value = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        except (AttributeError, TypeError, ValueError):
+            return "unknown"
+        return float(f"{value:.6g}")                 # 0.001, not float32's 0.0010000000474974513
+
+    def on_epoch_end(self, epoch: int, logs=None) -> None:
+        loss = (logs or {}).get("loss")
+        if loss is None:
+            return
+        loss = float(loss)
+        if not math.isfinite(loss):
+            raise diverged(self.name, "epoch", epoch + 1, self.n_epochs, f"the training loss became {loss}",
+                           {"learning_rate": self._current_learning_rate()},
+                           "lower learning_rate (the optimizer's steps blow the weights up)")

@@ -12,9 +12,41 @@ import math
 import keras
 import numpy as np
 
+from reclib.checks import (ParameterTypeError, check_choice, check_non_negative_int,
+                           check_positive_int)
 from reclib.data.sampling import sample_negatives
 
 __all__ = ["InBatchDataset", "NegativeSamplingDataset"]
+
+
+def _check_indices(name: str, values: object, size: int | None, length: int) -> None:
+    """A non-empty 1-D integer array of ``length`` entries in ``[0, size)`` (``[0, inf)`` if None)."""
+    array = np.asarray(values)
+    if array.dtype.kind not in "iu" or array.ndim != 1:
+        raise ParameterTypeError(f"{name} must be a 1-D array of integer indices, got dtype "
+                                 f"{array.dtype}, shape {array.shape}")
+    if len(array) == 0 or len(array) != length:
+        raise ValueError(f"users and items must be non-empty and of one length, got {name} of "
+                         f"{len(array)} vs {length}")
+    bad = (array < 0) if size is None else ((array < 0) | (array >= size))
+    if bad.any():
+        first = int(np.argmax(bad))
+        bounds = "[0, inf)" if size is None else f"[0, {size})"
+        raise ValueError(f"{name} holds {int(bad.sum())} index(es) outside {bounds}, first at row "
+                         f"{first}: {array[first]!r}")
+
+
+def _check_numeric(name: str, values: object) -> None:
+    """A numeric array whose floating-point values are finite (one vectorised pass)."""
+    array = np.asarray(values)
+    if array.dtype.kind not in "biuf":
+        raise ParameterTypeError(f"{name} must be a numeric array, got dtype {array.dtype}")
+    if array.dtype.kind == "f":
+        bad = ~np.isfinite(array)
+        if bad.any():
+            first = tuple(int(i) for i in np.unravel_index(int(np.argmax(bad)), array.shape))
+            raise ValueError(f"{name} holds {int(bad.sum())} non-finite value(s) (NaN or inf), "
+                             f"first at index {first}: {array[first]!r}")
 
 
 class NegativeSamplingDataset(keras.utils.PyDataset):
@@ -24,15 +56,18 @@ class NegativeSamplingDataset(keras.utils.PyDataset):
     label 0, yielded as ``({"user", "item"}, labels)``. ``mode="pairwise"``: one triplet per
     positive and negative draw, ``({"user", "item", "negative"}, ones)`` for BPR.
     Negatives are uniform over items the user never interacted with (never a positive).
+    ``users`` and ``items`` are non-empty 1-D integer arrays of one length, ``items`` in
+    ``[0, n_items)`` and ``users`` >= 0; the other arguments are checked likewise.
     """
 
     def __init__(self, users: np.ndarray, items: np.ndarray, n_items: int, n_negatives: int = 4,
                  batch_size: int = 1024, mode: str = "pointwise", seed: int = 42, **kwargs) -> None:
+        check_choice("mode", mode, ("pointwise", "pairwise"))
+        check_positive_int(n_items=n_items, n_negatives=n_negatives, batch_size=batch_size)
+        check_non_negative_int(seed=seed)
+        _check_indices("users", users, None, len(np.asarray(items)))
+        _check_indices("items", items, n_items, len(np.asarray(users)))
         super().__init__(**kwargs)
-        if mode not in ("pointwise", "pairwise"):
-            raise ValueError(f"mode={mode!r}: expected 'pointwise' or 'pairwise'")
-        if n_negatives < 1 or batch_size < 1:
-            raise ValueError(f"n_negatives and batch_size must be positive, got {n_negatives}, {batch_size}")
         self.users, self.items = np.asarray(users, np.int32), np.asarray(items, np.int32)
         self.n_items, self.n_negatives, self.batch_size, self.mode = n_items, n_negatives, batch_size, mode
         self.rng = np.random.default_rng(seed)
@@ -76,11 +111,20 @@ class InBatchDataset(keras.utils.PyDataset):
     per-item or per-user rows (text vectors, histories) are gathered per batch instead of being
     copied for every example. Each batch yields ``(inputs, arange(batch))``: example ``r``'s
     positive is column ``r`` of the in-batch logits. The last partial batch is dropped so every
-    batch has ``batch_size`` rows.
+    batch has ``batch_size`` rows. Every array must be numeric, and floating-point ones free of
+    NaN/inf (checked once here, not per batch).
     """
 
     def __init__(self, features: dict[str, np.ndarray], batch_size: int = 512, seed: int = 42,
                  lookups: dict[str, tuple[np.ndarray, str]] | None = None, **kwargs) -> None:
+        check_positive_int(batch_size=batch_size)
+        check_non_negative_int(seed=seed)
+        if not isinstance(features, dict) or not features:
+            raise ParameterTypeError(f"features must be a non-empty dict of arrays, got {features!r:.80}")
+        for name, values in features.items():
+            _check_numeric(f"features[{name!r}]", values)
+        for name, (table, _) in (lookups or {}).items():
+            _check_numeric(f"lookups[{name!r}]", table)
         super().__init__(**kwargs)
         self.lookups = dict(lookups or {})
         unknown = [key for _, key in self.lookups.values() if key not in features]

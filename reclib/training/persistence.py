@@ -7,13 +7,15 @@ from pathlib import Path
 
 import keras
 
+from reclib.checks import check_non_negative_int
 from reclib.io import atomic_write
 
 __all__ = ["load_model", "save_model", "set_seed"]
 
 
 def set_seed(seed: int) -> None:
-    """Seed Python, NumPy and the Keras backend (``keras.utils.set_random_seed``)."""
+    """Seed Python, NumPy and the Keras backend (``keras.utils.set_random_seed``); an int >= 0."""
+    check_non_negative_int(seed=seed)
     keras.utils.set_random_seed(seed)
 
 
