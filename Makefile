@@ -6,16 +6,36 @@ SETUP  := $(VENV)/.reclib-setup
 DATA   := data/cache/.fetched
 export PYTHONHASHSEED := 0
 
-.PHONY: setup data notebooks smoke test unit bench tune lab clean distclean
+LOCK   := requirements.lock
+PIP    := $(PY) -m pip --disable-pip-version-check
+# where the CPU build of torch comes from when re-locking; e.g. TORCH_INDEX=https://download.pytorch.org/whl/cpu
+TORCH_INDEX ?=
+
+.PHONY: setup lock data notebooks smoke test unit bench tune lab clean distclean
 
 setup: $(SETUP)
 
-# the venv with torch pinned first (a CPU wheel: an unpinned torch pulls gigabytes of CUDA)
-$(SETUP): pyproject.toml
+# the venv with the exact versions of requirements.lock (torch is the CPU wheel: no nvidia-* packages)
+$(SETUP): $(LOCK) pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check "torch==2.13.0"
-	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[test]"
+	$(PIP) install --quiet -r $(LOCK)
+	$(PIP) install --quiet --no-deps -e .
+	$(PIP) check
 	@touch $@
+
+# re-resolve requirements.lock from pyproject.toml (Python 3.11, Linux x86-64), then run `make test`
+lock:
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet "uv==0.13.9"
+	$(VENV)/bin/uv pip compile pyproject.toml --extra test --python-version 3.11 \
+	    --python-platform x86_64-manylinux_2_28 --index-strategy unsafe-best-match --no-header --quiet \
+	    $(if $(PIP_FIND_LINKS),--find-links $(PIP_FIND_LINKS)) $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) \
+	    -o $(LOCK).new
+	@if grep -q '^nvidia-' $(LOCK).new; then rm $(LOCK).new; \
+	    echo "the lock resolved a CUDA torch (nvidia-* packages): set TORCH_INDEX to the CPU wheel index"; exit 1; fi
+	@{ echo "# Exact versions that 'make setup' installs (Python 3.11, Linux x86-64). Regenerate with"; \
+	   echo "# 'make lock' after changing pyproject.toml. torch is its CPU build (2.13.0+cpu)."; \
+	   sed -E 's/^(torch==[0-9.]+)\+cpu$$/\1/' $(LOCK).new; } > $(LOCK) && rm $(LOCK).new
 
 data: $(DATA)
 
@@ -39,7 +59,7 @@ unit: $(DATA)
 	$(PY) -m pytest -m "not notebook"
 
 bench: $(DATA)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[test,bench]"
+	$(PIP) install --quiet -c $(LOCK) -e ".[test,bench]"
 	$(PY) -m reclib.bench --output build/bench.json
 
 # hyper-parameter searches on validation carve-outs of the training data -> build/tuning/
