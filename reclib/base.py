@@ -15,16 +15,23 @@ encodes ids, keeps the user x item training matrix and does the ranking. Unknown
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import copy
+import inspect
+import os
+import pickle
+from pathlib import Path
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
 from reclib.data.encoding import IdEncoder
+from reclib.io import atomic_write
 from reclib.data.validation import validate_interactions
 
-__all__ = ["Recommender", "interaction_matrix", "top_k", "user_batches"]
+__all__ = ["Recommender", "clone", "interaction_matrix", "top_k", "user_batches"]
 
 
 def top_k(scores: np.ndarray, k: int,
@@ -230,6 +237,109 @@ class Recommender:
         if not hasattr(self, "train_matrix_"):
             raise RuntimeError(f"{type(self).__name__} is not fitted: call fit(interactions) first")
 
+    # -- scoring from an explicit history (serving without a refit) -----------------------------
+    def score_histories(self, histories: Sequence[Sequence[object]]) -> np.ndarray:
+        """Scores (n_histories, n_items) over ``item_ids_`` for users described only by the raw item
+        ids they interacted with (events that arrived after ``fit``, or a new user's first clicks).
+
+        Models that support it implement ``_score_history_matrix``; an item unknown to the model
+        raises ``ValueError`` naming it. Models that cannot score a history raise
+        ``NotImplementedError``.
+        """
+        self._check_fitted()
+        return self._score_history_matrix(self.history_matrix(histories))
+
+    def history_matrix(self, histories: Sequence[Sequence[object]]) -> sp.csr_matrix:
+        """A (n_histories, n_items) CSR matrix with 1.0 for every item of each history."""
+        self._check_fitted()
+        if isinstance(histories, (str, bytes)) or not isinstance(histories, Sequence):
+            raise ValueError("histories must be a sequence of item-id sequences, one per user, "
+                             f"got {type(histories).__name__}")
+        lengths = np.array([len(h) for h in histories], dtype=np.int64)
+        flat = np.asarray([item for h in histories for item in h])
+        items = self.item_encoder_.transform(flat) if flat.size else np.empty(0, np.int64)
+        rows = np.repeat(np.arange(len(histories)), lengths)
+        matrix = interaction_matrix(rows, items, (len(histories), len(self.item_ids_)))
+        matrix.data[:] = 1.0
+        return matrix
+
+    def _score_history_matrix(self, history: sp.csr_matrix) -> np.ndarray:
+        raise NotImplementedError(f"{type(self).__name__} cannot score from an explicit history")
+
+    # -- estimator conventions (scikit-learn's) ---------------------------------------------------
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        """Constructor parameters: those of ``__init__`` along the class hierarchy, for as long as
+        each ``__init__`` passes further keyword arguments (``**columns``) to its parent."""
+        names: list[str] = []
+        for klass in cls.__mro__:
+            init = klass.__dict__.get("__init__")
+            if init is None:
+                continue
+            params = list(inspect.signature(init).parameters.values())[1:]
+            names += [p.name for p in params if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+                      and p.name not in names]
+            if not any(p.kind == p.VAR_KEYWORD for p in params):
+                break
+        return names
+
+    def get_params(self, deep: bool = False) -> dict[str, Any]:
+        """The constructor parameters and their current values (``deep`` is accepted for
+        scikit-learn compatibility; nested models are returned as objects)."""
+        del deep
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params: Any) -> Recommender:
+        """Change constructor parameters (validated as in the constructor); returns self.
+
+        Fitted attributes are kept until the next ``fit``.
+        """
+        valid = self._param_names()
+        unknown = [name for name in params if name not in valid]
+        if unknown:
+            raise ValueError(f"{type(self).__name__} has no parameter {unknown[0]!r}; "
+                             f"valid parameters: {valid}")
+        fresh = type(self)(**{**self.get_params(), **params})      # validates before any change
+        for name in valid:
+            setattr(self, name, getattr(fresh, name))
+        return self
+
+    # -- persistence ------------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the fitted model to ``path`` (``.pkl``) atomically and return the path.
+
+        The format is a Python pickle of the whole object; Keras parts are stored inside it in
+        Keras's own ``.keras`` format (Keras 3 pickles models that way). Load it with
+        :meth:`Recommender.load` in an environment with the same reclib and library versions.
+        Like every pickle, load only files you trust.
+        """
+        self._check_fitted()
+        path = Path(path)
+        if path.suffix != ".pkl":
+            raise ValueError(f"{path}: the file name must end in .pkl")
+        with atomic_write(path) as tmp:
+            tmp.write_bytes(pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL))
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Recommender:
+        """Read a model written by :meth:`save`; raises ``ValueError`` if it is not a ``cls``."""
+        with open(path, "rb") as handle:
+            model = pickle.load(handle)
+        if not isinstance(model, cls):
+            raise ValueError(f"{path} holds a {type(model).__name__}, not a {cls.__name__}")
+        return model
+
     def __repr__(self) -> str:
-        params = {k: v for k, v in vars(self).items() if not k.endswith("_") and not k.startswith("_")}
-        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in params.items())})"
+        shown = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items()
+                          if not isinstance(v, np.ndarray))
+        return f"{type(self).__name__}({shown})"
+
+
+def clone(model: Recommender) -> Recommender:
+    """A new, unfitted model with the same parameters (nested models are cloned too)."""
+    if not isinstance(model, Recommender):
+        raise ValueError(f"clone expects a Recommender, got {type(model).__name__}")
+    params = {name: clone(value) if isinstance(value, Recommender) else copy.deepcopy(value)
+              for name, value in model.get_params().items()}
+    return type(model)(**params)

@@ -66,3 +66,6 @@ class EASE(Recommender):
 
     def _score(self, users: np.ndarray) -> np.ndarray:
         return np.asarray(self.train_matrix_[users] @ self.weights_)
+
+    def _score_history_matrix(self, history: sp.csr_matrix) -> np.ndarray:
+        return np.asarray(history @ self.weights_)

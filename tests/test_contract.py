@@ -1,0 +1,98 @@
+"""One contract for every recommender (as scikit-learn's check_estimator and DeepCTR's check_model):
+fit -> score -> recommend (no seen item) -> predict -> an unknown user -> same seed, same scores ->
+get_params / clone -> save and load. A new Recommender subclass fails the first test until it is
+added to FACTORIES."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import reclib.cf  # noqa: F401  (imports register the subclasses)
+import reclib.features  # noqa: F401
+import reclib.models  # noqa: F401
+from reclib.base import Recommender, clone
+from reclib.cf import (BPR, EASE, BaselinePredictor, BiasedMF, ImplicitALS, ItemKNN, MostPopular,
+                       NeighborhoodCF)
+from reclib.features import ContentRecommender, FeatureToFactorRecommender, HybridRecommender
+from reclib.models import NCF, TwoTowerRecommender
+
+N_USERS, N_ITEMS = 60, 40
+ITEMS = np.arange(100, 100 + N_ITEMS)
+VECTORS = np.random.default_rng(1).normal(size=(N_ITEMS, 6))
+
+FACTORIES = {
+    MostPopular: lambda: MostPopular(),
+    ItemKNN: lambda: ItemKNN(n_neighbors=10),
+    EASE: lambda: EASE(reg=10.0),
+    ImplicitALS: lambda: ImplicitALS(n_factors=4, n_iter=2, verbose=False),
+    BPR: lambda: BPR(n_factors=4, n_epochs=2, verbose=False),
+    BaselinePredictor: lambda: BaselinePredictor(),
+    NeighborhoodCF: lambda: NeighborhoodCF(k=5),
+    BiasedMF: lambda: BiasedMF(n_factors=4, n_epochs=2, verbose=False),
+    NCF: lambda: NCF(gmf_dim=4, mlp_dims=(8, 4), epochs=1, batch_size=128),
+    TwoTowerRecommender: lambda: TwoTowerRecommender(item_ids=ITEMS, text_vectors=VECTORS,
+                                                     embedding_dim=4, tower_dims=(8,), epochs=1,
+                                                     batch_size=128),
+    ContentRecommender: lambda: ContentRecommender(VECTORS, ITEMS),
+    HybridRecommender: lambda: HybridRecommender(EASE(reg=10.0), ContentRecommender(VECTORS, ITEMS)),
+    FeatureToFactorRecommender: lambda: FeatureToFactorRecommender(
+        ImplicitALS(n_factors=4, n_iter=2, verbose=False), VECTORS, ITEMS),
+}
+
+
+def _subclasses(cls: type) -> set[type]:
+    return {s for c in cls.__subclasses__() for s in {c, *_subclasses(c)}}
+
+
+@pytest.fixture(scope="module")
+def frame() -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    keys = rng.choice(N_USERS * N_ITEMS, size=900, replace=False)
+    return pd.DataFrame({"user_id": keys // N_ITEMS, "item_id": ITEMS[keys % N_ITEMS],
+                         "rating": rng.integers(1, 6, size=900).astype(float),
+                         "timestamp": rng.integers(0, 10**6, size=900)})
+
+
+def test_every_recommender_is_in_the_contract():
+    concrete = {c for c in _subclasses(Recommender)
+                if c.__module__.startswith("reclib.") and ("_fit" in vars(c) or "_score" in vars(c))}
+    missing = sorted(c.__name__ for c in concrete if c not in FACTORIES)
+    assert not missing, f"add these recommenders to FACTORIES: {missing}"
+
+
+@pytest.mark.parametrize("cls", list(FACTORIES), ids=lambda c: c.__name__)
+def test_contract(cls, frame, tmp_path):
+    model = FACTORIES[cls]()
+    assert model.fit(frame) is model
+    users = np.sort(frame["user_id"].unique())[:7]
+    scores = model.score(users)
+    assert scores.shape == (len(users), len(model.item_ids_)) and np.isfinite(scores).all()
+
+    recs = model.recommend(users, k=5, exclude_seen=True)
+    assert list(recs.columns) == ["user_id", "item_id", "score", "rank"]
+    seen = set(zip(frame["user_id"], frame["item_id"]))
+    assert not any((u, i) in seen for u, i in zip(recs["user_id"], recs["item_id"]))
+    assert (recs.groupby("user_id")["rank"].apply(list) == [list(range(1, 6))] * len(users)).all()
+
+    column = {item: j for j, item in enumerate(model.item_ids_)}
+    pairs = recs.head(10)
+    rows = np.searchsorted(users, pairs["user_id"])
+    np.testing.assert_allclose(model.predict(pairs["user_id"], pairs["item_id"]),
+                               scores[rows, [column[i] for i in pairs["item_id"]]], rtol=1e-5, atol=1e-6)
+
+    if model.handles_unknown_users:
+        assert np.isfinite(model.score([10**9])).all()
+    else:
+        with pytest.raises(ValueError, match="not seen at fit"):
+            model.score([10**9])
+
+    again = clone(model)
+    assert again.get_params().keys() == model.get_params().keys()
+    assert not hasattr(again, "train_matrix_")
+    np.testing.assert_allclose(again.fit(frame).score(users), scores, rtol=1e-5, atol=1e-6)
+
+    path = model.save(tmp_path / "model.pkl")
+    loaded = cls.load(path)
+    np.testing.assert_array_equal(loaded.score(users), scores)

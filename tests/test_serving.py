@@ -1,0 +1,70 @@
+"""Serving core: scoring from an explicit history equals scoring the fitted user, per-event
+updates, the user-state store and exact top-K search."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from reclib.base import top_k
+from reclib.cf import EASE, BiasedMF, ItemKNN, MostPopular
+from reclib.serving import ExactIndex, RealTimeRecommender, UserStateStore
+
+
+@pytest.mark.parametrize("make", [lambda: EASE(reg=20.0), lambda: ItemKNN(n_neighbors=20),
+                                  lambda: MostPopular()], ids=["EASE", "ItemKNN", "MostPopular"])
+def test_history_scores_equal_fitted_user_scores(make, synthetic_interactions):
+    model = make().fit(synthetic_interactions)
+    users = np.sort(synthetic_interactions["user_id"].unique())[:20]
+    histories = [synthetic_interactions.loc[synthetic_interactions["user_id"] == u, "item_id"].tolist()
+                 for u in users]
+    np.testing.assert_allclose(model.score_histories(histories), model.score(users), rtol=1e-10)
+
+
+def test_history_with_an_unknown_item_names_it(synthetic_interactions):
+    model = EASE(reg=20.0).fit(synthetic_interactions)
+    with pytest.raises(ValueError, match="not seen at fit"):
+        model.score_histories([[0, 10**9]])
+
+
+def test_models_without_history_scoring_say_so(tiny_ratings):
+    model = BiasedMF(n_factors=2, n_epochs=1, verbose=False).fit(tiny_ratings)
+    with pytest.raises(NotImplementedError, match="BiasedMF cannot score"):
+        model.score_histories([[10]])
+
+
+def test_realtime_update_refreshes_and_excludes_the_history(synthetic_interactions):
+    model = EASE(reg=20.0).fit(synthetic_interactions)
+    server = RealTimeRecommender(model, k=10)
+    history = synthetic_interactions.loc[synthetic_interactions["user_id"] == 3, "item_id"].tolist()
+    server.seed("new", history)
+    before = server.recommend("new")
+    assert before["item_id"].tolist() == model.recommend([3], k=10)["item_id"].tolist()
+    clicked = int(before["item_id"].iloc[0])
+    after = server.update("new", clicked)
+    assert clicked not in after["item_id"].tolist() and len(after) == 10
+    with pytest.raises(ValueError, match="not seen at fit"):
+        server.update("new", 10**9)
+
+
+def test_user_state_store_keeps_the_latest_events():
+    store = UserStateStore(max_length=3)
+    for item in range(5):
+        store.add("u", item)
+    assert store.history("u") == [2, 3, 4] and store.history("nobody") == [] and len(store) == 1
+    with pytest.raises(ValueError, match="max_length"):
+        UserStateStore(max_length=0)
+
+
+def test_exact_index_matches_brute_force():
+    rng = np.random.default_rng(0)
+    vectors, queries = rng.normal(size=(500, 8)), rng.normal(size=(7, 8))
+    index = ExactIndex(vectors, item_ids=np.arange(1000, 1500), batch_size=3)
+    found = index.search(queries, k=5)
+    want, _ = top_k(queries @ vectors.T, 5)
+    assert found["item_id"].to_numpy().reshape(7, 5).tolist() == (want + 1000).tolist()
+    assert found["rank"].tolist() == list(range(1, 6)) * 7
+    with pytest.raises(ValueError, match="queries must have shape"):
+        index.search(np.ones((2, 3)))
+    with pytest.raises(ValueError, match="item_vectors"):
+        ExactIndex(np.full((3, 2), np.nan))
