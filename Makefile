@@ -64,7 +64,7 @@ bench: $(DATA)
 
 # hyper-parameter searches on validation carve-outs of the training data -> build/tuning/
 tune: $(DATA)
-	$(PY) -m reclib.evaluation.tuning
+	$(PY) -m experiments.tune
 
 lab: $(DATA)
 	$(VENV)/bin/jupyter lab notebooks/

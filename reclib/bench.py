@@ -48,11 +48,11 @@ def _random_split_matrices(n_users: int, n_items: int, n_train: int, n_test: int
 def bench_evaluation(repeat: int) -> dict[str, float]:
     """Top-10 evaluation of a full score matrix: ML-100K size and 5,000 x 10,000 (5M train)."""
     from reclib.cf import ItemKNN
-    from reclib.data import load_movielens, stratified_split
-    from reclib.evaluation import evaluate_scores
+    from reclib.data import load_movielens
+    from reclib.evaluation import P1, evaluate_scores
 
     ml = load_movielens("100k")
-    train, test = stratified_split(ml.ratings, 0.75, seed=42)
+    train, test = P1.split(ml.ratings)
     model = ItemKNN().fit(train)
     users = model.user_index(train["user_id"].unique())
     scores = model.score(model.user_ids_)
@@ -74,12 +74,12 @@ def bench_cf(repeat: int) -> dict[str, float]:
     """Collaborative filtering on ML-100K P1/P2: fit times and the notebook-02 test metrics."""
     from reclib.cf import EASE, BiasedMF, ImplicitALS
     from reclib.cf.implicit import implicit_als_half_step
-    from reclib.data import load_movielens, random_split, stratified_split
-    from reclib.evaluation import evaluate_ranking, rmse
+    from reclib.data import load_movielens
+    from reclib.evaluation import P1, P2, evaluate_ranking, rmse
 
     ml = load_movielens("100k")
-    p1_train, p1_test = stratified_split(ml.ratings, 0.75, seed=42)
-    p2_train, p2_test = random_split(ml.ratings, 0.2, seed=42)
+    p1_train, p1_test = P1.split(ml.ratings)
+    p2_train, p2_test = P2.split(ml.ratings)
     ials = ImplicitALS(n_factors=64, n_iter=1, verbose=False).fit(p1_train)
     matrix, items_t = ials.train_matrix_, ials.train_matrix_.T.tocsr()
 
@@ -132,13 +132,13 @@ def bench_text(repeat: int) -> dict[str, float]:
 def bench_deep(repeat: int) -> dict[str, float]:
     """NeuMF and two-tower (+ text) on P1 with notebook 05's default settings: NDCG@10 and time."""
     del repeat                                   # one training run each: minutes, not milliseconds
-    from reclib.data import GENRES, load_movielens, stratified_split
-    from reclib.evaluation import evaluate_ranking
+    from reclib.data import GENRES, load_movielens
+    from reclib.evaluation import P1, evaluate_ranking
     from reclib.features import TextEncoder, genre_matrix, item_text
     from reclib.models import NCF, TwoTowerRecommender
 
     ml = load_movielens("100k")
-    train, test = stratified_split(ml.ratings, 0.75, seed=42)
+    train, test = P1.split(ml.ratings)
     ids = ml.items["item_id"].to_numpy()
     text = TextEncoder(show_progress=False).encode(item_text(ml.items).tolist())
     models = {"neumf": NCF(epochs=8), "two_tower_text": TwoTowerRecommender(

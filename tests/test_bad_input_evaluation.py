@@ -18,7 +18,7 @@ from reclib.checks import ParameterTypeError
 from reclib.evaluation import (auc, catalogue_coverage, evaluate_ranking, evaluate_scores,
                                hit_rate_at_k, intra_list_diversity, log_loss, mae, map_at_k,
                                mrr_at_k, ndcg_at_k, novelty, popularity_bias, precision_at_k,
-                               recall_at_k, rmse)
+                               ranking_result, recall_at_k, rmse)
 
 NAN, INF = float("nan"), float("inf")
 HITS = np.array([[True, False, True], [False, False, False]])
@@ -309,14 +309,59 @@ RANKING_CASES = [
 ]
 
 
+@pytest.mark.parametrize("evaluate", [evaluate_ranking, ranking_result])
 @pytest.mark.parametrize(("make", "error", "pattern"), [case[1:] for case in RANKING_CASES],
                          ids=[case[0] for case in RANKING_CASES])
-def test_evaluate_ranking_rejects_bad_input(frames, make, error, pattern):
+def test_evaluate_ranking_rejects_bad_input(frames, make, error, pattern, evaluate):
     train, test = frames
     kwargs = {"model": _FixedScores(), "train": train, "test": test, "k": 2, **make(train, test)}
     kwargs["model"].fit(train)
     with pytest.raises(error, match=pattern):
-        evaluate_ranking(**kwargs)
+        evaluate(**kwargs)
+
+
+class _PublicOnly(_FixedScores):
+    """Answers only the public ``score(user_ids)``; records the raw ids it is asked for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: list[list[int]] = []
+
+    def score(self, user_ids):
+        self.asked.append(np.asarray(user_ids).tolist())
+        return _FixedScores._score(self, self.user_index(user_ids))
+
+    def _score(self, users):
+        raise AssertionError("evaluate_ranking must go through the public score(user_ids)")
+
+
+def test_evaluate_ranking_scores_through_the_public_interface(tiny_ratings):
+    train, test = tiny_ratings.iloc[::2], tiny_ratings.iloc[1::2]
+    model = _PublicOnly().fit(train)
+    result = ranking_result(model, train, test, k=2, batch_size=2)
+    test_users = pd.unique(test.user_id).tolist()
+    assert model.asked == [test_users[i:i + 2] for i in range(0, len(test_users), 2)]  # raw ids
+    reference = _FixedScores().fit(train)
+    pd.testing.assert_frame_equal(result.frame, evaluate_ranking(reference, train, test, k=2))
+    assert result.per_user.index.tolist() == test_users
+    assert result["hit_rate"] > 0
+
+
+def test_evaluate_ranking_test_items_all_unseen_give_zero_hits(frames):
+    """Every test item unknown to the model (the relevant matrix is empty): no hit, no crash."""
+    train, test = frames
+    assert not test.item_id.isin(train.item_id).any()
+    result = ranking_result(_FixedScores().fit(train), train, test, k=2)
+    assert result["hit_rate"] == result["recall"] == result["ndcg"] == 0.0
+
+
+def test_evaluate_ranking_unknown_test_user_raises_before_scoring(frames):
+    train, test = frames
+    model = _PublicOnly().fit(train)
+    stranger = test.iloc[:1].assign(user_id=99)
+    with pytest.raises(ValueError, match="99"):
+        evaluate_ranking(model, train, pd.concat([test, stranger]), k=2)
+    assert model.asked == []
 
 
 # -- valid neighbours of the bad inputs still work, with the same numbers -------------------

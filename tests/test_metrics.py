@@ -1,13 +1,16 @@
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.sparse as sp
 from sklearn.metrics import log_loss as sk_log_loss
 from sklearn.metrics import ndcg_score, roc_auc_score
 
-from reclib.evaluation import (auc, catalogue_coverage, evaluate_scores, hit_rate_at_k,
-                               intra_list_diversity, log_loss, lookup_hits, mae, map_at_k,
-                               mrr_at_k, ndcg_at_k, novelty, popularity_bias, precision_at_k,
-                               recall_at_k, rmse, top_k)
+from reclib.cf import ItemKNN
+from reclib.evaluation import (EvaluationResult, auc, catalogue_coverage, evaluate_ranking,
+                               evaluate_scores, hit_rate_at_k, intra_list_diversity, log_loss,
+                               lookup_hits, mae, map_at_k, mrr_at_k, ndcg_at_k, novelty,
+                               popularity_bias, precision_at_k, ranking_result, recall_at_k, rmse,
+                               top_k)
 
 # One user, K=4: ranks 1 and 3 relevant, 3 relevant items in total.
 HITS = np.array([[True, False, True, False]])
@@ -94,3 +97,25 @@ def test_evaluate_scores_on_a_hand_case():
     assert res["coverage"] == pytest.approx(3 / 4)
     hits = lookup_hits(res.top_items, test, np.array([0, 1]))
     assert hits.tolist() == [[False, True], [False, False]]
+
+
+def test_ranking_result_holds_the_frame_per_user_values_and_lists(synthetic_interactions):
+    """evaluate_ranking(...) is ranking_result(...).frame; per-user means are the reported values."""
+    df = synthetic_interactions
+    train, test = df[df.timestamp < 800_000], df[df.timestamp >= 800_000]
+    test = test[test.user_id.isin(train.user_id)]
+    model = ItemKNN(n_neighbors=20).fit(train)
+    result = ranking_result(model, train, test, k=5, batch_size=37)
+    assert isinstance(result, EvaluationResult)
+    pd.testing.assert_frame_equal(result.frame, evaluate_ranking(model, train, test, k=5))
+    users = pd.unique(test.user_id)
+    assert result.per_user.index.tolist() == users.tolist()
+    assert result.per_user.shape == (len(users), 6)
+    for metric, values in result.per_user.items():
+        assert values.mean() == pytest.approx(result[metric], rel=1e-12)
+    assert result.top_items.shape == (len(users), 5)
+    recs = model.recommend(users, k=5)
+    assert result.top_items.to_numpy().ravel().tolist() == recs.item_id.tolist()
+    assert "ndcg=" in repr(result)
+    with pytest.raises(KeyError, match="no metric 'auc'"):
+        result["auc"]

@@ -2,13 +2,17 @@
 
 :func:`evaluate_scores` works on encoded indices and a score matrix (or a function producing score
 rows for a batch of users), so memory stays O(batch_size * n_items) whatever the number of users.
-:func:`evaluate_ranking` wraps it for any recommender following the model interface and returns a
-tidy frame (metric, k, value).
+:func:`ranking_result` wraps it for any recommender following the model interface (it calls only
+the public ``model.score(user_ids)``, a batch of raw user ids at a time) and returns an
+:class:`EvaluationResult`: the tidy frame (metric, k, value), the per-user values and the top-K
+lists. :func:`evaluate_ranking` is the same evaluation returning only the tidy frame (kept for
+existing callers: ``evaluate_ranking(...)`` equals ``ranking_result(...).frame``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -19,7 +23,8 @@ from reclib.checks import (ParameterTypeError, check_finite_array, check_positiv
                            require_columns)
 from reclib.evaluation import metrics as M
 
-__all__ = ["RankingResult", "evaluate_ranking", "evaluate_scores", "lookup_hits"]
+__all__ = ["EvaluationResult", "RankingResult", "evaluate_ranking", "evaluate_scores", "lookup_hits",
+           "ranking_result"]
 
 ScoreSource = np.ndarray | Callable[[np.ndarray], np.ndarray]
 
@@ -27,9 +32,12 @@ ScoreSource = np.ndarray | Callable[[np.ndarray], np.ndarray]
 def lookup_hits(top_items: np.ndarray, relevant: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
     """``hits[r, j]``: is item ``top_items[r, j]`` stored in row ``rows[r]`` of ``relevant``?
 
-    A vectorised membership test on the sorted keys ``row * n_items + item``.
+    A vectorised membership test on the sorted keys ``row * n_items + item``; an empty
+    ``relevant`` gives no hit.
     """
     relevant = sp.csr_matrix(relevant)
+    if relevant.nnz == 0:
+        return np.zeros(np.shape(top_items), dtype=bool)
     relevant.sort_indices()
     n_items = relevant.shape[1]
     row_of = np.repeat(np.arange(relevant.shape[0], dtype=np.int64), np.diff(relevant.indptr))
@@ -44,6 +52,43 @@ class RankingResult(dict):
 
     top_items: np.ndarray
     per_user: pd.DataFrame
+
+
+@dataclass(frozen=True, repr=False)
+class EvaluationResult:
+    """What an evaluation returns: the tidy table plus the values behind it.
+
+    Attributes
+    ----------
+    frame: the tidy frame (``metric``, ``k``, ``value``), one row per metric; ``k`` is the list
+        length for ranking evaluations and ``None`` for pointwise ones (RMSE, AUC, ...).
+    per_user: one row per evaluated user (index: raw user ids), one column per metric. For
+        ranking evaluations the columns are the per-user ranking metrics (precision, recall,
+        ndcg, map, hit_rate, mrr) and their column means (NaN skipped) are the reported values;
+        pointwise evaluations document their own (additive) columns.
+    top_items: ranking evaluations only: (n_users, k) raw item ids, best first (index: raw user
+        ids, columns: ranks 1..k); ``None`` otherwise.
+    """
+
+    frame: pd.DataFrame
+    per_user: pd.DataFrame
+    top_items: pd.DataFrame | None = None
+
+    @property
+    def values(self) -> pd.Series:
+        """The metric values as a Series indexed by metric name."""
+        return self.frame.set_index("metric")["value"]
+
+    def __getitem__(self, metric: str) -> float:
+        """The value of one metric, e.g. ``result["ndcg"]``; unknown names raise ``KeyError``."""
+        values = self.values
+        if metric not in values.index:
+            raise KeyError(f"no metric {metric!r} in this result; it has {list(values.index)}")
+        return float(values[metric])
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{m}={v:.4g}" for m, v in self.values.items())
+        return f"EvaluationResult({shown}; per_user {self.per_user.shape})"
 
 
 def _sparse(name: str, matrix: object) -> sp.csr_matrix:
@@ -217,6 +262,24 @@ def evaluate_ranking(model: object, train: pd.DataFrame, test: pd.DataFrame, k: 
                      item_col: str = "item_id") -> pd.DataFrame:
     """Evaluate a fitted recommender on a top-K protocol; returns a tidy frame (metric, k, value).
 
+    Exactly ``ranking_result(...).frame``: use :func:`ranking_result` (or a protocol's
+    ``evaluate``) for the per-user values and the top-K lists as well.
+    """
+    return ranking_result(model, train, test, k, item_vectors=item_vectors, candidates=candidates,
+                          batch_size=batch_size, user_col=user_col, item_col=item_col).frame
+
+
+def ranking_result(model: object, train: pd.DataFrame, test: pd.DataFrame, k: int = 10,
+                   item_vectors: np.ndarray | None = None, candidates: object = None,
+                   batch_size: int = 1024, user_col: str = "user_id",
+                   item_col: str = "item_id") -> EvaluationResult:
+    """Evaluate a fitted recommender on a top-K protocol; returns an :class:`EvaluationResult`.
+
+    ``model`` needs the public interface only: ``user_index`` (to check the test users up front),
+    ``item_ids_``, ``item_encoder_`` (for ``candidates``) and ``score(user_ids)``, called with
+    ``batch_size`` raw user ids at a time. ``per_user`` is indexed by the raw test user ids (in
+    order of first appearance in ``test``); ``top_items`` holds raw item ids.
+
     Ranks, for every test user known to the model, all of ``model.item_ids_`` except the user's
     items in ``train``. Test items the model never saw still count in the user's relevant set (they
     lower recall; no model can rank them). ``item_vectors`` rows follow ``model.item_ids_``.
@@ -242,7 +305,7 @@ def evaluate_ranking(model: object, train: pd.DataFrame, test: pd.DataFrame, k: 
     if len(test) == 0:
         raise ValueError("test frame is empty: no user to evaluate")
     test_users = np.asarray(pd.unique(test[user_col]))
-    user_index = model.user_index(test_users)
+    model.user_index(test_users)  # unknown test users raise here, naming them
     known_items = np.asarray(model.item_ids_)
     item_of = pd.Index(known_items)
     shape = (len(test_users), len(known_items))
@@ -267,9 +330,14 @@ def evaluate_ranking(model: object, train: pd.DataFrame, test: pd.DataFrame, k: 
             candidate_index = model.item_encoder_.transform(raw)
         except ValueError as err:
             raise ValueError(f"candidates: {err}") from None
-    result = evaluate_scores(lambda rows: model._score(user_index[rows]), train_m, test_m, k,
+    result = evaluate_scores(lambda rows: model.score(test_users[rows]), train_m, test_m, k,
                              users=np.arange(len(test_users)), n_relevant=n_relevant,
                              item_vectors=item_vectors, candidates=candidate_index,
                              batch_size=batch_size, source=f"{type(model).__name__} scores",
                              user_ids=test_users)
-    return pd.DataFrame({"metric": list(result), "k": k, "value": list(result.values())})
+    users = pd.Index(test_users, name=user_col)
+    per_user = result.per_user.set_axis(users[result.per_user.index])
+    top_items = pd.DataFrame(known_items[result.top_items], index=users,
+                             columns=pd.RangeIndex(1, result.top_items.shape[1] + 1, name="rank"))
+    frame = pd.DataFrame({"metric": list(result), "k": k, "value": list(result.values())})
+    return EvaluationResult(frame, per_user, top_items)

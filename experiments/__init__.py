@@ -1,0 +1,1 @@
+"""Experiment scripts built on reclib (grids, benchmarks against peers); not part of the library."""
