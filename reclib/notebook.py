@@ -12,14 +12,16 @@ from __future__ import annotations
 import math
 import numbers
 import os
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import nbformat
 import numpy as np
+import pandas as pd
 
 from reclib.checks import ParameterTypeError
 
-__all__ = ["MIME_TYPE", "read_records", "record"]
+__all__ = ["MIME_TYPE", "read_records", "record", "record_table"]
 
 MIME_TYPE = "application/vnd.reclib.metric+json"
 Scalar = int | float | str | bool
@@ -55,6 +57,29 @@ def record(name: str, value: Any) -> Scalar:
     display({MIME_TYPE: {"name": name, "value": stored}, "text/plain": f"{name} = {shown}"},
             raw=True)
     return stored
+
+
+def record_table(table: pd.DataFrame, prefix: str, metrics: Sequence[str], k: int | None = None,
+                 label: Callable[[str], str] = str) -> int:
+    """Record ``table.loc[row, metric]`` as ``"{prefix}.{label(row)}.{metric}@{k}"`` (``@{k}``
+    only when ``k`` is given) for every row and each of ``metrics``; returns how many.
+
+    The results table itself is what the reader sees, so the records are displayed without their
+    text lines. Every value is checked as in :func:`record` before any is displayed.
+    """
+    if not isinstance(table, pd.DataFrame):
+        raise ParameterTypeError(f"record_table takes a DataFrame, got {type(table).__name__}")
+    missing = [m for m in metrics if m not in table.columns]
+    if missing:
+        raise ValueError(f"record_table: column {missing[0]!r} is missing; the table has {list(table.columns)}")
+    suffix = "" if k is None else f"@{k}"
+    names = {(row, m): f"{prefix}.{label(row)}.{m}{suffix}" for row in table.index for m in metrics}
+    values = {key: _plain(name, table.loc[key]) for key, name in names.items()}
+    from IPython.display import display
+
+    for key, name in names.items():
+        display({MIME_TYPE: {"name": name, "value": values[key]}, "text/plain": ""}, raw=True)
+    return len(names)
 
 
 def read_records(notebook: str | os.PathLike[str] | nbformat.NotebookNode) -> dict[str, Scalar]:

@@ -31,6 +31,23 @@ def test_record_displays_the_mime_bundle(monkeypatch):
     assert nbh.record("flag", np.bool_(True)) is True
 
 
+def test_record_table_records_every_cell_quietly(monkeypatch):
+    import pandas as pd
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda obj, raw: shown.append(obj))
+    table = pd.DataFrame({"ndcg": [0.5, 0.25], "recall": [0.1, 0.2]}, index=["EASE (w=1)", "BPR"])
+    assert nbh.record_table(table, "P1", ["ndcg", "recall"], 10, label=lambda n: n.split(" (")[0]) == 4
+    assert [o[nbh.MIME_TYPE]["name"] for o in shown] == ["P1.EASE.ndcg@10", "P1.EASE.recall@10",
+                                                          "P1.BPR.ndcg@10", "P1.BPR.recall@10"]
+    assert shown[2][nbh.MIME_TYPE]["value"] == 0.25 and all(o["text/plain"] == "" for o in shown)
+    with pytest.raises(ValueError, match="'map' is missing"):
+        nbh.record_table(table, "P1", ["map"])
+    shown.clear()
+    with pytest.raises(ValueError, match="non-finite"):
+        nbh.record_table(table.assign(ndcg=[0.5, float("nan")]), "P1", ["ndcg"])
+    assert shown == []
+
+
 def test_read_records_from_a_notebook(tmp_path):
     def out(name, value):
         return new_output("display_data", data={nbh.MIME_TYPE: {"name": name, "value": value},

@@ -16,11 +16,11 @@ REL = 0.02
 
 EXPECTED: dict[str, dict[str, float]] = {
     "00_quickstart": {
-        "MostPopular.precision@10": 0.2233, "MostPopular.recall@10": 0.1082,
-        "MostPopular.ndcg@10": 0.2417, "MostPopular.map@10": 0.1292,
-        "MostPopular.hit_rate@10": 0.82, "MostPopular.coverage@10": 0.0318,
-        "ItemKNN.precision@10": 0.3053, "ItemKNN.recall@10": 0.1675, "ItemKNN.ndcg@10": 0.3494,
-        "ItemKNN.map@10": 0.2152, "ItemKNN.hit_rate@10": 0.93, "ItemKNN.coverage@10": 0.1078,
+        "P1.MostPopular.precision@10": 0.2233, "P1.MostPopular.recall@10": 0.1082,
+        "P1.MostPopular.ndcg@10": 0.2417, "P1.MostPopular.map@10": 0.1292,
+        "P1.MostPopular.hit_rate@10": 0.82, "P1.MostPopular.coverage@10": 0.0318,
+        "P1.ItemKNN.precision@10": 0.3053, "P1.ItemKNN.recall@10": 0.1675, "P1.ItemKNN.ndcg@10": 0.3494,
+        "P1.ItemKNN.map@10": 0.2152, "P1.ItemKNN.hit_rate@10": 0.93, "P1.ItemKNN.coverage@10": 0.1078,
     },
     "01_data_preparation": {
         "n_ratings": 100_000, "n_users": 943, "n_items": 1682, "sparsity": 0.93695,

@@ -379,3 +379,13 @@ def test_experiments_tune_writes_the_best_point(tmp_path, monkeypatch):
     assert written["EASE"]["protocol"] == "P1" and written["EASE"]["best"]["reg"] in (250.0, 500.0)
     with pytest.raises(SystemExit):
         tune.main(["NoSuchModel", "--output", str(output)])
+
+
+def test_compare_builds_one_row_per_model(movielens):
+    train, test = P1.split(movielens.ratings)
+    models = {"pop": MostPopular().fit(train), "ease": EASE().fit(train)}
+    table = P1.compare(models, train, test)
+    assert list(table.index) == ["pop", "ease"]
+    assert table.loc["ease", "ndcg"] == pytest.approx(P1.evaluate(models["ease"], train, test)["ndcg"], abs=0)
+    with pytest.raises(ValueError, match="non-empty mapping"):
+        P1.compare({}, train, test)

@@ -39,7 +39,7 @@ Variants (another seed, a notebook parameter) are new objects: ``P5.with_params(
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -111,6 +111,15 @@ class Protocol:
                  **extra: Any) -> EvaluationResult:
         """Evaluate ``model`` on ``test`` (``train`` = what it was fitted on); see the subclass."""
         raise NotImplementedError
+
+    def compare(self, models: Mapping[str, Any], train: pd.DataFrame, test: pd.DataFrame,
+                **extra: Any) -> pd.DataFrame:
+        """One row per named, fitted model and one column per metric: the results table of a
+        notebook, every model evaluated the same way (``extra`` as in :meth:`evaluate`)."""
+        if not isinstance(models, Mapping) or not models:
+            raise ValueError(f"models must be a non-empty mapping name -> fitted model, got {models!r:.80}")
+        return pd.DataFrame({name: self.evaluate(model, train, test, **extra).values
+                             for name, model in models.items()}).T
 
     def with_params(self, **changes: Any) -> Protocol:
         """A copy with some fields changed (checked again), e.g. ``P1.with_params(seed=7)``."""
