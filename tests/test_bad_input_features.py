@@ -3,13 +3,14 @@
 Every case asserts the exception type and that the message names the culprit. No case loads a model.
 """
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from reclib.checks import ParameterTypeError
-from reclib.features import TextEncoder, pool
-from reclib.models import Categorical, FeatureSpace, MultiCategorical, Numeric, Vector
+from reclib.features import Categorical, FeatureSpace, MultiCategorical, Numeric, TextEncoder, Vector, pool
 
 
 def frame(n=6, **columns):
@@ -133,6 +134,36 @@ def test_bad_frame_at_transform(bad, error, match):
 ])
 def test_kind_seen_at_fit_is_enforced_at_transform(change, match):
     fitted = space().fit(frame())
+    with pytest.raises(ValueError, match=match):
+        fitted.transform(frame(**change))
+
+
+SPEC_OF = {"user": Categorical("user"), "color": Categorical("color"), "tags": MultiCategorical("tags"),
+           "x": Numeric("x"), "key": Vector("vec", key="key", table=TABLE)}
+
+
+@pytest.mark.parametrize("column, bad, match", [
+    (re.search(r"column '(\w+)'", match).group(1), bad, match) for bad, _, match in BAD_FRAMES
+    if isinstance(bad, pd.DataFrame) and "is missing" not in match and "more than once" not in match
+    and "no vector" not in match
+])
+def test_each_spec_checks_its_own_column(column, bad, match):
+    """The checks live in the spec: a spec fitted (or transforming) alone raises what the space raises."""
+    with pytest.raises(ValueError, match=match):
+        SPEC_OF[column].clone().fit(bad)
+    fitted = SPEC_OF[column].clone().fit(frame())
+    with pytest.raises(ValueError, match=match):
+        fitted.transform(bad)
+
+
+@pytest.mark.parametrize("change, match", [
+    ({"user": [0.0, 1.0, 2.0, 0.0, 1.0, 2.0]}, "column 'user' held int values at fit"),
+    ({"tags": [[1], [2]] * 3}, "column 'tags' held str values at fit"),
+    ({"x": [True, False] * 3}, "column 'x' held float values at fit"),
+])
+def test_spec_alone_enforces_the_fitted_kind(change, match):
+    column = next(iter(change))
+    fitted = SPEC_OF[column].clone().fit(frame())
     with pytest.raises(ValueError, match=match):
         fitted.transform(frame(**change))
 

@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 from reclib.data import build_click_dataset, click_split
-from reclib.models import (Categorical, CrossLayer, FeatureSpace, MultiCategorical, Numeric, Vector,
-                           build_ctr_model, fit_binary_classifier, fm_interaction)
+from reclib.features import Categorical, FeatureSpace, MultiCategorical, Numeric, Vector
+from reclib.models import CrossLayer, build_ctr_model, field_vectors, fit_binary_classifier, fm_interaction
 
 
 @pytest.fixture()
@@ -78,6 +78,30 @@ def test_every_model_trains(frame, kind):
     assert model.predict(x, verbose=0).shape == (len(frame),)
     if kind != "lr":   # the label is a pure interaction: every model but LR should learn it
         assert history.history["auc"][-1] > 0.75
+
+
+@pytest.mark.parametrize("kind", ["fm", "dcnv2", "autoint"])
+def test_model_round_trip_and_field_vectors(frame, kind, tmp_path):
+    """A saved model (CrossLayer, FieldAttention, pooling registered under reclib>) loads and predicts the
+    same; field_vectors reads the (n, F, k) fields the model computes."""
+    table = {k: np.random.default_rng(k).normal(size=4) for k in range(5)}
+    space = FeatureSpace(specs(table)).fit(frame)
+    x = space.transform(frame.head(20))
+    keras.utils.set_random_seed(0)
+    model = build_ctr_model(kind, space, embedding_dim=4, hidden_units=(8,), cross_rank=2)
+    model.save(tmp_path / "ctr.keras")
+    loaded = keras.models.load_model(tmp_path / "ctr.keras")
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-5)
+    fields = field_vectors(model, x)
+    assert fields.shape == (20, 5, 4)
+    color = keras.ops.convert_to_numpy(model.get_layer("color_embedding").embeddings)[x["color"]]
+    np.testing.assert_allclose(fields[:, 0], color, rtol=1e-6)
+    if kind == "fm":
+        pairs = sum(np.sum(fields[:, f] * fields[:, g], axis=1) for f in range(5) for g in range(f + 1, 5))
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(fm_interaction(fields)).ravel(), pairs, rtol=1e-4,
+                                   atol=1e-6)
+    with pytest.raises(ValueError, match="has no 'fields' layer"):
+        field_vectors(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]), {"x": np.ones((1, 2))})
 
 
 def test_model_arguments_are_checked(frame):

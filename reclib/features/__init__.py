@@ -2,7 +2,8 @@
 
 Classic content (genres, TF-IDF, user profiles, a content-based recommender), BERT-family sentence
 embeddings with ``transformers`` and a safe embedding cache, user interest vectors, recommendation
-from free text and a CF + text hybrid.
+from free text and a CF + text hybrid; feature declarations for the interaction models of
+notebook 07 (``Categorical``, ``MultiCategorical``, ``Numeric``, ``Vector``, ``FeatureSpace``).
 """
 
 from reclib.features.cache import EmbeddingCache, text_key
@@ -10,10 +11,12 @@ from reclib.features.content import (ContentRecommender, genre_matrix, item_text
                                      tfidf_matrix, user_profiles)
 from reclib.features.interest import (FeatureToFactorRecommender, HybridRecommender, recommend_for_text, softmax_scores,
                                       standardize_rows)
+from reclib.features.specs import (Categorical, FeatureSpace, FeatureSpec, MultiCategorical, Numeric,
+                                   Vector)
 from reclib.features.text import DEFAULT_MODEL, TextEncoder, pool, resolve_model
 
-__all__ = ["DEFAULT_MODEL", "ContentRecommender", "EmbeddingCache", "FeatureToFactorRecommender",
-           "HybridRecommender",
+__all__ = ["DEFAULT_MODEL", "Categorical", "ContentRecommender", "EmbeddingCache", "FeatureSpace", "FeatureSpec",
+           "FeatureToFactorRecommender", "HybridRecommender", "MultiCategorical", "Numeric", "Vector",
            "TextEncoder", "genre_matrix", "item_text", "l2_normalize", "pool", "recommend_for_text",
            "resolve_model", "softmax_scores", "standardize_rows", "text_key", "tfidf_matrix",
            "user_profiles"]

@@ -1,14 +1,16 @@
 """Stages 5-7, deep models in Keras 3 (notebooks 04-07): written with ``keras.ops`` and Keras layers
 only, so every model runs on the TensorFlow (default), JAX or PyTorch backend."""
 
-from reclib.models.feature_space import Categorical, FeatureSpace, MultiCategorical, Numeric, Vector
-from reclib.models.interaction import CrossLayer, build_ctr_model, fm_interaction
+from reclib.features.specs import Categorical, FeatureSpace, MultiCategorical, Numeric, Vector
+from reclib.models.interaction import build_ctr_model, field_vectors
+from reclib.models.layers import (CrossLayer, FieldAttention, FMInteraction, MaskedMeanPooling, StackFields,
+                                 fm_interaction)
 from reclib.models.mlp import fit_binary_classifier, mlp_classifier
 from reclib.models.ncf import NeuMF, PairwiseScorer
 from reclib.models.recommenders import NCF, KerasRecommender, TwoTowerRecommender
 from reclib.models.retrieval import TwoTower, in_batch_logits
 
-__all__ = ["NCF", "Categorical", "CrossLayer", "FeatureSpace", "KerasRecommender", "MultiCategorical",
-           "NeuMF", "Numeric", "PairwiseScorer", "TwoTower", "TwoTowerRecommender", "Vector",
-           "build_ctr_model", "fit_binary_classifier", "fm_interaction", "in_batch_logits",
-           "mlp_classifier"]
+__all__ = ["NCF", "Categorical", "CrossLayer", "FMInteraction", "FeatureSpace", "FieldAttention",
+           "KerasRecommender", "MaskedMeanPooling", "MultiCategorical", "NeuMF", "Numeric", "PairwiseScorer",
+           "StackFields", "TwoTower", "TwoTowerRecommender", "Vector", "build_ctr_model", "field_vectors",
+           "fit_binary_classifier", "fm_interaction", "in_batch_logits", "mlp_classifier"]

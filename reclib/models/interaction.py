@@ -1,10 +1,10 @@
 r"""Feature-interaction models for click-through prediction: LR, FM, DeepFM, DCN-V2, AutoInt.
 
-All share one input layer built from a :class:`~reclib.models.feature_space.FeatureSpace`: every
+All share one input layer built from a :class:`~reclib.features.specs.FeatureSpace`: every
 feature becomes a *field* vector :math:`v_f \in \mathbb R^k` (an embedding for categorical values,
 a masked mean of embeddings for multi-valued ones, a learned direction scaled by the value for
-numbers, a linear projection for pretrained vectors such as BERT title embeddings) and a
-first-order weight :math:`w_f`. On top (each returns a logit; :math:`\sigma` of it is the click
+numbers, a linear projection for pretrained vectors such as BERT title embeddings; each spec's
+``embed``) and a first-order weight :math:`w_f`. On top (each returns a logit; :math:`\sigma` of it is the click
 probability):
 
 - **LR**: :math:`b + \sum_f w_f`.
@@ -17,101 +17,126 @@ probability):
 - **AutoInt** (Song et al. 2019): multi-head self-attention across the fields with residual
   connections, so each field attends to the fields it interacts with.
 
+Each model is a short builder over the layers of :mod:`reclib.models.layers` (``FMInteraction``,
+``CrossLayer``, ``FieldAttention``); :func:`build_ctr_model` is the entry point.
+
 Only Keras layers and ``keras.ops``: the models run on TensorFlow, JAX and PyTorch.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import keras
+import numpy as np
 from keras import layers, ops
 
 from reclib.checks import (ParameterTypeError, check_choice, check_in_range, check_non_negative,
                            check_non_negative_int, check_positive, check_positive_int)
-from reclib.models.feature_space import Categorical, FeatureSpace, MultiCategorical, Numeric
+from reclib.features.specs import FeatureSpace
+import reclib.models.layers as reclib_layers
+from reclib.models.layers import CrossLayer, FieldAttention, FMInteraction, StackFields, fm_interaction
 from reclib.models.mlp import check_layer_sizes
 
-__all__ = ["CrossLayer", "build_ctr_model", "field_embeddings", "fm_interaction"]
+__all__ = ["CrossLayer", "build_ctr_model", "field_embeddings", "field_vectors", "fm_interaction"]
 
 KINDS = ("lr", "fm", "deepfm", "dcnv2", "autoint")
 
 
-@keras.saving.register_keras_serializable(package="reclib")
-class CrossLayer(layers.Layer):
-    """One DCN-V2 cross layer: ``x0 * (W x + b) + x``; ``rank`` > 0 factorises W = U V^T.
-
-    ``rank`` is an int >= 0 (0: full-rank W), ``l2`` a finite number >= 0.
-    """
-
-    def __init__(self, rank: int = 0, l2: float = 0.0, **kwargs) -> None:
-        check_non_negative_int(rank=rank)
-        check_non_negative(l2=l2)
-        super().__init__(**kwargs)
-        self.rank, self.l2 = rank, l2
-
-    def build(self, input_shape) -> None:
-        dim = input_shape[0][-1]
-        reg = keras.regularizers.L2(self.l2) if self.l2 else None
-        if self.rank:
-            self.u = self.add_weight(shape=(dim, self.rank), initializer="glorot_uniform", regularizer=reg, name="u")
-            self.v = self.add_weight(shape=(self.rank, dim), initializer="glorot_uniform", regularizer=reg, name="v")
-        else:
-            self.w = self.add_weight(shape=(dim, dim), initializer="glorot_uniform", regularizer=reg, name="w")
-        self.b = self.add_weight(shape=(dim,), initializer="zeros", name="b")
-
-    def call(self, inputs):
-        x0, x = inputs
-        projected = ops.matmul(ops.matmul(x, self.u), self.v) if self.rank else ops.matmul(x, self.w)
-        return x0 * (projected + self.b) + x
-
-    def get_config(self) -> dict:
-        return {**super().get_config(), "rank": self.rank, "l2": self.l2}
-
-
-def fm_interaction(fields):
-    """Sum over field pairs f < g of <v_f, v_g>, by the O(kF) sum-square identity: (b, F, k) -> (b, 1)."""
-    square_of_sum = ops.square(ops.sum(fields, axis=1))
-    sum_of_squares = ops.sum(ops.square(fields), axis=1)
-    return 0.5 * ops.sum(square_of_sum - sum_of_squares, axis=1, keepdims=True)
-
-
 def field_embeddings(space: FeatureSpace, inputs: dict, k: int, l2: float = 0.0):
-    """Field vectors (b, F, k) and the first-order logit (b, 1) of every feature (module doc)."""
+    """Field vectors (b, F, k) (a :class:`StackFields` layer named ``fields``) and the first-order
+    logit (b, 1) of every feature: each spec's ``embed`` (module doc)."""
     check_positive_int(k=k)
     check_non_negative(l2=l2)
-    reg = keras.regularizers.L2(l2) if l2 else None
-    fields, linear = [], []
-    for spec in space.specs:
-        x = inputs[spec.name]
-        if isinstance(spec, (Categorical, MultiCategorical)):
-            size = space.vocabulary_size(spec.name)
-            vec = layers.Embedding(size, k, embeddings_regularizer=reg, name=f"{spec.name}_embedding")(x)
-            lin = layers.Embedding(size, 1, embeddings_initializer="zeros", name=f"{spec.name}_weight")(x)
-            if isinstance(spec, MultiCategorical):
-                mask = ops.expand_dims(ops.cast(ops.not_equal(x, 0), "float32"), -1)
-                denominator = ops.maximum(ops.sum(mask, axis=1), 1.0) if spec.combiner == "mean" else 1.0
-                vec = ops.sum(vec * mask, axis=1) / denominator
-                lin = ops.sum(lin * mask, axis=1) / denominator
-            else:
-                lin = ops.reshape(lin, (-1, 1))
-        elif isinstance(spec, Numeric):
-            vec = layers.Dense(k, use_bias=False, name=f"{spec.name}_direction")(x)
-            lin = layers.Dense(1, use_bias=False, name=f"{spec.name}_weight")(x)
-        else:
-            vec = layers.Dense(k, name=f"{spec.name}_projection", kernel_regularizer=reg)(x)
-            lin = layers.Dense(1, use_bias=False, name=f"{spec.name}_weight")(x)
-        fields.append(vec)
-        linear.append(lin)
-    return ops.stack(fields, axis=1), ops.sum(ops.concatenate(linear, axis=1), axis=1, keepdims=True)
+    fields, linear = space.embed(inputs, k, l2, reclib_layers)
+    return StackFields(name="fields")(fields), ops.sum(ops.concatenate(linear, axis=1), axis=1, keepdims=True)
+
+
+def field_vectors(model: keras.Model, inputs: dict) -> np.ndarray:
+    """The field vectors (n, F, k) a model of :func:`build_ctr_model` computes for ``inputs``
+    (``space.transform(frame)``), read from its ``fields`` layer."""
+    if not isinstance(model, keras.Model):
+        raise ParameterTypeError(f"model must be a Keras model from build_ctr_model, got {type(model).__name__}")
+    try:
+        fields = model.get_layer("fields").output
+    except ValueError:
+        raise ValueError(f"model {model.name!r} has no 'fields' layer: build it with build_ctr_model") from None
+    return keras.ops.convert_to_numpy(keras.Model(model.input, fields)(inputs, training=False))
 
 
 def _mlp(x, units: Sequence[int], dropout: float, name: str):
+    """ReLU layers of ``units`` (each followed by dropout when > 0): (b, d) -> (b, units[-1])."""
     for j, u in enumerate(units):
         x = layers.Dense(u, activation="relu", name=f"{name}_{j}")(x)
         if dropout:
             x = layers.Dropout(dropout)(x)
     return x
+
+
+@dataclass(frozen=True)
+class _Embedded:
+    """What every builder starts from: fields (b, F, k), their concatenation (b, F k), the
+    first-order logit (b, 1) and a global bias (b, 1)."""
+
+    fields: object
+    flat: object
+    linear: object
+    bias: object
+
+
+@dataclass(frozen=True)
+class _Options:
+    embedding_dim: int
+    hidden_units: tuple
+    dropout: float
+    l2: float
+    cross_layers: int
+    cross_rank: int
+    cross_structure: str
+    attention_layers: int
+    attention_heads: int
+
+
+def _lr(x: _Embedded, o: _Options):
+    """b + sum_f w_f."""
+    return x.linear + x.bias
+
+
+def _fm(x: _Embedded, o: _Options):
+    """LR + sum_{f<g} <v_f, v_g>."""
+    return x.linear + x.bias + FMInteraction(name="fm")(x.fields)
+
+
+def _deepfm(x: _Embedded, o: _Options):
+    """FM + an MLP over the concatenated fields (shared embeddings)."""
+    deep = layers.Dense(1, name="deep_out")(_mlp(x.flat, o.hidden_units, o.dropout, "deep"))
+    return x.linear + x.bias + FMInteraction(name="fm")(x.fields) + deep
+
+
+def _dcnv2(x: _Embedded, o: _Options):
+    """Cross layers on x0 = flat fields, then (stacked) or beside (parallel) an MLP."""
+    crossed = x.flat
+    for j in range(o.cross_layers):
+        crossed = CrossLayer(o.cross_rank, o.l2, name=f"cross_{j}")([x.flat, crossed])
+    if o.cross_structure == "stacked":
+        head = _mlp(crossed, o.hidden_units, o.dropout, "deep")
+    else:
+        head = ops.concatenate([crossed, _mlp(x.flat, o.hidden_units, o.dropout, "deep")], axis=-1)
+    return layers.Dense(1, name="logit")(head)
+
+
+def _autoint(x: _Embedded, o: _Options):
+    """Self-attention layers across the fields, a linear read-out of them, plus the first order."""
+    attended = x.fields
+    for j in range(o.attention_layers):
+        attended = FieldAttention(o.attention_heads, o.embedding_dim, name=f"attention_{j}")(attended)
+    n_fields = x.fields.shape[1]
+    return layers.Dense(1, name="logit")(ops.reshape(attended, (-1, n_fields * o.embedding_dim))) + x.linear
+
+
+_BUILDERS: dict[str, Callable[[_Embedded, _Options], object]] = {
+    "lr": _lr, "fm": _fm, "deepfm": _deepfm, "dcnv2": _dcnv2, "autoint": _autoint}
 
 
 def build_ctr_model(kind: str, space: FeatureSpace, embedding_dim: int = 16,
@@ -140,43 +165,15 @@ def build_ctr_model(kind: str, space: FeatureSpace, embedding_dim: int = 16,
     check_positive(learning_rate=learning_rate)
     if not hasattr(space, "vocabularies_"):
         raise ValueError("the FeatureSpace must be fitted on training data first")
-    inputs = {}
-    for spec in space.specs:
-        if isinstance(spec, Categorical):
-            inputs[spec.name] = keras.Input(shape=(), dtype="int32", name=spec.name)
-        elif isinstance(spec, MultiCategorical):
-            inputs[spec.name] = keras.Input(shape=(space.max_lengths_[spec.name],), dtype="int32", name=spec.name)
-        elif isinstance(spec, Numeric):
-            inputs[spec.name] = keras.Input(shape=(1,), dtype="float32", name=spec.name)
-        else:
-            dim = len(next(iter(spec.table.values())))
-            inputs[spec.name] = keras.Input(shape=(dim,), dtype="float32", name=spec.name)
+    options = _Options(embedding_dim, tuple(hidden_units), dropout, l2, cross_layers, cross_rank,
+                       cross_structure, attention_layers, attention_heads)
+    inputs = space.keras_inputs()
     fields, linear = field_embeddings(space, inputs, embedding_dim, l2)
-    n_fields = len(space.specs)
-    flat = ops.reshape(fields, (-1, n_fields * embedding_dim))
+    flat = ops.reshape(fields, (-1, len(space.specs) * embedding_dim))
+    # built for every kind (only LR, FM and DeepFM use it) so that the initialisers draw their seeds
+    # in the same order as before: the recorded numbers stay bit-identical
     bias = layers.Dense(1, name="bias")(ops.ones_like(linear))
-    if kind == "lr":
-        logit = linear + bias
-    elif kind == "fm":
-        logit = linear + bias + fm_interaction(fields)
-    elif kind == "deepfm":
-        deep = layers.Dense(1, name="deep_out")(_mlp(flat, hidden_units, dropout, "deep"))
-        logit = linear + bias + fm_interaction(fields) + deep
-    elif kind == "dcnv2":
-        x = flat
-        for j in range(cross_layers):
-            x = CrossLayer(cross_rank, l2, name=f"cross_{j}")([flat, x])
-        if cross_structure == "stacked":
-            head = _mlp(x, hidden_units, dropout, "deep")
-        else:
-            head = ops.concatenate([x, _mlp(flat, hidden_units, dropout, "deep")], axis=-1)
-        logit = layers.Dense(1, name="logit")(head)
-    else:
-        x = fields
-        for j in range(attention_layers):
-            attended = layers.MultiHeadAttention(attention_heads, embedding_dim, name=f"attention_{j}")(x, x)
-            x = ops.relu(attended + layers.Dense(embedding_dim, use_bias=False, name=f"residual_{j}")(x))
-        logit = layers.Dense(1, name="logit")(ops.reshape(x, (-1, n_fields * embedding_dim))) + linear
+    logit = _BUILDERS[kind](_Embedded(fields, flat, linear, bias), options)
     model = keras.Model(inputs, ops.squeeze(logit, axis=-1), name=kind)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate),
                   loss=keras.losses.BinaryCrossentropy(from_logits=True),
