@@ -79,14 +79,14 @@ def test_negative_sampling_dataset_resamples_each_epoch():
     negatives = np.concatenate([np.c_[x["user"], x["item"]][y == 0] for x, y in batches])
     assert not set(map(tuple, negatives)) & set(zip(users, items))
     pairwise = NegativeSamplingDataset(users, items, 30, 1, 8, mode="pairwise")
-    assert set(pairwise[0][0]) == {"user", "item", "negative"} and (pairwise[0][1] == 1).all()
+    assert set(pairwise[0]) == {"user", "item", "negative"}      # inputs only: BPR needs no labels
 
 
 def test_in_batch_dataset_gathers_lookups():
     table = np.arange(10)[:, None] * np.ones((1, 3))
     data = InBatchDataset({"row": np.arange(10)}, batch_size=4, lookups={"text": (table, "row")})
-    x, y = data[0]
-    assert len(data) == 2 and (x["text"][:, 0] == x["row"]).all() and y.tolist() == [0, 1, 2, 3]
+    x = data[0]                                       # inputs only: the retrieval task needs no labels
+    assert len(data) == 2 and isinstance(x, dict) and (x["text"][:, 0] == x["row"]).all()
     with pytest.raises(ValueError, match="lookups"):
         InBatchDataset({"row": np.arange(10)}, 4, lookups={"text": (table, "missing")})
 

@@ -9,8 +9,10 @@ from reclib.models.mlp import fit_binary_classifier, mlp_classifier
 from reclib.models.ncf import NeuMF, PairwiseScorer
 from reclib.models.recommenders import NCF, KerasRecommender, TwoTowerRecommender
 from reclib.models.retrieval import TwoTower, in_batch_logits
+from reclib.models.tasks import NextItemTask, PairwiseTask, PointwiseTask, RetrievalTask
 
 __all__ = ["NCF", "Categorical", "CrossLayer", "FMInteraction", "FeatureSpace", "FieldAttention",
-           "KerasRecommender", "MaskedMeanPooling", "MultiCategorical", "NeuMF", "Numeric", "PairwiseScorer",
+           "KerasRecommender", "MaskedMeanPooling", "MultiCategorical", "NeuMF", "NextItemTask", "Numeric",
+           "PairwiseScorer", "PairwiseTask", "PointwiseTask", "RetrievalTask",
            "StackFields", "TwoTower", "TwoTowerRecommender", "Vector", "build_ctr_model", "field_vectors",
            "fit_binary_classifier", "fm_interaction", "in_batch_logits", "mlp_classifier"]

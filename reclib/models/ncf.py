@@ -7,10 +7,12 @@ r"""Neural collaborative filtering (He et al. 2017): GMF, MLP and NeuMF in Keras
 - **NeuMF** concatenates the GMF vector and the last MLP layer before the output
   :math:`h^\top [p_u \odot q_i;\ \phi_L(\dots)]`, each branch with its own embeddings.
 
-The model outputs a *logit* :math:`\hat y_{ui}`; trained with binary cross-entropy on positives and
-sampled negatives, :math:`\sigma(\hat y_{ui})` estimates P(interaction). :class:`PairwiseScorer`
-turns any scorer into :math:`\hat y_{ui} - \hat y_{uj}`, so the same cross-entropy with label 1
-becomes the BPR loss :math:`-\ln\sigma(\hat y_{ui} - \hat y_{uj})`.
+The model outputs a *logit* :math:`\hat y_{ui}`; trained on the
+:class:`~reclib.models.tasks.PointwiseTask` (binary cross-entropy on positives and sampled
+negatives), :math:`\sigma(\hat y_{ui})` estimates P(interaction). :class:`PairwiseScorer` scores
+a positive and a negative item with any scorer and trains on the
+:class:`~reclib.models.tasks.PairwiseTask`, the BPR loss :math:`-\ln\sigma(\hat y_{ui} - \hat y_{uj})`.
+Both models compute scores only: ``compute_loss`` delegates to their ``task``.
 Only Keras layers and ``keras.ops`` are used: the models run on TensorFlow, JAX and PyTorch.
 """
 
@@ -24,6 +26,7 @@ from keras import layers, ops
 from reclib.checks import (ParameterTypeError, check_choice, check_in_range, check_non_negative,
                            check_positive_int)
 from reclib.models.mlp import check_layer_sizes
+from reclib.models.tasks import PairwiseTask, PointwiseTask, total_loss
 
 __all__ = ["NeuMF", "PairwiseScorer", "check_neumf_args"]
 
@@ -56,6 +59,7 @@ class NeuMF(keras.Model):
     gmf_dim: GMF embedding size; mlp_dims: MLP layer sizes, the first being the size of the
         concatenated user and item embeddings (each gets half).
     l2: L2 weight on the embeddings (>= 0); dropout: after each MLP layer, in [0, 1).
+    Trained on labelled pairs ``({"user", "item"}, labels)`` with ``task`` (a :class:`PointwiseTask`).
     Every argument is checked (type, finiteness, range) before any layer is built.
     """
 
@@ -81,6 +85,7 @@ class NeuMF(keras.Model):
             self.tower = [layers.Dense(d, activation="relu", name=f"mlp_{j}") for j, d in enumerate(self.mlp_dims[1:])]
             self.tower_dropout = layers.Dropout(dropout)
         self.output_layer = layers.Dense(1, name="logit")
+        self.task = PointwiseTask(name="pointwise")
 
     def call(self, inputs, training: bool = False):
         user, item = inputs["user"], inputs["item"]
@@ -95,6 +100,10 @@ class NeuMF(keras.Model):
         h = branches[0] if len(branches) == 1 else ops.concatenate(branches, axis=-1)
         return ops.squeeze(self.output_layer(h), axis=-1)
 
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """Binary cross-entropy of the logits against the labels ``y`` (the task), plus L2."""
+        return total_loss(self, self.task.loss(y, y_pred, sample_weight))
+
     def get_config(self) -> dict:
         return {**super().get_config(), "n_users": self.n_users, "n_items": self.n_items,
                 "variant": self.variant, "gmf_dim": self.gmf_dim, "mlp_dims": list(self.mlp_dims),
@@ -103,9 +112,9 @@ class NeuMF(keras.Model):
 
 @keras.saving.register_keras_serializable(package="reclib")
 class PairwiseScorer(keras.Model):
-    """``{"user", "item", "negative"}`` -> score(user, item) - score(user, negative), shape (b,).
-
-    Trained with ``BinaryCrossentropy(from_logits=True)`` against labels of 1 this is BPR.
+    """``{"user", "item", "negative"}`` -> ``{"positive": score(user, item), "negative":
+    score(user, negative)}``, each (b,); trained on ``task`` (a :class:`PairwiseTask`: BPR), so
+    the input pipeline yields inputs only.
     """
 
     def __init__(self, scorer: keras.Model, **kwargs) -> None:
@@ -114,11 +123,16 @@ class PairwiseScorer(keras.Model):
                                      f"scores, got {type(scorer).__name__}")
         super().__init__(**kwargs)
         self.scorer = scorer
+        self.task = PairwiseTask(name="pairwise")
 
     def call(self, inputs, training: bool = False):
         positive = self.scorer({"user": inputs["user"], "item": inputs["item"]}, training=training)
         negative = self.scorer({"user": inputs["user"], "item": inputs["negative"]}, training=training)
-        return positive - negative
+        return {"positive": positive, "negative": negative}
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """BPR on the two scores (the task), plus the scorer's L2 penalties."""
+        return total_loss(self, self.task.loss(y_pred["positive"], y_pred["negative"], sample_weight))
 
     def get_config(self) -> dict:
         return {**super().get_config(), "scorer": keras.saving.serialize_keras_object(self.scorer)}

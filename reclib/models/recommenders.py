@@ -1,9 +1,10 @@
 """The Keras models behind the common model interface (``fit`` / ``score`` / ``recommend``).
 
 :class:`NCF` wraps GMF, MLP and NeuMF; :class:`TwoTowerRecommender` wraps the two-tower
-retrieval model with item text features. Both encode raw ids internally, train with
-``keras.Model.fit`` on the input pipelines of ``reclib.training`` and accept a ``validate``
-function for early stopping on a ranking metric. ``keras_model_`` is the trained Keras model.
+retrieval model with item text features. Both encode raw ids internally, train through
+:class:`reclib.training.Trainer` on the input pipelines of ``reclib.training`` (the loss is the
+model's task: pointwise, pairwise or retrieval) and accept a ``validate`` function for early
+stopping on a ranking metric. ``keras_model_`` is the trained Keras model.
 """
 
 from __future__ import annotations
@@ -19,11 +20,11 @@ from reclib.base import Recommender, user_batches
 from reclib.checks import (ParameterTypeError, check_choice, check_finite_array, check_in_range,
                            check_non_negative, check_non_negative_int, check_positive,
                            check_positive_int)
-from reclib.models.mlp import check_keras_verbose, check_layer_sizes
+from reclib.models.mlp import check_layer_sizes
 from reclib.models.ncf import NeuMF, PairwiseScorer, check_neumf_args
 from reclib.models.retrieval import TwoTower
-from reclib.training.callbacks import RankingEarlyStopping, StopOnNonFiniteLoss
 from reclib.training.data import InBatchDataset, NegativeSamplingDataset
+from reclib.training.trainer import Trainer, check_keras_verbose
 
 __all__ = ["NCF", "KerasRecommender", "TwoTowerRecommender"]
 
@@ -31,7 +32,7 @@ Validate = Callable[[Recommender], dict[str, float]]
 
 
 class KerasRecommender(Recommender):
-    """Shared training loop: ``fit(interactions, validate=None)`` with optional early stopping.
+    """``fit(interactions, validate=None)`` through the one :class:`~reclib.training.Trainer`.
 
     ``validate(model) -> {"ndcg": ..., ...}`` is called after every epoch; training stops after
     ``patience`` epochs without a better ``monitor`` value and keeps the best weights.
@@ -66,21 +67,16 @@ class KerasRecommender(Recommender):
         finally:
             del self._validate
 
-    def _train(self, model: keras.Model, dataset: keras.utils.PyDataset, loss: keras.losses.Loss) -> None:
-        model(dataset[0][0])                     # build every layer on one real batch before fit
-        model.compile(optimizer=keras.optimizers.Adam(self.learning_rate), loss=loss)
-        callbacks: list[keras.callbacks.Callback] = [   # first: before anything scores a NaN model
-            StopOnNonFiniteLoss(type(self).__name__, self.epochs, self.learning_rate)]
-        stopper = None
-        if self._validate is not None:
-            validate = self._validate
-            stopper = RankingEarlyStopping(lambda: validate(self), self.monitor, self.patience)
-            callbacks.append(stopper)
-        fitted = model.fit(dataset, epochs=self.epochs, callbacks=callbacks, verbose=self.verbose)
-        history = pd.DataFrame(fitted.history)
-        history.insert(0, "epoch", np.arange(1, len(history) + 1))
-        self.history_ = history
-        self.best_epoch_ = stopper.best_epoch if stopper is not None else len(history)
+    def _train(self, build: Callable[[], keras.Model], dataset: keras.utils.PyDataset) -> keras.Model:
+        """Seed, build the model (``build()``, which sets ``keras_model_``: ``validate`` scores
+        through it during training), compile and fit it through a :class:`Trainer`; set
+        ``history_`` and ``best_epoch_``; return the trained model."""
+        trainer = Trainer(self.epochs, self.batch_size, self.learning_rate, self.patience, self.monitor,
+                          self.random_state, self.verbose)
+        validate = None if self._validate is None else (lambda: self._validate(self))
+        self.history_ = trainer.fit(build, dataset, validate=validate, name=type(self).__name__)
+        self.best_epoch_ = trainer.best_epoch_
+        return trainer.model_
 
 
 class NCF(KerasRecommender):
@@ -107,16 +103,18 @@ class NCF(KerasRecommender):
         self.loss, self.n_negatives = loss, n_negatives
 
     def _fit(self, matrix: sp.csr_matrix, interactions: pd.DataFrame) -> None:
-        keras.utils.set_random_seed(self.random_state)
         coo = matrix.tocoo()
-        scorer = NeuMF(matrix.shape[0], matrix.shape[1], self.variant, self.gmf_dim, self.mlp_dims,
-                       self.l2, self.dropout)
         mode = "pointwise" if self.loss == "bce" else "pairwise"
         dataset = NegativeSamplingDataset(coo.row, coo.col, matrix.shape[1], self.n_negatives,
                                           self.batch_size, mode, seed=self.random_state)
-        self.keras_model_ = scorer
-        trainer = scorer if mode == "pointwise" else PairwiseScorer(scorer)
-        self._train(trainer, dataset, keras.losses.BinaryCrossentropy(from_logits=True))
+
+        def build() -> keras.Model:
+            self.keras_model_ = NeuMF(matrix.shape[0], matrix.shape[1], self.variant, self.gmf_dim,
+                                      self.mlp_dims, self.l2, self.dropout)
+            # the task: NeuMF's pointwise BCE, or BPR on (positive, negative) scores
+            return self.keras_model_ if mode == "pointwise" else PairwiseScorer(self.keras_model_)
+
+        self._train(build, dataset)
 
     def _score(self, users: np.ndarray) -> np.ndarray:
         n_items = len(self.item_ids_)
@@ -193,7 +191,6 @@ class TwoTowerRecommender(KerasRecommender):
         return self.item_ids
 
     def _fit(self, matrix: sp.csr_matrix, interactions: pd.DataFrame) -> None:
-        keras.utils.set_random_seed(self.random_state)
         n_users, n_items = matrix.shape
         order = np.argsort(self.item_encoder_.transform(self.item_ids))      # feature rows -> item_ids_
         counts = np.asarray((matrix > 0).sum(axis=0)).ravel()
@@ -213,12 +210,16 @@ class TwoTowerRecommender(KerasRecommender):
         if self._text is not None:
             lookups["text"] = (self._text, "row")
         dataset = InBatchDataset(features, self.batch_size, seed=self.random_state, lookups=lookups)
-        self.keras_model_ = TwoTower(n_users, n_items, self.embedding_dim, self.tower_dims,
-                                     0 if self._genres is None else self._genres.shape[1],
-                                     0 if self._text is None else self._text.shape[1],
-                                     self.use_history, self.id_dropout, self.temperature,
-                                     self.log_q_correction, self.l2, self.use_user_id)
-        self._train(self.keras_model_, dataset, keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+
+        def build() -> keras.Model:                  # trained on its RetrievalTask
+            self.keras_model_ = TwoTower(n_users, n_items, self.embedding_dim, self.tower_dims,
+                                         0 if self._genres is None else self._genres.shape[1],
+                                         0 if self._text is None else self._text.shape[1],
+                                         self.use_history, self.id_dropout, self.temperature,
+                                         self.log_q_correction, self.l2, self.use_user_id)
+            return self.keras_model_
+
+        self._train(build, dataset)
 
     def _histories(self, interactions: pd.DataFrame) -> np.ndarray:
         """(n_users, history_length) keras item indices of each user's latest items, 0-padded."""

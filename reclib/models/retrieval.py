@@ -13,6 +13,9 @@ correction** subtracts :math:`\log q_j` (the probability that item :math:`j` is 
 its share of training interactions) from every logit,
 :math:`\ell_{rj} = s(u_r, i_j) - \log q_j`, which makes the sampled softmax an unbiased estimate
 of the full one. **Accidental hits** (item :math:`j = i_r` appearing in another row) are masked.
+
+The model computes the two towers' vectors only; the loss belongs to
+:class:`~reclib.models.tasks.RetrievalTask`, to which ``compute_loss`` delegates.
 """
 
 from __future__ import annotations
@@ -24,25 +27,11 @@ from keras import layers, ops
 
 from reclib.checks import (check_choice, check_in_range, check_non_negative, check_non_negative_int,
                            check_positive, check_positive_int)
+from reclib.models.layers import MaskedMeanPooling
 from reclib.models.mlp import check_layer_sizes
+from reclib.models.tasks import RetrievalTask, in_batch_logits, total_loss
 
 __all__ = ["TwoTower", "in_batch_logits"]
-
-
-def in_batch_logits(user_vectors, item_vectors, item_ids, log_q=None, temperature: float = 0.05):
-    """Logits (B, B) of row ``r``'s user against every item of the batch (module doc).
-
-    user_vectors, item_vectors: (B, d); item_ids: (B,) ints (to mask accidental hits);
-    log_q: (B,) log sampling probability of each column's item, or ``None`` for no correction.
-    temperature: a finite number > 0.
-    """
-    check_positive(temperature=temperature)
-    logits = ops.matmul(user_vectors, ops.transpose(item_vectors)) / temperature
-    if log_q is not None:
-        logits = logits - ops.expand_dims(ops.cast(log_q, logits.dtype), 0)
-    same_item = ops.equal(ops.expand_dims(item_ids, 1), ops.expand_dims(item_ids, 0))
-    off_diagonal = ops.logical_not(ops.cast(ops.eye(ops.shape(logits)[0]), "bool"))
-    return ops.where(ops.logical_and(same_item, off_diagonal), ops.full_like(logits, -1e9), logits)
 
 
 @keras.saving.register_keras_serializable(package="reclib")
@@ -52,7 +41,10 @@ class TwoTower(keras.Model):
     Inputs (a dict): ``user`` (b,) user index, 0 = unknown; ``history`` (b, L) item indices of the
     user's history, 0 = padding; ``item`` (b,) item index, 0 = unknown (cold); ``genres``
     (b, n_genres) multi-hot; ``text`` (b, text_dim) BERT vectors; ``log_q`` (b,) for training.
-    Item indices are shifted by one (0 is reserved). ``call`` returns the (b, b) in-batch logits.
+    Item indices are shifted by one (0 is reserved). ``call`` returns ``{"user": (b, d), "item":
+    (b, d)}`` unit vectors (the user's history without the row's own item); ``compute_loss``
+    hands them, with ``item`` and ``log_q``, to ``task`` (a :class:`RetrievalTask` with
+    ``temperature``), so training needs inputs only, no labels.
 
     Parameters
     ----------
@@ -108,6 +100,8 @@ class TwoTower(keras.Model):
 
         self.user_layers, self.item_layers = tower("user_tower"), tower("item_tower")
         self.id_drop_rng = keras.random.SeedGenerator(7)
+        self.history_pooling = MaskedMeanPooling(name="history_mean")
+        self.task = RetrievalTask(temperature, name="retrieval")
 
     def user_vectors(self, inputs, training: bool = False):
         """Unit user vectors (b, d) from ``user`` and ``history`` (the ``exclude`` item is left out)."""
@@ -117,10 +111,7 @@ class TwoTower(keras.Model):
             mask = ops.not_equal(history, 0)
             if "exclude" in inputs:
                 mask = ops.logical_and(mask, ops.not_equal(history, ops.expand_dims(inputs["exclude"], 1)))
-            weights = ops.cast(ops.expand_dims(mask, -1), "float32")
-            pooled = ops.sum(self.history_embedding(history) * weights, axis=1) / ops.maximum(
-                ops.sum(weights, axis=1), 1.0)
-            parts.append(pooled)
+            parts.append(self.history_pooling((self.history_embedding(history), mask)))
         x = ops.concatenate(parts, axis=-1)
         for layer in self.user_layers:
             x = layer(x)
@@ -144,9 +135,13 @@ class TwoTower(keras.Model):
 
     def call(self, inputs, training: bool = False):
         users = self.user_vectors({**inputs, "exclude": inputs["item"]}, training=training)
-        items = self.item_vectors(inputs, training=training)
-        log_q = inputs["log_q"] if self.log_q_correction and "log_q" in inputs else None
-        return in_batch_logits(users, items, inputs["item"], log_q, self.temperature)
+        return {"user": users, "item": self.item_vectors(inputs, training=training)}
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """The retrieval task's in-batch loss on ``call``'s vectors, plus the L2 penalties."""
+        log_q = x["log_q"] if self.log_q_correction and "log_q" in x else None
+        loss = self.task.loss(y_pred["user"], y_pred["item"], x["item"], log_q, sample_weight=sample_weight)
+        return total_loss(self, loss)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "n_users": self.n_users, "n_items": self.n_items,

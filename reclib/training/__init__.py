@@ -1,9 +1,11 @@
-"""Training utilities for the Keras models (notebooks 05-08): input pipelines that re-sample
-negatives every epoch, early stopping on validation ranking metrics, seeding, saving."""
+"""Training for the Keras models (notebooks 04-08): one :class:`Trainer` (seeding, precision,
+distribution, compile, callbacks) for every model, input pipelines that re-sample negatives every
+epoch, early stopping on validation ranking metrics, seeding, saving."""
 
 from reclib.training.callbacks import RankingEarlyStopping, StopOnNonFiniteLoss
 from reclib.training.data import InBatchDataset, NegativeSamplingDataset
 from reclib.training.persistence import load_model, save_model, set_seed
+from reclib.training.trainer import Trainer, fit_binary_classifier
 
 __all__ = ["InBatchDataset", "NegativeSamplingDataset", "RankingEarlyStopping", "StopOnNonFiniteLoss",
-           "load_model", "save_model", "set_seed"]
+           "Trainer", "fit_binary_classifier", "load_model", "save_model", "set_seed"]

@@ -54,7 +54,8 @@ class NegativeSamplingDataset(keras.utils.PyDataset):
 
     ``mode="pointwise"``: each positive (u, i) with label 1 and ``n_negatives`` pairs (u, j) with
     label 0, yielded as ``({"user", "item"}, labels)``. ``mode="pairwise"``: one triplet per
-    positive and negative draw, ``({"user", "item", "negative"}, ones)`` for BPR.
+    positive and negative draw, ``{"user", "item", "negative"}`` (inputs only: the BPR task,
+    ``reclib.models.tasks.PairwiseTask``, needs no labels).
     Negatives are uniform over items the user never interacted with (never a positive).
     ``users`` and ``items`` are non-empty 1-D integer arrays of one length, ``items`` in
     ``[0, n_items)`` and ``users`` >= 0; the other arguments are checked likewise.
@@ -96,7 +97,8 @@ class NegativeSamplingDataset(keras.utils.PyDataset):
 
     def __getitem__(self, index: int):
         part = slice(index * self.batch_size, (index + 1) * self.batch_size)
-        return {k: v[part] for k, v in self._arrays.items()}, self._labels[part]
+        inputs = {k: v[part] for k, v in self._arrays.items()}
+        return (inputs, self._labels[part]) if self.mode == "pointwise" else inputs
 
     def on_epoch_end(self) -> None:
         self.epoch += 1
@@ -109,8 +111,9 @@ class InBatchDataset(keras.utils.PyDataset):
     ``features`` maps input names to arrays with one row per positive example; ``lookups`` maps
     further input names to ``(table, key)``: the batch gets ``table[features[key][batch]]``, so
     per-item or per-user rows (text vectors, histories) are gathered per batch instead of being
-    copied for every example. Each batch yields ``(inputs, arange(batch))``: example ``r``'s
-    positive is column ``r`` of the in-batch logits. The last partial batch is dropped so every
+    copied for every example. Each batch yields the inputs only: example ``r``'s positive is
+    column ``r`` of the in-batch logits, which the retrieval task
+    (``reclib.models.tasks.RetrievalTask``) knows without labels. The last partial batch is dropped so every
     batch has ``batch_size`` rows. Every array must be numeric, and floating-point ones free of
     NaN/inf (checked once here, not per batch).
     """
@@ -147,7 +150,7 @@ class InBatchDataset(keras.utils.PyDataset):
         rows = self.order[index * self.batch_size:(index + 1) * self.batch_size]
         batch = {k: v[rows] for k, v in self.features.items()}
         batch.update({name: table[batch[key]] for name, (table, key) in self.lookups.items()})
-        return batch, np.arange(len(rows), dtype=np.int32)
+        return batch
 
     def on_epoch_end(self) -> None:
         self.order = self.rng.permutation(self.n)

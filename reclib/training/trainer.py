@@ -1,0 +1,246 @@
+"""One trainer for every Keras model of reclib: seeding, precision, distribution, compile, callbacks.
+
+:class:`Trainer` ``.fit(model, data, validate=None)`` does, in this order:
+
+1. seeds Python, NumPy and the backend (``keras.utils.set_random_seed(random_state)``);
+2. sets the dtype policy ``precision`` (``None`` keeps the current one; ``"mixed_float16"``,
+   ``"mixed_bfloat16"``), restored to the previous policy when ``fit`` returns or raises;
+3. enters ``distribution.scope()`` if given: a ``keras.distribution`` object (e.g.
+   ``DataParallel``) on JAX, or a ``tf.distribute`` strategy (e.g. ``MirroredStrategy``) on
+   TensorFlow; nothing else is done with it (the variables are created inside the scope);
+4. builds the model: ``model`` is a ``keras.Model`` or a function returning one, called *after*
+   seeding and inside the policy and the scope (so weights draw their seeds in a fixed order,
+   take the policy's dtypes and live on the distribution's devices: pass a function for
+   ``precision`` and ``distribution`` to act on the layers); an unbuilt model is built by
+   calling it on one real batch;
+5. compiles it with Adam(``learning_rate``), no compiled loss (a model that trains on a
+   ``reclib.models.tasks`` task overrides ``compute_loss``) unless ``loss`` is given,
+   ``steps_per_execution`` and ``jit_compile``. ``learning_rate=None`` keeps the compile of
+   an already compiled model (its optimizer, loss and metrics);
+6. runs ``model.fit`` with, first, :class:`StopOnNonFiniteLoss` (``FloatingPointError`` naming
+   the epoch and ``learning_rate``), then early stopping — on ``validate()``'s ranking metric
+   (:class:`RankingEarlyStopping`) or, with ``validation_data``, Keras' ``EarlyStopping`` on the
+   logged ``monitor`` — restoring the best weights, then ``callbacks``.
+
+After ``fit``: ``history_`` (a frame, one row per epoch: ``epoch``, ``loss``, metrics),
+``best_epoch_`` (1-based), ``model_`` (the trained model) and ``keras_history_``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+
+import keras
+import numpy as np
+import pandas as pd
+
+from reclib.checks import (ParameterTypeError, check_choice, check_non_negative_int, check_positive,
+                           check_positive_int)
+from reclib.training.callbacks import RankingEarlyStopping, StopOnNonFiniteLoss
+
+__all__ = ["PRECISIONS", "Trainer", "check_keras_verbose", "fit_binary_classifier"]
+
+PRECISIONS = (None, "float32", "mixed_float16", "mixed_bfloat16")
+
+
+def check_keras_verbose(verbose: object) -> None:
+    """``verbose`` of ``keras.Model.fit``: 0 (silent), 1 (progress bar), 2 (one line per epoch) or "auto"."""
+    check_choice("verbose", verbose, (0, 1, 2, "auto"))
+
+
+def _first_inputs(data: object, batch_size: int):
+    """The inputs of one real batch: ``data[0]`` of a PyDataset (its x), or the first rows of arrays."""
+    if isinstance(data, tuple):
+        x = data[0]
+        if isinstance(x, dict):
+            return {k: np.asarray(v)[:batch_size] for k, v in x.items()}
+        return np.asarray(x)[:batch_size]
+    batch = data[0]
+    return batch[0] if isinstance(batch, tuple) else batch
+
+
+class Trainer:
+    """Compile and fit a Keras model the one reclib way (module doc).
+
+    Parameters
+    ----------
+    epochs, batch_size: ints >= 1 (``batch_size`` is used for array data; a PyDataset batches itself).
+    learning_rate: Adam's step, > 0; ``None`` keeps an already compiled model's compile.
+    patience: epochs without improvement before stopping (>= 0); monitor: the metric early
+        stopping watches (a key of ``validate()``'s dict, or a logged name such as ``val_auc``
+        with ``validation_data``); mode: ``"max"`` or ``"min"`` (``validate`` metrics are maximised).
+    random_state: seed, >= 0; verbose: 0, 1, 2 or "auto".
+    precision: ``None``, ``"float32"``, ``"mixed_float16"`` or ``"mixed_bfloat16"``.
+    distribution: ``None``, a ``keras.distribution`` object (JAX) or a ``tf.distribute``
+        strategy (TensorFlow): anything with a ``scope()``; applied, nothing more.
+    steps_per_execution, jit_compile: passed to ``compile``; loss: a compiled loss (``None``
+        for models that own their loss through a task); callbacks: further Keras callbacks.
+    """
+
+    def __init__(self, epochs: int = 20, batch_size: int = 1024, learning_rate: float | None = 1e-3,
+                 patience: int = 3, monitor: str = "ndcg", random_state: int = 42, verbose: int | str = 0,
+                 precision: str | None = None, distribution: object = None, steps_per_execution: int = 1,
+                 jit_compile: bool | str = "auto", callbacks: Sequence[keras.callbacks.Callback] = (),
+                 loss: object = None, mode: str = "max") -> None:
+        check_positive_int(epochs=epochs, batch_size=batch_size, steps_per_execution=steps_per_execution)
+        if learning_rate is not None:
+            check_positive(learning_rate=learning_rate)
+        check_non_negative_int(patience=patience, random_state=random_state)
+        if not isinstance(monitor, str) or not monitor:
+            raise ParameterTypeError(f"monitor must be a metric name (a non-empty string), got {monitor!r}")
+        check_keras_verbose(verbose)
+        check_choice("precision", precision, PRECISIONS)
+        if distribution is not None and not callable(getattr(distribution, "scope", None)):
+            raise ParameterTypeError(f"distribution must be a keras.distribution object or a tf.distribute "
+                                     f"strategy (with a scope()), got {type(distribution).__name__}")
+        check_choice("jit_compile", jit_compile, ("auto", True, False))
+        check_choice("mode", mode, ("max", "min"))
+        callbacks = list(callbacks)
+        for j, callback in enumerate(callbacks):
+            if not isinstance(callback, keras.callbacks.Callback):
+                raise ParameterTypeError(f"callbacks[{j}] must be a keras.callbacks.Callback, got "
+                                         f"{type(callback).__name__}")
+        self.epochs, self.batch_size, self.learning_rate = epochs, batch_size, learning_rate
+        self.patience, self.monitor, self.random_state, self.verbose = patience, monitor, random_state, verbose
+        self.precision, self.distribution = precision, distribution
+        self.steps_per_execution, self.jit_compile, self.callbacks = steps_per_execution, jit_compile, callbacks
+        self.loss, self.mode = loss, mode
+
+    def fit(self, model: keras.Model | Callable[[], keras.Model], data: object,
+            validate: Callable[[], dict[str, float]] | None = None,
+            validation_data: tuple | None = None, name: str | None = None) -> pd.DataFrame:
+        """Train ``model`` on ``data`` (module doc); return the history frame.
+
+        data: a ``keras.utils.PyDataset`` (yielding inputs, or (inputs, labels)) or a tuple
+        ``(x, y)`` of arrays (x an array or a dict of arrays), shuffled every epoch.
+        validate: a function ``() -> {metric: value}`` run after every epoch (ranking early
+        stopping on ``monitor``); validation_data: ``(x, y)`` for Keras' own validation.
+        name: names the model in a divergence error (default: the model's name).
+        """
+        if validate is not None and not callable(validate):
+            raise ParameterTypeError(f"validate must be a function () -> dict of metrics, or None; "
+                                     f"got {type(validate).__name__}")
+        if not isinstance(model, keras.Model) and not callable(model):
+            raise ParameterTypeError(f"model must be a keras.Model or a function returning one, got "
+                                     f"{type(model).__name__}")
+        previous = keras.config.dtype_policy()
+        scope = self.distribution.scope() if self.distribution is not None else contextlib.nullcontext()
+        try:
+            keras.utils.set_random_seed(self.random_state)
+            if self.precision is not None:
+                keras.config.set_dtype_policy(self.precision)
+            with scope:
+                return self._fit(model, data, validate, validation_data, name)
+        finally:
+            keras.config.set_dtype_policy(previous)
+
+    def _fit(self, model, data, validate, validation_data, name) -> pd.DataFrame:
+        if not isinstance(model, keras.Model):
+            model = model()
+            if not isinstance(model, keras.Model):
+                raise ParameterTypeError(f"the model function must return a keras.Model, got {type(model).__name__}")
+        if not model.built:
+            model(_first_inputs(data, self.batch_size))          # build every layer on one real batch
+        if self.learning_rate is not None:
+            model.compile(optimizer=keras.optimizers.Adam(self.learning_rate), loss=self.loss,
+                          steps_per_execution=self.steps_per_execution, jit_compile=self.jit_compile)
+        elif not model.compiled:
+            raise ValueError("learning_rate=None keeps the model's compile, but the model is not compiled")
+        callbacks: list[keras.callbacks.Callback] = [   # first: before anything scores a NaN model
+            StopOnNonFiniteLoss(name or model.name, self.epochs, self.learning_rate)]
+        ranking, keras_stop = None, None
+        if validate is not None:
+            ranking = RankingEarlyStopping(validate, self.monitor, self.patience)
+            callbacks.append(ranking)
+        elif validation_data is not None:
+            keras_stop = keras.callbacks.EarlyStopping(monitor=self.monitor, mode=self.mode, patience=self.patience,
+                                                       restore_best_weights=True)
+            callbacks.append(keras_stop)
+        callbacks += self.callbacks
+        if isinstance(data, tuple):
+            x, y = data
+            fitted = model.fit(x, y, batch_size=self.batch_size, validation_data=validation_data,
+                               epochs=self.epochs, callbacks=callbacks, verbose=self.verbose, shuffle=True)
+        else:
+            fitted = model.fit(data, validation_data=validation_data, epochs=self.epochs, callbacks=callbacks,
+                               verbose=self.verbose)
+        history = pd.DataFrame(fitted.history)
+        history.insert(0, "epoch", np.arange(1, len(history) + 1))
+        if ranking is not None:
+            best = ranking.best_epoch
+        elif keras_stop is not None and keras_stop.best_weights is not None:
+            best = keras_stop.best_epoch + 1
+        else:
+            best = len(history)
+        self.model_, self.keras_history_, self.history_, self.best_epoch_ = model, fitted, history, best
+        return history
+
+
+def _check_features(name: str, x: object) -> int:
+    """Check one model input (an array, or a dict of named arrays); return its number of rows.
+
+    Floating-point arrays must be free of NaN/inf: one ``sum`` per array (NaN and inf propagate
+    through it), and an exact element-wise check only where that sum is not finite.
+    """
+    arrays = x.items() if isinstance(x, dict) else [(None, x)]
+    rows = set()
+    for key, values in arrays:
+        label = name if key is None else f"{name}[{key!r}]"
+        array = np.asarray(values)
+        if array.dtype.kind not in "biuf" or array.ndim == 0:
+            raise ParameterTypeError(f"{label} must be a numeric array with one row per example, "
+                                     f"got dtype {array.dtype}, shape {array.shape}")
+        if array.dtype.kind == "f" and not np.isfinite(array.sum(dtype=np.float64)):
+            bad = ~np.isfinite(array)
+            if bad.any():
+                first = tuple(int(i) for i in np.unravel_index(int(np.argmax(bad)), array.shape))
+                raise ValueError(f"{label} holds {int(bad.sum())} non-finite value(s) (NaN or inf), "
+                                 f"first at index {first}: {array[first]!r}")
+        rows.add(len(array))
+    if len(rows) != 1:
+        raise ValueError(f"{name}: every input array needs the same number of rows, got {sorted(rows)}")
+    return rows.pop()
+
+
+def _check_labels(name: str, y: object, n_rows: int) -> None:
+    """Binary-classification targets: n_rows finite values in [0, 1]."""
+    array = np.asarray(y)
+    if array.dtype.kind not in "biuf":
+        raise ParameterTypeError(f"{name} must be numeric labels in [0, 1], got dtype {array.dtype}")
+    array = array.astype(np.float64).ravel()
+    if len(array) != n_rows:
+        raise ValueError(f"{name} has {len(array)} labels but the inputs have {n_rows} rows")
+    bad = ~(np.isfinite(array) & (array >= 0) & (array <= 1))
+    if bad.any():
+        first = int(np.argmax(bad))
+        raise ValueError(f"{name} holds {int(bad.sum())} label(s) outside [0, 1] or non-finite, "
+                         f"first at row {first}: {array[first]!r}")
+
+
+def fit_binary_classifier(model, x_train: np.ndarray | dict, y_train: np.ndarray,
+                          x_valid: np.ndarray | dict, y_valid: np.ndarray, epochs: int = 30, batch_size: int = 128,
+                          patience: int = 3, seed: int = 42, verbose: int = 0):
+    """Train with early stopping on validation AUC, restoring the best weights; returns the
+    Keras ``History`` (``.history["auc"]``, ``["val_auc"]``, ...).
+
+    ``x_train`` and ``x_valid`` are arrays or dicts of named input arrays (multi-input models);
+    they must be numeric and free of NaN/inf, and the labels finite values in [0, 1], one per row.
+    ``model`` must be a compiled Keras model with an ``auc`` metric (``mlp_classifier``,
+    ``build_ctr_model``); it keeps its compile (a :class:`Trainer` with ``learning_rate=None``).
+    A training loss that becomes NaN or inf stops the fit with ``FloatingPointError`` naming the
+    epoch and the optimizer's ``learning_rate``.
+    """
+    if not isinstance(model, keras.Model):
+        raise ParameterTypeError(f"model must be a compiled keras.Model, got {type(model).__name__}")
+    check_positive_int(epochs=epochs, batch_size=batch_size)
+    check_non_negative_int(patience=patience, seed=seed)
+    check_keras_verbose(verbose)
+    _check_labels("y_train", y_train, _check_features("x_train", x_train))
+    _check_labels("y_valid", y_valid, _check_features("x_valid", x_valid))
+    as_inputs = lambda x: x if isinstance(x, dict) else np.asarray(x, np.float32)  # noqa: E731
+    trainer = Trainer(epochs=epochs, batch_size=batch_size, learning_rate=None, patience=patience,
+                      monitor="val_auc", mode="max", random_state=seed, verbose=verbose)
+    trainer.fit(model, (as_inputs(x_train), np.asarray(y_train, np.float32)),
+                validation_data=(as_inputs(x_valid), np.asarray(y_valid, np.float32)))
+    return trainer.keras_history_
