@@ -1,4 +1,5 @@
-"""Stage 9, evaluation (notebook 09): metrics, batched top-K evaluation and the protocols P1-P5."""
+"""Evaluation (every notebook from 00 on): metrics, batched top-K evaluation and the protocols
+P1-P5 that fix each split, its validation carve-out, candidates and metrics."""
 
 from reclib.base import top_k
 from reclib.evaluation.metrics import (auc, catalogue_coverage, hit_rate_at_k,

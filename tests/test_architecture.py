@@ -1,0 +1,48 @@
+"""The package's one-way data flow, checked on the source: no stage imports one to its right.
+
+data -> features -> cf / models (+ training) -> evaluation -> serving. The shared roots
+(base, checks, io) import no stage except the frame helpers of reclib.data that base needs.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "reclib"
+RANK = {"data": 0, "features": 1, "cf": 2, "models": 2, "training": 2, "evaluation": 3, "serving": 4,
+        "interactive": 5}
+SIBLINGS_ALLOWED = {("models", "training"), ("training", "models")}
+ROOTS = {"base", "checks", "io"}
+ROOT_MAY_IMPORT = {"reclib.checks", "reclib.io", "reclib.data.encoding", "reclib.data.validation"}
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("reclib."):
+            names.add(node.module)
+        elif isinstance(node, ast.Import):
+            names |= {a.name for a in node.names if a.name.startswith("reclib.")}
+    return names
+
+
+@pytest.mark.parametrize("stage", sorted(p.name for p in PACKAGE.iterdir() if p.name in RANK))
+def test_no_stage_imports_one_to_its_right(stage):
+    wrong = []
+    for path in sorted((PACKAGE / stage).rglob("*.py")):
+        for module in _imports(path):
+            target = module.split(".")[1]
+            if target in RANK and target != stage and (stage, target) not in SIBLINGS_ALLOWED and \
+                    (RANK[target] > RANK[stage] or RANK[target] == RANK[stage]):
+                wrong.append(f"{path.relative_to(PACKAGE)} imports {module}")
+    assert not wrong, wrong
+
+
+@pytest.mark.parametrize("root", sorted(ROOTS))
+def test_shared_roots_import_no_stage(root):
+    imported = _imports(PACKAGE / f"{root}.py")
+    assert imported <= ROOT_MAY_IMPORT, imported - ROOT_MAY_IMPORT
