@@ -53,14 +53,7 @@ def validate_interactions(df: pd.DataFrame, user_col: str = "user_id", item_col:
         if nulls.any():
             _fail(col, "null values", df.loc[nulls, col])
     for col in optional:
-        values = df[col]
-        if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
-            numbers = pd.to_numeric(values, errors="coerce")
-            shown = df.loc[numbers.isna(), col] if numbers.isna().any() else values
-            _fail(col, f"non-numeric values (dtype {values.dtype})", shown)
-        infinite = ~np.isfinite(values.to_numpy(np.float64))
-        if infinite.any():
-            _fail(col, "non-finite values (inf)", df.loc[infinite, col])
+        _check_finite_column(df, col)
     if rating_col in optional and rating_range is not None:
         low, high = rating_range
         bad = (df[rating_col] < low) | (df[rating_col] > high)
