@@ -134,19 +134,20 @@ def bench_deep(repeat: int) -> dict[str, float]:
     del repeat                                   # one training run each: minutes, not milliseconds
     from reclib.data import GENRES, load_movielens
     from reclib.evaluation import P1, evaluate_ranking
-    from reclib.features import TextEncoder, genre_matrix, item_text
+    from reclib.features import ItemFeatures, TextEncoder, genre_matrix, item_text
     from reclib.models import NCF, TwoTowerRecommender
 
     ml = load_movielens("100k")
     train, test = P1.split(ml.ratings)
     ids = ml.items["item_id"].to_numpy()
     text = TextEncoder(show_progress=False).encode(item_text(ml.items).tolist())
-    models = {"neumf": NCF(epochs=8), "two_tower_text": TwoTowerRecommender(
-        ids, genre_matrix(ml.items["genres"], GENRES), text, temperature=0.1, use_user_id=False, epochs=3)}
+    features = ItemFeatures(ids, vectors=text, genres=genre_matrix(ml.items["genres"], GENRES))
+    models = {"neumf": (NCF(), {}), "two_tower_text": (TwoTowerRecommender(epochs=3),
+                                                       {"item_features": features})}
     out = {}
-    for name, model in models.items():
+    for name, (model, fit_data) in models.items():
         start = time.perf_counter()
-        model.fit(train)
+        model.fit(train, **fit_data)
         out[f"{name}_fit_s_per_epoch"] = (time.perf_counter() - start) / model.epochs
         out[f"{name}_p1_ndcg@10"] = float(evaluate_ranking(model, train, test).set_index("metric")
                                           .loc["ndcg", "value"])

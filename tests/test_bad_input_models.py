@@ -26,6 +26,7 @@ from reclib.checks import ParameterTypeError
 from reclib.features import (ContentRecommender, FeatureToFactorRecommender, HybridRecommender,
                              genre_matrix, item_text, l2_normalize, recommend_for_text, softmax_scores,
                              standardize_rows, tfidf_matrix, user_profiles)
+from reclib.features.content import ItemFeatures
 from reclib.models import (NCF, Categorical, CrossLayer, FeatureSpace, NeuMF, Numeric, PairwiseScorer,
                            TwoTower, TwoTowerRecommender, build_ctr_model, fit_binary_classifier,
                            in_batch_logits, mlp_classifier)
@@ -70,6 +71,11 @@ def case(label: str, make, culprit: str, error=ValueError, **kwargs):
     return pytest.param(make, kwargs, error, culprit, id=f"{label}-{culprit}-{'-'.join(kwargs)}")
 
 
+def fit_with_features(model, item_features):
+    """``model.fit(PROFILE_FRAME, item_features=item_features)``: the side data goes to fit."""
+    return model.fit(PROFILE_FRAME, item_features=item_features)
+
+
 # -- small valid inputs the cases start from ---------------------------------------------------
 R = np.array([[5, 3, 0, 1], [4, 0, 0, 1], [1, 1, 0, 5], [0, 1, 5, 4]], dtype=float)
 RATINGS = sp.csr_matrix(R)
@@ -107,7 +113,7 @@ Y3 = (X3[:, 0] > 0).astype(float)
 # -- constructors of the recommenders (collaborative filtering) ---------------------------------
 CF_CASES = [
     *cases("BaselinePredictor", BaselinePredictor, (NON_NEGATIVE, ["reg_user", "reg_item"]),
-           (POSITIVE_INT, ["n_iter"])),
+           (POSITIVE_INT, ["epochs"])),
     *cases("ItemKNN", ItemKNN, ([v for v in POSITIVE_INT if v[0] is not None], ["n_neighbors"]),
            (NON_NEGATIVE, ["shrinkage"])),
     *cases("NeighborhoodCF", NeighborhoodCF, (CHOICE, ["kind", "similarity"]),
@@ -201,25 +207,21 @@ KERAS_CASES = [
     case("NCF", NCF, "mlp_dims", mlp_dims=(15, 8)),
     case("NCF", NCF, "monitor", TYPE, monitor=None),
     case("NCF", NCF, "monitor", TYPE, monitor=""),
-    *cases("TwoTowerRecommender", call(TwoTowerRecommender, item_ids=np.arange(5)),
+    *cases("TwoTowerRecommender", TwoTowerRecommender,
            (POSITIVE_INT, ["embedding_dim", "history_length", "epochs", "batch_size"]),
            (SIZES, ["tower_dims"]), (FLAG, ["use_history", "log_q_correction", "use_user_id"]),
            (DROPOUT, ["id_dropout"]), (POSITIVE, ["temperature", "learning_rate"]),
            (NON_NEGATIVE, ["l2"]), (NON_NEGATIVE_INT, ["patience", "random_state"]),
            (KERAS_VERBOSE, ["verbose"])),
-    case("TwoTowerRecommender", call(TwoTowerRecommender, item_ids=np.arange(3)), "text_vectors",
-         text_vectors=WITH_NAN),
-    case("TwoTowerRecommender", call(TwoTowerRecommender, item_ids=np.arange(3)), "genres",
-         genres=WITH_INF),
-    case("TwoTowerRecommender", call(TwoTowerRecommender, item_ids=np.arange(5)), "text_vectors",
-         text_vectors=np.zeros((3, 4))),
-    case("TwoTowerRecommender", call(TwoTowerRecommender, item_ids=np.arange(3)), "genres",
-         genres=np.zeros(3)),
-    case("TwoTowerRecommender", TwoTowerRecommender, "item_ids", item_ids=[1, 2, 2]),
-    case("TwoTowerRecommender", TwoTowerRecommender, "item_ids", item_ids=[1, None, 3]),
-    case("TwoTowerRecommender", TwoTowerRecommender, "item_ids", item_ids=[]),
-    case("TwoTowerRecommender", call(TwoTowerRecommender, item_ids=np.arange(5), use_history=False),
+    case("TwoTowerRecommender", call(TwoTowerRecommender, use_history=False),
          "use_user_id", use_user_id=False),
+    case("TwoTowerRecommender.fit", call(fit_with_features, model=TwoTowerRecommender(epochs=1)),
+         "item_features.vectors", TYPE,
+         item_features=ItemFeatures([1, 2, 3], vectors=sp.csr_matrix(np.eye(3)))),
+    case("TwoTowerRecommender.fit", call(fit_with_features, model=TwoTowerRecommender(epochs=1)),
+         "item_features", TYPE, item_features=np.eye(3)),
+    case("TwoTowerRecommender.fit", call(fit_with_features, model=TwoTowerRecommender(epochs=1)),
+         "item_features.item_ids", item_features=ItemFeatures([1, 2], vectors=np.eye(2))),
     *cases("CrossLayer", CrossLayer, (NON_NEGATIVE_INT, ["rank"]), (NON_NEGATIVE, ["l2"])),
     *cases("mlp_classifier", call(mlp_classifier, input_dim=4), (POSITIVE_INT, ["input_dim"]),
            (SIZES, ["hidden_units"]), (DROPOUT, ["dropout"]), (POSITIVE, ["learning_rate"])),
@@ -280,20 +282,35 @@ KERAS_CASES = [
 
 # -- content and text features ----------------------------------------------------------------
 FEATURE_CASES = [
-    *cases("ContentRecommender", call(ContentRecommender, item_vectors=np.eye(3), item_ids=[1, 2, 3]),
+    *cases("ContentRecommender", ContentRecommender,
            (CHOICE, ["weighting"]), (POSITIVE, ["half_life_days"])),
-    case("ContentRecommender", call(ContentRecommender, item_ids=[1, 2, 3]), "item_vectors",
-         item_vectors=WITH_NAN),
-    case("ContentRecommender", call(ContentRecommender, item_ids=[1, 2, 3]), "item_vectors",
-         item_vectors=sp.csr_matrix(WITH_INF)),
-    case("ContentRecommender", call(ContentRecommender, item_ids=[1, 2, 3]), "item_vectors",
-         item_vectors=np.ones(3)),
-    case("ContentRecommender", call(ContentRecommender, item_ids=[1, 2, 3]), "item_vectors", TYPE,
-         item_vectors=[[1.0], [2.0], [3.0]]),
-    case("ContentRecommender", call(ContentRecommender, item_vectors=np.eye(3)), "item_ids",
+    case("ItemFeatures", call(ItemFeatures, item_ids=[1, 2, 3]), "item_features.vectors",
+         vectors=WITH_NAN),
+    case("ItemFeatures", call(ItemFeatures, item_ids=[1, 2, 3]), "item_features.vectors",
+         vectors=sp.csr_matrix(WITH_INF)),
+    case("ItemFeatures", call(ItemFeatures, item_ids=[1, 2, 3]), "item_features.vectors",
+         vectors=np.ones(3)),
+    case("ItemFeatures", call(ItemFeatures, item_ids=[1, 2, 3]), "item_features.vectors", TYPE,
+         vectors=[[1.0], [2.0], [3.0]]),
+    case("ItemFeatures", call(ItemFeatures, item_ids=[1, 2, 3]), "item_features.genres",
+         genres=WITH_INF),
+    case("ItemFeatures", call(ItemFeatures, item_ids=[1, 2, 3]), "item_features.genres",
+         genres=np.zeros(3)),
+    case("ItemFeatures", call(ItemFeatures, item_ids=[1, 2, 3, 4, 5]), "item_features.vectors",
+         vectors=np.zeros((3, 4))),
+    case("ItemFeatures", call(ItemFeatures, vectors=np.eye(3)), "item_features.item_ids",
          item_ids=[1, 2, 2]),
-    case("ContentRecommender", call(ContentRecommender, item_vectors=np.eye(3)), "item_ids",
+    case("ItemFeatures", call(ItemFeatures, vectors=np.eye(3)), "item_features.item_ids",
+         item_ids=[1, None, 3]),
+    case("ItemFeatures", ItemFeatures, "item_features.item_ids", item_ids=[]),
+    case("ItemFeatures", call(ItemFeatures, vectors=np.eye(3)), "item_features.vectors",
          item_ids=[1, 2]),
+    case("ContentRecommender.fit", call(fit_with_features, model=ContentRecommender()), "item_features",
+         item_features=None),
+    case("ContentRecommender.fit", call(fit_with_features, model=ContentRecommender()),
+         "item_features.vectors", item_features=ItemFeatures([1, 2, 3])),
+    case("ContentRecommender.fit", call(fit_with_features, model=ContentRecommender()),
+         "item_features.item_ids", item_features=ItemFeatures([1, 2], vectors=np.eye(2))),
     *cases("user_profiles", call(user_profiles, interactions=PROFILE_FRAME, item_vectors=np.eye(3),
                                  item_ids=[1, 2, 3]),
            (CHOICE, ["weighting"]), (POSITIVE, ["half_life_days"])),
@@ -359,20 +376,21 @@ FEATURE_CASES = [
                                     item_ids=["x", "y"]), "query vectors",
          encoder=FakeEncoder(np.ones((1, 3)))),
     *cases("HybridRecommender", call(HybridRecommender, cf_model=EASE(),
-                                     text_model=ContentRecommender(np.eye(3), [1, 2, 3])),
+                                     text_model=ContentRecommender()),
            (PROBABILITY, ["text_weight"])),
-    case("HybridRecommender", call(HybridRecommender, text_model=ContentRecommender(np.eye(3), [1, 2, 3])),
+    case("HybridRecommender", call(HybridRecommender, text_model=ContentRecommender()),
          "cf_model", TYPE, cf_model="ease"),
-    *cases("FeatureToFactorRecommender", call(FeatureToFactorRecommender, factor_model=ImplicitALS(),
-                                              item_vectors=np.eye(3), item_ids=[1, 2, 3]),
+    *cases("FeatureToFactorRecommender", call(FeatureToFactorRecommender, factor_model=ImplicitALS()),
            (NON_NEGATIVE, ["reg"]), (FLAG, ["map_warm_items"])),
-    case("FeatureToFactorRecommender", call(FeatureToFactorRecommender, factor_model=ImplicitALS(),
-                                            item_ids=[1, 2, 3]), "item_vectors", item_vectors=WITH_INF),
-    case("FeatureToFactorRecommender", call(FeatureToFactorRecommender, factor_model=ImplicitALS(),
-                                            item_ids=[1, 2, 3]), "item_vectors", TYPE,
-         item_vectors=sp.csr_matrix(np.eye(3))),
-    case("FeatureToFactorRecommender", call(FeatureToFactorRecommender, item_vectors=np.eye(3),
-                                            item_ids=[1, 2, 3]), "factor_model", TYPE, factor_model=None),
+    case("FeatureToFactorRecommender.fit",
+         call(fit_with_features, model=FeatureToFactorRecommender(ImplicitALS())), "item_features.vectors", TYPE,
+         item_features=ItemFeatures([1, 2, 3], vectors=sp.csr_matrix(np.eye(3)))),
+    case("FeatureToFactorRecommender.fit",
+         call(fit_with_features, model=FeatureToFactorRecommender(ImplicitALS())), "item_features", TYPE,
+         item_features=[[1.0], [2.0], [3.0]]),
+    case("FeatureToFactorRecommender", FeatureToFactorRecommender, "factor_model", TYPE, factor_model=None),
+    case("HybridRecommender.fit", call(fit_with_features, model=HybridRecommender(EASE(), ContentRecommender())),
+         "item_features.item_ids", item_features=ItemFeatures([1, 3], vectors=np.eye(2))),
 ]
 
 ALL_CASES = CF_CASES + CF_FUNCTION_CASES + KERAS_CASES + FEATURE_CASES
@@ -447,7 +465,7 @@ def test_ncf_divergence_is_caught_before_validation(synthetic_interactions):
 
 def test_two_tower_divergence_names_the_learning_rate(synthetic_interactions):
     with pytest.raises(FloatingPointError, match=r"TwoTowerRecommender diverged .*learning_rate=1e\+20"):
-        TwoTowerRecommender(np.arange(300), embedding_dim=4, tower_dims=(8,), epochs=2, batch_size=512,
+        TwoTowerRecommender(embedding_dim=4, tower_dims=(8,), epochs=2, batch_size=512,
                             learning_rate=1e20).fit(synthetic_interactions)
 
 

@@ -16,11 +16,13 @@ from reclib.base import Recommender, clone
 from reclib.cf import (BPR, EASE, BaselinePredictor, BiasedMF, ImplicitALS, ItemKNN, MostPopular,
                        NeighborhoodCF)
 from reclib.features import ContentRecommender, FeatureToFactorRecommender, HybridRecommender
+from reclib.features.content import ItemFeatures
 from reclib.models import NCF, TwoTowerRecommender
 
 N_USERS, N_ITEMS = 60, 40
 ITEMS = np.arange(100, 100 + N_ITEMS)
 VECTORS = np.random.default_rng(1).normal(size=(N_ITEMS, 6))
+FEATURES = ItemFeatures(ITEMS, vectors=VECTORS)
 
 FACTORIES = {
     MostPopular: lambda: MostPopular(),
@@ -32,14 +34,17 @@ FACTORIES = {
     NeighborhoodCF: lambda: NeighborhoodCF(k=5),
     BiasedMF: lambda: BiasedMF(n_factors=4, n_epochs=2, verbose=False),
     NCF: lambda: NCF(gmf_dim=4, mlp_dims=(8, 4), epochs=1, batch_size=128),
-    TwoTowerRecommender: lambda: TwoTowerRecommender(item_ids=ITEMS, text_vectors=VECTORS,
-                                                     embedding_dim=4, tower_dims=(8,), epochs=1,
+    TwoTowerRecommender: lambda: TwoTowerRecommender(embedding_dim=4, tower_dims=(8,), epochs=1,
                                                      batch_size=128),
-    ContentRecommender: lambda: ContentRecommender(VECTORS, ITEMS),
-    HybridRecommender: lambda: HybridRecommender(EASE(reg=10.0), ContentRecommender(VECTORS, ITEMS)),
+    ContentRecommender: lambda: ContentRecommender(),
+    HybridRecommender: lambda: HybridRecommender(EASE(reg=10.0), ContentRecommender()),
     FeatureToFactorRecommender: lambda: FeatureToFactorRecommender(
-        ImplicitALS(n_factors=4, n_iter=2, verbose=False), VECTORS, ITEMS),
+        ImplicitALS(n_factors=4, n_iter=2, verbose=False)),
 }
+#: the data each model takes at fit besides the interactions (scikit-learn's rule: data goes to fit)
+FIT_DATA = {TwoTowerRecommender: {"item_features": FEATURES}, ContentRecommender: {"item_features": FEATURES},
+            HybridRecommender: {"item_features": FEATURES},
+            FeatureToFactorRecommender: {"item_features": FEATURES}}
 
 
 def _subclasses(cls: type) -> set[type]:
@@ -55,6 +60,48 @@ def frame() -> pd.DataFrame:
                          "timestamp": rng.integers(0, 10**6, size=900)})
 
 
+@pytest.mark.parametrize("cls", list(FACTORIES), ids=lambda c: c.__name__)
+def test_built_without_data_arguments(cls):
+    """Every recommender can be built with no argument at all, or only with sub-models (which are
+    hyper-parameters, as the steps of a Pipeline): no array or frame goes to a constructor."""
+    params = FACTORIES[cls]().get_params()
+    assert not [name for name, value in params.items()
+                if isinstance(value, (np.ndarray, pd.DataFrame, pd.Series, ItemFeatures))]
+    if not any(isinstance(value, Recommender) for value in params.values()):
+        assert type(cls()).__name__ == cls.__name__
+
+
+def test_ids_only_two_tower_and_cold_items(frame):
+    """TwoTowerRecommender() needs no data argument; given ItemFeatures, its catalogue is their
+    ids (cold items included), without them the items of the interactions."""
+    warm = frame[frame["item_id"] < ITEMS[-5]]
+    plain = TwoTowerRecommender(embedding_dim=4, tower_dims=(8,), epochs=1, batch_size=128).fit(warm)
+    assert set(plain.item_ids_) == set(warm["item_id"])
+    with_text = TwoTowerRecommender(embedding_dim=4, tower_dims=(8,), epochs=1, batch_size=128)
+    with_text.fit(warm, item_features=FEATURES)
+    np.testing.assert_array_equal(with_text.item_ids_, ITEMS)
+    assert np.isfinite(with_text.score([0, 1])).all()
+
+
+@pytest.mark.parametrize("cls", [ContentRecommender, FeatureToFactorRecommender, TwoTowerRecommender,
+                                 HybridRecommender], ids=lambda c: c.__name__)
+@pytest.mark.parametrize("bad, match", [
+    (VECTORS, "item_features must be an ItemFeatures"),
+    (ItemFeatures(ITEMS[:-3], vectors=VECTORS[:-3]), "not in item_features.item_ids"),
+])
+def test_bad_item_features_are_rejected(cls, bad, match, frame):
+    with pytest.raises(ValueError, match=match):
+        FACTORIES[cls]().fit(frame, item_features=bad)
+
+
+@pytest.mark.parametrize("cls", [ContentRecommender, FeatureToFactorRecommender], ids=lambda c: c.__name__)
+def test_content_models_need_vectors_at_fit(cls, frame):
+    with pytest.raises(ValueError, match="item_features"):
+        FACTORIES[cls]().fit(frame)
+    with pytest.raises(ValueError, match="item_features.vectors"):
+        FACTORIES[cls]().fit(frame, item_features=ItemFeatures(ITEMS))
+
+
 def test_every_recommender_is_in_the_contract():
     concrete = {c for c in _subclasses(Recommender)
                 if c.__module__.startswith("reclib.") and ("_fit" in vars(c) or "_score" in vars(c))}
@@ -65,7 +112,8 @@ def test_every_recommender_is_in_the_contract():
 @pytest.mark.parametrize("cls", list(FACTORIES), ids=lambda c: c.__name__)
 def test_contract(cls, frame, tmp_path):
     model = FACTORIES[cls]()
-    assert model.fit(frame) is model
+    fit_data = FIT_DATA.get(cls, {})
+    assert model.fit(frame, **fit_data) is model
     users = np.sort(frame["user_id"].unique())[:7]
     scores = model.score(users)
     assert scores.shape == (len(users), len(model.item_ids_)) and np.isfinite(scores).all()
@@ -91,7 +139,7 @@ def test_contract(cls, frame, tmp_path):
     again = clone(model)
     assert again.get_params().keys() == model.get_params().keys()
     assert not hasattr(again, "train_matrix_")
-    np.testing.assert_allclose(again.fit(frame).score(users), scores, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(again.fit(frame, **fit_data).score(users), scores, rtol=1e-5, atol=1e-6)
 
     path = model.save(tmp_path / "model.pkl")
     loaded = cls.load(path)

@@ -11,6 +11,7 @@ import keras
 import numpy as np
 import pytest
 
+from reclib.features.content import ItemFeatures
 from reclib.models import NCF, NeuMF, TwoTowerRecommender, in_batch_logits
 from reclib.training import (InBatchDataset, NegativeSamplingDataset, RankingEarlyStopping, load_model,
                              save_model)
@@ -18,6 +19,7 @@ from reclib.training import (InBatchDataset, NegativeSamplingDataset, RankingEar
 TRAIN_SCRIPT = textwrap.dedent("""
     import json, numpy as np, pandas as pd
     import keras
+    from reclib.features.content import ItemFeatures
     from reclib.models import NCF, TwoTowerRecommender
     rng = np.random.default_rng(0)
     keys = rng.choice(60 * 80, size=1500, replace=False)
@@ -27,8 +29,8 @@ TRAIN_SCRIPT = textwrap.dedent("""
     out["ncf_loss"] = ncf.history_["loss"].tolist()
     out["ncf_shape"] = list(ncf.score([0, 1, 2]).shape)
     text = rng.normal(size=(90, 12)).astype("float32")           # 10 items never interacted with
-    tt = TwoTowerRecommender(np.arange(90), text_vectors=text, embedding_dim=8, tower_dims=(16,),
-                             epochs=4, batch_size=128).fit(df)
+    tt = TwoTowerRecommender(embedding_dim=8, tower_dims=(16,), epochs=4, batch_size=128)
+    tt.fit(df, item_features=ItemFeatures(np.arange(90), vectors=text))
     out["tt_loss"] = tt.history_["loss"].tolist()
     out["tt_shape"] = list(tt.score([0, 1]).shape)
     out["tt_pred"] = tt.predict([0, 1], [85, 3]).tolist()
@@ -123,7 +125,8 @@ def test_save_and_load_keras_format(tmp_path):
 @pytest.mark.parametrize("make, message", [
     (lambda: NCF(variant="deep"), "variant"), (lambda: NCF(loss="hinge"), "loss"),
     (lambda: NCF(epochs=0), "epochs"), (lambda: NCF(learning_rate=0), "learning_rate"),
-    (lambda: TwoTowerRecommender([1, 2], text_vectors=np.zeros((3, 4))), "text_vectors"),
+    (lambda: TwoTowerRecommender(embedding_dim=0), "embedding_dim"),
+    (lambda: ItemFeatures([1, 2], vectors=np.zeros((3, 4))), "item_features.vectors"),
     (lambda: NeuMF(5, 5, variant="neumf", mlp_dims=(7, 4)), "even"),
 ])
 def test_bad_arguments_are_named(make, message):

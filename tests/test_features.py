@@ -14,6 +14,7 @@ from reclib.cf import EASE, ImplicitALS
 from reclib.features import (ContentRecommender, EmbeddingCache, FeatureToFactorRecommender,
                              HybridRecommender, TextEncoder, genre_matrix, item_text, pool,
                              recommend_for_text, softmax_scores, tfidf_matrix, user_profiles)
+from reclib.features.content import ItemFeatures
 
 
 @pytest.fixture(scope="session")
@@ -164,12 +165,12 @@ def test_user_profiles_weighted_means():
 def test_content_recommender_ranks_cold_items():
     vectors = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.95, 0.05]])
     df = pd.DataFrame({"user_id": [1, 1, 2], "item_id": [0, 1, 2]})
-    model = ContentRecommender(vectors, item_ids=[0, 1, 2, 3]).fit(df)
+    model = ContentRecommender().fit(df, item_features=ItemFeatures([0, 1, 2, 3], vectors=vectors))
     assert 3 in model.item_ids_
     recs = model.recommend([1], k=1)
     assert recs.item_id.tolist() == [3]          # item 3 was never interacted with
     with pytest.raises(ValueError, match="rows"):
-        ContentRecommender(vectors, item_ids=[0, 1])
+        ItemFeatures([0, 1], vectors=vectors)
 
 
 def test_softmax_and_text_queries(encoder):
@@ -186,9 +187,10 @@ def test_hybrid_extremes_equal_its_parts(synthetic_interactions):
     rng = np.random.default_rng(0)
     vectors, ids = rng.normal(size=(320, 8)), np.arange(320)     # 20 items never interacted with
     df = synthetic_interactions.drop(columns="rating")
-    cf_only = HybridRecommender(EASE(50.0), ContentRecommender(vectors, ids), text_weight=0.0).fit(df)
-    text_only = HybridRecommender(EASE(50.0), ContentRecommender(vectors, ids), text_weight=1.0).fit(df)
-    ease, content = EASE(50.0).fit(df), ContentRecommender(vectors, ids).fit(df)
+    features = ItemFeatures(ids, vectors=vectors)
+    cf_only = HybridRecommender(EASE(50.0), ContentRecommender(), text_weight=0.0).fit(df, item_features=features)
+    text_only = HybridRecommender(EASE(50.0), ContentRecommender(), text_weight=1.0).fit(df, item_features=features)
+    ease, content = EASE(50.0).fit(df), ContentRecommender().fit(df, item_features=features)
     users = [0, 1, 2]
     top_cf = cf_only.recommend(users, k=5)
     assert top_cf.item_id.tolist() == ease.recommend(users, k=5).item_id.tolist()
@@ -201,8 +203,8 @@ def test_feature_to_factor_map_recovers_a_linear_truth(synthetic_interactions):
     df = synthetic_interactions.drop(columns="rating")
     rng = np.random.default_rng(1)
     features = rng.normal(size=(320, 16))
-    model = FeatureToFactorRecommender(ImplicitALS(n_factors=4, n_iter=3, verbose=False), features,
-                                       np.arange(320), reg=1e-6).fit(df)
+    model = FeatureToFactorRecommender(ImplicitALS(n_factors=4, n_iter=3, verbose=False), reg=1e-6)
+    model.fit(df, item_features=ItemFeatures(np.arange(320), vectors=features))
     warm = model.factor_model.item_encoder_.transform(np.arange(300))
     fitted = features[:300] @ model.map_
     residual = np.linalg.norm(model.factor_model.item_factors_[warm] - fitted)

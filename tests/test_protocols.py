@@ -12,6 +12,7 @@ import pytest
 
 from reclib.cf import EASE, BaselinePredictor, MostPopular
 from reclib.checks import ParameterTypeError
+from reclib.features import ItemFeatures
 from reclib.data import (GENRES, build_click_dataset, click_split, cold_start_item_split,
                          leave_last_out, random_split, stratified_split)
 from reclib.evaluation import (P1, P2, P3, P4, P5, PROTOCOLS, EvaluationResult, Protocol, auc,
@@ -165,7 +166,8 @@ def test_per_user_values_average_to_the_reported_metrics(p1, ease_p1):
 def test_p5_ranks_only_the_held_out_items(movielens, ratings):
     train, test = P5.split(ratings)
     ids = movielens.items.item_id.to_numpy()
-    model = ContentRecommender(genre_matrix(movielens.items["genres"], GENRES), ids).fit(train)
+    features = ItemFeatures(ids, vectors=genre_matrix(movielens.items["genres"], GENRES))
+    model = ContentRecommender().fit(train, item_features=features)
     cold = np.sort(test.item_id.unique())
     np.testing.assert_array_equal(P5.candidates(train, test), cold)
     result = P5.evaluate(model, train, test)

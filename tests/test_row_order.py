@@ -22,8 +22,7 @@ MODELS = {
     "BiasedMF-sgd": lambda: BiasedMF(n_factors=8, n_epochs=3, verbose=False),
     "BiasedMF-als": lambda: BiasedMF(n_factors=8, solver="als", n_epochs=3, verbose=False),
     "NCF": lambda: NCF(gmf_dim=8, mlp_dims=(16, 8), epochs=1, batch_size=256),
-    "TwoTower": lambda: TwoTowerRecommender(item_ids=np.arange(300), embedding_dim=8,
-                                            tower_dims=(16,), epochs=1, batch_size=256),
+    "TwoTower": lambda: TwoTowerRecommender(embedding_dim=8, tower_dims=(16,), epochs=1, batch_size=256),
 }
 
 

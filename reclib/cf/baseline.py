@@ -93,24 +93,24 @@ class BaselinePredictor(ExplicitFeedbackMixin, Recommender):
     Parameters
     ----------
     reg_user, reg_item: :math:`\lambda_u, \lambda_i` (shrinkage, in "pseudo-ratings").
-    n_iter: alternating sweeps.
+    epochs: alternating sweeps (``n_iter`` of :func:`fit_biases`).
 
     ``score(users)`` ranks items by :math:`\mu + b_u + b_i`, i.e. by item bias: a popularity
     baseline that prefers well-rated items over often-rated ones.
     """
 
-    def __init__(self, reg_user: float = 15.0, reg_item: float = 10.0, n_iter: int = 10,
+    def __init__(self, reg_user: float = 15.0, reg_item: float = 10.0, epochs: int = 10,
                  **columns: str) -> None:
         super().__init__(**columns)
         check_non_negative(reg_user=reg_user, reg_item=reg_item)
-        check_positive_int(n_iter=n_iter)
-        self.reg_user, self.reg_item, self.n_iter = reg_user, reg_item, n_iter
+        check_positive_int(epochs=epochs)
+        self.reg_user, self.reg_item, self.epochs = reg_user, reg_item, epochs
 
     def _fit(self, matrix: sp.csr_matrix, interactions: pd.DataFrame) -> None:
         coo = matrix.tocoo()
         self._set_rating_range(matrix)
         self.mu_, self.user_bias_, self.item_bias_ = fit_biases(
-            coo.row, coo.col, coo.data, *matrix.shape, self.reg_user, self.reg_item, self.n_iter)
+            coo.row, coo.col, coo.data, *matrix.shape, self.reg_user, self.reg_item, self.epochs)
 
     def _score(self, users: np.ndarray) -> np.ndarray:
         return self.mu_ + self.user_bias_[users][:, None] + self.item_bias_[None, :]

@@ -60,11 +60,12 @@ class ItemKNN(Recommender):
 
     Parameters
     ----------
-    n_neighbors: neighbours kept per item (the rest are set to 0); ``None`` keeps all.
+    n_neighbors: neighbours kept per item (the rest are set to 0); ``None`` keeps all. The
+        default, 20, is the value notebook 02 chose on P1's validation carve-out.
     shrinkage: :math:`\\lambda` added to the cosine denominator.
     """
 
-    def __init__(self, n_neighbors: int | None = 100, shrinkage: float = 0.0, **columns: str) -> None:
+    def __init__(self, n_neighbors: int | None = 20, shrinkage: float = 0.0, **columns: str) -> None:
         super().__init__(**columns)
         if n_neighbors is not None:
             check_positive_int(n_neighbors=n_neighbors)

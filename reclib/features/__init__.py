@@ -7,7 +7,7 @@ notebook 07 (``Categorical``, ``MultiCategorical``, ``Numeric``, ``Vector``, ``F
 """
 
 from reclib.features.cache import EmbeddingCache, text_key
-from reclib.features.content import (ContentRecommender, genre_matrix, item_text, l2_normalize,
+from reclib.features.content import (ContentRecommender, ItemFeatures, check_item_features, genre_matrix, item_text, l2_normalize,
                                      tfidf_matrix, user_profiles)
 from reclib.features.interest import (FeatureToFactorRecommender, HybridRecommender, recommend_for_text, softmax_scores,
                                       standardize_rows)
@@ -15,7 +15,7 @@ from reclib.features.specs import (Categorical, FeatureSpace, FeatureSpec, Multi
                                    Vector)
 from reclib.features.text import DEFAULT_MODEL, TextEncoder, pool, resolve_model
 
-__all__ = ["DEFAULT_MODEL", "Categorical", "ContentRecommender", "EmbeddingCache", "FeatureSpace", "FeatureSpec",
+__all__ = ["DEFAULT_MODEL", "Categorical", "ContentRecommender", "ItemFeatures", "check_item_features", "EmbeddingCache", "FeatureSpace", "FeatureSpec",
            "FeatureToFactorRecommender", "HybridRecommender", "MultiCategorical", "Numeric", "Vector",
            "TextEncoder", "genre_matrix", "item_text", "l2_normalize", "pool", "recommend_for_text",
            "resolve_model", "softmax_scores", "standardize_rows", "text_key", "tfidf_matrix",

@@ -14,6 +14,7 @@ has interacted with yet: this is what makes content the cure for item cold start
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -25,7 +26,7 @@ from reclib.base import Recommender
 from reclib.checks import (ParameterTypeError, check_choice, check_finite_array, check_positive,
                            require_columns)
 
-__all__ = ["ContentRecommender", "genre_matrix", "item_text", "l2_normalize", "tfidf_matrix",
+__all__ = ["ContentRecommender", "ItemFeatures", "check_item_features", "genre_matrix", "item_text", "l2_normalize", "tfidf_matrix",
            "user_profiles"]
 
 Weighting = Literal["mean", "rating", "recency"]
@@ -70,6 +71,81 @@ def check_item_ids(name: str, ids: object) -> np.ndarray:
         raise ValueError(f"{name} must be unique and not null; {int(bad.sum())} entries are not, "
                          f"e.g. {series[bad].head().tolist()}")
     return array
+
+
+@dataclass(frozen=True, eq=False)
+class ItemFeatures:
+    """Side information about a catalogue of items, passed to ``fit`` (scikit-learn's rule: data
+    goes to ``fit``, hyper-parameters to the constructor)::
+
+        features = ItemFeatures(item_ids, vectors=text_vectors, genres=genre_multi_hot)
+        ContentRecommender().fit(train, item_features=features)
+
+    Attributes
+    ----------
+    item_ids: (n_items,) raw ids, unique and not null: the catalogue. It may hold items absent
+        from the training interactions (cold start): a model given these features scores them.
+    vectors: optional (n_items, d) dense array or sparse matrix of finite numbers (text
+        embeddings, TF-IDF, a genre multi-hot used as a content vector), rows follow ``item_ids``.
+    genres: optional (n_items, n_genres) dense multi-hot array (the two-tower's genre input).
+
+    ``ItemFeatures(item_ids)`` with neither table is a bare catalogue (ids only). Everything is
+    checked at construction; the object is frozen (the arrays are not copied: do not modify them).
+    """
+
+    item_ids: np.ndarray
+    vectors: np.ndarray | sp.spmatrix | None = None
+    genres: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        ids = check_item_ids("item_features.item_ids", self.item_ids)
+        object.__setattr__(self, "item_ids", ids)
+        for name in ("vectors", "genres"):
+            table = getattr(self, name)
+            if table is None:
+                continue
+            if not (isinstance(table, np.ndarray) or sp.issparse(table)):
+                raise ParameterTypeError(f"item_features.{name} must be a NumPy array or a SciPy sparse "
+                                         f"matrix, got {type(table).__name__}")
+            if name == "genres" and sp.issparse(table):
+                raise ParameterTypeError("item_features.genres must be a dense array")
+            check_item_vectors(f"item_features.{name}", table, len(ids))
+
+    def __len__(self) -> int:
+        return len(self.item_ids)
+
+    def rows(self, item_ids: np.ndarray) -> np.ndarray:
+        """Row of each raw id in ``item_ids`` (all must be in the catalogue)."""
+        rows = pd.Index(self.item_ids).get_indexer(np.asarray(item_ids))
+        if (rows < 0).any():
+            missing = np.asarray(item_ids)[rows < 0]
+            raise ValueError(f"item_features lacks {len(missing)} item(s), e.g. {missing[:5].tolist()}")
+        return rows
+
+
+def check_item_features(item_features: object, interactions: pd.DataFrame, item_col: str,
+                        need: Sequence[str] = (), model: str = "model") -> ItemFeatures | None:
+    """``item_features`` if it is ``None`` (allowed only when ``need`` is empty) or an
+    :class:`ItemFeatures` holding the tables named in ``need`` and every item of
+    ``interactions[item_col]``; else raise naming ``item_features``."""
+    if item_features is None:
+        if need:
+            raise ValueError(f"{model}.fit needs item_features=ItemFeatures(item_ids, "
+                             f"{', '.join(f'{n}=...' for n in need)}), got None")
+        return None
+    if not isinstance(item_features, ItemFeatures):
+        raise ParameterTypeError(f"item_features must be an ItemFeatures (reclib.features.content) or "
+                                 f"None, got {type(item_features).__name__}")
+    for name in need:
+        if getattr(item_features, name) is None:
+            raise ValueError(f"{model}.fit needs item_features.{name}; it is None")
+    require_columns(interactions, item_col)
+    seen = pd.unique(interactions[item_col].to_numpy())
+    missing = seen[pd.Index(item_features.item_ids).get_indexer(seen) < 0]
+    if len(missing):
+        raise ValueError(f"column {item_col!r}: {len(missing)} item(s) of the interactions are not in "
+                         f"item_features.item_ids, e.g. {missing[:5].tolist()}")
+    return item_features
 
 
 def genre_matrix(genres: pd.Series, vocabulary: Sequence[str] | None = None) -> np.ndarray:
@@ -220,36 +296,42 @@ class ContentRecommender(Recommender):
 
     Parameters
     ----------
-    item_vectors: (n_items, d) dense or sparse features, one row per entry of ``item_ids``.
-    item_ids: the raw ids of those rows: the catalogue, which may include items absent from the
-        training interactions (they are scored like any other: cold start).
     weighting, half_life_days: how a profile weighs the user's items (:func:`user_profiles`).
 
+    Data at ``fit(interactions, item_features=ItemFeatures(item_ids, vectors=...))``: the item
+    vectors (dense or sparse, one row per catalogue item) are side data, so they go to ``fit``,
+    not to the constructor. The catalogue is ``item_features.item_ids``, which may include items
+    absent from the training interactions (they are scored like any other: cold start); every
+    item of the interactions must have a vector.
+
     Users unseen at fit raise ``ValueError`` (they have no profile; see notebook 04 for users
-    described by free text instead). Checked first: ``item_vectors`` a 2-D array or sparse
-    matrix of finite values, ``item_ids`` unique and not null, one per row.
+    described by free text instead).
     """
 
-    def __init__(self, item_vectors: np.ndarray | sp.spmatrix, item_ids: Sequence[object],
-                 weighting: Weighting = "mean", half_life_days: float = 30.0, **columns: str) -> None:
+    def __init__(self, weighting: Weighting = "mean", half_life_days: float = 30.0,
+                 **columns: str) -> None:
         super().__init__(**columns)
-        if not (isinstance(item_vectors, np.ndarray) or sp.issparse(item_vectors)):
-            raise ParameterTypeError(f"item_vectors must be a NumPy array or a SciPy sparse matrix, "
-                                     f"got {type(item_vectors).__name__}")
-        check_item_vectors("item_vectors", item_vectors, len(check_item_ids("item_ids", item_ids)))
         check_choice("weighting", weighting, WEIGHTINGS)
         check_positive(half_life_days=half_life_days)
-        self.item_vectors, self.item_ids = item_vectors, np.asarray(item_ids)
         self.weighting, self.half_life_days = weighting, half_life_days
-        self.uses_rating = weighting == "rating"
+
+    @property
+    def uses_rating(self) -> bool:  # type: ignore[override]
+        return self.weighting == "rating"
+
+    def fit(self, interactions: pd.DataFrame, *,
+            item_features: ItemFeatures | None = None) -> ContentRecommender:
+        """Fit profiles on ``interactions`` over the catalogue of ``item_features`` (class doc)."""
+        self.item_features_ = check_item_features(item_features, interactions, self.item_col,
+                                                  ("vectors",), type(self).__name__)
+        return super().fit(interactions)
 
     def _item_catalogue(self, interactions: pd.DataFrame) -> np.ndarray:
-        return self.item_ids
+        return self.item_features_.item_ids
 
     def _fit(self, matrix: sp.csr_matrix, interactions: pd.DataFrame) -> None:
-        order = self.item_encoder_.transform(self.item_ids)
-        vectors = self.item_vectors[np.argsort(order)]          # rows follow item_ids_
-        self.item_matrix_ = l2_normalize(vectors)
+        vectors = self.item_features_.vectors[self.item_features_.rows(self.item_ids_)]
+        self.item_matrix_ = l2_normalize(vectors)                # rows follow item_ids_
         users, profiles = user_profiles(interactions, vectors, self.item_ids_, self.weighting,
                                         self.user_col, self.item_col, self.rating_col,
                                         half_life_days=self.half_life_days)

@@ -25,7 +25,7 @@ import scipy.sparse as sp
 from reclib.base import Recommender, top_k
 from reclib.checks import (ParameterTypeError, check_choice, check_finite_array, check_non_negative,
                            check_positive, check_positive_int, check_probability)
-from reclib.features.content import check_item_ids, check_item_vectors
+from reclib.features.content import ItemFeatures, check_item_features, check_item_ids, check_item_vectors
 
 __all__ = ["FeatureToFactorRecommender", "HybridRecommender", "recommend_for_text", "softmax_scores",
            "standardize_rows"]
@@ -108,9 +108,13 @@ class HybridRecommender(Recommender):
 
     Parameters
     ----------
-    cf_model, text_model: unfitted recommenders following the model interface; both are fitted
-        on the same interactions. The catalogue is the text model's (it may hold cold items).
+    cf_model, text_model: unfitted recommenders following the model interface (hyper-parameters,
+        like the steps of a scikit-learn ``Pipeline``; they are cloned with the hybrid).
     text_weight: :math:`w` in [0, 1]; 0 is the CF model alone, 1 the text model alone.
+
+    Data at ``fit(interactions, item_features=ItemFeatures(item_ids, vectors=...))``: both
+    models are fitted on ``interactions``; ``item_features`` goes to the text model only, and its
+    catalogue (which may hold cold items) is the hybrid's.
     """
 
     def __init__(self, cf_model: Recommender, text_model: Recommender, text_weight: float = 0.3,
@@ -122,12 +126,24 @@ class HybridRecommender(Recommender):
         check_probability(text_weight=text_weight)
         self.cf_model, self.text_model, self.text_weight = cf_model, text_model, text_weight
 
+    def fit(self, interactions: pd.DataFrame, *,
+            item_features: ItemFeatures | None = None) -> HybridRecommender:
+        """Fit both models on ``interactions`` (``item_features`` to the text model; class doc)."""
+        self.item_features_ = check_item_features(item_features, interactions, self.item_col,
+                                                  model=type(self).__name__)
+        return super().fit(interactions)
+
     def _item_catalogue(self, interactions: pd.DataFrame) -> np.ndarray:
-        return self.text_model._item_catalogue(interactions)
+        if self.item_features_ is None:
+            return super()._item_catalogue(interactions)
+        return self.item_features_.item_ids
 
     def _fit(self, matrix: sp.csr_matrix, interactions: pd.DataFrame) -> None:
         self.cf_model.fit(interactions)
-        self.text_model.fit(interactions)
+        if self.item_features_ is None:
+            self.text_model.fit(interactions)
+        else:
+            self.text_model.fit(interactions, item_features=self.item_features_)
         # column j of our scores is item_ids_[j]; where does each model keep that item?
         self._cf_columns = self.cf_model.item_encoder_.transform(self.item_ids_, unknown="ignore")
         self._text_columns = self.text_model.item_encoder_.transform(self.item_ids_)
@@ -153,39 +169,47 @@ class FeatureToFactorRecommender(Recommender):
 
     Parameters
     ----------
-    factor_model: an unfitted recommender exposing ``user_factors_`` and ``item_factors_``.
-    item_vectors, item_ids: features of the catalogue (rows follow ``item_ids``).
+    factor_model: an unfitted recommender exposing ``user_factors_`` and ``item_factors_`` (a
+        hyper-parameter: it is cloned with this model).
     reg: :math:`\lambda` of the ridge map.
     map_warm_items: also replace warm items' factors by their mapped ones (for a fair comparison
         of pure content), instead of keeping the learned factors.
 
-    Checked first: ``factor_model`` a recommender, ``item_vectors`` a dense 2-D finite array
-    with one row per unique ``item_ids`` entry, ``reg`` >= 0, ``map_warm_items`` a bool.
+    Data at ``fit(interactions, item_features=ItemFeatures(item_ids, vectors=...))``: the
+    vectors must be dense; the catalogue is ``item_features.item_ids`` (cold items included).
+    Checked first: ``factor_model`` a recommender, ``reg`` >= 0, ``map_warm_items`` a bool.
     """
 
-    def __init__(self, factor_model: Recommender, item_vectors: np.ndarray, item_ids: Sequence[object],
-                 reg: float = 10.0, map_warm_items: bool = False, **columns: str) -> None:
+    def __init__(self, factor_model: Recommender, reg: float = 10.0, map_warm_items: bool = False,
+                 **columns: str) -> None:
         super().__init__(**columns)
         if not isinstance(factor_model, Recommender):
             raise ParameterTypeError(f"factor_model must be a reclib Recommender, got "
                                      f"{type(factor_model).__name__}")
-        if sp.issparse(item_vectors):
-            raise ParameterTypeError("item_vectors must be a dense array (the ridge map is dense)")
-        check_item_vectors("item_vectors", item_vectors, len(check_item_ids("item_ids", item_ids)))
         check_non_negative(reg=reg)
         check_choice("map_warm_items", map_warm_items, (True, False))
-        self.factor_model, self.item_vectors, self.item_ids = factor_model, item_vectors, np.asarray(item_ids)
-        self.reg, self.map_warm_items = reg, map_warm_items
+        self.factor_model, self.reg, self.map_warm_items = factor_model, reg, map_warm_items
+
+    def fit(self, interactions: pd.DataFrame, *,
+            item_features: ItemFeatures | None = None) -> FeatureToFactorRecommender:
+        """Fit the factor model and the ridge map over ``item_features``' catalogue (class doc)."""
+        features = check_item_features(item_features, interactions, self.item_col, ("vectors",),
+                                       type(self).__name__)
+        if sp.issparse(features.vectors):
+            raise ParameterTypeError("item_features.vectors must be a dense array for "
+                                     "FeatureToFactorRecommender (the ridge map is dense)")
+        self.item_features_ = features
+        return super().fit(interactions)
 
     def _item_catalogue(self, interactions: pd.DataFrame) -> np.ndarray:
-        return self.item_ids
+        return self.item_features_.item_ids
 
     def _fit(self, matrix: sp.csr_matrix, interactions: pd.DataFrame) -> None:
         model = self.factor_model.fit(interactions)
         if not hasattr(model, "item_factors_"):
             raise ValueError(f"{type(model).__name__} has no item_factors_: use a factor model")
-        feats = np.asarray(self.item_vectors, dtype=np.float64)
-        feats = feats[np.argsort(self.item_encoder_.transform(self.item_ids))]   # rows follow item_ids_
+        features = self.item_features_
+        feats = np.asarray(features.vectors, dtype=np.float64)[features.rows(self.item_ids_)]
         warm = model.item_encoder_.transform(self.item_ids_, unknown="ignore")
         is_warm = warm >= 0
         F, Y = feats[is_warm], model.item_factors_[warm[is_warm]]

@@ -1,7 +1,7 @@
 """The Keras models behind the common model interface (``fit`` / ``score`` / ``recommend``).
 
 :class:`NCF` wraps GMF, MLP and NeuMF; :class:`TwoTowerRecommender` wraps the two-tower
-retrieval model with item text features. Both encode raw ids internally, train through
+retrieval model (ids alone, or with item features given at ``fit``). Both encode raw ids internally, train through
 :class:`reclib.training.Trainer` on the input pipelines of ``reclib.training`` (the loss is the
 model's task: pointwise, pairwise or retrieval) and accept a ``validate`` function for early
 stopping on a ranking metric. ``keras_model_`` is the trained Keras model.
@@ -17,9 +17,10 @@ import pandas as pd
 import scipy.sparse as sp
 
 from reclib.base import Recommender, user_batches
-from reclib.checks import (ParameterTypeError, check_choice, check_finite_array, check_in_range,
+from reclib.checks import (ParameterTypeError, check_choice, check_in_range,
                            check_non_negative, check_non_negative_int, check_positive,
                            check_positive_int)
+from reclib.features.content import ItemFeatures, check_item_features
 from reclib.models.mlp import check_layer_sizes
 from reclib.models.ncf import NeuMF, PairwiseScorer, check_neumf_args
 from reclib.models.retrieval import TwoTower
@@ -29,6 +30,13 @@ from reclib.training.trainer import Trainer, check_keras_verbose
 __all__ = ["NCF", "KerasRecommender", "TwoTowerRecommender"]
 
 Validate = Callable[[Recommender], dict[str, float]]
+
+#: default ``epochs``: the early-stopped epoch (patience 2, at most 20) on P1's validation carve-out
+#: of ML-100K (``P1.validation_split(P1.split(ratings)[0])``) with notebook 05's parameters and
+#: the other defaults. Measured: NeuMF best epoch 8 (P1 test NDCG@10 0.433 when refitted on train);
+#: ids-only two-tower best epoch 4 (P1 test NDCG@10 0.391).
+NCF_EPOCHS = 8
+TWO_TOWER_EPOCHS = 4
 
 
 class KerasRecommender(Recommender):
@@ -88,11 +96,14 @@ class NCF(KerasRecommender):
     loss: ``"bce"`` (pointwise, ``n_negatives`` fresh negatives per positive every epoch) or
         ``"bpr"`` (pairwise triplets).
     epochs, batch_size, learning_rate (Adam), patience, monitor, random_state, verbose.
+
+    The defaults are notebook 05's validated values; ``epochs`` is their early-stopped epoch on
+    P1's validation carve-out of ML-100K. No side data: ``fit(interactions, validate=None)``.
     """
 
     def __init__(self, variant: str = "neumf", gmf_dim: int = 32, mlp_dims: Sequence[int] = (64, 32, 16),
                  l2: float = 0.0, dropout: float = 0.0, loss: str = "bce", n_negatives: int = 4,
-                 epochs: int = 20, batch_size: int = 1024, learning_rate: float = 1e-3,
+                 epochs: int = NCF_EPOCHS, batch_size: int = 1024, learning_rate: float = 1e-3,
                  patience: int = 3, monitor: str = "ndcg", random_state: int = 42, verbose: int = 0,
                  **columns: str) -> None:
         super().__init__(epochs, batch_size, learning_rate, patience, monitor, random_state, verbose, **columns)
@@ -128,47 +139,33 @@ class NCF(KerasRecommender):
 
 
 class TwoTowerRecommender(KerasRecommender):
-    """Two-tower retrieval (``reclib.models.retrieval``) over a catalogue with item features.
+    """Two-tower retrieval (``reclib.models.retrieval``), from ids alone or with item features.
 
     Parameters
     ----------
-    item_ids: the catalogue (may include items absent from training: they are embedded from
-        their features alone, the cold start of protocol P5).
-    genres: (n_items, n_genres) multi-hot or ``None``; text_vectors: (n_items, d) or ``None``;
-        rows follow ``item_ids``.
     embedding_dim, tower_dims, use_history, history_length (most recent items kept per user),
     id_dropout, temperature, log_q_correction, l2, use_user_id: the model; epochs, batch_size, learning_rate,
-    patience, monitor, random_state, verbose: training.
+    patience, monitor, random_state, verbose: training. The defaults are notebook 05's validated
+    values (``epochs`` is the early-stopped epoch of the ids-only model on P1's validation carve-out).
 
-    Every argument is checked before anything is built: ``item_ids`` non-empty, 1-D, unique and
-    without nulls; ``genres`` and ``text_vectors`` 2-D, finite, one row per item; the model
-    arguments as in :class:`~reclib.models.retrieval.TwoTower`.
+    Data at ``fit(interactions, validate=None, item_features=None)``: ``item_features`` is an
+    optional :class:`~reclib.features.content.ItemFeatures` whose ``vectors`` (dense, e.g. text
+    embeddings) and ``genres`` (multi-hot) feed the item tower. Its ``item_ids`` are the
+    catalogue, which may include items absent from training: they are embedded from their
+    features alone (the cold start of protocol P5). Without it the model is an ids-only two-tower
+    over the items of ``interactions``.
+
+    The arguments are checked before anything is built, as in
+    :class:`~reclib.models.retrieval.TwoTower`.
     """
 
-    def __init__(self, item_ids: Sequence[object], genres: np.ndarray | None = None,
-                 text_vectors: np.ndarray | None = None, embedding_dim: int = 64,
-                 tower_dims: Sequence[int] = (128,), use_history: bool = True, history_length: int = 50,
-                 id_dropout: float = 0.1, temperature: float = 0.05, log_q_correction: bool = True,
-                 l2: float = 0.0, use_user_id: bool = True, epochs: int = 20, batch_size: int = 512,
-                 learning_rate: float = 1e-3, patience: int = 3, monitor: str = "ndcg",
-                 random_state: int = 42, verbose: int = 0, timestamp_col: str = "timestamp",
-                 **columns: str) -> None:
+    def __init__(self, embedding_dim: int = 64, tower_dims: Sequence[int] = (128,), use_history: bool = True,
+                 history_length: int = 50, id_dropout: float = 0.1, temperature: float = 0.1,
+                 log_q_correction: bool = True, l2: float = 0.0, use_user_id: bool = False,
+                 epochs: int = TWO_TOWER_EPOCHS, batch_size: int = 512, learning_rate: float = 1e-3,
+                 patience: int = 3, monitor: str = "ndcg", random_state: int = 42, verbose: int = 0,
+                 timestamp_col: str = "timestamp", **columns: str) -> None:
         super().__init__(epochs, batch_size, learning_rate, patience, monitor, random_state, verbose, **columns)
-        catalogue = np.asarray(item_ids)
-        if catalogue.ndim != 1 or len(catalogue) == 0:
-            raise ValueError(f"item_ids must be a non-empty 1-D sequence of ids, got shape {catalogue.shape}")
-        ids = pd.Series(catalogue)
-        if ids.isna().any() or ids.duplicated().any():
-            bad = ids[ids.isna() | ids.duplicated(keep=False)]
-            raise ValueError(f"item_ids must be unique and not null; {len(bad)} are not, e.g. "
-                             f"{bad.head().tolist()}")
-        for name, table in (("genres", genres), ("text_vectors", text_vectors)):
-            if table is None:
-                continue
-            values = check_finite_array(name, table)
-            if values.ndim != 2 or len(values) != len(catalogue):
-                raise ValueError(f"{name} must be a 2-D array with one row per item: got shape "
-                                 f"{values.shape}, item_ids has {len(catalogue)}")
         check_positive_int(embedding_dim=embedding_dim, history_length=history_length)
         check_layer_sizes("tower_dims", tower_dims)
         for name, flag in (("use_history", use_history), ("log_q_correction", log_q_correction),
@@ -181,23 +178,38 @@ class TwoTowerRecommender(KerasRecommender):
         check_non_negative(l2=l2)
         if not isinstance(timestamp_col, str):
             raise ParameterTypeError(f"timestamp_col must be a column name, got {timestamp_col!r}")
-        self.item_ids, self.genres, self.text_vectors = np.asarray(item_ids), genres, text_vectors
         self.embedding_dim, self.tower_dims, self.use_history = embedding_dim, tuple(tower_dims), use_history
         self.history_length, self.id_dropout, self.temperature = history_length, id_dropout, temperature
         self.log_q_correction, self.l2, self.timestamp_col = log_q_correction, l2, timestamp_col
         self.use_user_id = use_user_id
 
+    def fit(self, interactions: pd.DataFrame, validate: Validate | None = None, *,
+            item_features: ItemFeatures | None = None) -> TwoTowerRecommender:
+        """Fit on ``interactions`` (with ``validate``, early-stop); ``item_features``: class doc."""
+        features = check_item_features(item_features, interactions, self.item_col,
+                                       model=type(self).__name__)
+        if features is not None and sp.issparse(features.vectors):
+            raise ParameterTypeError("item_features.vectors must be a dense array for "
+                                     "TwoTowerRecommender (the item tower is dense)")
+        self.item_features_ = features
+        return super().fit(interactions, validate)
+
     def _item_catalogue(self, interactions: pd.DataFrame) -> np.ndarray:
-        return self.item_ids
+        if self.item_features_ is None:
+            return super()._item_catalogue(interactions)
+        return self.item_features_.item_ids
 
     def _fit(self, matrix: sp.csr_matrix, interactions: pd.DataFrame) -> None:
         n_users, n_items = matrix.shape
-        order = np.argsort(self.item_encoder_.transform(self.item_ids))      # feature rows -> item_ids_
         counts = np.asarray((matrix > 0).sum(axis=0)).ravel()
         # keras item index: 1 + catalogue index for items seen in training, 0 ("unknown") otherwise
         self._keras_item = np.where(counts > 0, np.arange(1, n_items + 1), 0).astype(np.int32)
-        self._genres = None if self.genres is None else np.asarray(self.genres, np.float32)[order]
-        self._text = None if self.text_vectors is None else np.asarray(self.text_vectors, np.float32)[order]
+        features = self.item_features_
+        rows = None if features is None else features.rows(self.item_ids_)      # rows follow item_ids_
+        self._genres = None if features is None or features.genres is None else \
+            np.asarray(features.genres, np.float32)[rows]
+        self._text = None if features is None or features.vectors is None else \
+            np.asarray(features.vectors, np.float32)[rows]
         self._history = self._histories(interactions)
         users = self.user_encoder_.transform(interactions[self.user_col])
         items = self.item_encoder_.transform(interactions[self.item_col])
