@@ -62,6 +62,11 @@ bench: $(DATA)
 	$(PIP) install --quiet -c $(LOCK) -e ".[test,bench]"
 	$(PY) -m reclib.bench --output build/bench.json
 
+# reclib's ALS/BPR/EASE fits next to implicit and Cornac (extra "peers") -> build/bench_peers.{json,md,png}
+bench-peers: $(DATA)
+	$(PIP) install --quiet -c $(LOCK) -e ".[peers]"
+	$(PY) -m experiments.bench_peers $(BENCH_ARGS)
+
 # hyper-parameter searches on validation carve-outs of the training data -> build/tuning/
 tune: $(DATA)
 	$(PY) -m experiments.tune

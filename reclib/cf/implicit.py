@@ -34,48 +34,66 @@ from tqdm.auto import tqdm
 
 from reclib.base import Recommender
 from reclib.checks import check_divergence, diverged
-from reclib.cf.linalg import batched_gram, scatter_add, solve_spd
+from reclib.cf import kernels
+from reclib.cf.linalg import scatter_add
 from reclib.checks import (check_choice, check_finite_array, check_non_negative,
                            check_non_negative_int, check_positive, check_positive_int)
-from reclib.data.sampling import sample_negatives
 
 __all__ = ["BPR", "ImplicitALS", "bpr_loss_and_grads", "bpr_sgd_step", "implicit_als_half_step",
            "implicit_als_loss"]
 
 
 def implicit_als_half_step(strength: sp.csr_matrix, other: np.ndarray, alpha: float, reg: float,
-                           reg_exponent: float = 0.0) -> np.ndarray:
+                           reg_exponent: float = 0.0, solver: str = "cholesky",
+                           current: np.ndarray | None = None, cg_steps: int = 3) -> np.ndarray:
     """Solve every row's factors with the other side fixed, by the :math:`Y^\\top Y` trick.
 
     strength: (n_rows, n_other) sparse :math:`r_{ui}` (observed entries only); other: (n_other, f).
     Row ``u`` is regularised by :math:`\\lambda_u = \\lambda (\\sum_i c_{ui})^\\nu` (``reg_exponent`` =
     :math:`\\nu`; 0 gives the constant :math:`\\lambda` of Hu et al., 1 the frequency-scaled
-    regularisation of Rendle et al. 2021). Returns (n_rows, f).
+    regularisation of Rendle et al. 2021). Returns (n_rows, f), in ``other``'s dtype.
+
+    ``solver="cholesky"`` solves each row's system exactly (the per-row matrix costs
+    :math:`O(f^2 |I_u|)`); ``solver="cg"`` takes ``cg_steps`` conjugate-gradient steps from
+    ``current`` (n_rows, f; zeros if ``None``) using only matrix-vector products,
+    :math:`O(f^2 + f |I_u|)` per step, without forming the matrix (Takács et al. 2011).
     ``alpha`` and ``reg`` must be > 0, ``reg_exponent`` >= 0; the strengths and ``other`` finite.
     """
     check_positive(alpha=alpha, reg=reg)
     check_non_negative(reg_exponent=reg_exponent)
+    check_choice("solver", solver, ("cholesky", "cg"))
+    check_positive_int(cg_steps=cg_steps)
     strength = sp.csr_matrix(strength)
     check_finite_array("strength", strength.data)
+    dtype = np.float32 if np.asarray(other).dtype == np.float32 else np.float64
     other = check_finite_array("other", other)
     if other.ndim != 2 or strength.shape[1] != len(other):
         raise ValueError(f"shapes disagree: strength {strength.shape}, other {other.shape}; "
                          f"expected (n_rows, n_other) and (n_other, f)")
-    return _implicit_als_half_step(strength, other, alpha, reg, reg_exponent)
+    other = np.ascontiguousarray(other, dtype=dtype)
+    shape = (strength.shape[0], other.shape[1])
+    if current is None:
+        rows = np.zeros(shape, dtype=other.dtype)
+    else:
+        rows = np.array(check_finite_array("current", current), dtype=other.dtype, order="C")
+        if rows.shape != shape:
+            raise ValueError(f"current must have shape {shape}, got {rows.shape}")
+    failed = _solve_rows(strength, other, kernels.gram(other), rows, alpha, reg, reg_exponent,
+                         solver, cg_steps)
+    if failed:
+        raise np.linalg.LinAlgError(f"{failed} of {shape[0]} ridge systems are not positive definite")
+    return rows
 
 
-def _implicit_als_half_step(strength: sp.csr_matrix, other: np.ndarray, alpha: float, reg: float,
-                            reg_exponent: float) -> np.ndarray:
-    """:func:`implicit_als_half_step` without the argument checks (the fit checks once per sweep)."""
-    f = other.shape[1]
-    extra = sp.csr_matrix(strength, copy=True)
-    extra.data = alpha * extra.data                      # C_u - I on the observed entries
-    total_confidence = other.shape[0] + np.asarray(extra.sum(axis=1)).ravel()
-    row_reg = reg * total_confidence ** reg_exponent
-    gram = batched_gram(extra, other) + other.T @ other + row_reg[:, None, None] * np.eye(f)
-    confidence = extra.copy()
-    confidence.data = 1.0 + confidence.data              # c_ui on the observed entries (p_ui = 1)
-    return solve_spd(gram, np.asarray(confidence @ other))
+def _solve_rows(strength: sp.csr_matrix, other: np.ndarray, other_gram: np.ndarray, rows: np.ndarray,
+                alpha: float, reg: float, reg_exponent: float, solver: str, cg_steps: int) -> int:
+    """One half step in place on ``rows`` by the compiled kernels; returns the failed rows' count."""
+    args = (strength.indptr, strength.indices, strength.data, other, other_gram, rows,
+            float(alpha), float(reg), float(reg_exponent))
+    if solver == "cg":
+        kernels.ials_cg_half_step(*args, cg_steps)
+        return 0
+    return kernels.ials_cholesky_half_step(*args)
 
 
 def implicit_als_loss(strength: sp.csr_matrix, X: np.ndarray, Y: np.ndarray, alpha: float,
@@ -90,7 +108,7 @@ def implicit_als_loss(strength: sp.csr_matrix, X: np.ndarray, Y: np.ndarray, alp
 
 
 class ImplicitALS(Recommender):
-    r"""Weighted matrix factorisation for implicit feedback, by alternating exact solves.
+    r"""Weighted matrix factorisation for implicit feedback, by alternating least squares.
 
     Parameters
     ----------
@@ -98,8 +116,15 @@ class ImplicitALS(Recommender):
     reg_exponent: :math:`\nu` in the per-row weight :math:`\lambda (\sum_i c_{ui})^\nu`
     (:func:`implicit_als_half_step`); 0 is the original constant :math:`\lambda`.
     n_iter: alternating sweeps; init_std: scale of the random initial factors.
+    solver: ``"cg"`` (default: ``cg_steps`` conjugate-gradient steps per row and half step,
+    warm-started from the current factors, never forming a per-row matrix; Takács et al. 2011, as
+    the ``implicit`` library does) or ``"cholesky"`` (the exact solve of every row's system).
+    cg_steps: conjugate-gradient steps per row (``solver="cg"`` only).
+    dtype: ``"float64"`` or ``"float32"`` factors (float32 halves memory traffic).
     random_state: seed; verbose: progress bar with the loss.
 
+    The half steps are compiled (:mod:`reclib.cf.kernels`) and run in parallel over rows; every
+    row's update is independent, so the result is the same whatever the number of threads.
     Interactions count as :math:`r_{ui} = 1` (a frame's rating column is ignored).
     Every argument is checked before anything runs; a fit whose loss or factors become NaN/inf
     (e.g. ``alpha`` so large that the confidence weights swamp ``reg``), or whose ridge systems
@@ -109,44 +134,58 @@ class ImplicitALS(Recommender):
 
     def __init__(self, n_factors: int = 64, reg: float = 0.1, alpha: float = 10.0, n_iter: int = 15,
                  reg_exponent: float = 0.0, init_std: float = 0.01, random_state: int = 42,
-                 verbose: bool = True, **columns: str) -> None:
+                 verbose: bool = True, solver: str = "cg", cg_steps: int = 3,
+                 dtype: str = "float64", **columns: str) -> None:
         super().__init__(**columns)
-        check_positive_int(n_factors=n_factors, n_iter=n_iter)
+        check_positive_int(n_factors=n_factors, n_iter=n_iter, cg_steps=cg_steps)
         check_positive(reg=reg, alpha=alpha, init_std=init_std)
         check_non_negative(reg_exponent=reg_exponent)
         check_non_negative_int(random_state=random_state)
         check_choice("verbose", verbose, (True, False))
+        check_choice("solver", solver, ("cg", "cholesky"))
+        check_choice("dtype", dtype, ("float64", "float32"))
         self.n_factors, self.reg, self.alpha, self.n_iter = n_factors, reg, alpha, n_iter
         self.reg_exponent = reg_exponent
         self.init_std, self.random_state, self.verbose = init_std, random_state, verbose
+        self.solver, self.cg_steps, self.dtype = solver, cg_steps, dtype
 
     def _fit(self, matrix: sp.csr_matrix, interactions: pd.DataFrame) -> None:
         rng = np.random.default_rng(self.random_state)
-        X = rng.normal(0, self.init_std, (matrix.shape[0], self.n_factors))
-        Y = rng.normal(0, self.init_std, (matrix.shape[1], self.n_factors))
+        with np.errstate(over="ignore"):       # a huge init_std is reported by the first check
+            X = rng.normal(0, self.init_std, (matrix.shape[0], self.n_factors)).astype(self.dtype)
+            Y = rng.normal(0, self.init_std, (matrix.shape[1], self.n_factors)).astype(self.dtype)
+        matrix = sp.csr_matrix(matrix, dtype=np.float64)
         transposed = matrix.T.tocsr()
         history = []
         culprits = {"alpha": self.alpha, "reg": self.reg, "reg_exponent": self.reg_exponent}
         advice = "lower alpha or raise reg (the confidence weights swamp the regularisation)"
-        with np.errstate(over="ignore", invalid="ignore"):     # reported by the first check
-            start_loss = implicit_als_loss(matrix, X, Y, self.alpha, self.reg)
+        Y_gram = kernels.gram(Y)
+        start_loss = self._loss(matrix, X, Y, kernels.gram(X), Y_gram)
         bar = tqdm(range(self.n_iter), desc="ImplicitALS", disable=not self.verbose)
         for it in bar:
-            with np.errstate(over="ignore", invalid="ignore"):   # overflow is reported below
-                try:
-                    X = _implicit_als_half_step(matrix, Y, self.alpha, self.reg, self.reg_exponent)
-                    Y = _implicit_als_half_step(transposed, X, self.alpha, self.reg, self.reg_exponent)
-                except np.linalg.LinAlgError as err:
-                    raise diverged("ImplicitALS", "iteration", it + 1, self.n_iter,
-                                   f"a ridge system could not be solved ({err})", culprits,
-                                   advice) from None
-                loss = implicit_als_loss(matrix, X, Y, self.alpha, self.reg)
+            failed = _solve_rows(matrix, Y, Y_gram, X, self.alpha, self.reg, self.reg_exponent,
+                                 self.solver, self.cg_steps)
+            X_gram = kernels.gram(X)
+            failed += _solve_rows(transposed, X, X_gram, Y, self.alpha, self.reg,
+                                  self.reg_exponent, self.solver, self.cg_steps)
+            if failed:
+                raise diverged("ImplicitALS", "iteration", it + 1, self.n_iter,
+                               f"{failed} ridge systems were not positive definite", culprits,
+                               advice)
+            Y_gram = kernels.gram(Y)
+            loss = self._loss(matrix, X, Y, X_gram, Y_gram)
             check_divergence("ImplicitALS", "iteration", it + 1, self.n_iter, loss, start_loss,
                              culprits, advice, user_factors=X, item_factors=Y)
             history.append({"iteration": it + 1, "loss": loss})
             bar.set_postfix(loss=f"{loss:.1f}")
         self.user_factors_, self.item_factors_ = X, Y
         self.history_ = pd.DataFrame(history)
+
+    def _loss(self, matrix: sp.csr_matrix, X: np.ndarray, Y: np.ndarray, X_gram: np.ndarray,
+              Y_gram: np.ndarray) -> float:
+        """:func:`implicit_als_loss` by the compiled kernel (NaN/inf pass through to the check)."""
+        return float(kernels.ials_loss(matrix.indptr, matrix.indices, matrix.data, X, Y,
+                                       X_gram, Y_gram, float(self.alpha), float(self.reg)))
 
     def _score(self, users: np.ndarray) -> np.ndarray:
         return self.user_factors_[users] @ self.item_factors_.T
@@ -194,13 +233,23 @@ def bpr_sgd_step(P: np.ndarray, Q: np.ndarray, b: np.ndarray, users: np.ndarray,
 
 def _bpr_sgd_step(P: np.ndarray, Q: np.ndarray, b: np.ndarray, users: np.ndarray, pos: np.ndarray,
                   neg: np.ndarray, reg: float, lr: float) -> float:
-    """:func:`bpr_sgd_step` without the argument checks (the fit's inner loop)."""
-    loss, (gp, gqi, gqj, gbi, gbj) = _bpr_terms(P, Q, b, users, pos, neg, reg)
-    scatter_add(P, users, -lr * gp)
-    scatter_add(Q, np.concatenate([pos, neg]), -lr * np.vstack([gqi, gqj]))
-    np.add.at(b, pos, -lr * gbi)
-    np.add.at(b, neg, -lr * gbj)
-    return loss
+    """:func:`bpr_sgd_step` without the argument checks: the compiled kernel, one batch."""
+    return kernels.bpr_epoch(P, Q, b, users, pos, neg, float(reg), float(lr), max(len(users), 1))
+
+
+def _sample_negatives(matrix: sp.csr_matrix, users: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One item per entry of ``users`` drawn uniformly among the items that user has not interacted
+    with: uniform draws from ``rng``, redrawn (also from ``rng``) where they hit a positive.
+
+    matrix: (n_users, n_items) CSR with sorted indices; every user in ``users`` must have at least
+    one unobserved item (the fit checks that once).
+    """
+    negatives = rng.integers(0, matrix.shape[1], len(users))
+    todo = np.flatnonzero(kernels.is_observed(matrix.indptr, matrix.indices, users, negatives))
+    while len(todo):
+        negatives[todo] = rng.integers(0, matrix.shape[1], len(todo))
+        todo = todo[kernels.is_observed(matrix.indptr, matrix.indices, users[todo], negatives[todo])]
+    return negatives
 
 
 class BPR(Recommender):
@@ -208,7 +257,12 @@ class BPR(Recommender):
 
     Each epoch draws one (u, i, j) triplet per training interaction: the interactions in random
     order, each with a uniformly sampled negative (never a positive). The summed gradients of a
-    batch are applied with step ``lr``.
+    batch are applied with step ``lr``; ``batch_size=1`` (the default) is per-triplet SGD, as in
+    Rendle et al.'s LearnBPR.
+
+    The permutation and the negatives come from the seeded NumPy generator before each epoch; the
+    per-triplet loop is compiled (:func:`reclib.cf.kernels.bpr_epoch`) and single-threaded, so the
+    same seed and data give the same numbers.
 
     Parameters
     ----------
@@ -224,7 +278,7 @@ class BPR(Recommender):
     """
 
     def __init__(self, n_factors: int = 64, reg: float = 0.01, lr: float = 0.05, n_epochs: int = 50,
-                 batch_size: int = 256, init_std: float = 0.1, random_state: int = 42,
+                 batch_size: int = 1, init_std: float = 0.1, random_state: int = 42,
                  verbose: bool = True, **columns: str) -> None:
         super().__init__(**columns)
         check_positive_int(n_factors=n_factors, n_epochs=n_epochs, batch_size=batch_size)
@@ -239,6 +293,13 @@ class BPR(Recommender):
     def _fit(self, matrix: sp.csr_matrix, interactions: pd.DataFrame) -> None:
         rng = np.random.default_rng(self.random_state)
         n_users, n_items = matrix.shape
+        matrix = sp.csr_matrix(matrix)
+        matrix.sum_duplicates()                               # sorted indices, for the lookups
+        full = np.flatnonzero(np.diff(matrix.indptr) >= n_items)
+        if len(full):
+            raise ValueError(f"users {self.user_ids_[full[:5]].tolist()} have "
+                             f"no item left to sample as a negative (they interacted with all "
+                             f"{n_items} items)")
         coo = matrix.tocoo()
         users, items = coo.row.astype(np.int64), coo.col.astype(np.int64)
         P = rng.normal(0, self.init_std, (n_users, self.n_factors))
@@ -249,17 +310,15 @@ class BPR(Recommender):
         advice = "lower lr (the SGD step is too large), or change reg or init_std"
         bar = tqdm(range(self.n_epochs), desc="BPR", disable=not self.verbose)
         for epoch in bar:
+            # the samples come from the seeded generator before the compiled loop consumes them
             order = rng.permutation(len(users))
-            negatives = sample_negatives(users, items, n_items, users[order], seed=rng)
-            total = 0.0
-            with np.errstate(over="ignore", invalid="ignore"):   # overflow is reported below
-                if epoch == 0:   # mean loss per triplet before any step: the divergence reference
-                    start_loss = _bpr_terms(P, Q, b, users[order], items[order], negatives,
-                                            self.reg)[0] / len(order)
-                for start in range(0, len(order), self.batch_size):
-                    batch = order[start:start + self.batch_size]
-                    neg = negatives[start:start + self.batch_size]
-                    total += _bpr_sgd_step(P, Q, b, users[batch], items[batch], neg, self.reg, self.lr)
+            epoch_users, epoch_items = users[order], items[order]
+            negatives = _sample_negatives(matrix, epoch_users, rng)
+            if epoch == 0:   # mean loss per triplet before any step: the divergence reference
+                start_loss = kernels.bpr_loss(P, Q, b, epoch_users, epoch_items, negatives,
+                                              float(self.reg)) / len(order)
+            total = kernels.bpr_epoch(P, Q, b, epoch_users, epoch_items, negatives, float(self.reg),
+                                      float(self.lr), self.batch_size)
             check_divergence("BPR", "epoch", epoch + 1, self.n_epochs, total / len(order),
                              start_loss, culprits, advice, user_factors=P, item_factors=Q,
                              item_bias=b)

@@ -13,7 +13,8 @@ Its gradients over one rating are :math:`\partial_{p_u} = -e_{ui} q_i + \lambda 
 :math:`\partial_{q_i} = -e_{ui} p_u + \lambda q_i`, :math:`\partial_{b_u} = -e_{ui} + \lambda b_u`,
 :math:`\partial_{b_i} = -e_{ui} + \lambda b_i` (:func:`mf_loss_and_grads` sums them over a batch).
 
-**SGD** steps against these gradients on shuffled mini-batches. **ALS** fixes the item side and
+**SGD** steps against these gradients on the shuffled ratings, one at a time (or on mini-batches).
+**ALS** fixes the item side and
 solves every user exactly: with :math:`\tilde q_i = (q_i, 1)`, :math:`x_u = (p_u, b_u)` and
 :math:`t_{ui} = r_{ui} - \mu - b_i`, the user's part of :math:`L` is a ridge regression with
 solution :math:`x_u = (\tilde Q_u^\top \tilde Q_u + \lambda |I_u| I)^{-1} \tilde Q_u^\top t_u`;
@@ -30,6 +31,7 @@ import scipy.sparse as sp
 from tqdm.auto import tqdm
 
 from reclib.base import Recommender
+from reclib.cf import kernels
 from reclib.cf.baseline import ExplicitFeedbackMixin
 from reclib.checks import check_divergence, diverged
 from reclib.cf.linalg import batched_gram, scatter_add, solve_spd
@@ -85,13 +87,10 @@ def mf_sgd_step(P: np.ndarray, Q: np.ndarray, b_u: np.ndarray, b_i: np.ndarray, 
 def _mf_sgd_step(P: np.ndarray, Q: np.ndarray, b_u: np.ndarray, b_i: np.ndarray, mu: float,
                  users: np.ndarray, items: np.ndarray, ratings: np.ndarray, reg: float,
                  lr: float) -> float:
-    """:func:`mf_sgd_step` without the argument checks (the fit's inner loop)."""
-    loss, (gp, gq, gbu, gbi) = _mf_terms(P, Q, b_u, b_i, mu, users, items, ratings, reg)
-    scatter_add(P, users, -lr * gp)
-    scatter_add(Q, items, -lr * gq)
-    np.add.at(b_u, users, -lr * gbu)
-    np.add.at(b_i, items, -lr * gbi)
-    return loss
+    """:func:`mf_sgd_step` without the argument checks: the compiled kernel, one batch."""
+    return kernels.mf_epoch(P, Q, b_u, b_i, float(mu), users, items,
+                            np.asarray(ratings, dtype=np.float64), float(reg), float(lr),
+                            max(len(users), 1))
 
 
 def als_half_step(ratings: sp.csr_matrix, other: np.ndarray, other_bias: np.ndarray, mu: float,
@@ -138,10 +137,13 @@ class BiasedMF(ExplicitFeedbackMixin, Recommender):
     ----------
     n_factors: :math:`f`, the rank of the interaction term.
     reg: :math:`\lambda`, the L2 weight (per rating, as in the loss).
-    solver: ``"sgd"`` (mini-batch SGD) or ``"als"`` (alternating exact ridge solves).
+    solver: ``"sgd"`` (mini-batch SGD; the per-rating loop is compiled and single-threaded, on a
+        seeded order, so the same seed gives the same numbers) or ``"als"`` (alternating exact
+        ridge solves).
     n_epochs: passes over the ratings (SGD) or alternating sweeps (ALS).
-    lr: SGD step size; batch_size: ratings per SGD step (gradients are summed, as per-rating
-        updates would be, so ``lr`` means the same as in per-rating SGD).
+    lr: SGD step size; batch_size: ratings per SGD step, 1 (the default) for per-rating SGD; a
+        larger batch takes every rating's gradient at the parameters before the batch and sums
+        them, so ``lr`` means the same as in per-rating SGD.
     init_std: standard deviation of the random initial factors.
     random_state: seed for initialisation and shuffling; verbose: show a progress bar.
 
@@ -157,7 +159,7 @@ class BiasedMF(ExplicitFeedbackMixin, Recommender):
 
     def __init__(self, n_factors: int = 100, reg: float = 0.05,
                  solver: Literal["sgd", "als"] = "sgd", n_epochs: int = 30, lr: float = 0.01,
-                 batch_size: int = 256, init_std: float = 0.1, random_state: int = 42,
+                 batch_size: int = 1, init_std: float = 0.1, random_state: int = 42,
                  verbose: bool = True, **columns: str) -> None:
         super().__init__(**columns)
         check_positive_int(n_factors=n_factors)
@@ -193,7 +195,8 @@ class BiasedMF(ExplicitFeedbackMixin, Recommender):
         n_users, n_items = matrix.shape
         self._set_rating_range(matrix)
         coo = matrix.tocoo()
-        users, items, ratings = coo.row.astype(np.int64), coo.col.astype(np.int64), coo.data
+        users, items = coo.row.astype(np.int64), coo.col.astype(np.int64)
+        ratings = coo.data.astype(np.float64)
         self.mu_ = float(ratings.mean())
         self.user_factors_ = rng.normal(0, self.init_std, (n_users, self.n_factors))
         self.item_factors_ = rng.normal(0, self.init_std, (n_items, self.n_factors))
@@ -208,12 +211,14 @@ class BiasedMF(ExplicitFeedbackMixin, Recommender):
                     self._sgd_epoch(users, items, ratings, rng)
                 else:
                     self._als_sweep(matrix, epoch)
-                loss = self._loss(users, items, ratings)
+                loss, sse = kernels.mf_loss(self.user_factors_, self.item_factors_, self.user_bias_,
+                                            self.item_bias_, self.mu_, users, items, ratings,
+                                            float(self.reg))
             check_divergence("BiasedMF", "epoch", epoch + 1, self.n_epochs, loss, start_loss,
                              self._culprits(), self._advice(), user_factors=self.user_factors_,
                              item_factors=self.item_factors_, user_bias=self.user_bias_,
                              item_bias=self.item_bias_)
-            row = {"epoch": epoch + 1, "loss": loss, "train_rmse": self._rmse(users, items, ratings)}
+            row = {"epoch": epoch + 1, "loss": loss, "train_rmse": float(np.sqrt(sse / len(ratings)))}
             if self._valid is not None:
                 v = self._valid
                 err = v[self.rating_col].to_numpy() - self.predict(v[self.user_col], v[self.item_col])
@@ -223,8 +228,8 @@ class BiasedMF(ExplicitFeedbackMixin, Recommender):
         self.history_ = pd.DataFrame(history)
 
     def _loss(self, users: np.ndarray, items: np.ndarray, ratings: np.ndarray) -> float:
-        return _mf_terms(self.user_factors_, self.item_factors_, self.user_bias_, self.item_bias_,
-                         self.mu_, users, items, ratings, self.reg)[0]
+        return kernels.mf_loss(self.user_factors_, self.item_factors_, self.user_bias_,
+                               self.item_bias_, self.mu_, users, items, ratings, float(self.reg))[0]
 
     def _culprits(self) -> dict[str, object]:
         if self.solver == "sgd":
@@ -236,17 +241,13 @@ class BiasedMF(ExplicitFeedbackMixin, Recommender):
             return "lower lr (the SGD step is too large), or change reg or init_std"
         return "change reg or init_std (the ridge systems are ill-conditioned)"
 
-    def _rmse(self, users: np.ndarray, items: np.ndarray, ratings: np.ndarray) -> float:
-        pred = self.mu_ + self.user_bias_[users] + self.item_bias_[items] + self._pair_terms(users, items)
-        return float(np.sqrt(np.mean((ratings - pred) ** 2)))
-
     def _sgd_epoch(self, users: np.ndarray, items: np.ndarray, ratings: np.ndarray,
                    rng: np.random.Generator) -> None:
+        """One pass in a seeded random order; the per-rating loop is compiled and single-threaded."""
         order = rng.permutation(len(ratings))
-        for start in range(0, len(order), self.batch_size):
-            batch = order[start:start + self.batch_size]
-            _mf_sgd_step(self.user_factors_, self.item_factors_, self.user_bias_, self.item_bias_,
-                         self.mu_, users[batch], items[batch], ratings[batch], self.reg, self.lr)
+        kernels.mf_epoch(self.user_factors_, self.item_factors_, self.user_bias_, self.item_bias_,
+                         float(self.mu_), users[order], items[order], ratings[order],
+                         float(self.reg), float(self.lr), self.batch_size)
 
     def _als_sweep(self, matrix: sp.csr_matrix, epoch: int) -> None:
         try:

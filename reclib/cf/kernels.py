@@ -1,0 +1,448 @@
+r"""Compiled inner loops (numba) of the factorisation models: one place for the per-user and per-sample work.
+
+Every kernel here is the plain loop of the math derived in :mod:`reclib.cf.implicit` and
+:mod:`reclib.cf.mf`; the NumPy functions there (``implicit_als_half_step``, ``bpr_loss_and_grads``,
+``mf_loss_and_grads``) stay as the readable references that notebook 02 and the tests compare against.
+
+Determinism: the ALS kernels run ``prange`` over rows, but every row's update reads only the fixed
+side and writes only its own row, with all sums taken in a fixed sequential order, so the result
+does not depend on the number of threads. The SGD kernels (BPR, biased MF) are single-threaded and
+consume samples drawn beforehand from a seeded NumPy generator, so the same seed gives the same
+numbers. Nothing is compiled with ``fastmath`` (no reassociation of sums). All kernels are cached on
+disk (``cache=True``), so only the first use on a machine pays the compile time.
+
+Arrays: ``indptr``, ``indices``, ``data`` are a CSR matrix's arrays (rows = the side being solved);
+factor matrices are C-contiguous (n, f) of one float dtype (float32 or float64).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+__all__ = ["bpr_epoch", "bpr_loss", "gram", "is_observed", "ials_cg_half_step", "ials_cholesky_half_step",
+           "ials_loss", "mf_epoch", "mf_loss"]
+
+
+@njit(cache=True, fastmath=False)
+def _dot(a: np.ndarray, b: np.ndarray) -> float:
+    """``a . b`` summed in four interleaved partial sums (fixed order, so deterministic)."""
+    n = a.shape[0]
+    s0 = s1 = s2 = s3 = a.dtype.type(0.0)
+    m = n - n % 4
+    for k in range(0, m, 4):
+        s0 += a[k] * b[k]
+        s1 += a[k + 1] * b[k + 1]
+        s2 += a[k + 2] * b[k + 2]
+        s3 += a[k + 3] * b[k + 3]
+    for k in range(m, n):
+        s0 += a[k] * b[k]
+    return (s0 + s1) + (s2 + s3)
+
+
+@njit(cache=True, fastmath=False)
+def gram(Y: np.ndarray) -> np.ndarray:
+    """:math:`Y^\\top Y` (f, f) of Y (n, f), in Y's dtype; each entry summed in float64 over the rows
+    in order (deterministic)."""
+    n, f = Y.shape
+    out = np.zeros((f, f), dtype=np.float64)
+    row = np.empty(f, dtype=np.float64)
+    for i in range(n):
+        for c in range(f):
+            row[c] = Y[i, c]
+        for a in range(f):                  # a rank-one update, an axpy per row of out
+            ya = row[a]
+            out_a = out[a]
+            for c in range(f):
+                out_a[c] += ya * row[c]
+    return out.astype(Y.dtype)
+
+
+@njit(cache=True, fastmath=False)
+def _row_reg(data: np.ndarray, start: int, stop: int, n_other: int, alpha: float, reg: float,
+             reg_exponent: float) -> float:
+    """:math:`\\lambda (\\sum_i c_{ui})^\\nu`, where :math:`\\sum_i c_{ui} = n_{other} + \\alpha \\sum_i r_{ui}`
+    over all ``n_other`` items (unobserved ones have :math:`c = 1`)."""
+    if reg_exponent == 0.0:
+        return reg
+    total = 0.0
+    for k in range(start, stop):
+        total += alpha * data[k]
+    return reg * (n_other + total) ** reg_exponent
+
+
+@njit(cache=True, fastmath=False)
+def _ials_matvec(v: np.ndarray, YtY: np.ndarray, Y: np.ndarray, rows: np.ndarray, Yu_t: np.ndarray,
+                 weight: np.ndarray, lam: float, proj: np.ndarray, out: np.ndarray) -> None:
+    """``out = (Y^T Y + Y^T (C_u - I) Y + lam I) v`` without forming the matrix: O(f^2 + f |I_u|).
+
+    rows: the user's item indices (n_u,); Yu_t: their factors transposed (f, n_u); weight:
+    :math:`c_{ui} - 1` (n_u,); proj: scratch (n_u,). Every loop is an axpy over a contiguous row,
+    summed in a fixed order.
+    """
+    f = v.shape[0]
+    for c in range(f):
+        out[c] = lam * v[c]
+    for a in range(f):                      # Y^T Y v, column by column (YtY is symmetric)
+        va = v[a]
+        for c in range(f):
+            out[c] += YtY[a, c] * va
+    proj[:] = 0                             # proj_i = (c_ui - 1) y_i . v
+    for c in range(f):
+        vc = v[c]
+        for k in range(proj.shape[0]):
+            proj[k] += Yu_t[c, k] * vc
+    for k in range(proj.shape[0]):          # + sum_i (c_ui - 1) (y_i . v) y_i
+        w = weight[k] * proj[k]
+        y = Y[rows[k]]
+        for c in range(f):
+            out[c] += w * y[c]
+
+
+@njit(parallel=True, cache=True, fastmath=False)
+def ials_cg_half_step(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, Y: np.ndarray,
+                      YtY: np.ndarray, X: np.ndarray, alpha: float, reg: float, reg_exponent: float,
+                      cg_steps: int) -> None:
+    """Update every row of ``X`` (n_rows, f) in place by ``cg_steps`` conjugate-gradient steps.
+
+    Each row ``u`` approximately solves :math:`(Y^\\top C_u Y + \\lambda_u I) x_u = Y^\\top C_u p(u)`
+    (Takács et al. 2011), warm-started from its current value; :math:`c_{ui} = 1 + \\alpha r_{ui}`.
+    Arithmetic is in ``X``'s dtype.
+    """
+    n_rows, f = X.shape
+    n_other = Y.shape[0]
+    real = X.dtype.type
+    for u in prange(n_rows):
+        start, stop = indptr[u], indptr[u + 1]
+        n_u = stop - start
+        lam = real(_row_reg(data, start, stop, n_other, alpha, reg, reg_exponent))
+        rows = indices[start:stop]
+        weight = np.empty(n_u, dtype=X.dtype)
+        Yu_t = np.empty((f, n_u), dtype=X.dtype)
+        for k in range(n_u):
+            weight[k] = real(alpha * data[start + k])
+            y = Y[rows[k]]
+            for c in range(f):
+                Yu_t[c, k] = y[c]
+        proj = np.empty(n_u, dtype=X.dtype)
+        x = X[u]
+        r = np.empty(f, dtype=X.dtype)
+        p = np.empty(f, dtype=X.dtype)
+        ap = np.empty(f, dtype=X.dtype)
+        _ials_matvec(x, YtY, Y, rows, Yu_t, weight, lam, proj, ap)
+        for c in range(f):
+            r[c] = -ap[c]                   # r = b - A x, b = sum_i c_ui y_i
+        for k in range(n_u):
+            y = Y[rows[k]]
+            conf = weight[k] + real(1.0)
+            for c in range(f):
+                r[c] += conf * y[c]
+        for c in range(f):
+            p[c] = r[c]
+        rs_old = _dot(r, r)
+        for _ in range(cg_steps):
+            if rs_old < 1e-20:
+                break
+            _ials_matvec(p, YtY, Y, rows, Yu_t, weight, lam, proj, ap)
+            step = real(rs_old / _dot(p, ap))
+            for c in range(f):
+                x[c] += step * p[c]
+                r[c] -= step * ap[c]
+            rs_new = _dot(r, r)
+            beta = real(rs_new / rs_old)
+            for c in range(f):
+                p[c] = r[c] + beta * p[c]
+            rs_old = rs_new
+
+
+@njit(parallel=True, cache=True, fastmath=False)
+def ials_cholesky_half_step(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray,
+                            Y: np.ndarray, YtY: np.ndarray, X: np.ndarray, alpha: float, reg: float,
+                            reg_exponent: float) -> int:
+    """Solve every row of ``X`` (n_rows, f) exactly, in place, by a Cholesky factorisation.
+
+    Forms :math:`A_u = Y^\\top Y + \\sum_{i \\in I_u} (c_{ui} - 1) y_i y_i^\\top + \\lambda_u I` (f^2 per
+    interaction) and solves :math:`A_u x_u = \\sum_{i \\in I_u} c_{ui} y_i`. Returns the number of rows
+    whose matrix was not positive definite (their rows are set to NaN).
+    """
+    n_rows, f = X.shape
+    n_other = Y.shape[0]
+    failed = np.zeros(n_rows, dtype=np.int64)
+    for u in prange(n_rows):
+        start, stop = indptr[u], indptr[u + 1]
+        lam = _row_reg(data, start, stop, n_other, alpha, reg, reg_exponent)
+        A = np.empty((f, f), dtype=np.float64)
+        rhs = np.zeros(f, dtype=np.float64)
+        for a in range(f):
+            for c in range(f):
+                A[a, c] = YtY[a, c]
+            A[a, a] += lam
+        for k in range(start, stop):
+            y = Y[indices[k]]
+            w = alpha * data[k]
+            for a in range(f):
+                wa = w * y[a]
+                for c in range(a, f):
+                    A[a, c] += wa * y[c]
+                rhs[a] += (1.0 + w) * y[a]
+        for a in range(f):                  # Cholesky A = L L^T, L in the lower triangle
+            for c in range(a):
+                A[a, c] = A[c, a]
+        ok = True
+        for j in range(f):
+            s = A[j, j]
+            for k in range(j):
+                s -= A[j, k] * A[j, k]
+            if not s > 0.0:
+                ok = False
+                break
+            d = math.sqrt(s)
+            A[j, j] = d
+            for i in range(j + 1, f):
+                t = A[i, j]
+                for k in range(j):
+                    t -= A[i, k] * A[j, k]
+                A[i, j] = t / d
+        if not ok:
+            failed[u] = 1
+            for c in range(f):
+                X[u, c] = np.nan
+            continue
+        for i in range(f):                  # L z = rhs
+            t = rhs[i]
+            for k in range(i):
+                t -= A[i, k] * rhs[k]
+            rhs[i] = t / A[i, i]
+        for i in range(f - 1, -1, -1):      # L^T x = z
+            t = rhs[i]
+            for k in range(i + 1, f):
+                t -= A[k, i] * rhs[k]
+            rhs[i] = t / A[i, i]
+        for c in range(f):
+            X[u, c] = rhs[c]
+    return int(failed.sum())
+
+
+@njit(parallel=True, cache=True, fastmath=False)
+def ials_loss(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, X: np.ndarray,
+              Y: np.ndarray, XtX: np.ndarray, YtY: np.ndarray, alpha: float, reg: float) -> float:
+    """The weighted loss over all pairs, :func:`reclib.cf.implicit.implicit_als_loss`, in O(nnz f)."""
+    n_rows, f = X.shape
+    per_row = np.zeros(n_rows, dtype=np.float64)
+    for u in prange(n_rows):
+        s = 0.0
+        x = X[u]
+        for k in range(indptr[u], indptr[u + 1]):
+            pred = _dot(x, Y[indices[k]])
+            s += (1.0 + alpha * data[k]) * (1.0 - pred) ** 2 - pred ** 2
+        per_row[u] = s + reg * _dot(x, x)
+    total = 0.0
+    for u in range(n_rows):
+        total += per_row[u]
+    for a in range(f):
+        for c in range(f):
+            total += XtX[a, c] * YtY[a, c]
+    for i in range(Y.shape[0]):
+        total += reg * _dot(Y[i], Y[i])
+    return total
+
+
+@njit(cache=True, fastmath=False)
+def is_observed(indptr: np.ndarray, indices: np.ndarray, rows: np.ndarray,
+                cols: np.ndarray) -> np.ndarray:
+    """``mask[k]``: whether ``(rows[k], cols[k])`` is stored in the CSR matrix (sorted indices),
+    by binary search in the row."""
+    mask = np.zeros(rows.shape[0], dtype=np.bool_)
+    for k in range(rows.shape[0]):
+        lo, hi = indptr[rows[k]], indptr[rows[k] + 1]
+        target = cols[k]
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if indices[mid] < target:
+                lo = mid + 1
+            else:
+                hi = mid
+        mask[k] = lo < indptr[rows[k] + 1] and indices[lo] == target
+    return mask
+
+
+@njit(cache=True, fastmath=False)
+def _softplus(z: float) -> float:
+    """:math:`\\ln(1 + e^z)`, computed stably."""
+    if z > 0.0:
+        return z + math.log1p(math.exp(-z))
+    return math.log1p(math.exp(z))
+
+
+@njit(cache=True, fastmath=False)
+def _sigmoid_neg(x: float) -> float:
+    """:math:`\\sigma(-x) = 1 / (1 + e^x)`, computed stably."""
+    if x >= 0.0:
+        e = math.exp(-x)
+        return e / (1.0 + e)
+    return 1.0 / (1.0 + math.exp(x))
+
+
+@njit(cache=True, fastmath=False)
+def bpr_loss(P: np.ndarray, Q: np.ndarray, b: np.ndarray, users: np.ndarray, pos: np.ndarray,
+             neg: np.ndarray, reg: float) -> float:
+    """Summed BPR loss over the triplets (``bpr_loss_and_grads``'s loss, no gradients)."""
+    total = 0.0
+    for k in range(users.shape[0]):
+        p, qi, qj = P[users[k]], Q[pos[k]], Q[neg[k]]
+        bi, bj = b[pos[k]], b[neg[k]]
+        x = bi - bj + _dot(p, qi) - _dot(p, qj)
+        total += _softplus(-x) + 0.5 * reg * (_dot(p, p) + _dot(qi, qi) + _dot(qj, qj)
+                                              + bi * bi + bj * bj)
+    return total
+
+
+@njit(cache=True, fastmath=False)
+def _bpr_triplet(p: np.ndarray, qi: np.ndarray, qj: np.ndarray, bi: float, bj: float,
+                 reg: float) -> tuple[float, float]:
+    """(loss, g) of one triplet: :math:`\\ell` of the module doc and :math:`g = \\sigma(-\\hat x_{uij})`."""
+    x = bi - bj
+    sq = bi * bi + bj * bj
+    for c in range(p.shape[0]):
+        x += p[c] * (qi[c] - qj[c])
+        sq += p[c] * p[c] + qi[c] * qi[c] + qj[c] * qj[c]
+    return _softplus(-x) + 0.5 * reg * sq, _sigmoid_neg(x)
+
+
+@njit(cache=True, fastmath=False)
+def bpr_epoch(P: np.ndarray, Q: np.ndarray, b: np.ndarray, users: np.ndarray, pos: np.ndarray,
+              neg: np.ndarray, reg: float, lr: float, batch_size: int) -> float:
+    """One SGD pass over the triplets in the given order, in place; returns the summed loss.
+
+    ``batch_size=1``: per-triplet SGD, each step ``param -= lr * grad`` with the gradients of
+    ``bpr_loss_and_grads`` at the current parameters. ``batch_size > 1``: each batch of
+    consecutive triplets takes its gradients at the parameters before the batch (summing over
+    repeated rows). The loss of a triplet is taken before its step. Single-threaded.
+    """
+    n, f = users.shape[0], P.shape[1]
+    total = 0.0
+    if batch_size == 1:
+        for k in range(n):
+            p, qi, qj = P[users[k]], Q[pos[k]], Q[neg[k]]
+            bi, bj = b[pos[k]], b[neg[k]]
+            loss, g = _bpr_triplet(p, qi, qj, bi, bj, reg)
+            total += loss
+            for c in range(f):
+                pc, qic, qjc = p[c], qi[c], qj[c]
+                p[c] = pc - lr * (-g * (qic - qjc) + reg * pc)
+                qi[c] = qic - lr * (-g * pc + reg * qic)
+                qj[c] = qjc - lr * (g * pc + reg * qjc)
+            b[pos[k]] = bi - lr * (-g + reg * bi)
+            b[neg[k]] = bj - lr * (g + reg * bj)
+        return total
+    gp = np.empty((batch_size, f), dtype=P.dtype)
+    gqi = np.empty((batch_size, f), dtype=P.dtype)
+    gqj = np.empty((batch_size, f), dtype=P.dtype)
+    gb = np.empty((batch_size, 2), dtype=np.float64)
+    for start in range(0, n, batch_size):
+        stop = min(start + batch_size, n)
+        for k in range(start, stop):
+            p, qi, qj = P[users[k]], Q[pos[k]], Q[neg[k]]
+            bi, bj = b[pos[k]], b[neg[k]]
+            loss, g = _bpr_triplet(p, qi, qj, bi, bj, reg)
+            total += loss
+            m = k - start
+            for c in range(f):
+                gp[m, c] = -g * (qi[c] - qj[c]) + reg * p[c]
+                gqi[m, c] = -g * p[c] + reg * qi[c]
+                gqj[m, c] = g * p[c] + reg * qj[c]
+            gb[m, 0] = -g + reg * bi
+            gb[m, 1] = g + reg * bj
+        for k in range(start, stop):
+            m = k - start
+            p, qi, qj = P[users[k]], Q[pos[k]], Q[neg[k]]
+            for c in range(f):
+                p[c] -= lr * gp[m, c]
+                qi[c] -= lr * gqi[m, c]
+                qj[c] -= lr * gqj[m, c]
+            b[pos[k]] -= lr * gb[m, 0]
+            b[neg[k]] -= lr * gb[m, 1]
+    return total
+
+
+@njit(cache=True, fastmath=False)
+def mf_loss(P: np.ndarray, Q: np.ndarray, b_u: np.ndarray, b_i: np.ndarray, mu: float,
+            users: np.ndarray, items: np.ndarray, ratings: np.ndarray,
+            reg: float) -> tuple[float, float]:
+    """(loss ``L`` of ``mf_loss_and_grads``, summed squared error) over the given ratings."""
+    loss = 0.0
+    sse = 0.0
+    for k in range(users.shape[0]):
+        p, q = P[users[k]], Q[items[k]]
+        bu, bi = b_u[users[k]], b_i[items[k]]
+        err = ratings[k] - (mu + bu + bi + _dot(p, q))
+        sse += err * err
+        loss += 0.5 * (err * err + reg * (bu * bu + bi * bi + _dot(p, p) + _dot(q, q)))
+    return loss, sse
+
+
+@njit(cache=True, fastmath=False)
+def _mf_rating(p: np.ndarray, q: np.ndarray, bu: float, bi: float, mu: float, rating: float,
+               reg: float) -> tuple[float, float]:
+    """(loss, error) of one rating: :math:`\\tfrac12 [e^2 + \\lambda(\\dots)]` and :math:`e_{ui}`."""
+    pred = mu + bu + bi
+    sq = bu * bu + bi * bi
+    for c in range(p.shape[0]):
+        pred += p[c] * q[c]
+        sq += p[c] * p[c] + q[c] * q[c]
+    err = rating - pred
+    return 0.5 * (err * err + reg * sq), err
+
+
+@njit(cache=True, fastmath=False)
+def mf_epoch(P: np.ndarray, Q: np.ndarray, b_u: np.ndarray, b_i: np.ndarray, mu: float,
+             users: np.ndarray, items: np.ndarray, ratings: np.ndarray, reg: float, lr: float,
+             batch_size: int) -> float:
+    """One SGD pass over the ratings in the given order, in place; returns the summed loss.
+
+    ``batch_size=1``: per-rating SGD with the gradients of ``mf_loss_and_grads`` at the current
+    parameters. ``batch_size > 1``: each batch of consecutive ratings takes its gradients at the
+    parameters before the batch. The loss of a rating is taken before its step. Single-threaded.
+    """
+    n, f = users.shape[0], P.shape[1]
+    total = 0.0
+    if batch_size == 1:
+        for k in range(n):
+            p, q = P[users[k]], Q[items[k]]
+            bu, bi = b_u[users[k]], b_i[items[k]]
+            loss, err = _mf_rating(p, q, bu, bi, mu, ratings[k], reg)
+            total += loss
+            for c in range(f):
+                pc, qc = p[c], q[c]
+                p[c] = pc - lr * (-err * qc + reg * pc)
+                q[c] = qc - lr * (-err * pc + reg * qc)
+            b_u[users[k]] = bu - lr * (-err + reg * bu)
+            b_i[items[k]] = bi - lr * (-err + reg * bi)
+        return total
+    gp = np.empty((batch_size, f), dtype=P.dtype)
+    gq = np.empty((batch_size, f), dtype=P.dtype)
+    gb = np.empty((batch_size, 2), dtype=np.float64)
+    for start in range(0, n, batch_size):
+        stop = min(start + batch_size, n)
+        for k in range(start, stop):
+            p, q = P[users[k]], Q[items[k]]
+            bu, bi = b_u[users[k]], b_i[items[k]]
+            loss, err = _mf_rating(p, q, bu, bi, mu, ratings[k], reg)
+            total += loss
+            m = k - start
+            for c in range(f):
+                gp[m, c] = -err * q[c] + reg * p[c]
+                gq[m, c] = -err * p[c] + reg * q[c]
+            gb[m, 0] = -err + reg * bu
+            gb[m, 1] = -err + reg * bi
+        for k in range(start, stop):
+            m = k - start
+            p, q = P[users[k]], Q[items[k]]
+            for c in range(f):
+                p[c] -= lr * gp[m, c]
+                q[c] -= lr * gq[m, c]
+            b_u[users[k]] -= lr * gb[m, 0]
+            b_i[items[k]] -= lr * gb[m, 1]
+    return total

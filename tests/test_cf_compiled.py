@@ -1,0 +1,181 @@
+"""The compiled factorisation kernels (reclib.cf.kernels) against the NumPy references of notebook 02.
+
+One compiled SGD step equals ``param -= lr * grad`` with the reference gradients; the conjugate-gradient
+and Cholesky half steps equal the naive dense ridge solve; the fits are deterministic (same seed, same
+numbers; ALS the same whatever the number of threads).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from reclib.cf import (BPR, BiasedMF, ImplicitALS, bpr_loss_and_grads, implicit_als_half_step,
+                       implicit_als_loss, kernels)
+from reclib.cf.implicit import bpr_sgd_step
+from reclib.cf.mf import mf_loss_and_grads, mf_sgd_step
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(0)
+
+
+def naive_rows(R: np.ndarray, Y: np.ndarray, alpha: float, reg: float, nu: float = 0.0) -> np.ndarray:
+    """Every row's exact optimum by dense matrices: (Y^T C_u Y + lam_u I)^-1 Y^T C_u p(u)."""
+    f = Y.shape[1]
+    out = []
+    for r in R:
+        C = np.diag(1 + alpha * r)
+        lam = reg * np.trace(C) ** nu
+        out.append(np.linalg.solve(Y.T @ C @ Y + lam * np.eye(f), Y.T @ C @ (r > 0)))
+    return np.array(out)
+
+
+def test_bpr_compiled_step_equals_the_numpy_gradient_step(rng):
+    P, Q, b = rng.normal(size=(4, 3)), rng.normal(size=(6, 3)), rng.normal(size=6)
+    u, i, j = np.array([0, 0, 2, 3, 1]), np.array([0, 1, 3, 2, 1]), np.array([2, 2, 4, 0, 5])
+    loss, grads = bpr_loss_and_grads(P, Q, b, u, i, j, reg=0.05)
+    P2, Q2, b2 = P.copy(), Q.copy(), b.copy()
+    step_loss = bpr_sgd_step(P2, Q2, b2, u, i, j, reg=0.05, lr=0.1)    # one batch of 5 triplets
+    assert step_loss == pytest.approx(loss, rel=1e-12)
+    np.testing.assert_allclose(P2, P - 0.1 * grads["P"], atol=1e-12)
+    np.testing.assert_allclose(Q2, Q - 0.1 * grads["Q"], atol=1e-12)
+    np.testing.assert_allclose(b2, b - 0.1 * grads["b"], atol=1e-12)
+    assert kernels.bpr_loss(P, Q, b, u, i, j, 0.05) == pytest.approx(loss, rel=1e-12)
+
+
+def test_bpr_batch_size_one_is_sequential_per_triplet_sgd(rng):
+    P, Q, b = rng.normal(size=(4, 3)), rng.normal(size=(6, 3)), rng.normal(size=6)
+    u, i, j = np.array([0, 0, 2, 3, 0]), np.array([0, 1, 3, 2, 1]), np.array([2, 2, 4, 0, 5])
+    ref = [P.copy(), Q.copy(), b.copy()]
+    for k in range(len(u)):
+        _, g = bpr_loss_and_grads(*ref, u[k:k + 1], i[k:k + 1], j[k:k + 1], reg=0.05)
+        ref = [ref[0] - 0.1 * g["P"], ref[1] - 0.1 * g["Q"], ref[2] - 0.1 * g["b"]]
+    kernels.bpr_epoch(P, Q, b, u, i, j, 0.05, 0.1, 1)
+    for got, want in zip((P, Q, b), ref):
+        np.testing.assert_allclose(got, want, atol=1e-12)
+
+
+def test_mf_compiled_step_equals_the_numpy_gradient_step(rng):
+    P, Q = rng.normal(size=(4, 3)), rng.normal(size=(5, 3))
+    bu, bi = rng.normal(size=4), rng.normal(size=5)
+    u, i = np.array([0, 0, 1, 3, 2, 3]), np.array([0, 2, 2, 4, 1, 4])
+    r = np.array([5.0, 3.0, 4.0, 1.0, 2.0, 2.0])
+    loss, grads = mf_loss_and_grads(P, Q, bu, bi, 3.0, u, i, r, reg=0.1)
+    new = [P.copy(), Q.copy(), bu.copy(), bi.copy()]
+    step_loss = mf_sgd_step(*new, 3.0, u, i, r, reg=0.1, lr=0.05)
+    assert step_loss == pytest.approx(loss, rel=1e-12)
+    for got, old, name in zip(new, (P, Q, bu, bi), ("P", "Q", "b_u", "b_i")):
+        np.testing.assert_allclose(got, old - 0.05 * grads[name], atol=1e-12, err_msg=name)
+    k_loss, sse = kernels.mf_loss(P, Q, bu, bi, 3.0, u, i, r, 0.1)
+    assert k_loss == pytest.approx(loss, rel=1e-12)
+    assert sse == pytest.approx(np.sum((r - (3.0 + bu[u] + bi[i] + np.sum(P[u] * Q[i], 1))) ** 2))
+
+
+@pytest.mark.parametrize("nu", [0.0, 0.5])
+def test_cholesky_half_step_equals_naive_dense_solve(rng, nu):
+    R = (rng.random((7, 9)) < 0.4) * rng.integers(1, 4, (7, 9)).astype(float)
+    Y = rng.normal(size=(9, 4))
+    X = implicit_als_half_step(sp.csr_matrix(R), Y, 2.0, 0.3, reg_exponent=nu)
+    np.testing.assert_allclose(X, naive_rows(R, Y, 2.0, 0.3, nu), atol=1e-10)
+
+
+@pytest.mark.parametrize("nu", [0.0, 1.0])
+def test_cg_half_step_converges_to_the_exact_solution(rng, nu):
+    R = (rng.random((6, 10)) < 0.5).astype(float)
+    Y = rng.normal(size=(10, 4))
+    exact = naive_rows(R, Y, 3.0, 0.5, nu)
+    start = rng.normal(size=(6, 4))
+    few = implicit_als_half_step(sp.csr_matrix(R), Y, 3.0, 0.5, nu, solver="cg", current=start,
+                                 cg_steps=1)
+    many = implicit_als_half_step(sp.csr_matrix(R), Y, 3.0, 0.5, nu, solver="cg", current=start,
+                                  cg_steps=4)     # f = 4 steps solve a 4x4 SPD system exactly
+    assert np.abs(few - exact).max() < np.abs(start - exact).max()
+    np.testing.assert_allclose(many, exact, atol=1e-8)
+    f32 = implicit_als_half_step(sp.csr_matrix(R), Y.astype(np.float32), 3.0, 0.5, nu, solver="cg",
+                                 current=start, cg_steps=4)
+    assert f32.dtype == np.float32
+    np.testing.assert_allclose(f32, exact, atol=1e-3)
+
+
+def test_compiled_loss_and_gram_equal_the_numpy_reference(rng):
+    R = (rng.random((8, 11)) < 0.3) * 2.0
+    X, Y = rng.normal(size=(8, 5)), rng.normal(size=(11, 5))
+    M = sp.csr_matrix(R)
+    np.testing.assert_allclose(kernels.gram(Y), Y.T @ Y, atol=1e-12)
+    got = kernels.ials_loss(M.indptr, M.indices, M.data, X, Y, kernels.gram(X), kernels.gram(Y), 3.0, 0.2)
+    assert got == pytest.approx(implicit_als_loss(M, X, Y, 3.0, 0.2), rel=1e-12)
+
+
+@pytest.mark.parametrize("solver", ["cg", "cholesky"])
+def test_implicit_als_is_the_same_whatever_the_thread_count(synthetic_interactions, solver):
+    make = lambda: ImplicitALS(n_factors=8, n_iter=3, solver=solver, verbose=False)  # noqa: E731
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = make().fit(synthetic_interactions)
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+        many = make().fit(synthetic_interactions)
+    finally:
+        numba.set_num_threads(before)
+    np.testing.assert_array_equal(one.user_factors_, many.user_factors_)
+    np.testing.assert_array_equal(one.item_factors_, many.item_factors_)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: ImplicitALS(n_factors=8, n_iter=3, verbose=False),
+    lambda: ImplicitALS(n_factors=8, n_iter=3, dtype="float32", reg_exponent=0.5, verbose=False),
+    lambda: BPR(n_factors=8, n_epochs=3, verbose=False),
+    lambda: BPR(n_factors=8, n_epochs=3, batch_size=1, verbose=False),
+    lambda: BiasedMF(n_factors=8, n_epochs=3, verbose=False),
+])
+def test_compiled_fits_are_deterministic(synthetic_interactions, make):
+    a, b = make().fit(synthetic_interactions), make().fit(synthetic_interactions)
+    np.testing.assert_array_equal(a.user_factors_, b.user_factors_)
+    np.testing.assert_array_equal(a.item_factors_, b.item_factors_)
+    np.testing.assert_array_equal(a.history_.loss, b.history_.loss)
+
+
+def test_cg_and_cholesky_fits_agree_and_float32_is_float32(synthetic_interactions):
+    users = np.unique(synthetic_interactions.user_id)[:20]
+    fits = {name: ImplicitALS(n_factors=8, n_iter=8, verbose=False, **kw).fit(synthetic_interactions)
+            for name, kw in [("cg", {}), ("chol", {"solver": "cholesky"}), ("f32", {"dtype": "float32"})]}
+    assert fits["f32"].user_factors_.dtype == np.float32
+    top = {name: np.argsort(-m.score(users), axis=1)[:, :5] for name, m in fits.items()}
+    assert np.mean(top["cg"] == top["chol"]) > 0.8
+    assert np.mean(top["cg"] == top["f32"]) > 0.9
+    assert fits["cg"].history_.loss.iloc[-1] == pytest.approx(fits["chol"].history_.loss.iloc[-1],
+                                                               rel=0.02)
+
+
+def test_fits_print_nothing(synthetic_interactions, capfd):
+    ImplicitALS(n_factors=4, n_iter=1, verbose=False).fit(synthetic_interactions)
+    BPR(n_factors=4, n_epochs=1, verbose=False).fit(synthetic_interactions)
+    BiasedMF(n_factors=4, n_epochs=1, verbose=False).fit(synthetic_interactions)
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""
+
+
+@pytest.mark.parametrize("make, culprit", [
+    (lambda: ImplicitALS(solver="lu"), "solver"), (lambda: ImplicitALS(solver=None), "solver"),
+    (lambda: ImplicitALS(cg_steps=0), "cg_steps"), (lambda: ImplicitALS(cg_steps=2.0), "cg_steps"),
+    (lambda: ImplicitALS(cg_steps=True), "cg_steps"), (lambda: ImplicitALS(dtype="float16"), "dtype"),
+    (lambda: ImplicitALS(dtype=np.float32), "dtype"),
+])
+def test_new_parameters_are_checked(make, culprit):
+    with pytest.raises(ValueError, match=culprit):
+        make()
+
+
+@pytest.mark.parametrize("kwargs, culprit", [
+    ({"solver": "qr"}, "solver"), ({"solver": "cg", "cg_steps": 0}, "cg_steps"),
+    ({"solver": "cg", "current": np.full((4, 2), np.nan)}, "current"),
+    ({"solver": "cg", "current": np.zeros((3, 2))}, "current"),
+])
+def test_half_step_new_arguments_are_checked(kwargs, culprit):
+    R = sp.csr_matrix(np.eye(4, 5))
+    with pytest.raises(ValueError, match=culprit):
+        implicit_als_half_step(R, np.ones((5, 2)), 1.0, 0.1, **kwargs)
