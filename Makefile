@@ -11,7 +11,7 @@ PIP    := $(PY) -m pip --disable-pip-version-check
 # where the CPU build of torch comes from when re-locking; e.g. TORCH_INDEX=https://download.pytorch.org/whl/cpu
 TORCH_INDEX ?=
 
-.PHONY: setup lock data notebooks smoke test unit bench tune lab clean distclean
+.PHONY: setup lock data notebooks smoke test unit bench bench-peers tune lab clean distclean
 
 setup: $(SETUP)
 

@@ -75,7 +75,7 @@ def contenders(train: pd.DataFrame, matrix: sp.csr_matrix, bpr_epochs: int,
 
     def reclib_als(dtype: str) -> Callable[[], object]:
         return lambda: ImplicitALS(n_factors=ALS["factors"], alpha=ALS["alpha"], reg=ALS["reg"],
-                                   n_iter=ALS["iterations"], cg_steps=ALS["cg_steps"], dtype=dtype,
+                                   epochs=ALS["iterations"], cg_steps=ALS["cg_steps"], dtype=dtype,
                                    verbose=False).fit(train)
 
     def implicit_als(use_cg: bool) -> Callable[[], object]:
@@ -105,8 +105,8 @@ def contenders(train: pd.DataFrame, matrix: sp.csr_matrix, bpr_epochs: int,
            "reclib ImplicitALS (cg, float32)": reclib_als("float32"),
            "implicit ALS (cg)": implicit_als(True),
            "implicit ALS (exact)": implicit_als(False) if small_data else None,
-           "reclib BPR": lambda: BPR(n_factors=BPR_SET["factors"], lr=BPR_SET["lr"],
-                                     reg=BPR_SET["reg"], n_epochs=bpr_epochs,
+           "reclib BPR": lambda: BPR(n_factors=BPR_SET["factors"], learning_rate=BPR_SET["lr"],
+                                     reg=BPR_SET["reg"], epochs=bpr_epochs,
                                      verbose=False).fit(train),
            "implicit BPR": implicit_bpr,
            "Cornac BPR": cornac_bpr}

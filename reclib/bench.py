@@ -80,7 +80,7 @@ def bench_cf(repeat: int) -> dict[str, float]:
     ml = load_movielens("100k")
     p1_train, p1_test = P1.split(ml.ratings)
     p2_train, p2_test = P2.split(ml.ratings)
-    ials = ImplicitALS(n_factors=64, n_iter=1, verbose=False).fit(p1_train)
+    ials = ImplicitALS(n_factors=64, epochs=1, verbose=False).fit(p1_train)
     matrix, items_t = ials.train_matrix_, ials.train_matrix_.T.tocsr()
 
     def one_ials_iteration() -> None:
@@ -93,7 +93,7 @@ def bench_cf(repeat: int) -> dict[str, float]:
     out["ease_p1_ndcg@10"] = float(evaluate_ranking(ease, p1_train, p1_test).set_index("metric")
                                    .loc["ndcg", "value"])
     start = time.perf_counter()
-    mf = BiasedMF(n_factors=200, reg=0.06, lr=0.005, n_epochs=70, init_std=0.01, verbose=False).fit(p2_train)
+    mf = BiasedMF(n_factors=200, reg=0.06, learning_rate=0.005, epochs=70, init_std=0.01, verbose=False).fit(p2_train)
     out["biased_mf_sgd_fit_s"] = time.perf_counter() - start
     out["biased_mf_sgd_p2_rmse"] = rmse(p2_test.rating, mf.predict(p2_test.user_id, p2_test.item_id))
     return out

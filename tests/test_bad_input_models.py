@@ -119,14 +119,14 @@ CF_CASES = [
     *cases("NeighborhoodCF", NeighborhoodCF, (CHOICE, ["kind", "similarity"]),
            (POSITIVE_INT, ["k", "min_support", "batch_size"]),
            (NON_NEGATIVE, ["shrinkage", "reg_user", "reg_item"])),
-    *cases("BiasedMF", BiasedMF, (POSITIVE_INT, ["n_factors", "n_epochs", "batch_size"]),
-           (NON_NEGATIVE, ["reg", "init_std"]), (POSITIVE, ["lr"]), (CHOICE, ["solver"]),
+    *cases("BiasedMF", BiasedMF, (POSITIVE_INT, ["n_factors", "epochs", "batch_size"]),
+           (NON_NEGATIVE, ["reg", "init_std"]), (POSITIVE, ["learning_rate"]), (CHOICE, ["solver"]),
            (NON_NEGATIVE_INT, ["random_state"]), (FLAG, ["verbose"])),
-    *cases("ImplicitALS", ImplicitALS, (POSITIVE_INT, ["n_factors", "n_iter"]),
+    *cases("ImplicitALS", ImplicitALS, (POSITIVE_INT, ["n_factors", "epochs"]),
            (POSITIVE, ["reg", "alpha", "init_std"]), (NON_NEGATIVE, ["reg_exponent"]),
            (NON_NEGATIVE_INT, ["random_state"]), (FLAG, ["verbose"])),
-    *cases("BPR", BPR, (POSITIVE_INT, ["n_factors", "n_epochs", "batch_size"]),
-           (NON_NEGATIVE, ["reg"]), (POSITIVE, ["lr", "init_std"]),
+    *cases("BPR", BPR, (POSITIVE_INT, ["n_factors", "epochs", "batch_size"]),
+           (NON_NEGATIVE, ["reg"]), (POSITIVE, ["learning_rate", "init_std"]),
            (NON_NEGATIVE_INT, ["random_state"]), (FLAG, ["verbose"])),
     *cases("EASE", EASE, (POSITIVE, ["reg"])),
 ]
@@ -418,7 +418,7 @@ def test_type_errors_are_also_value_errors():
 ])
 def test_biased_mf_validation_frame_is_checked(tiny_ratings, valid, culprit):
     with pytest.raises(ValueError, match=re.escape(culprit)):
-        BiasedMF(n_factors=2, n_epochs=1, verbose=False).fit(tiny_ratings, valid=valid(tiny_ratings))
+        BiasedMF(n_factors=2, epochs=1, verbose=False).fit(tiny_ratings, valid=valid(tiny_ratings))
 
 
 def test_keras_fit_rejects_a_validate_that_is_not_a_function(tiny_ratings):
@@ -428,13 +428,13 @@ def test_keras_fit_rejects_a_validate_that_is_not_a_function(tiny_ratings):
 
 # -- diverging fits ---------------------------------------------------------------------------
 @pytest.mark.parametrize("make, step, culprits", [
-    (lambda: BiasedMF(lr=50, n_factors=2, n_epochs=2, verbose=False), "epoch 1 of 2", ["lr=50", "reg="]),
-    (lambda: BiasedMF(lr=50, n_factors=2, n_epochs=2, batch_size=1, verbose=False), "epoch 1 of 2",
-     ["lr=50", "the training loss grew from"]),
-    (lambda: BiasedMF(init_std=1e200, n_factors=2, n_epochs=2, verbose=False), "epoch 1", ["init_std=1e+200"]),
-    (lambda: BiasedMF(solver="als", reg=0, n_factors=8, n_epochs=2, verbose=False), "epoch 1", ["reg=0"]),
-    (lambda: BPR(lr=1e4, n_factors=2, n_epochs=2, verbose=False), "epoch", ["lr=10000.0", "reg="]),
-    (lambda: ImplicitALS(alpha=1e300, n_factors=4, n_iter=2, verbose=False), "iteration 1 of 2",
+    (lambda: BiasedMF(learning_rate=50, n_factors=2, epochs=2, verbose=False), "epoch 1 of 2", ["learning_rate=50", "reg="]),
+    (lambda: BiasedMF(learning_rate=50, n_factors=2, epochs=2, batch_size=1, verbose=False), "epoch 1 of 2",
+     ["learning_rate=50", "the training loss grew from"]),
+    (lambda: BiasedMF(init_std=1e200, n_factors=2, epochs=2, verbose=False), "epoch 1", ["init_std=1e+200"]),
+    (lambda: BiasedMF(solver="als", reg=0, n_factors=8, epochs=2, verbose=False), "epoch 1", ["reg=0"]),
+    (lambda: BPR(learning_rate=1e4, n_factors=2, epochs=2, verbose=False), "epoch", ["learning_rate=10000.0", "reg="]),
+    (lambda: ImplicitALS(alpha=1e300, n_factors=4, epochs=2, verbose=False), "iteration 1 of 2",
      ["alpha=1e+300", "reg="]),
 ])
 def test_diverging_cf_fit_stops_and_names_the_cause(tiny_ratings, make, step, culprits):
@@ -445,10 +445,10 @@ def test_diverging_cf_fit_stops_and_names_the_cause(tiny_ratings, make, step, cu
 
 
 def test_diverging_sgd_on_more_data_becomes_nan_and_is_caught(synthetic_interactions):
-    with pytest.raises(FloatingPointError, match=r"epoch 1 of 3 with lr=50.*became nan"):
-        BiasedMF(lr=50, n_factors=4, n_epochs=3, verbose=False).fit(synthetic_interactions)
-    with pytest.raises(FloatingPointError, match=r"BPR diverged at epoch 1 of 3 with lr=10000.0"):
-        BPR(lr=1e4, n_factors=4, n_epochs=3, verbose=False).fit(synthetic_interactions)
+    with pytest.raises(FloatingPointError, match=r"epoch 1 of 3 with learning_rate=50.*became nan"):
+        BiasedMF(learning_rate=50, n_factors=4, epochs=3, verbose=False).fit(synthetic_interactions)
+    with pytest.raises(FloatingPointError, match=r"BPR diverged at epoch 1 of 3 with learning_rate=10000.0"):
+        BPR(learning_rate=1e4, n_factors=4, epochs=3, verbose=False).fit(synthetic_interactions)
 
 
 def test_ncf_divergence_is_caught_before_validation(synthetic_interactions):

@@ -154,8 +154,8 @@ def test_explicit_models_fall_back_for_unknown_ids():
 
 
 @pytest.mark.parametrize("make", [
-    lambda: BiasedMF(n_factors=4, n_epochs=30, verbose=False),
-    lambda: BiasedMF(n_factors=4, n_epochs=10, solver="als", verbose=False),
+    lambda: BiasedMF(n_factors=4, epochs=30, verbose=False),
+    lambda: BiasedMF(n_factors=4, epochs=10, solver="als", verbose=False),
 ])
 def test_biased_mf_loss_falls_and_is_deterministic(synthetic_interactions, make):
     a, b = make().fit(synthetic_interactions), make().fit(synthetic_interactions)
@@ -167,8 +167,8 @@ def test_biased_mf_loss_falls_and_is_deterministic(synthetic_interactions, make)
 
 
 @pytest.mark.parametrize("make", [
-    lambda: ImplicitALS(n_factors=8, n_iter=5, verbose=False),
-    lambda: BPR(n_factors=8, n_epochs=5, verbose=False),
+    lambda: ImplicitALS(n_factors=8, epochs=5, verbose=False),
+    lambda: BPR(n_factors=8, epochs=5, verbose=False),
 ])
 def test_implicit_models_learn(synthetic_interactions, make):
     model = make().fit(synthetic_interactions)
@@ -181,8 +181,8 @@ def test_implicit_models_learn(synthetic_interactions, make):
 
 @pytest.mark.parametrize("make, message", [
     (lambda: BiasedMF(n_factors=0), "n_factors"), (lambda: BiasedMF(solver="adam"), "solver"),
-    (lambda: BiasedMF(lr=0), "lr"), (lambda: ImplicitALS(alpha=-1), "alpha"),
-    (lambda: BPR(n_epochs=0), "n_epochs"), (lambda: EASE(reg=0), "reg"),
+    (lambda: BiasedMF(learning_rate=0), "learning_rate"), (lambda: ImplicitALS(alpha=-1), "alpha"),
+    (lambda: BPR(epochs=0), "epochs"), (lambda: EASE(reg=0), "reg"),
     (lambda: NeighborhoodCF(similarity="jaccard"), "similarity"),
     (lambda: NeighborhoodCF(kind="both"), "kind"), (lambda: BaselinePredictor(reg_user=-1), "reg_user"),
 ])

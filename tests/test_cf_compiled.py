@@ -112,7 +112,7 @@ def test_compiled_loss_and_gram_equal_the_numpy_reference(rng):
 
 @pytest.mark.parametrize("solver", ["cg", "cholesky"])
 def test_implicit_als_is_the_same_whatever_the_thread_count(synthetic_interactions, solver):
-    make = lambda: ImplicitALS(n_factors=8, n_iter=3, solver=solver, verbose=False)  # noqa: E731
+    make = lambda: ImplicitALS(n_factors=8, epochs=3, solver=solver, verbose=False)  # noqa: E731
     before = numba.get_num_threads()
     try:
         numba.set_num_threads(1)
@@ -126,11 +126,11 @@ def test_implicit_als_is_the_same_whatever_the_thread_count(synthetic_interactio
 
 
 @pytest.mark.parametrize("make", [
-    lambda: ImplicitALS(n_factors=8, n_iter=3, verbose=False),
-    lambda: ImplicitALS(n_factors=8, n_iter=3, dtype="float32", reg_exponent=0.5, verbose=False),
-    lambda: BPR(n_factors=8, n_epochs=3, verbose=False),
-    lambda: BPR(n_factors=8, n_epochs=3, batch_size=1, verbose=False),
-    lambda: BiasedMF(n_factors=8, n_epochs=3, verbose=False),
+    lambda: ImplicitALS(n_factors=8, epochs=3, verbose=False),
+    lambda: ImplicitALS(n_factors=8, epochs=3, dtype="float32", reg_exponent=0.5, verbose=False),
+    lambda: BPR(n_factors=8, epochs=3, verbose=False),
+    lambda: BPR(n_factors=8, epochs=3, batch_size=1, verbose=False),
+    lambda: BiasedMF(n_factors=8, epochs=3, verbose=False),
 ])
 def test_compiled_fits_are_deterministic(synthetic_interactions, make):
     a, b = make().fit(synthetic_interactions), make().fit(synthetic_interactions)
@@ -141,7 +141,7 @@ def test_compiled_fits_are_deterministic(synthetic_interactions, make):
 
 def test_cg_and_cholesky_fits_agree_and_float32_is_float32(synthetic_interactions):
     users = np.unique(synthetic_interactions.user_id)[:20]
-    fits = {name: ImplicitALS(n_factors=8, n_iter=8, verbose=False, **kw).fit(synthetic_interactions)
+    fits = {name: ImplicitALS(n_factors=8, epochs=8, verbose=False, **kw).fit(synthetic_interactions)
             for name, kw in [("cg", {}), ("chol", {"solver": "cholesky"}), ("f32", {"dtype": "float32"})]}
     assert fits["f32"].user_factors_.dtype == np.float32
     top = {name: np.argsort(-m.score(users), axis=1)[:, :5] for name, m in fits.items()}
@@ -152,9 +152,9 @@ def test_cg_and_cholesky_fits_agree_and_float32_is_float32(synthetic_interaction
 
 
 def test_fits_print_nothing(synthetic_interactions, capfd):
-    ImplicitALS(n_factors=4, n_iter=1, verbose=False).fit(synthetic_interactions)
-    BPR(n_factors=4, n_epochs=1, verbose=False).fit(synthetic_interactions)
-    BiasedMF(n_factors=4, n_epochs=1, verbose=False).fit(synthetic_interactions)
+    ImplicitALS(n_factors=4, epochs=1, verbose=False).fit(synthetic_interactions)
+    BPR(n_factors=4, epochs=1, verbose=False).fit(synthetic_interactions)
+    BiasedMF(n_factors=4, epochs=1, verbose=False).fit(synthetic_interactions)
     out, err = capfd.readouterr()
     assert out == "" and err == ""
 

@@ -28,18 +28,18 @@ FACTORIES = {
     MostPopular: lambda: MostPopular(),
     ItemKNN: lambda: ItemKNN(n_neighbors=10),
     EASE: lambda: EASE(reg=10.0),
-    ImplicitALS: lambda: ImplicitALS(n_factors=4, n_iter=2, verbose=False),
-    BPR: lambda: BPR(n_factors=4, n_epochs=2, verbose=False),
+    ImplicitALS: lambda: ImplicitALS(n_factors=4, epochs=2, verbose=False),
+    BPR: lambda: BPR(n_factors=4, epochs=2, verbose=False),
     BaselinePredictor: lambda: BaselinePredictor(),
     NeighborhoodCF: lambda: NeighborhoodCF(k=5),
-    BiasedMF: lambda: BiasedMF(n_factors=4, n_epochs=2, verbose=False),
+    BiasedMF: lambda: BiasedMF(n_factors=4, epochs=2, verbose=False),
     NCF: lambda: NCF(gmf_dim=4, mlp_dims=(8, 4), epochs=1, batch_size=128),
     TwoTowerRecommender: lambda: TwoTowerRecommender(embedding_dim=4, tower_dims=(8,), epochs=1,
                                                      batch_size=128),
     ContentRecommender: lambda: ContentRecommender(),
     HybridRecommender: lambda: HybridRecommender(EASE(reg=10.0), ContentRecommender()),
     FeatureToFactorRecommender: lambda: FeatureToFactorRecommender(
-        ImplicitALS(n_factors=4, n_iter=2, verbose=False)),
+        ImplicitALS(n_factors=4, epochs=2, verbose=False)),
 }
 #: the data each model takes at fit besides the interactions (scikit-learn's rule: data goes to fit)
 FIT_DATA = {TwoTowerRecommender: {"item_features": FEATURES}, ContentRecommender: {"item_features": FEATURES},

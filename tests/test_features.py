@@ -203,7 +203,7 @@ def test_feature_to_factor_map_recovers_a_linear_truth(synthetic_interactions):
     df = synthetic_interactions.drop(columns="rating")
     rng = np.random.default_rng(1)
     features = rng.normal(size=(320, 16))
-    model = FeatureToFactorRecommender(ImplicitALS(n_factors=4, n_iter=3, verbose=False), reg=1e-6)
+    model = FeatureToFactorRecommender(ImplicitALS(n_factors=4, epochs=3, verbose=False), reg=1e-6)
     model.fit(df, item_features=ItemFeatures(np.arange(320), vectors=features))
     warm = model.factor_model.item_encoder_.transform(np.arange(300))
     fitted = features[:300] @ model.map_

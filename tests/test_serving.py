@@ -28,7 +28,7 @@ def test_history_with_an_unknown_item_names_it(synthetic_interactions):
 
 
 def test_models_without_history_scoring_say_so(tiny_ratings):
-    model = BiasedMF(n_factors=2, n_epochs=1, verbose=False).fit(tiny_ratings)
+    model = BiasedMF(n_factors=2, epochs=1, verbose=False).fit(tiny_ratings)
     with pytest.raises(NotImplementedError, match="BiasedMF cannot score"):
         model.score_histories([[10]])
 

@@ -115,13 +115,16 @@ class ImplicitALS(Recommender):
     n_factors: :math:`f`; reg: :math:`\lambda`; alpha: :math:`\alpha` in :math:`c = 1 + \alpha r`.
     reg_exponent: :math:`\nu` in the per-row weight :math:`\lambda (\sum_i c_{ui})^\nu`
     (:func:`implicit_als_half_step`); 0 is the original constant :math:`\lambda`.
-    n_iter: alternating sweeps; init_std: scale of the random initial factors.
+    epochs: alternating sweeps; init_std: scale of the random initial factors.
     solver: ``"cg"`` (default: ``cg_steps`` conjugate-gradient steps per row and half step,
     warm-started from the current factors, never forming a per-row matrix; Takács et al. 2011, as
     the ``implicit`` library does) or ``"cholesky"`` (the exact solve of every row's system).
     cg_steps: conjugate-gradient steps per row (``solver="cg"`` only).
     dtype: ``"float64"`` or ``"float32"`` factors (float32 halves memory traffic).
     random_state: seed; verbose: progress bar with the loss.
+
+    The defaults (64 factors, ``alpha`` 3, ``reg`` 30, 15 sweeps) are the values chosen on the P1
+    validation carve-out of MovieLens-100K (``make tune``; notebook 02).
 
     The half steps are compiled (:mod:`reclib.cf.kernels`) and run in parallel over rows; every
     row's update is independent, so the result is the same whatever the number of threads.
@@ -132,19 +135,19 @@ class ImplicitALS(Recommender):
     After ``fit``: ``user_factors_`` (n_users, f), ``item_factors_`` (n_items, f), ``history_``.
     """
 
-    def __init__(self, n_factors: int = 64, reg: float = 0.1, alpha: float = 10.0, n_iter: int = 15,
+    def __init__(self, n_factors: int = 64, reg: float = 30.0, alpha: float = 3.0, epochs: int = 15,
                  reg_exponent: float = 0.0, init_std: float = 0.01, random_state: int = 42,
-                 verbose: bool = True, solver: str = "cg", cg_steps: int = 3,
+                 verbose: bool = False, solver: str = "cg", cg_steps: int = 3,
                  dtype: str = "float64", **columns: str) -> None:
         super().__init__(**columns)
-        check_positive_int(n_factors=n_factors, n_iter=n_iter, cg_steps=cg_steps)
+        check_positive_int(n_factors=n_factors, epochs=epochs, cg_steps=cg_steps)
         check_positive(reg=reg, alpha=alpha, init_std=init_std)
         check_non_negative(reg_exponent=reg_exponent)
         check_non_negative_int(random_state=random_state)
         check_choice("verbose", verbose, (True, False))
         check_choice("solver", solver, ("cg", "cholesky"))
         check_choice("dtype", dtype, ("float64", "float32"))
-        self.n_factors, self.reg, self.alpha, self.n_iter = n_factors, reg, alpha, n_iter
+        self.n_factors, self.reg, self.alpha, self.epochs = n_factors, reg, alpha, epochs
         self.reg_exponent = reg_exponent
         self.init_std, self.random_state, self.verbose = init_std, random_state, verbose
         self.solver, self.cg_steps, self.dtype = solver, cg_steps, dtype
@@ -161,7 +164,7 @@ class ImplicitALS(Recommender):
         advice = "lower alpha or raise reg (the confidence weights swamp the regularisation)"
         Y_gram = kernels.gram(Y)
         start_loss = self._loss(matrix, X, Y, kernels.gram(X), Y_gram)
-        bar = tqdm(range(self.n_iter), desc="ImplicitALS", disable=not self.verbose)
+        bar = tqdm(range(self.epochs), desc="ImplicitALS", disable=not self.verbose)
         for it in bar:
             failed = _solve_rows(matrix, Y, Y_gram, X, self.alpha, self.reg, self.reg_exponent,
                                  self.solver, self.cg_steps)
@@ -169,12 +172,12 @@ class ImplicitALS(Recommender):
             failed += _solve_rows(transposed, X, X_gram, Y, self.alpha, self.reg,
                                   self.reg_exponent, self.solver, self.cg_steps)
             if failed:
-                raise diverged("ImplicitALS", "iteration", it + 1, self.n_iter,
+                raise diverged("ImplicitALS", "iteration", it + 1, self.epochs,
                                f"{failed} ridge systems were not positive definite", culprits,
                                advice)
             Y_gram = kernels.gram(Y)
             loss = self._loss(matrix, X, Y, X_gram, Y_gram)
-            check_divergence("ImplicitALS", "iteration", it + 1, self.n_iter, loss, start_loss,
+            check_divergence("ImplicitALS", "iteration", it + 1, self.epochs, loss, start_loss,
                              culprits, advice, user_factors=X, item_factors=Y)
             history.append({"iteration": it + 1, "loss": loss})
             bar.set_postfix(loss=f"{loss:.1f}")
@@ -257,7 +260,7 @@ class BPR(Recommender):
 
     Each epoch draws one (u, i, j) triplet per training interaction: the interactions in random
     order, each with a uniformly sampled negative (never a positive). The summed gradients of a
-    batch are applied with step ``lr``; ``batch_size=1`` (the default) is per-triplet SGD, as in
+    batch are applied with step ``learning_rate``; ``batch_size=1`` (the default) is per-triplet SGD, as in
     Rendle et al.'s LearnBPR.
 
     The permutation and the negatives come from the seeded NumPy generator before each epoch; the
@@ -266,27 +269,29 @@ class BPR(Recommender):
 
     Parameters
     ----------
-    n_factors, reg (:math:`\lambda`), lr, n_epochs, batch_size, init_std, random_state, verbose.
+    n_factors, reg (:math:`\lambda`), learning_rate, epochs, batch_size, init_std, random_state, verbose.
+    The defaults (64 factors, ``reg`` 0.03, ``learning_rate`` 0.05, 100 epochs) are the values chosen
+    on the P1 validation carve-out of MovieLens-100K (``make tune``; notebook 02).
 
-    Every argument is checked before anything runs; a fit that diverges (``lr`` too large: the
+    Every argument is checked before anything runs; a fit that diverges (``learning_rate`` too large: the
     loss or factors become NaN/inf, or the loss grows more than
     :data:`~reclib.checks.GROWTH_LIMIT`-fold) stops with ``FloatingPointError`` naming
-    the epoch, ``lr``, ``reg`` and ``init_std``.
+    the epoch, ``learning_rate``, ``reg`` and ``init_std``.
 
     After ``fit``: ``user_factors_``, ``item_factors_``, ``item_bias_``, ``history_`` (mean loss
     per triplet per epoch).
     """
 
-    def __init__(self, n_factors: int = 64, reg: float = 0.01, lr: float = 0.05, n_epochs: int = 50,
-                 batch_size: int = 1, init_std: float = 0.1, random_state: int = 42,
-                 verbose: bool = True, **columns: str) -> None:
+    def __init__(self, n_factors: int = 64, reg: float = 0.03, learning_rate: float = 0.05,
+                 epochs: int = 100, batch_size: int = 1, init_std: float = 0.1, random_state: int = 42,
+                 verbose: bool = False, **columns: str) -> None:
         super().__init__(**columns)
-        check_positive_int(n_factors=n_factors, n_epochs=n_epochs, batch_size=batch_size)
-        check_positive(lr=lr, init_std=init_std)
+        check_positive_int(n_factors=n_factors, epochs=epochs, batch_size=batch_size)
+        check_positive(learning_rate=learning_rate, init_std=init_std)
         check_non_negative(reg=reg)
         check_non_negative_int(random_state=random_state)
         check_choice("verbose", verbose, (True, False))
-        self.n_factors, self.reg, self.lr, self.n_epochs = n_factors, reg, lr, n_epochs
+        self.n_factors, self.reg, self.learning_rate, self.epochs = n_factors, reg, learning_rate, epochs
         self.batch_size, self.init_std = batch_size, init_std
         self.random_state, self.verbose = random_state, verbose
 
@@ -306,9 +311,9 @@ class BPR(Recommender):
         Q = rng.normal(0, self.init_std, (n_items, self.n_factors))
         b = np.zeros(n_items)
         history = []
-        culprits = {"lr": self.lr, "reg": self.reg, "init_std": self.init_std}
-        advice = "lower lr (the SGD step is too large), or change reg or init_std"
-        bar = tqdm(range(self.n_epochs), desc="BPR", disable=not self.verbose)
+        culprits = {"learning_rate": self.learning_rate, "reg": self.reg, "init_std": self.init_std}
+        advice = "lower learning_rate (the SGD step is too large), or change reg or init_std"
+        bar = tqdm(range(self.epochs), desc="BPR", disable=not self.verbose)
         for epoch in bar:
             # the samples come from the seeded generator before the compiled loop consumes them
             order = rng.permutation(len(users))
@@ -318,8 +323,8 @@ class BPR(Recommender):
                 start_loss = kernels.bpr_loss(P, Q, b, epoch_users, epoch_items, negatives,
                                               float(self.reg)) / len(order)
             total = kernels.bpr_epoch(P, Q, b, epoch_users, epoch_items, negatives, float(self.reg),
-                                      float(self.lr), self.batch_size)
-            check_divergence("BPR", "epoch", epoch + 1, self.n_epochs, total / len(order),
+                                      float(self.learning_rate), self.batch_size)
+            check_divergence("BPR", "epoch", epoch + 1, self.epochs, total / len(order),
                              start_loss, culprits, advice, user_factors=P, item_factors=Q,
                              item_bias=b)
             history.append({"epoch": epoch + 1, "loss": total / len(order)})

@@ -140,37 +140,41 @@ class BiasedMF(ExplicitFeedbackMixin, Recommender):
     solver: ``"sgd"`` (mini-batch SGD; the per-rating loop is compiled and single-threaded, on a
         seeded order, so the same seed gives the same numbers) or ``"als"`` (alternating exact
         ridge solves).
-    n_epochs: passes over the ratings (SGD) or alternating sweeps (ALS).
-    lr: SGD step size; batch_size: ratings per SGD step, 1 (the default) for per-rating SGD; a
+    epochs: passes over the ratings (SGD) or alternating sweeps (ALS).
+    learning_rate: SGD step size; batch_size: ratings per SGD step, 1 (the default) for per-rating SGD; a
         larger batch takes every rating's gradient at the parameters before the batch and sums
-        them, so ``lr`` means the same as in per-rating SGD.
+        them, so ``learning_rate`` means the same as in per-rating SGD.
     init_std: standard deviation of the random initial factors.
     random_state: seed for initialisation and shuffling; verbose: show a progress bar.
 
+    The defaults (200 factors, ``reg`` 0.06, ``learning_rate`` 0.005, 70 epochs, ``init_std`` 0.01,
+    SGD) are the values chosen on the P2 validation carve-out of MovieLens-100K (``make tune``;
+    notebook 02).
+
     Every argument is checked (type, finiteness, range) before anything runs. A fit that
-    diverges (e.g. ``lr`` too large: the loss becomes NaN/inf or grows more than
+    diverges (e.g. ``learning_rate`` too large: the loss becomes NaN/inf or grows more than
     :data:`~reclib.checks.GROWTH_LIMIT`-fold) stops with ``FloatingPointError`` naming
-    the epoch, ``lr``, ``reg`` and ``init_std``.
+    the epoch, ``learning_rate``, ``reg`` and ``init_std``.
 
     After ``fit``: ``mu_``, ``user_bias_``, ``item_bias_``, ``user_factors_`` (n_users, f),
     ``item_factors_`` (n_items, f), and ``history_``, a frame of the training loss (and the
     validation RMSE when ``fit(train, valid=...)`` is given one) per epoch.
     """
 
-    def __init__(self, n_factors: int = 100, reg: float = 0.05,
-                 solver: Literal["sgd", "als"] = "sgd", n_epochs: int = 30, lr: float = 0.01,
-                 batch_size: int = 1, init_std: float = 0.1, random_state: int = 42,
-                 verbose: bool = True, **columns: str) -> None:
+    def __init__(self, n_factors: int = 200, reg: float = 0.06,
+                 solver: Literal["sgd", "als"] = "sgd", epochs: int = 70, learning_rate: float = 0.005,
+                 batch_size: int = 1, init_std: float = 0.01, random_state: int = 42,
+                 verbose: bool = False, **columns: str) -> None:
         super().__init__(**columns)
         check_positive_int(n_factors=n_factors)
         check_choice("solver", solver, ("sgd", "als"))
         check_non_negative(reg=reg, init_std=init_std)
-        check_positive_int(n_epochs=n_epochs, batch_size=batch_size)
-        check_positive(lr=lr)
+        check_positive_int(epochs=epochs, batch_size=batch_size)
+        check_positive(learning_rate=learning_rate)
         check_non_negative_int(random_state=random_state)
         check_choice("verbose", verbose, (True, False))
-        self.n_factors, self.reg, self.solver, self.n_epochs = n_factors, reg, solver, n_epochs
-        self.lr, self.batch_size, self.init_std = lr, batch_size, init_std
+        self.n_factors, self.reg, self.solver, self.epochs = n_factors, reg, solver, epochs
+        self.learning_rate, self.batch_size, self.init_std = learning_rate, batch_size, init_std
         self.random_state, self.verbose = random_state, verbose
 
     def fit(self, interactions: pd.DataFrame, valid: pd.DataFrame | None = None) -> BiasedMF:
@@ -204,7 +208,7 @@ class BiasedMF(ExplicitFeedbackMixin, Recommender):
         history = []
         with np.errstate(over="ignore", invalid="ignore"):     # a huge init_std is reported below
             start_loss = self._loss(users, items, ratings)
-        bar = tqdm(range(self.n_epochs), desc=f"BiasedMF[{self.solver}]", disable=not self.verbose)
+        bar = tqdm(range(self.epochs), desc=f"BiasedMF[{self.solver}]", disable=not self.verbose)
         for epoch in bar:
             with np.errstate(over="ignore", invalid="ignore"):   # overflow is reported below
                 if self.solver == "sgd":
@@ -214,7 +218,7 @@ class BiasedMF(ExplicitFeedbackMixin, Recommender):
                 loss, sse = kernels.mf_loss(self.user_factors_, self.item_factors_, self.user_bias_,
                                             self.item_bias_, self.mu_, users, items, ratings,
                                             float(self.reg))
-            check_divergence("BiasedMF", "epoch", epoch + 1, self.n_epochs, loss, start_loss,
+            check_divergence("BiasedMF", "epoch", epoch + 1, self.epochs, loss, start_loss,
                              self._culprits(), self._advice(), user_factors=self.user_factors_,
                              item_factors=self.item_factors_, user_bias=self.user_bias_,
                              item_bias=self.item_bias_)
@@ -233,12 +237,12 @@ class BiasedMF(ExplicitFeedbackMixin, Recommender):
 
     def _culprits(self) -> dict[str, object]:
         if self.solver == "sgd":
-            return {"lr": self.lr, "reg": self.reg, "init_std": self.init_std}
+            return {"learning_rate": self.learning_rate, "reg": self.reg, "init_std": self.init_std}
         return {"reg": self.reg, "init_std": self.init_std}
 
     def _advice(self) -> str:
         if self.solver == "sgd":
-            return "lower lr (the SGD step is too large), or change reg or init_std"
+            return "lower learning_rate (the SGD step is too large), or change reg or init_std"
         return "change reg or init_std (the ridge systems are ill-conditioned)"
 
     def _sgd_epoch(self, users: np.ndarray, items: np.ndarray, ratings: np.ndarray,
@@ -247,7 +251,7 @@ class BiasedMF(ExplicitFeedbackMixin, Recommender):
         order = rng.permutation(len(ratings))
         kernels.mf_epoch(self.user_factors_, self.item_factors_, self.user_bias_, self.item_bias_,
                          float(self.mu_), users[order], items[order], ratings[order],
-                         float(self.reg), float(self.lr), self.batch_size)
+                         float(self.reg), float(self.learning_rate), self.batch_size)
 
     def _als_sweep(self, matrix: sp.csr_matrix, epoch: int) -> None:
         try:
@@ -256,7 +260,7 @@ class BiasedMF(ExplicitFeedbackMixin, Recommender):
             self.item_factors_, self.item_bias_ = _als_half_step(
                 matrix.T.tocsr(), self.user_factors_, self.user_bias_, self.mu_, self.reg)
         except np.linalg.LinAlgError as err:
-            raise diverged("BiasedMF", "epoch", epoch + 1, self.n_epochs,
+            raise diverged("BiasedMF", "epoch", epoch + 1, self.epochs,
                            f"a ridge system could not be solved ({err})", self._culprits(),
                            self._advice()) from None
 
