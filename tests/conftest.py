@@ -31,3 +31,15 @@ def synthetic_interactions() -> pd.DataFrame:
     return pd.DataFrame({"user_id": keys // 300, "item_id": keys % 300,
                          "rating": rng.integers(1, 6, size=5000).astype(float),
                          "timestamp": rng.integers(0, 10**6, size=5000)})
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``gpu`` run only where an NVIDIA GPU is visible (``nvidia-smi`` on the PATH)."""
+    import shutil
+
+    if shutil.which("nvidia-smi"):
+        return
+    no_gpu = pytest.mark.skip(reason="no GPU on this machine")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(no_gpu)

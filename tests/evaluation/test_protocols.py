@@ -363,6 +363,7 @@ def test_protocol_search_equals_grid_search_on_the_carve_out(tiny_ratings, synth
         validation_split(train, "P9")
 
 
+@pytest.mark.slow
 def test_experiments_tune_writes_the_best_point(tmp_path, monkeypatch):
     from experiments import tune
 

@@ -258,6 +258,7 @@ def _writer(folder, worker, n_texts, batch):
         cache.get(texts[start:start + batch], vectors_of)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("n_workers", [2, 4])
 def test_concurrent_writers_lose_no_entry(tmp_path, n_workers):
     """Processes writing disjoint texts to one key at once: afterwards every text is cached."""

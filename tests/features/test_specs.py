@@ -13,7 +13,7 @@ import pytest
 import reclib.models.layers as reclib_layers
 from reclib.features import Categorical, FeatureSpace, FeatureSpec, MultiCategorical, Numeric, Vector
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TABLE = {0: np.array([1.0, 0.0, 2.0]), 1: np.array([0.0, 1.0, -1.0])}
 
 

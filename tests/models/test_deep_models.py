@@ -47,6 +47,7 @@ def run_backend(backend: str) -> dict:
     return json.loads(line[len("RESULT"):])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["tensorflow", "torch"])
 def test_tiny_models_learn_on_each_backend(backend):
     out = run_backend(backend)
