@@ -142,7 +142,8 @@ def bench_deep(repeat: int) -> dict[str, float]:
     ids = ml.items["item_id"].to_numpy()
     text = TextEncoder(show_progress=False).encode(item_text(ml.items).tolist())
     features = ItemFeatures(ids, vectors=text, genres=genre_matrix(ml.items["genres"], GENRES))
-    models = {"neumf": (NCF(), {}), "two_tower_text": (TwoTowerRecommender(epochs=3),
+    models = {"neumf": (NCF(), {}), "two_tower_text": (TwoTowerRecommender(embedding_dim=64, temperature=0.1,
+                                                                           use_user_id=False, epochs=3),
                                                        {"item_features": features})}
     out = {}
     for name, (model, fit_data) in models.items():

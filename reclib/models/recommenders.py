@@ -34,9 +34,10 @@ Validate = Callable[[Recommender], dict[str, float]]
 #: default ``epochs``: the early-stopped epoch (patience 2, at most 20) on P1's validation carve-out
 #: of ML-100K (``P1.validation_split(P1.split(ratings)[0])``) with notebook 05's parameters and
 #: the other defaults. Measured: NeuMF best epoch 8 (P1 test NDCG@10 0.433 when refitted on train);
-#: ids-only two-tower best epoch 4 (P1 test NDCG@10 0.391).
+#: ids-only two-tower (embedding_dim 128, temperature 0.2, use_user_id True, chosen on the same
+#: carve-out by ``experiments/tune_two_tower.py``) best epoch 7.
 NCF_EPOCHS = 8
-TWO_TOWER_EPOCHS = 4
+TWO_TOWER_EPOCHS = 7
 
 
 class KerasRecommender(Recommender):
@@ -145,8 +146,11 @@ class TwoTowerRecommender(KerasRecommender):
     ----------
     embedding_dim, tower_dims, use_history, history_length (most recent items kept per user),
     id_dropout, temperature, log_q_correction, l2, use_user_id: the model; epochs, batch_size, learning_rate,
-    patience, monitor, random_state, verbose: training. The defaults are notebook 05's validated
-    values (``epochs`` is the early-stopped epoch of the ids-only model on P1's validation carve-out).
+    patience, monitor, random_state, verbose: training. The defaults of ``embedding_dim``,
+    ``temperature``, ``use_user_id`` and ``epochs`` were chosen for the ids-only model (no item
+    features) on P1's validation carve-out of ML-100K (``python -m experiments.tune_two_tower``:
+    best validation NDCG@10 of a 12-point grid; ``epochs`` is its early-stopped epoch), never on
+    test; the rest are notebook 05's values (notebook 05 passes its own parameters explicitly).
 
     Data at ``fit(interactions, validate=None, item_features=None)``: ``item_features`` is an
     optional :class:`~reclib.features.content.ItemFeatures` whose ``vectors`` (dense, e.g. text
@@ -159,9 +163,9 @@ class TwoTowerRecommender(KerasRecommender):
     :class:`~reclib.models.retrieval.TwoTower`.
     """
 
-    def __init__(self, embedding_dim: int = 64, tower_dims: Sequence[int] = (128,), use_history: bool = True,
-                 history_length: int = 50, id_dropout: float = 0.1, temperature: float = 0.1,
-                 log_q_correction: bool = True, l2: float = 0.0, use_user_id: bool = False,
+    def __init__(self, embedding_dim: int = 128, tower_dims: Sequence[int] = (128,), use_history: bool = True,
+                 history_length: int = 50, id_dropout: float = 0.1, temperature: float = 0.2,
+                 log_q_correction: bool = True, l2: float = 0.0, use_user_id: bool = True,
                  epochs: int = TWO_TOWER_EPOCHS, batch_size: int = 512, learning_rate: float = 1e-3,
                  patience: int = 3, monitor: str = "ndcg", random_state: int = 42, verbose: int = 0,
                  timestamp_col: str = "timestamp", **columns: str) -> None:
