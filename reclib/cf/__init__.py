@@ -10,10 +10,10 @@ from reclib.cf.ease import EASE, ease_weights
 from reclib.cf.implicit import (BPR, ImplicitALS, bpr_loss_and_grads, implicit_als_half_step,
                                 implicit_als_loss)
 from reclib.cf.mf import BiasedMF, als_half_step, mf_loss_and_grads
-from reclib.cf.neighbors import ItemKNN, NeighborhoodCF, corated_similarity, cosine_item_similarity
+from reclib.cf.neighbors import ItemKNN, LastItemKNN, NeighborhoodCF, corated_similarity, cosine_item_similarity
 from reclib.cf.popularity import MostPopular
 
-__all__ = ["BPR", "EASE", "BaselinePredictor", "BiasedMF", "ImplicitALS", "ItemKNN", "MostPopular",
+__all__ = ["BPR", "EASE", "BaselinePredictor", "BiasedMF", "ImplicitALS", "ItemKNN", "LastItemKNN", "MostPopular",
            "NeighborhoodCF", "als_half_step", "bpr_loss_and_grads", "corated_similarity",
            "cosine_item_similarity", "ease_weights", "fit_biases", "implicit_als_half_step",
            "implicit_als_loss", "mf_loss_and_grads"]

@@ -18,9 +18,10 @@ import scipy.sparse as sp
 
 from reclib.base import Recommender, top_k, user_batches
 from reclib.cf.baseline import ExplicitFeedbackMixin, fit_biases
-from reclib.checks import check_choice, check_finite_array, check_non_negative, check_positive_int
+from reclib.checks import (check_choice, check_finite_array, check_non_negative, check_positive_int,
+                           require_columns)
 
-__all__ = ["SIMILARITIES", "ItemKNN", "NeighborhoodCF", "corated_similarity", "cosine_item_similarity"]
+__all__ = ["SIMILARITIES", "ItemKNN", "LastItemKNN", "NeighborhoodCF", "corated_similarity", "cosine_item_similarity"]
 
 
 def cosine_item_similarity(matrix: sp.csr_matrix, n_neighbors: int | None = 100,
@@ -81,6 +82,43 @@ class ItemKNN(Recommender):
 
     def _score_history_matrix(self, history: sp.csr_matrix) -> np.ndarray:
         return np.asarray((history @ self.similarity_).todense())
+
+
+class LastItemKNN(ItemKNN):
+    """Items similar to the user's **last** item: the item-kNN score of a one-item history.
+
+    The simplest sequential baseline: score_uj = s_{i_last, j}, the cosine similarity of item
+    ``j`` to the user's latest item (by ``timestamp_col``; among items with the latest time, the
+    one with the highest item id, as protocol P3 orders ties). ``n_neighbors=None`` (default)
+    keeps every similarity, so the whole catalogue is ordered rather than 20 items and ties at 0.
+    """
+
+    def __init__(self, n_neighbors: int | None = None, shrinkage: float = 0.0,
+                 timestamp_col: str = "timestamp", **columns: str) -> None:
+        super().__init__(n_neighbors, shrinkage, **columns)
+        self.timestamp_col = timestamp_col
+
+    def _fit(self, matrix: sp.csr_matrix, interactions: pd.DataFrame) -> None:
+        require_columns(interactions, self.timestamp_col)
+        super()._fit(matrix, interactions)
+        # rows arrive sorted by (user, timestamp, item): each user's last row is their last item
+        last = interactions.drop_duplicates(self.user_col, keep="last")
+        self.last_item_ = self.item_encoder_.transform(last[self.item_col])[
+            np.argsort(self.user_encoder_.transform(last[self.user_col]))]
+
+    def _score(self, users: np.ndarray) -> np.ndarray:
+        return self.similarity_[self.last_item_[users]].toarray()
+
+    def score_histories(self, histories) -> np.ndarray:
+        """(len(histories), n_items): similarities to each history's last item (raw ids, oldest
+        first); an empty history scores 0 everywhere."""
+        self._check_fitted()
+        out = np.zeros((len(histories), len(self.item_ids_)))
+        rows = np.array([r for r, history in enumerate(histories) if len(history)], dtype=np.int64)
+        if len(rows):
+            last = self.item_encoder_.transform(np.asarray([histories[r][-1] for r in rows]))
+            out[rows] = self.similarity_[last].toarray()
+        return out
 
 
 SIMILARITIES = ("cosine", "adjusted_cosine", "pearson", "pearson_baseline")

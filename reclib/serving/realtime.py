@@ -1,4 +1,14 @@
-"""Per-event serving: keep each user's events, rescore from the history after every event."""
+"""Per-event serving: keep each user's events and return a fresh top-k after every event.
+
+Two kinds of model are served the same way:
+
+- **history models** (EASE, item-kNN, ...: ``Recommender._score_history_matrix``) are rescored
+  from the user's whole stored history after every event;
+- **stateful models** (the sequential recommenders of ``reclib.models``, which define
+  ``start_state(items)``, ``advance(state, item)`` and ``state_scores(state)``) keep a state per
+  user: one recurrent step for a GRU/LSTM, the last ``max_length`` items for an attention model,
+  re-encoded when scored. An update never refits anything.
+"""
 
 from __future__ import annotations
 
@@ -47,6 +57,7 @@ class RealTimeRecommender:
     ``seed(user, items)`` loads a user's known history (e.g. their training events);
     ``update(user, item)`` appends one event and returns the user's new top-``k`` frame
     (item_id, score, rank), excluding items already in the history when ``exclude_seen``.
+    Stateful models (module doc) keep one state per user in ``states``.
     """
 
     def __init__(self, model: Recommender, k: int = 10, exclude_seen: bool = True,
@@ -56,17 +67,31 @@ class RealTimeRecommender:
         check_positive_int(k=k)
         self.model, self.k, self.exclude_seen = model, k, exclude_seen
         self.store = UserStateStore(max_length)
+        self.stateful = all(callable(getattr(model, name, None)) for name in ("start_state", "advance", "state_scores"))
+        self.states: dict[Hashable, object] = {}
 
     def seed(self, user: Hashable, items: list) -> None:
         """Load ``items`` (oldest first) as the user's history."""
         for item in items:
             self.store.add(user, item)
+        if self.stateful:
+            self.states[user] = self.model.start_state(self.store.history(user))
+
+    def scores(self, user: Hashable) -> np.ndarray:
+        """(n_items,) the model's scores for the user's next item, from the current state."""
+        if self.stateful:
+            if user not in self.states:
+                self.states[user] = self.model.start_state(self.store.history(user))
+            return np.asarray(self.model.state_scores(self.states[user]), dtype=np.float64)
+        history = self.model.history_matrix([self.store.history(user)])
+        return np.asarray(self.model._score_history_matrix(history), dtype=np.float64)[0]
 
     def recommend(self, user: Hashable) -> pd.DataFrame:
         """The user's top-``k`` from their current history."""
-        history = self.model.history_matrix([self.store.history(user)])
-        scores = np.array(self.model._score_history_matrix(history), dtype=np.float64)
-        items, values = top_k(scores, self.k, history if self.exclude_seen else None)
+        scores = self.scores(user)
+        if self.exclude_seen and len(self.store.history(user)):
+            scores[self.model.item_encoder_.transform(self.store.history(user))] = -np.inf
+        items, values = top_k(scores[None, :], self.k)
         keep = np.isfinite(values[0])
         return pd.DataFrame({"item_id": self.model.item_ids_[items[0][keep]],
                              "score": values[0][keep], "rank": np.arange(1, keep.sum() + 1)})
@@ -74,5 +99,7 @@ class RealTimeRecommender:
     def update(self, user: Hashable, item: Hashable) -> pd.DataFrame:
         """Record one event and return the refreshed top-``k``."""
         self.model.item_encoder_.transform([item])          # an unknown item raises here, naming it
+        if self.stateful and user in self.states:           # else built from the stored history
+            self.states[user] = self.model.advance(self.states[user], item)
         self.store.add(user, item)
         return self.recommend(user)

@@ -68,3 +68,32 @@ def test_exact_index_matches_brute_force():
         index.search(np.ones((2, 3)))
     with pytest.raises(ValueError, match="item_vectors"):
         ExactIndex(np.full((3, 2), np.nan))
+
+
+def test_stateful_sequential_model_is_served_step_by_step():
+    """A GRU learns the cycle i0 -> i1 -> ...; every update moves the top item one step on, and
+    the real-time scores equal re-scoring the history while it fits in the window."""
+    import numpy as np
+    import pandas as pd
+
+    from reclib.models.sequential import RecurrentRecommender
+    from reclib.serving import RealTimeRecommender
+
+    rng = np.random.default_rng(0)
+    rows = [(u, f"i{(s + t) % 12}", t) for u, s in enumerate(rng.integers(0, 12, 60)) for t in range(15)]
+    data = pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"])
+    model = RecurrentRecommender("gru", max_length=8, embedding_dim=16, epochs=60, learning_rate=0.01,
+                                 dropout=0.0).fit(data)
+    served = RealTimeRecommender(model, k=3, exclude_seen=False)
+    assert served.stateful
+    served.seed("new", ["i3"])
+    for step, item in enumerate(["i4", "i5", "i6"]):
+        top = served.update("new", item)
+        assert top["item_id"].iloc[0] == f"i{5 + step}"
+    np.testing.assert_allclose(served.scores("new"), model.score_histories([["i3", "i4", "i5", "i6"]])[0],
+                               rtol=1e-4, atol=1e-4)
+    # excluding seen items drops them from the list
+    served_excluding = RealTimeRecommender(model, k=12)
+    served_excluding.seed("u", ["i1", "i2"])
+    assert {"i1", "i2"}.isdisjoint(served_excluding.update("u", "i3")["item_id"])
+    assert len(served_excluding.recommend("u")) == 9

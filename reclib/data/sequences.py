@@ -1,0 +1,124 @@
+"""Per-user item sequences for next-item models, built without a Python loop over events.
+
+A user's sequence is their items in time order, ties broken by item id (the order P3 uses).
+Items are stored as **codes** ``item_index + 1``, so ``0`` is free to mean padding.
+
+:func:`user_sequences` returns the sequences in a CSR-like layout (one flat array of codes and
+per-user offsets). :func:`training_windows` cuts each sequence into left-padded windows of
+length ``L`` with the next item as the target at every position::
+
+    sequence        a b c d e          (codes; n = 5 events -> 4 (input, target) pairs)
+    L = 3, windows  [0 0 a] -> [0 0 b]     the oldest pair, left-padded
+                    [b c d] -> [c d e]     the newest pairs fill the last window
+
+Windows are cut from the newest pair backwards, so the last window of every user is full (if the
+user has ``>= L`` pairs) and ends at their latest event. :func:`last_window` gives the input a
+model reads to predict each user's next item: their last ``L`` codes, left-padded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from reclib.checks import check_positive_int, require_columns
+
+__all__ = ["Sequences", "last_window", "pad_histories", "training_windows", "user_sequences"]
+
+
+@dataclass(frozen=True)
+class Sequences:
+    """Users' chronological item codes, CSR-style.
+
+    users: (n_users,) raw user ids, sorted; codes: (n_events,) int32 item codes (index + 1), user
+    by user, oldest first; offsets: (n_users + 1,) int64, user ``u``'s codes are
+    ``codes[offsets[u]:offsets[u + 1]]``.
+    """
+
+    users: np.ndarray
+    codes: np.ndarray
+    offsets: np.ndarray
+
+    @property
+    def lengths(self) -> np.ndarray:
+        """(n_users,) events per user."""
+        return np.diff(self.offsets)
+
+    def sequence(self, u: int) -> np.ndarray:
+        """User ``u``'s (position in ``users``) codes, oldest first."""
+        return self.codes[self.offsets[u]:self.offsets[u + 1]]
+
+
+def user_sequences(interactions: pd.DataFrame, item_index: np.ndarray | pd.Series,
+                   user_col: str = "user_id", timestamp_col: str = "timestamp") -> Sequences:
+    """Chronological sequences of ``interactions`` (ties by item index, then row order).
+
+    item_index: (n_rows,) the rows' item indices in ``[0, n_items)`` (e.g. from an ``IdEncoder``);
+    the codes are ``item_index + 1``. Raises when ``timestamp_col`` is missing: a sequence
+    needs an order.
+    """
+    require_columns(interactions, user_col, timestamp_col)
+    item_index = np.asarray(item_index)
+    if item_index.shape != (len(interactions),):
+        raise ValueError(f"item_index must hold one index per row ({len(interactions)},), got shape "
+                         f"{item_index.shape}")
+    if len(item_index) and item_index.min() < 0:
+        raise ValueError(f"item_index must be >= 0 (unknown items encode as -1), got {item_index.min()}")
+    users, user_codes = np.unique(interactions[user_col].to_numpy(), return_inverse=True)
+    order = np.lexsort([item_index, interactions[timestamp_col].to_numpy(), user_codes])
+    counts = np.bincount(user_codes, minlength=len(users))
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    return Sequences(users, (item_index[order] + 1).astype(np.int32), offsets)
+
+
+def training_windows(sequences: Sequences, max_length: int) -> tuple[np.ndarray, np.ndarray]:
+    """(inputs, targets), each (n_windows, max_length) int32 codes, 0 = padding.
+
+    Every (item, next item) pair of every user appears exactly once: ``targets[w, t]`` is the
+    item that followed ``inputs[w, t]``. Users with one event have no pair and no window.
+    """
+    check_positive_int(max_length=max_length)
+    lengths = sequences.lengths
+    pairs = np.maximum(lengths - 1, 0)
+    n_windows = -(-pairs // max_length)                             # ceil
+    first_window = np.concatenate([[0], np.cumsum(n_windows)])[:-1]
+    total = int(n_windows.sum())
+    inputs = np.zeros((total, max_length), np.int32)
+    targets = np.zeros((total, max_length), np.int32)
+    # every pair j = 1 .. n-1 of a user (target at position j, input at j - 1)
+    owner = np.repeat(np.arange(len(lengths)), pairs)
+    j = np.arange(int(pairs.sum())) - np.repeat(np.cumsum(pairs) - pairs, pairs) + 1
+    from_end = lengths[owner] - 1 - j                                # 0 for the newest pair
+    rows = first_window[owner] + n_windows[owner] - 1 - from_end // max_length
+    cols = max_length - 1 - from_end % max_length
+    start = sequences.offsets[owner]
+    inputs[rows, cols] = sequences.codes[start + j - 1]
+    targets[rows, cols] = sequences.codes[start + j]
+    return inputs, targets
+
+
+def last_window(sequences: Sequences, max_length: int) -> np.ndarray:
+    """(n_users, max_length) int32: each user's last ``max_length`` codes, left-padded with 0."""
+    check_positive_int(max_length=max_length)
+    lengths = sequences.lengths
+    keep = np.minimum(lengths, max_length)
+    owner = np.repeat(np.arange(len(lengths)), keep)
+    back = np.arange(int(keep.sum())) - np.repeat(np.cumsum(keep) - keep, keep)   # 0 .. keep-1
+    out = np.zeros((len(lengths), max_length), np.int32)
+    # the k-th newest kept event goes to column max_length - keep + back
+    out[owner, max_length - keep[owner] + back] = sequences.codes[sequences.offsets[owner + 1] - keep[owner] + back]
+    return out
+
+
+def pad_histories(histories: list, max_length: int) -> np.ndarray:
+    """(len(histories), max_length) int32 from lists of codes (oldest first): the last
+    ``max_length`` codes of each, left-padded with 0."""
+    check_positive_int(max_length=max_length)
+    out = np.zeros((len(histories), max_length), np.int32)
+    for r, codes in enumerate(histories):
+        tail = np.asarray(codes, dtype=np.int32)[-max_length:]
+        if len(tail):
+            out[r, max_length - len(tail):] = tail
+    return out

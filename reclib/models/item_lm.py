@@ -1,0 +1,146 @@
+"""A small language model over item ids: GPT-2 from ``transformers``, trained from scratch.
+
+The tokens are item codes (item index + 1; ``0`` is padding), a "sentence" is a user's window
+of items in time order, and next-token prediction is next-item prediction. The configuration
+(``GPT2Config(vocab_size=n_items + 1, n_positions=max_length, n_embd, n_layer, n_head)``) is a
+causal transformer like :class:`~reclib.models.sequential.SASRec`: learned positions, masked
+self-attention, layer norm, residuals and an output layer tied to the input embeddings. The
+differences are GPT-2's details (GELU, a 4x wider feed-forward layer, its initialisation), so
+the two can be compared on quality and speed.
+
+It trains with PyTorch (``transformers`` models are PyTorch modules), not Keras: the loss is
+the softmax cross-entropy of the next item at every non-padding position, exactly the task of the
+Keras models, with Adam. ``torch`` is imported when a model is built.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from reclib.base import Recommender, user_batches
+from reclib.checks import (ParameterTypeError, check_in_range, check_non_negative_int,
+                           check_positive, check_positive_int, require_columns)
+from reclib.data.sequences import last_window, pad_histories, training_windows, user_sequences
+
+__all__ = ["ItemGPT2Recommender"]
+
+
+class ItemGPT2Recommender(Recommender):
+    """GPT-2 over item ids behind ``fit`` / ``score`` / ``recommend`` (module doc).
+
+    Parameters
+    ----------
+    max_length: L, the window of items (GPT-2's ``n_positions``); embedding_dim (``n_embd``,
+    divisible by ``n_heads``), n_layers, n_heads, dropout (every GPT-2 dropout); epochs,
+    batch_size, learning_rate (Adam), random_state (``torch.manual_seed`` and the window
+    shuffle), verbose (print the loss per epoch). The defaults mirror
+    :class:`~reclib.models.sequential.SASRecRecommender`'s so the two compare like for like.
+
+    After ``fit``: ``history_`` (loss per epoch), ``torch_model_``. ``score`` ranks the next item
+    after each user's last ``max_length`` fitted items; ``score_histories`` after explicit ones.
+    """
+
+    def __init__(self, max_length: int = 50, embedding_dim: int = 64, n_layers: int = 2, n_heads: int = 2,
+                 dropout: float = 0.2, epochs: int = 20, batch_size: int = 128, learning_rate: float = 5e-3,
+                 random_state: int = 42, verbose: bool = False, timestamp_col: str = "timestamp",
+                 **columns: str) -> None:
+        super().__init__(**columns)
+        check_positive_int(max_length=max_length, embedding_dim=embedding_dim, n_layers=n_layers,
+                           n_heads=n_heads, epochs=epochs, batch_size=batch_size)
+        check_in_range("dropout", dropout, 0.0, 1.0, high_inclusive=False)
+        check_positive(learning_rate=learning_rate)
+        check_non_negative_int(random_state=random_state)
+        if embedding_dim % n_heads:
+            raise ValueError(f"embedding_dim ({embedding_dim}) must be divisible by n_heads ({n_heads})")
+        if not isinstance(timestamp_col, str):
+            raise ParameterTypeError(f"timestamp_col must be a column name, got {timestamp_col!r}")
+        self.max_length, self.embedding_dim, self.n_layers, self.n_heads = max_length, embedding_dim, n_layers, n_heads
+        self.dropout, self.epochs, self.batch_size, self.learning_rate = dropout, epochs, batch_size, learning_rate
+        self.random_state, self.verbose, self.timestamp_col = random_state, verbose, timestamp_col
+
+    def fit(self, interactions: pd.DataFrame) -> ItemGPT2Recommender:
+        """Fit on ``interactions`` (needs ``timestamp_col``)."""
+        require_columns(interactions, self.user_col, self.item_col, self.timestamp_col)
+        return super().fit(interactions)
+
+    def _fit(self, matrix: sp.csr_matrix, interactions: pd.DataFrame) -> None:
+        import torch
+        from transformers import GPT2Config, GPT2LMHeadModel
+
+        items = self.item_encoder_.transform(interactions[self.item_col])
+        self.sequences_ = user_sequences(interactions, items, self.user_col, self.timestamp_col)
+        inputs, targets = training_windows(self.sequences_, self.max_length)
+        if len(inputs) == 0:
+            raise ValueError("no user has two events: a next-item model needs sequences of length >= 2")
+        torch.manual_seed(self.random_state)
+        config = GPT2Config(vocab_size=len(self.item_ids_) + 1, n_positions=self.max_length,
+                            n_embd=self.embedding_dim, n_layer=self.n_layers, n_head=self.n_heads,
+                            resid_pdrop=self.dropout, embd_pdrop=self.dropout, attn_pdrop=self.dropout,
+                            bos_token_id=0, eos_token_id=0, pad_token_id=0)
+        model = GPT2LMHeadModel(config)
+        optimiser = torch.optim.Adam(model.parameters(), lr=self.learning_rate)
+        rng = np.random.default_rng(self.random_state)
+        x_all, y_all = torch.from_numpy(inputs.astype(np.int64)), torch.from_numpy(targets.astype(np.int64))
+        losses = []
+        model.train()
+        for epoch in range(self.epochs):
+            order = torch.from_numpy(rng.permutation(len(inputs)))
+            total, count = 0.0, 0
+            for batch in user_batches(len(order), self.batch_size):
+                rows = order[batch]
+                x, y = x_all[rows], y_all[rows]
+                logits = model(input_ids=x, attention_mask=(x > 0).long()).logits[..., 1:]
+                loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), (y - 1).reshape(-1),
+                                                         ignore_index=-1)
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(f"{type(self).__name__}: the loss became {loss.item()} at epoch "
+                                             f"{epoch + 1}; lower learning_rate ({self.learning_rate})")
+                optimiser.zero_grad()
+                loss.backward()
+                optimiser.step()
+                n = int((y > 0).sum())
+                total, count = total + loss.item() * n, count + n
+            losses.append(total / count)
+            if self.verbose:
+                print(f"epoch {epoch + 1}/{self.epochs}: loss {losses[-1]:.4f}", flush=True)
+        model.eval()
+        self.torch_model_ = model
+        self.history_ = pd.DataFrame({"epoch": np.arange(1, self.epochs + 1), "loss": losses})
+
+    def encode(self, windows: np.ndarray) -> np.ndarray:
+        """(b, n_items) next-item logits after left-padded code windows (b, max_length)."""
+        import torch
+
+        out = np.empty((len(windows), len(self.item_ids_)), np.float32)
+        with torch.no_grad():
+            for batch in user_batches(len(windows), 256):
+                x = torch.from_numpy(windows[batch].astype(np.int64))
+                logits = self.torch_model_(input_ids=x, attention_mask=(x > 0).long()).logits
+                out[batch] = logits[:, -1, 1:].numpy()
+        return out
+
+    def _score(self, users: np.ndarray) -> np.ndarray:
+        return self.encode(last_window(self.sequences_, self.max_length)[users])
+
+    def score_histories(self, histories: Sequence[Sequence[object]]) -> np.ndarray:
+        """(len(histories), n_items) next-item scores from explicit histories (raw ids, oldest first)."""
+        self._check_fitted()
+        codes = [self.item_encoder_.transform(np.asarray(list(h))) + 1 if len(h) else [] for h in histories]
+        return self.encode(pad_histories(codes, self.max_length))
+
+    # real-time state: like SASRec, the last max_length items, re-encoded when scored
+    def start_state(self, items: Sequence[object]):
+        return deque((self.item_encoder_.transform(np.asarray(list(items))) + 1).tolist() if len(items) else [],
+                     maxlen=self.max_length)
+
+    def advance(self, state, item: object):
+        state.append(int(self.item_encoder_.transform(np.asarray([item]))[0]) + 1)
+        return state
+
+    def state_scores(self, state) -> np.ndarray:
+        return self.encode(pad_histories([list(state)], self.max_length))[0]

@@ -1,0 +1,106 @@
+"""Next-item models: the NumPy recurrent step equals Keras, SASRec is causal, the recommenders
+learn an obvious sequence, score explicit histories like fitted ones and refuse bad input."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+
+from reclib.models.item_lm import ItemGPT2Recommender
+from reclib.models.sequential import (RecurrentRecommender, SASRec, SASRecRecommender, recurrent_step)
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_numpy_step_equals_the_keras_layer(cell):
+    keras.utils.set_random_seed(0)
+    layer = (keras.layers.GRU if cell == "gru" else keras.layers.LSTM)(6, return_sequences=True)
+    x = np.random.default_rng(0).normal(size=(3, 4, 5)).astype("float32")
+    expected = keras.ops.convert_to_numpy(layer(x))
+    state = tuple(np.zeros((3, 6), np.float32) for _ in range(1 if cell == "gru" else 2))
+    for t in range(4):
+        state = recurrent_step(cell, layer.get_weights(), x[:, t], state)
+        np.testing.assert_allclose(state[0], expected[:, t], atol=1e-5)
+
+
+def test_sasrec_position_t_never_sees_later_items():
+    keras.utils.set_random_seed(0)
+    model = SASRec(n_items=20, max_length=6, embedding_dim=8, n_blocks=2, n_heads=2, dropout=0.0)
+    a = np.array([[0, 0, 3, 4, 5, 6]], np.int32)
+    b = np.array([[0, 0, 3, 4, 17, 11]], np.int32)              # differs from position 4 on
+    ha, hb = (keras.ops.convert_to_numpy(model(x)) for x in (a, b))
+    np.testing.assert_allclose(ha[:, :4], hb[:, :4], atol=1e-6)
+    assert np.abs(ha[:, 4:] - hb[:, 4:]).max() > 1e-3
+    _, scores = model(a, return_attention=True)
+    weights = keras.ops.convert_to_numpy(scores[0])[0]          # (heads, L, L)
+    upper = np.triu(np.ones((6, 6), bool), k=1)
+    assert np.all(weights[:, upper] == 0.0)                      # nothing after t
+    assert np.all(weights[:, 2:, :2] == 0.0)                     # nothing on padding
+    np.testing.assert_allclose(weights[:, 2:].sum(-1), 1.0, atol=1e-6)
+
+
+def _cyclic(n_users=60, n_items=12, length=15, seed=0):
+    """Users walking the cycle 0 -> 1 -> ... -> n_items-1 -> 0 from random starts."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for u in range(n_users):
+        start = int(rng.integers(n_items))
+        rows += [(u, f"i{(start + t) % n_items}", t) for t in range(length)]
+    return pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"])
+
+
+@pytest.mark.parametrize("make", [
+    lambda: RecurrentRecommender("gru", max_length=8, embedding_dim=16, epochs=60, learning_rate=0.01, dropout=0.0),
+    lambda: RecurrentRecommender("lstm", max_length=8, embedding_dim=16, epochs=60, learning_rate=0.01, dropout=0.0),
+    lambda: SASRecRecommender(max_length=8, embedding_dim=16, n_blocks=1, epochs=60, learning_rate=0.01, dropout=0.0),
+    lambda: ItemGPT2Recommender(max_length=8, embedding_dim=16, n_layers=1, epochs=60, learning_rate=0.01,
+                                dropout=0.0),
+], ids=["gru", "lstm", "sasrec", "gpt2"])
+def test_recommenders_learn_the_next_item_of_a_cycle(make):
+    data = _cyclic()
+    model = make().fit(data)
+    top = model.recommend(data["user_id"].unique(), k=1, exclude_seen=False)
+    last = data.sort_values("timestamp").groupby("user_id")["item_id"].last()
+    expected = last.map(lambda i: f"i{(int(i[1:]) + 1) % 12}")
+    assert (top.set_index("user_id")["item_id"] == expected).mean() == 1.0
+    # an explicit history scores like the fitted one; the state path agrees with the batch path
+    histories = data.sort_values(["user_id", "timestamp"]).groupby("user_id")["item_id"].apply(list)
+    np.testing.assert_allclose(model.score_histories(histories.tolist()[:5]), model.score(histories.index[:5]),
+                               rtol=1e-5, atol=1e-5)
+    # within one window (8 items) the real-time state equals re-encoding (a recurrent state would
+    # otherwise remember more than the window)
+    history = histories.iloc[0][:8]
+    state = model.advance(model.start_state(history[:-1]), history[-1])
+    np.testing.assert_allclose(model.state_scores(state), model.score_histories([history])[0], rtol=1e-4, atol=1e-4)
+
+
+def test_item_vectors_initialise_the_embeddings():
+    from reclib.features.content import ItemFeatures
+    data = _cyclic(n_users=20)
+    ids = np.array(sorted(data["item_id"].unique()))
+    vectors = np.random.default_rng(0).normal(size=(len(ids), 10))
+    model = SASRecRecommender(max_length=8, embedding_dim=4, n_blocks=1, epochs=1, learning_rate=1e-9)
+    model.fit(data, item_features=ItemFeatures(ids, vectors=vectors))
+    table = model.item_table_
+    centred = vectors - vectors.mean(0)
+    top = np.linalg.svd(centred, full_matrices=False)[2][:4]
+    projected = centred @ top.T
+    # the table is the projection up to one positive scale (lr 1e-9: unchanged by training)
+    scale = np.linalg.lstsq(projected.ravel()[:, None], table.ravel(), rcond=None)[0][0]
+    assert scale > 0
+    np.testing.assert_allclose(table, scale * projected, atol=1e-5)
+
+
+def test_bad_input_is_refused_before_training():
+    data = _cyclic(n_users=5)
+    with pytest.raises(ValueError, match="timestamp"):
+        SASRecRecommender().fit(data.drop(columns="timestamp"))
+    with pytest.raises(ValueError, match="dropout"):
+        SASRecRecommender(dropout=1.0)
+    with pytest.raises(ValueError, match="n_heads"):
+        SASRecRecommender(embedding_dim=10, n_heads=3)
+    with pytest.raises(ValueError, match="cell"):
+        RecurrentRecommender(cell="rnn")
+    with pytest.raises(ValueError, match="not seen at fit"):
+        RecurrentRecommender(max_length=4, embedding_dim=4, epochs=1).fit(data).score_histories([["nope"]])
