@@ -155,9 +155,37 @@ def bench_deep(repeat: int) -> dict[str, float]:
     return out
 
 
+def bench_sequential(repeat: int) -> dict[str, float]:
+    """Real-time update + top-10 over the ML-100K catalogue (p50/p99 ms per event) for the
+    sequential models at their default sizes; 2 training epochs (latency does not depend on it)."""
+    del repeat                                   # 500 timed events per model are the repeats
+    import pandas as pd
+
+    from reclib.data import load_movielens
+    from reclib.evaluation import P3
+    from reclib.models import ItemGPT2Recommender, RecurrentRecommender, SASRecRecommender
+    from reclib.serving import RealTimeRecommender, update_latency
+
+    train, valid, test = P3.split(load_movielens("100k").ratings)
+    events = pd.concat([valid, test]).sort_values(["timestamp", "user_id", "item_id"]).iloc[:505]
+    histories = train.sort_values(["user_id", "timestamp", "item_id"]).groupby("user_id")["item_id"].apply(list)
+    out = {}
+    models = {"gru": RecurrentRecommender(epochs=2), "sasrec": SASRecRecommender(epochs=2),
+              "gpt2": ItemGPT2Recommender(epochs=1)}
+    for name, model in models.items():
+        model.fit(train)
+        server = RealTimeRecommender(model, k=10)
+        for user in events["user_id"].unique():
+            server.seed(user, histories[user])
+        latency = update_latency(server, events)
+        out.update({f"{name}_update_top10_p50_ms": latency["p50"], f"{name}_update_top10_p99_ms": latency["p99"]})
+    return out
+
+
 # every benchmark group, by the name `--only` takes; each returns {measurement: seconds or ratio}
 BENCHES: dict[str, Callable[[int], dict[str, float]]] = {
     "evaluation": bench_evaluation, "cf": bench_cf, "text": bench_text, "deep": bench_deep,
+    "sequential": bench_sequential,
 }
 
 

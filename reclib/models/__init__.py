@@ -2,6 +2,7 @@
 only, so every model runs on the TensorFlow (default), JAX or PyTorch backend."""
 
 from reclib.features.specs import Categorical, FeatureSpace, MultiCategorical, Numeric, Vector
+from reclib.models.item_lm import ItemGPT2Recommender
 from reclib.models.interaction import build_ctr_model, field_vectors
 from reclib.models.layers import (CrossLayer, FieldAttention, FMInteraction, MaskedMeanPooling, StackFields,
                                  fm_interaction)
@@ -9,10 +10,12 @@ from reclib.models.mlp import fit_binary_classifier, mlp_classifier
 from reclib.models.ncf import NeuMF, PairwiseScorer
 from reclib.models.recommenders import NCF, KerasRecommender, TwoTowerRecommender
 from reclib.models.retrieval import TwoTower, in_batch_logits
+from reclib.models.sequential import (RecurrentEncoder, RecurrentRecommender, SASRec, SASRecRecommender,
+                                      SequentialRecommender, recurrent_step)
 from reclib.models.tasks import NextItemTask, PairwiseTask, PointwiseTask, RetrievalTask
 
 __all__ = ["NCF", "Categorical", "CrossLayer", "FMInteraction", "FeatureSpace", "FieldAttention",
-           "KerasRecommender", "MaskedMeanPooling", "MultiCategorical", "NeuMF", "NextItemTask", "Numeric",
-           "PairwiseScorer", "PairwiseTask", "PointwiseTask", "RetrievalTask",
-           "StackFields", "TwoTower", "TwoTowerRecommender", "Vector", "build_ctr_model", "field_vectors",
-           "fit_binary_classifier", "fm_interaction", "in_batch_logits", "mlp_classifier"]
+           "ItemGPT2Recommender", "KerasRecommender", "MaskedMeanPooling", "MultiCategorical", "NeuMF", "NextItemTask", "Numeric",
+           "PairwiseScorer", "PairwiseTask", "PointwiseTask", "RecurrentEncoder", "RecurrentRecommender",
+           "RetrievalTask", "SASRec", "SASRecRecommender", "SequentialRecommender", "StackFields", "TwoTower", "TwoTowerRecommender", "Vector", "build_ctr_model", "field_vectors",
+           "fit_binary_classifier", "fm_interaction", "in_batch_logits", "mlp_classifier", "recurrent_step"]

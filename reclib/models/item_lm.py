@@ -15,9 +15,6 @@ Keras models, with Adam. ``torch`` is imported when a model is built.
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Sequence
-
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -25,12 +22,13 @@ import scipy.sparse as sp
 from reclib.base import Recommender, user_batches
 from reclib.checks import (ParameterTypeError, check_in_range, check_non_negative_int,
                            check_positive, check_positive_int, require_columns)
-from reclib.data.sequences import last_window, pad_histories, training_windows, user_sequences
+from reclib.data.sequences import training_windows
+from reclib.models.sequential import SequenceScoring
 
 __all__ = ["ItemGPT2Recommender"]
 
 
-class ItemGPT2Recommender(Recommender):
+class ItemGPT2Recommender(SequenceScoring, Recommender):
     """GPT-2 over item ids behind ``fit`` / ``score`` / ``recommend`` (module doc).
 
     Parameters
@@ -41,8 +39,9 @@ class ItemGPT2Recommender(Recommender):
     shuffle), verbose (print the loss per epoch). The defaults mirror
     :class:`~reclib.models.sequential.SASRecRecommender`'s so the two compare like for like.
 
-    After ``fit``: ``history_`` (loss per epoch), ``torch_model_``. ``score`` ranks the next item
-    after each user's last ``max_length`` fitted items; ``score_histories`` after explicit ones.
+    After ``fit``: ``history_`` (loss per epoch), ``torch_model_``. Scoring, ``observe`` and the
+    real-time state as :class:`~reclib.models.sequential.SequenceScoring` (the last
+    ``max_length`` items, re-encoded).
     """
 
     def __init__(self, max_length: int = 50, embedding_dim: int = 64, n_layers: int = 2, n_heads: int = 2,
@@ -72,8 +71,7 @@ class ItemGPT2Recommender(Recommender):
         import torch
         from transformers import GPT2Config, GPT2LMHeadModel
 
-        items = self.item_encoder_.transform(interactions[self.item_col])
-        self.sequences_ = user_sequences(interactions, items, self.user_col, self.timestamp_col)
+        self._store_sequences(interactions)
         inputs, targets = training_windows(self.sequences_, self.max_length)
         if len(inputs) == 0:
             raise ValueError("no user has two events: a next-item model needs sequences of length >= 2")
@@ -112,7 +110,7 @@ class ItemGPT2Recommender(Recommender):
         self.torch_model_ = model
         self.history_ = pd.DataFrame({"epoch": np.arange(1, self.epochs + 1), "loss": losses})
 
-    def encode(self, windows: np.ndarray) -> np.ndarray:
+    def score_windows(self, windows: np.ndarray) -> np.ndarray:
         """(b, n_items) next-item logits after left-padded code windows (b, max_length)."""
         import torch
 
@@ -123,24 +121,3 @@ class ItemGPT2Recommender(Recommender):
                 logits = self.torch_model_(input_ids=x, attention_mask=(x > 0).long()).logits
                 out[batch] = logits[:, -1, 1:].numpy()
         return out
-
-    def _score(self, users: np.ndarray) -> np.ndarray:
-        return self.encode(last_window(self.sequences_, self.max_length)[users])
-
-    def score_histories(self, histories: Sequence[Sequence[object]]) -> np.ndarray:
-        """(len(histories), n_items) next-item scores from explicit histories (raw ids, oldest first)."""
-        self._check_fitted()
-        codes = [self.item_encoder_.transform(np.asarray(list(h))) + 1 if len(h) else [] for h in histories]
-        return self.encode(pad_histories(codes, self.max_length))
-
-    # real-time state: like SASRec, the last max_length items, re-encoded when scored
-    def start_state(self, items: Sequence[object]):
-        return deque((self.item_encoder_.transform(np.asarray(list(items))) + 1).tolist() if len(items) else [],
-                     maxlen=self.max_length)
-
-    def advance(self, state, item: object):
-        state.append(int(self.item_encoder_.transform(np.asarray([item]))[0]) + 1)
-        return state
-
-    def state_scores(self, state) -> np.ndarray:
-        return self.encode(pad_histories([list(state)], self.max_length))[0]

@@ -39,7 +39,7 @@ from reclib.models.tasks import NextItemTask, total_loss
 from reclib.training.data import InBatchDataset
 
 __all__ = ["RecurrentEncoder", "RecurrentRecommender", "SASRec", "SASRecRecommender", "SequenceModel",
-           "SequentialRecommender", "recurrent_step"]
+           "SequenceScoring", "SequentialRecommender", "recurrent_step"]
 
 
 class SequenceModel(keras.Model):
@@ -224,7 +224,70 @@ class SASRec(SequenceModel):
 
 
 # -- recommenders on the common interface ---------------------------------------------------------
-class SequentialRecommender(KerasRecommender):
+class SequenceScoring:
+    """What every next-item recommender shares once it can score code windows.
+
+    A subclass sets ``sequences_`` (:func:`~reclib.data.sequences.user_sequences` of the fitted
+    events, users in ``user_ids_`` order) and ``max_length``, and implements
+    ``score_windows(windows (b, max_length)) -> (b, n_items)``. Then:
+
+    - ``score(users)`` (through ``_score``) reads each user's last ``max_length`` items;
+    - ``observe(events)`` appends events that arrived after ``fit`` to the users' sequences
+      (no training): the next ``score`` / ``recommend`` reads them, as a served model would;
+    - ``score_histories(lists of raw item ids, oldest first)`` scores explicit histories;
+    - ``start_state(items)``, ``advance(state, item)``, ``state_scores(state)``: the real-time
+      state of ``reclib.serving.RealTimeRecommender``, here the last ``max_length`` codes,
+      re-encoded when scored (recurrent models override them with one step per event).
+    """
+
+    def score_windows(self, windows: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _store_sequences(self, interactions: pd.DataFrame) -> None:
+        events = interactions[[self.user_col, self.item_col, self.timestamp_col]]
+        self.events_ = events.reset_index(drop=True)
+        self.sequences_ = user_sequences(events, self.item_encoder_.transform(events[self.item_col]),
+                                         self.user_col, self.timestamp_col)
+
+    def observe(self, events: pd.DataFrame):
+        """Append ``events`` (known users and items, with timestamps) to the fitted sequences; returns self."""
+        self._check_fitted()
+        require_columns(events, self.user_col, self.item_col, self.timestamp_col)
+        self.user_encoder_.transform(events[self.user_col])       # unknown users/items raise, naming them
+        self.item_encoder_.transform(events[self.item_col])
+        self._store_sequences(pd.concat([self.events_, events[list(self.events_.columns)]], ignore_index=True))
+        return self
+
+    def _score(self, users: np.ndarray) -> np.ndarray:
+        return self.score_windows(last_window(self.sequences_, self.max_length)[users])
+
+    def codes(self, items: Sequence[object]) -> np.ndarray:
+        """(len(items),) item codes (index + 1) of raw ``items``; an unknown item raises, naming it."""
+        items = list(items)
+        if not items:
+            return np.zeros(0, np.int64)
+        return self.item_encoder_.transform(np.asarray(items)) + 1
+
+    def score_histories(self, histories: Sequence[Sequence[object]]) -> np.ndarray:
+        """(len(histories), n_items) next-item scores from explicit histories (raw ids, oldest first)."""
+        self._check_fitted()
+        return self.score_windows(pad_histories([self.codes(h) for h in histories], self.max_length))
+
+    def start_state(self, items: Sequence[object]):
+        """The state after ``items`` (raw ids, oldest first): the last ``max_length`` codes."""
+        return deque(self.codes(items).tolist(), maxlen=self.max_length)
+
+    def advance(self, state, item: object):
+        """The state after one more event ``item``."""
+        state.append(int(self.codes([item])[0]))
+        return state
+
+    def state_scores(self, state) -> np.ndarray:
+        """(n_items,) next-item scores of one state."""
+        return self.score_windows(pad_histories([list(state)], self.max_length))[0]
+
+
+class SequentialRecommender(SequenceScoring, KerasRecommender):
     """A next-item encoder behind ``fit`` / ``score`` / ``recommend`` (raw ids in and out).
 
     ``fit(interactions, validate=None, item_features=None)`` needs a ``timestamp_col``: each
@@ -239,9 +302,7 @@ class SequentialRecommender(KerasRecommender):
     first ``embedding_dim`` principal components and scaled to the random initialiser's standard
     deviation (the table stays trainable).
 
-    Real-time state (used by ``reclib.serving.RealTimeRecommender``): ``start_state(items)``,
-    ``advance(state, item)`` and ``state_scores(state)`` (n_items,) — subclasses define how a
-    state moves with one event.
+    Scoring, ``observe`` and the real-time state: :class:`SequenceScoring`.
     """
 
     def __init__(self, max_length: int, embedding_dim: int, temperature: float, n_sampled: int | None,
@@ -275,8 +336,7 @@ class SequentialRecommender(KerasRecommender):
         return super().fit(interactions, validate)
 
     def _fit(self, matrix: sp.csr_matrix, interactions: pd.DataFrame) -> None:
-        items = self.item_encoder_.transform(interactions[self.item_col])
-        self.sequences_ = user_sequences(interactions, items, self.user_col, self.timestamp_col)
+        self._store_sequences(interactions)
         inputs, targets = training_windows(self.sequences_, self.max_length)
         if len(inputs) == 0:
             raise ValueError("no user has two events: a next-item model needs sequences of length >= 2")
@@ -320,40 +380,12 @@ class SequentialRecommender(KerasRecommender):
             out[batch] = np.asarray(hidden)[:, -1, :]
         return out
 
-    def _score(self, users: np.ndarray) -> np.ndarray:
-        windows = last_window(self.sequences_, self.max_length)[users]
+    def score_windows(self, windows: np.ndarray) -> np.ndarray:
         return self.encode(windows) @ self._current_item_table().T
 
     def _current_item_table(self) -> np.ndarray:
         """(n_items, d) item table of the model as it is now (also mid-training, for ``validate``)."""
         return keras.ops.convert_to_numpy(self.keras_model_.item_table())
-
-    def codes(self, items: Sequence[object]) -> np.ndarray:
-        """(len(items),) item codes (index + 1) of raw ``items``; an unknown item raises, naming it."""
-        items = list(items)
-        if not items:
-            return np.zeros(0, np.int64)
-        return self.item_encoder_.transform(np.asarray(items)) + 1
-
-    def score_histories(self, histories: Sequence[Sequence[object]]) -> np.ndarray:
-        """(len(histories), n_items) next-item scores from explicit histories (raw ids, oldest first)."""
-        self._check_fitted()
-        windows = pad_histories([self.codes(h) for h in histories], self.max_length)
-        return self.encode(windows) @ self.item_table_.T
-
-    # -- real-time state ------------------------------------------------------------------------
-    def start_state(self, items: Sequence[object]):
-        """The state after ``items`` (raw ids, oldest first): the last ``max_length`` codes."""
-        return deque(self.codes(items).tolist(), maxlen=self.max_length)
-
-    def advance(self, state, item: object):
-        """The state after one more event ``item`` (re-encoded from the window when scored)."""
-        state.append(int(self.codes([item])[0]))
-        return state
-
-    def state_scores(self, state) -> np.ndarray:
-        """(n_items,) next-item scores of one state."""
-        return (self.encode(pad_histories([list(state)], self.max_length)) @ self.item_table_.T)[0]
 
 
 class RecurrentRecommender(SequentialRecommender):
@@ -402,6 +434,7 @@ class RecurrentRecommender(SequentialRecommender):
         return recurrent_step(self.cell, self.cell_weights_, self.embedding_table_[code][None], state)
 
     def state_scores(self, state) -> np.ndarray:
+        """(n_items,) scores of the state's hidden vector against the item table."""
         return state[0][0] @ self.item_table_.T
 
 

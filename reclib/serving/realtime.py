@@ -12,6 +12,7 @@ Two kinds of model are served the same way:
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Hashable
 
@@ -21,7 +22,7 @@ import pandas as pd
 from reclib.base import Recommender, top_k
 from reclib.checks import check_positive_int
 
-__all__ = ["RealTimeRecommender", "UserStateStore"]
+__all__ = ["RealTimeRecommender", "UserStateStore", "update_latency"]
 
 
 class UserStateStore:
@@ -103,3 +104,24 @@ class RealTimeRecommender:
             self.states[user] = self.model.advance(self.states[user], item)
         self.store.add(user, item)
         return self.recommend(user)
+
+
+def update_latency(server: RealTimeRecommender, events: pd.DataFrame, user_col: str = "user_id",
+                   item_col: str = "item_id", warmup: int = 5) -> pd.Series:
+    """Milliseconds of ``server.update(user, item)`` (state update + fresh top-k) per event.
+
+    events: rows (user, item) replayed in order, each user seeded beforehand; the first
+    ``warmup`` calls (compilation, caches) are run but not timed. Returns a Series with
+    ``p50``, ``p90``, ``p99``, ``mean`` (ms) and ``n`` (timed events).
+    """
+    users, items = events[user_col].to_numpy(), events[item_col].to_numpy()
+    if len(events) <= warmup:
+        raise ValueError(f"events needs more than warmup={warmup} rows, got {len(events)}")
+    times = np.empty(len(events))
+    for j, (user, item) in enumerate(zip(users, items)):   # one event at a time: what is measured
+        start = time.perf_counter()
+        server.update(user, item)
+        times[j] = (time.perf_counter() - start) * 1e3
+    timed = times[warmup:]
+    return pd.Series({"p50": np.percentile(timed, 50), "p90": np.percentile(timed, 90),
+                      "p99": np.percentile(timed, 99), "mean": timed.mean(), "n": float(len(timed))})

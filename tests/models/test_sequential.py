@@ -104,3 +104,16 @@ def test_bad_input_is_refused_before_training():
         RecurrentRecommender(cell="rnn")
     with pytest.raises(ValueError, match="not seen at fit"):
         RecurrentRecommender(max_length=4, embedding_dim=4, epochs=1).fit(data).score_histories([["nope"]])
+
+
+def test_observe_appends_events_without_training():
+    data = _cyclic(n_users=20)
+    last = data.sort_values("timestamp").groupby("user_id").tail(1)
+    model = SASRecRecommender(max_length=8, embedding_dim=8, n_blocks=1, epochs=2).fit(data.drop(last.index))
+    before = model.keras_model_.get_weights()
+    model.observe(last)
+    histories = data.sort_values(["user_id", "timestamp"]).groupby("user_id")["item_id"].apply(list)
+    np.testing.assert_allclose(model.score(histories.index), model.score_histories(histories.tolist()), atol=1e-5)
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.keras_model_.get_weights()))
+    with pytest.raises(ValueError, match="not seen at fit"):
+        model.observe(last.assign(item_id="unknown"))
