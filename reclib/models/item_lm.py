@@ -15,6 +15,8 @@ Keras models, with Adam. ``torch`` is imported when a model is built.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -23,6 +25,7 @@ from reclib.base import Recommender, user_batches
 from reclib.checks import (ParameterTypeError, check_in_range, check_non_negative_int,
                            check_positive, check_positive_int, require_columns)
 from reclib.data.sequences import training_windows
+from reclib.features.content import ItemFeatures, check_item_features
 from reclib.models.sequential import SequenceScoring
 
 __all__ = ["ItemGPT2Recommender"]
@@ -35,8 +38,8 @@ class ItemGPT2Recommender(SequenceScoring, Recommender):
     ----------
     max_length: L, the window of items (GPT-2's ``n_positions``); embedding_dim (``n_embd``,
     divisible by ``n_heads``), n_layers, n_heads, dropout (every GPT-2 dropout); epochs,
-    batch_size, learning_rate (Adam), random_state (``torch.manual_seed`` and the window
-    shuffle), verbose (print the loss per epoch). The defaults mirror
+    batch_size, learning_rate (Adam), patience (early stopping with ``validate``), random_state
+    (``torch.manual_seed`` and the window shuffle), verbose (print the loss per epoch). The defaults mirror
     :class:`~reclib.models.sequential.SASRecRecommender`'s so the two compare like for like.
 
     After ``fit``: ``history_`` (loss per epoch), ``torch_model_``. Scoring, ``observe`` and the
@@ -46,26 +49,40 @@ class ItemGPT2Recommender(SequenceScoring, Recommender):
 
     def __init__(self, max_length: int = 50, embedding_dim: int = 64, n_layers: int = 2, n_heads: int = 2,
                  dropout: float = 0.2, epochs: int = 20, batch_size: int = 128, learning_rate: float = 5e-3,
-                 random_state: int = 42, verbose: bool = False, timestamp_col: str = "timestamp",
+                 patience: int = 3, random_state: int = 42, verbose: bool = False, timestamp_col: str = "timestamp",
                  **columns: str) -> None:
         super().__init__(**columns)
         check_positive_int(max_length=max_length, embedding_dim=embedding_dim, n_layers=n_layers,
                            n_heads=n_heads, epochs=epochs, batch_size=batch_size)
         check_in_range("dropout", dropout, 0.0, 1.0, high_inclusive=False)
         check_positive(learning_rate=learning_rate)
-        check_non_negative_int(random_state=random_state)
+        check_non_negative_int(random_state=random_state, patience=patience)
         if embedding_dim % n_heads:
             raise ValueError(f"embedding_dim ({embedding_dim}) must be divisible by n_heads ({n_heads})")
         if not isinstance(timestamp_col, str):
             raise ParameterTypeError(f"timestamp_col must be a column name, got {timestamp_col!r}")
         self.max_length, self.embedding_dim, self.n_layers, self.n_heads = max_length, embedding_dim, n_layers, n_heads
         self.dropout, self.epochs, self.batch_size, self.learning_rate = dropout, epochs, batch_size, learning_rate
-        self.random_state, self.verbose, self.timestamp_col = random_state, verbose, timestamp_col
+        self.patience, self.random_state, self.verbose, self.timestamp_col = patience, random_state, verbose, timestamp_col
 
-    def fit(self, interactions: pd.DataFrame) -> ItemGPT2Recommender:
-        """Fit on ``interactions`` (needs ``timestamp_col``)."""
+    def fit(self, interactions: pd.DataFrame,
+            validate: Callable[[Recommender], dict[str, float]] | None = None, *,
+            item_features: ItemFeatures | None = None) -> ItemGPT2Recommender:
+        """Fit on ``interactions`` (needs ``timestamp_col``). ``validate(model) -> {"ndcg": ...}``
+        runs after every epoch; training stops after ``patience`` epochs without a better
+        ``ndcg`` and keeps the best epoch's weights (``best_epoch_``). ``item_features``: only its
+        ``item_ids`` are used, as the catalogue (see ``SASRecRecommender``)."""
         require_columns(interactions, self.user_col, self.item_col, self.timestamp_col)
-        return super().fit(interactions)
+        self.item_features_ = check_item_features(item_features, interactions, self.item_col,
+                                                  model=type(self).__name__)
+        if validate is not None and not callable(validate):
+            raise ParameterTypeError(f"validate must be a function model -> dict of metrics, got "
+                                     f"{type(validate).__name__}")
+        self._validate = validate
+        try:
+            return super().fit(interactions)
+        finally:
+            del self._validate
 
     def _fit(self, matrix: sp.csr_matrix, interactions: pd.DataFrame) -> None:
         import torch
@@ -84,14 +101,15 @@ class ItemGPT2Recommender(SequenceScoring, Recommender):
         optimiser = torch.optim.Adam(model.parameters(), lr=self.learning_rate)
         rng = np.random.default_rng(self.random_state)
         x_all, y_all = torch.from_numpy(inputs.astype(np.int64)), torch.from_numpy(targets.astype(np.int64))
-        losses = []
-        model.train()
+        self.torch_model_ = model
+        rows, best, best_state, since_best = [], -np.inf, None, 0
         for epoch in range(self.epochs):
+            model.train()
             order = torch.from_numpy(rng.permutation(len(inputs)))
             total, count = 0.0, 0
             for batch in user_batches(len(order), self.batch_size):
-                rows = order[batch]
-                x, y = x_all[rows], y_all[rows]
+                picked = order[batch]
+                x, y = x_all[picked], y_all[picked]
                 logits = model(input_ids=x, attention_mask=(x > 0).long()).logits[..., 1:]
                 loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), (y - 1).reshape(-1),
                                                          ignore_index=-1)
@@ -103,12 +121,26 @@ class ItemGPT2Recommender(SequenceScoring, Recommender):
                 optimiser.step()
                 n = int((y > 0).sum())
                 total, count = total + loss.item() * n, count + n
-            losses.append(total / count)
+            model.eval()
+            row = {"epoch": epoch + 1, "loss": total / count}
+            if self._validate is not None:
+                row.update({f"val_{k}": float(v) for k, v in self._validate(self).items()})
+                if row["val_ndcg"] > best:
+                    best, since_best, self.best_epoch_ = row["val_ndcg"], 0, epoch + 1
+                    best_state = {k: v.clone() for k, v in model.state_dict().items()}
+                else:
+                    since_best += 1
+            rows.append(row)
             if self.verbose:
-                print(f"epoch {epoch + 1}/{self.epochs}: loss {losses[-1]:.4f}", flush=True)
-        model.eval()
-        self.torch_model_ = model
-        self.history_ = pd.DataFrame({"epoch": np.arange(1, self.epochs + 1), "loss": losses})
+                print(", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()),
+                      flush=True)
+            if self._validate is not None and since_best >= self.patience:
+                break
+        if best_state is not None:
+            model.load_state_dict(best_state)
+        else:
+            self.best_epoch_ = len(rows)
+        self.history_ = pd.DataFrame(rows)
 
     def score_windows(self, windows: np.ndarray) -> np.ndarray:
         """(b, n_items) next-item logits after left-padded code windows (b, max_length)."""

@@ -47,16 +47,18 @@ class SequenceModel(keras.Model):
 
     ``compute_loss`` takes the batch dict ``{"items": (b, L), "targets": (b, L)}`` (codes; a
     target of 0 marks padding) and applies the task at every position whose target is an item.
+    top_k: report the task's top-k accuracy of the next item (e.g. ``(10,)``) during training.
     """
 
     def __init__(self, n_items: int, embedding_dim: int, temperature: float = 1.0,
-                 n_sampled: int | None = None, seed: int = 0, **kwargs) -> None:
+                 n_sampled: int | None = None, seed: int = 0, top_k: Sequence[int] = (), **kwargs) -> None:
         super().__init__(**kwargs)
         check_positive_int(n_items=n_items, embedding_dim=embedding_dim)
         check_positive(temperature=temperature)
         self.n_items, self.embedding_dim, self.temperature, self.n_sampled = n_items, embedding_dim, temperature, n_sampled
         self.item_embedding = layers.Embedding(n_items + 1, embedding_dim, name="item_embedding")
-        self.task = NextItemTask(n_sampled=n_sampled, temperature=temperature, seed=seed, name="next_item")
+        self.task = NextItemTask(n_sampled=n_sampled, temperature=temperature, seed=seed, top_k=top_k,
+                                 name="next_item")
 
     @staticmethod
     def items_of(inputs):
@@ -243,6 +245,12 @@ class SequenceScoring:
     def score_windows(self, windows: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    def _item_catalogue(self, interactions: pd.DataFrame) -> np.ndarray:
+        """The items of ``item_features`` when given (events after ``fit`` may name items that
+        were never in training), else those of ``interactions``."""
+        features = getattr(self, "item_features_", None)
+        return interactions[self.item_col].to_numpy() if features is None else features.item_ids
+
     def _store_sequences(self, interactions: pd.DataFrame) -> None:
         events = interactions[[self.user_col, self.item_col, self.timestamp_col]]
         self.events_ = events.reset_index(drop=True)
@@ -297,10 +305,12 @@ class SequentialRecommender(SequenceScoring, KerasRecommender):
     items and scores every catalogue item for the **next** event; ``score_histories(lists of raw
     item ids, oldest first)`` does the same for explicit histories (events after ``fit``).
 
-    ``item_features``: an optional :class:`~reclib.features.content.ItemFeatures` whose dense
-    ``vectors`` (e.g. BERT title embeddings) initialise the item embeddings: projected on their
-    first ``embedding_dim`` principal components and scaled to the random initialiser's standard
-    deviation (the table stays trainable).
+    ``item_features``: an optional :class:`~reclib.features.content.ItemFeatures`. Its
+    ``item_ids`` are the catalogue (items that never occur in training get an embedding that the
+    softmax only ever pushes down, and events naming them can be observed later); its dense
+    ``vectors`` (e.g. BERT title embeddings), if any, initialise the item embeddings: projected on
+    their first ``embedding_dim`` principal components and scaled to the random initialiser's
+    standard deviation (the table stays trainable).
 
     Scoring, ``observe`` and the real-time state: :class:`SequenceScoring`.
     """
@@ -329,7 +339,7 @@ class SequentialRecommender(SequenceScoring, KerasRecommender):
         require_columns(interactions, self.user_col, self.item_col, self.timestamp_col)
         features = check_item_features(item_features, interactions, self.item_col, need=(),
                                        model=type(self).__name__)
-        if features is not None and (features.vectors is None or sp.issparse(features.vectors)):
+        if features is not None and sp.issparse(features.vectors):
             raise ParameterTypeError(f"{type(self).__name__} initialises item embeddings from "
                                      "item_features.vectors, which must be a dense array")
         self.item_features_ = features
@@ -347,7 +357,7 @@ class SequentialRecommender(SequenceScoring, KerasRecommender):
         def build() -> keras.Model:
             self.keras_model_ = self._build_encoder(n_items)
             self.keras_model_.build((None, self.max_length))
-            if self.item_features_ is not None:
+            if self.item_features_ is not None and self.item_features_.vectors is not None:
                 self._initialise_items(self.keras_model_)
             return self.keras_model_
 

@@ -74,3 +74,16 @@ def test_bad_input_names_the_problem():
         user_sequences(frame, np.array([-1]))
     with pytest.raises(ValueError, match="max_length"):
         training_windows(user_sequences(frame, np.array([0])), 0)
+
+
+def test_order_signal_on_a_hand_computed_case():
+    from reclib.data.sequences import order_signal
+    # items 0, 1 point the same way, item 2 is orthogonal; sequence 0 1 2
+    frame = _frame([("u", 0, 0), ("u", 1, 1), ("u", 2, 2)])
+    seqs = user_sequences(frame, frame["item"].to_numpy())
+    vectors = np.array([[1.0, 0.0], [2.0, 0.0], [0.0, 3.0]])
+    consecutive, random_pairs = order_signal(seqs, vectors, seed=0)
+    assert consecutive == pytest.approx(0.5)                   # (cos(0,1) = 1 + cos(1,2) = 0) / 2
+    partners = (np.random.default_rng(0).random(3) * 3).astype(int)
+    expected = np.mean([float(a == b or {a, b} == {0, 1}) for a, b in zip(range(3), partners)])
+    assert random_pairs == pytest.approx(expected)

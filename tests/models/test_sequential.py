@@ -117,3 +117,12 @@ def test_observe_appends_events_without_training():
     assert all(np.array_equal(a, b) for a, b in zip(before, model.keras_model_.get_weights()))
     with pytest.raises(ValueError, match="not seen at fit"):
         model.observe(last.assign(item_id="unknown"))
+
+
+def test_gpt2_early_stops_on_validate_and_keeps_the_best_epoch():
+    data = _cyclic(n_users=20)
+    scores = iter([0.1, 0.3, 0.2, 0.2, 0.9])
+    model = ItemGPT2Recommender(max_length=8, embedding_dim=8, n_layers=1, epochs=5, patience=2)
+    model.fit(data, validate=lambda m: {"ndcg": next(scores)})
+    assert model.best_epoch_ == 2 and len(model.history_) == 4       # stopped after 2 epochs without gain
+    assert model.history_["val_ndcg"].tolist() == [0.1, 0.3, 0.2, 0.2]
