@@ -2,11 +2,12 @@
 
 Rating prediction (explicit feedback): :class:`BaselinePredictor`, :class:`NeighborhoodCF`,
 :class:`BiasedMF` (SGD or ALS). Top-N ranking (implicit feedback): :class:`MostPopular`,
-:class:`ItemKNN`, :class:`ImplicitALS`, :class:`BPR`, :class:`EASE`.
+:class:`ItemKNN`, :class:`ImplicitALS`, :class:`BPR`, :class:`EASE`, :class:`RP3beta`.
 """
 
 from reclib.cf.baseline import BaselinePredictor, fit_biases
 from reclib.cf.ease import EASE, ease_weights
+from reclib.cf.graph import RP3beta, rp3beta_weights
 from reclib.cf.implicit import (BPR, ImplicitALS, bpr_loss_and_grads, implicit_als_half_step,
                                 implicit_als_loss)
 from reclib.cf.mf import BiasedMF, als_half_step, mf_loss_and_grads
@@ -14,6 +15,6 @@ from reclib.cf.neighbors import ItemKNN, LastItemKNN, NeighborhoodCF, corated_si
 from reclib.cf.popularity import MostPopular
 
 __all__ = ["BPR", "EASE", "BaselinePredictor", "BiasedMF", "ImplicitALS", "ItemKNN", "LastItemKNN", "MostPopular",
-           "NeighborhoodCF", "als_half_step", "bpr_loss_and_grads", "corated_similarity",
+           "NeighborhoodCF", "RP3beta", "als_half_step", "bpr_loss_and_grads", "corated_similarity",
            "cosine_item_similarity", "ease_weights", "fit_biases", "implicit_als_half_step",
-           "implicit_als_loss", "mf_loss_and_grads"]
+           "implicit_als_loss", "mf_loss_and_grads", "rp3beta_weights"]

@@ -1,0 +1,344 @@
+"""A leaderboard: fit several models on one protocol, evaluate each the same way, with intervals.
+
+::
+
+    board = leaderboard([("EASE", EASE()), ("ALS", ImplicitALS())], P1, train, test)
+    board.frame            # tidy: model, metric, value, low, high (95 % bootstrap over users)
+    board.wide()           # models x metrics (values)
+    board.per_user["EASE"] # users x per-user metrics
+    board.times            # fit and evaluation seconds per model
+    board.significance("ndcg")   # paired tests of every pair, Holm-adjusted
+    board.write("../build")      # leaderboard.md and leaderboard.json, written atomically
+
+Intervals come from :mod:`reclib.evaluation.uncertainty`, resampling the evaluated users with
+one ``seed`` for every model (so all models see the same user samples):
+
+- ranking protocols (P1, P3, P5): every per-user metric (precision, recall, ndcg, map, hit_rate,
+  mrr) plus per-user novelty (bits), popularity percentile of the recommended items, intra-list
+  diversity on each of ``item_vectors`` and serendipity (with ``expected`` lists); catalogue-level
+  figures (coverage, Gini of recommendation counts, ARP popularity bias) have no interval.
+- P2: RMSE and MAE as ratios of per-user sums (:func:`~reclib.evaluation.bootstrap_ratio`).
+- P4: AUC and log loss resampling test rows (the model must give probabilities).
+
+Numbers depend only on the models, the data and ``seed``; fit and evaluation times are reported
+apart (``times``) so that two runs can be compared on the numbers alone.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from reclib.checks import ParameterTypeError, check_fraction, check_positive_int
+from reclib.evaluation.beyond import (gini_index, per_user_diversity, per_user_novelty,
+                                      popularity_percentile, serendipity)
+from reclib.evaluation.protocols import ClickProtocol, Protocol, RatingProtocol
+from reclib.evaluation.ranking import EvaluationResult
+from reclib.evaluation.uncertainty import (bootstrap_auc, bootstrap_interval, bootstrap_ratio,
+                                           holm, paired_difference)
+from reclib.io import atomic_write_bytes
+
+__all__ = ["Leaderboard", "leaderboard"]
+
+Entry = tuple[str, Any] | tuple[str, Any, Mapping[str, Any]]
+
+
+@dataclass(frozen=True, repr=False)
+class Leaderboard:
+    """What :func:`leaderboard` returns.
+
+    Attributes
+    ----------
+    protocol: the protocol's name ("P1", ...); ``k``: its list length (``None`` for P2, P4).
+    frame: tidy results, one row per (model, metric), columns ``model, metric, value, low,
+        high`` (``low``/``high`` NaN for catalogue-level metrics); models in the given order.
+    per_user: model name -> the per-user (P4: per-row) values behind the intervals.
+    times: one row per model: ``fit_seconds`` and ``eval_seconds`` (wall clock).
+    results: model name -> the protocol's :class:`EvaluationResult`.
+    n_boot, confidence, seed: the bootstrap settings.
+    """
+
+    protocol: str
+    k: int | None
+    frame: pd.DataFrame
+    per_user: dict[str, pd.DataFrame]
+    times: pd.DataFrame
+    results: dict[str, EvaluationResult] = field(default_factory=dict)
+    n_boot: int = 1000
+    confidence: float = 0.95
+    seed: int = 42
+
+    @property
+    def models(self) -> list[str]:
+        return list(dict.fromkeys(self.frame["model"]))
+
+    def wide(self, column: str = "value") -> pd.DataFrame:
+        """Models x metrics of one column of :attr:`frame` (``value``, ``low`` or ``high``),
+        rows and columns in the order of the frame."""
+        table = self.frame.pivot(index="model", columns="metric", values=column)
+        return table.loc[self.models, list(dict.fromkeys(self.frame["metric"]))]
+
+    def table(self, metrics: Sequence[str] | None = None, digits: int = 4) -> pd.DataFrame:
+        """Models x metrics as text, ``"value [low, high]"`` (just the value without interval)."""
+        metrics = list(self.wide().columns) if metrics is None else list(metrics)
+        cells = {}
+        for metric in metrics:
+            rows = self.frame[self.frame["metric"] == metric].set_index("model")
+            if rows.empty:
+                raise ValueError(f"no metric {metric!r}; the leaderboard has "
+                                 f"{list(self.wide().columns)}")
+            cells[metric] = [_cell(rows.loc[m], digits) if m in rows.index else ""
+                             for m in self.models]
+        return pd.DataFrame(cells, index=pd.Index(self.models, name="model"))
+
+    def significance(self, metric: str, pairs: str = "all", alpha: float = 0.05) -> pd.DataFrame:
+        """Paired comparisons on one per-user ``metric`` with Holm's correction over the pairs.
+
+        ``pairs``: ``"all"`` (every pair of models, in leaderboard order) or ``"best"`` (the model
+        with the highest mean ``metric`` against each other one: use a column where higher is
+        better). ``metric`` must be a per-user column (ndcg, recall, ... for ranking protocols;
+        ``squared_error`` for P2; ``log_loss`` for P4). Columns of the answer: ``model_a, model_b,
+        mean_diff, low, high, p_value, p_holm, significant`` (``p_holm <= alpha``), with
+        ``mean_diff`` the mean of a - b over users and ``p_value`` Wilcoxon's signed-rank test.
+        """
+        check_fraction(alpha=alpha)
+        missing = [m for m in self.models if metric not in self.per_user[m].columns]
+        if missing:
+            raise ValueError(f"metric {metric!r} has no per-user values for {missing}; per-user "
+                             f"columns: {list(self.per_user[self.models[0]].columns)}")
+        means = {m: self.per_user[m][metric].mean() for m in self.models}
+        if pairs == "all":
+            chosen = list(itertools.combinations(self.models, 2))
+        elif pairs == "best":
+            best = max(means, key=means.get)
+            chosen = [(best, m) for m in self.models if m != best]
+        else:
+            raise ValueError(f"pairs={pairs!r}: expected 'all' or 'best'")
+        if not chosen:
+            raise ValueError("significance needs at least two models")
+        rows = [{"model_a": a, "model_b": b,
+                 **paired_difference(self.per_user[a][metric], self.per_user[b][metric],
+                                     self.n_boot, self.confidence, self.seed)}
+                for a, b in chosen]
+        table = pd.DataFrame(rows)
+        table["p_holm"] = holm(table["p_value"].to_numpy())
+        table["significant"] = table["p_holm"] <= alpha
+        return table
+
+    def to_markdown(self, metrics: Sequence[str] | None = None, digits: int = 4) -> str:
+        """A Markdown page: the table with intervals, then the times."""
+        table = self.table(metrics, digits)
+        times = self.times.round(2)
+        k = "" if self.k is None else f" (K = {self.k})"
+        lines = [f"# Leaderboard: {self.protocol}{k}", "",
+                 f"Values with {self.confidence:.0%} percentile-bootstrap intervals over "
+                 f"{'rows' if self.protocol == 'P4' else 'users'} ({self.n_boot} resamples, seed "
+                 f"{self.seed}); catalogue-level metrics have no interval.", "",
+                 _markdown(table), "", "## Times (seconds)", "", _markdown(times), ""]
+        return "\n".join(lines)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict: settings, ``rows`` (the tidy frame; NaN as null) and ``times``."""
+        rows = self.frame.astype(object).where(self.frame.notna(), None).to_dict("records")
+        return {"protocol": self.protocol, "k": self.k, "n_boot": self.n_boot,
+                "confidence": self.confidence, "seed": self.seed, "rows": rows,
+                "times": self.times.reset_index().to_dict("records")}
+
+    def write(self, folder: str | os.PathLike[str], name: str = "leaderboard",
+              metrics: Sequence[str] | None = None) -> tuple[Path, Path]:
+        """Write ``{name}.md`` and ``{name}.json`` into ``folder`` (created if needed) atomically;
+        returns both paths."""
+        folder = Path(folder)
+        md = atomic_write_bytes(folder / f"{name}.md", self.to_markdown(metrics).encode())
+        js = atomic_write_bytes(folder / f"{name}.json",
+                                (json.dumps(self.to_json(), indent=1) + "\n").encode())
+        return md, js
+
+    def __repr__(self) -> str:
+        return (f"Leaderboard({self.protocol}, {len(self.models)} models, "
+                f"{self.frame['metric'].nunique()} metrics)")
+
+
+def _cell(row: pd.Series, digits: int) -> str:
+    if pd.isna(row["low"]):
+        return f"{row['value']:.{digits}f}"
+    return f"{row['value']:.{digits}f} [{row['low']:.{digits}f}, {row['high']:.{digits}f}]"
+
+
+def _markdown(table: pd.DataFrame) -> str:
+    """A pipe table (pandas' ``to_markdown`` needs the optional ``tabulate``)."""
+    header = [table.index.name or ""] + [str(c) for c in table.columns]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join([str(i)] + [str(v) for v in row]) + " |"
+              for i, row in zip(table.index, table.itertuples(index=False))]
+    return "\n".join(lines)
+
+
+def _entries(models: object) -> list[tuple[str, Any, Mapping[str, Any]]]:
+    """``models`` (a mapping name -> model, or (name, model[, fit_kwargs]) tuples) as triples."""
+    if isinstance(models, Mapping):
+        models = list(models.items())
+    if not isinstance(models, Sequence) or isinstance(models, str) or not models:
+        raise ValueError("models must be a non-empty list of (name, model) or "
+                         "(name, model, fit_kwargs) tuples, or a mapping name -> model")
+    out = []
+    for entry in models:
+        if not isinstance(entry, tuple) or len(entry) not in (2, 3) or not isinstance(entry[0], str):
+            raise ValueError(f"each model entry must be (name, model) or (name, model, fit_kwargs), "
+                             f"got {entry!r:.80}")
+        kwargs = entry[2] if len(entry) == 3 else {}
+        if not isinstance(kwargs, Mapping):
+            raise ParameterTypeError(f"fit_kwargs of {entry[0]!r} must be a mapping, "
+                                     f"got {type(kwargs).__name__}")
+        out.append((entry[0], entry[1], kwargs))
+    names = [name for name, _, _ in out]
+    if len(set(names)) != len(names):
+        raise ValueError(f"model names must be distinct, got {names}")
+    return out
+
+
+def _probabilities(model: Any, test: pd.DataFrame) -> np.ndarray:
+    """P4: the click probabilities of ``model`` as an array (as ``ClickProtocol.evaluate``)."""
+    if hasattr(model, "predict_proba"):
+        prob = np.asarray(model.predict_proba(test))
+        return prob[:, 1] if prob.ndim == 2 else prob
+    if callable(model):
+        return np.asarray(model(test))
+    return np.asarray(model)
+
+
+def _ranking_extras(result: EvaluationResult, train: pd.DataFrame, test: pd.DataFrame,
+                    item_vectors: Mapping[str, pd.DataFrame], expected: pd.DataFrame | None,
+                    user_col: str, item_col: str) -> tuple[pd.DataFrame, dict[str, float]]:
+    """Per-user beyond-accuracy columns and catalogue-level values of one ranking result."""
+    top = result.top_items
+    users = top.index
+    seen = train[train[user_col].isin(users)]
+    # popularity as in evaluate_scores: share of the evaluated users with the item in train
+    share = seen.groupby(item_col).size() / len(users)
+    catalogue = pd.Index(pd.unique(pd.concat([train[item_col], test[item_col]])))
+    counts = train.groupby(item_col).size().reindex(catalogue, fill_value=0)
+    codes = catalogue.get_indexer(top.to_numpy().ravel()).reshape(top.shape)
+    if (codes < 0).any():
+        raise ValueError("some recommended items are neither in train nor in test")
+    columns = {
+        "novelty": per_user_novelty(codes, share.reindex(catalogue, fill_value=0.0).to_numpy()),
+        "pop_percentile": popularity_percentile(counts.to_numpy())[codes].mean(axis=1)}
+    for name, vectors in item_vectors.items():
+        rows = vectors.index.get_indexer(top.to_numpy().ravel())
+        if (rows < 0).any():
+            raise ValueError(f"item_vectors[{name!r}] has no row for "
+                             f"{int((rows < 0).sum())} recommended item(s)")
+        columns[f"diversity_{name}"] = per_user_diversity(rows.reshape(top.shape),
+                                                          vectors.to_numpy(np.float64))
+    if expected is not None:
+        pairs = pd.MultiIndex.from_frame(test[[user_col, item_col]])
+        flat = pd.MultiIndex.from_arrays([np.repeat(users, top.shape[1]), top.to_numpy().ravel()])
+        hits = flat.isin(pairs).reshape(top.shape)
+        exp = expected.reindex(users)
+        if exp.isna().any(axis=None):
+            raise ValueError("expected lists must cover every evaluated user")
+        exp_codes = catalogue.get_indexer(exp.to_numpy().ravel()).reshape(exp.shape)
+        columns["serendipity"] = serendipity(hits, codes, exp_codes)
+    extra = pd.DataFrame(columns, index=users)
+    catalogue_level = {"gini": gini_index(codes, len(catalogue))}
+    return extra, catalogue_level
+
+
+def leaderboard(models: Sequence[Entry] | Mapping[str, Any], protocol: Protocol,
+                train: pd.DataFrame, test: pd.DataFrame, *, fit: bool = True,
+                item_vectors: Mapping[str, pd.DataFrame] | None = None,
+                expected: pd.DataFrame | None = None, n_boot: int = 1000,
+                confidence: float = 0.95, seed: int = 42, verbose: bool = False,
+                user_col: str = "user_id", item_col: str = "item_id") -> Leaderboard:
+    """Fit each model on ``train``, evaluate it on ``test`` with ``protocol``, add intervals.
+
+    Parameters
+    ----------
+    models: ``[(name, model), (name, model, fit_kwargs), ...]`` or a mapping name -> model.
+        With ``fit`` each model with a ``fit`` method is fitted as ``model.fit(train,
+        **fit_kwargs)`` (e.g. ``{"item_features": features}`` for content models); a model
+        without one (P4: an array of probabilities or a function of ``test``) is used as is.
+    protocol: one of P1-P5 (or a variant from ``with_params``); for P3 pass the history the model
+        was fitted on as ``train`` (``pd.concat([train, valid])``).
+    train, test: the protocol's split.
+    item_vectors: ranking only: name -> DataFrame (index: raw item ids, rows: vectors) for
+        intra-list diversity columns ``diversity_<name>``.
+    expected: ranking only: users x K raw item ids of a primitive model (e.g. MostPopular's
+        ``top_items``) for the serendipity column.
+    n_boot, confidence, seed: bootstrap settings (one seed: every model sees the same users).
+    verbose: show a progress bar over the models.
+
+    Returns a :class:`Leaderboard`.
+    """
+    entries = _entries(models)
+    check_positive_int(n_boot=n_boot)
+    check_fraction(confidence=confidence)
+    if not isinstance(protocol, Protocol):
+        raise ParameterTypeError(f"protocol must be a Protocol (P1-P5), got "
+                                 f"{type(protocol).__name__}")
+    item_vectors = dict(item_vectors or {})
+    rows, per_user, times, results = [], {}, [], {}
+    boot = {"n_boot": n_boot, "confidence": confidence, "seed": seed}
+    for name, model, kwargs in tqdm(entries, desc=f"{protocol.name} leaderboard",
+                                    disable=not verbose):
+        start = time.perf_counter()
+        if fit and hasattr(model, "fit"):
+            model.fit(train, **kwargs)
+        fitted = time.perf_counter()
+        if isinstance(protocol, ClickProtocol):
+            model = _probabilities(model, test)
+        result = protocol.evaluate(model, train, test)
+        evaluated = time.perf_counter()
+        times.append({"model": name, "fit_seconds": fitted - start,
+                      "eval_seconds": evaluated - fitted})
+        results[name] = result
+        values = result.values
+        if isinstance(protocol, RatingProtocol):
+            users = result.per_user
+            for metric, column, sqrt in (("rmse", "squared_error", True),
+                                         ("mae", "absolute_error", False)):
+                ratio = bootstrap_ratio(users[column], users["n"], sqrt=sqrt, **boot)
+                rows.append({"model": name, "metric": metric, "value": values[metric],
+                             "low": ratio["low"], "high": ratio["high"]})
+            per_user[name] = users
+        elif isinstance(protocol, ClickProtocol):
+            labels = test["label"].to_numpy(np.float64)
+            prob = np.clip(np.asarray(model, np.float64), 1e-7, 1 - 1e-7)
+            loss = -(labels * np.log(prob) + (1 - labels) * np.log1p(-prob))
+            per_row = pd.DataFrame({"log_loss": loss}, index=test.index)
+            auc = bootstrap_auc(labels, prob, **boot)
+            ll = bootstrap_interval(per_row, **boot).loc["log_loss"]
+            rows += [{"model": name, "metric": "auc", "value": values["auc"],
+                      "low": auc["low"], "high": auc["high"]},
+                     {"model": name, "metric": "log_loss", "value": values["log_loss"],
+                      "low": ll["low"], "high": ll["high"]}]
+            per_user[name] = per_row
+        else:
+            extra, catalogue_level = _ranking_extras(result, train, test, item_vectors, expected,
+                                                     user_col, item_col)
+            users = pd.concat([result.per_user, extra], axis=1)
+            intervals = bootstrap_interval(users.dropna(axis=0, how="any"), **boot)
+            for metric in users.columns:
+                rows.append({"model": name, "metric": metric, "value": users[metric].mean(),
+                             "low": intervals.loc[metric, "low"],
+                             "high": intervals.loc[metric, "high"]})
+            for metric, value in {"coverage": values["coverage"], **catalogue_level,
+                                  "popularity_bias": values["popularity_bias"]}.items():
+                rows.append({"model": name, "metric": metric, "value": value,
+                             "low": np.nan, "high": np.nan})
+            per_user[name] = users
+    frame = pd.DataFrame(rows, columns=["model", "metric", "value", "low", "high"])
+    frame[["value", "low", "high"]] = frame[["value", "low", "high"]].astype(np.float64)
+    return Leaderboard(protocol.name, protocol.k, frame, per_user,
+                       pd.DataFrame(times).set_index("model"), results, n_boot, confidence, seed)

@@ -1,0 +1,246 @@
+r"""Uncertainty of evaluation results: bootstrap intervals over users, paired tests, Holm.
+
+A metric reported for a model is the mean of per-user values (``result.per_user`` of a protocol's
+:class:`~reclib.evaluation.EvaluationResult`). Another sample of users would give another mean;
+the *percentile bootstrap* estimates how much: draw ``n`` users with replacement from the ``n``
+evaluated ones, take the mean, repeat ``n_boot`` times, and report the ``(1 - confidence) / 2``
+and ``(1 + confidence) / 2`` quantiles of those means::
+
+    bootstrap_interval(result.per_user)            # metric -> mean, low, high
+    paired_difference(a.per_user["ndcg"], b.per_user["ndcg"])  # mean_diff, low, high, p_value
+    holm([0.01, 0.04, 0.03])                       # adjusted p-values: [0.03, 0.06, 0.06]
+
+The resampling is vectorised: each replicate is a row of resample *counts* ``w`` (how often each
+user was drawn; ``w.sum() == n``) and the replicate means are ``W @ X / n`` for a block of
+replicates at a time, so memory stays about ``_BLOCK_CELLS`` numbers whatever ``n_boot`` is.
+The same ``seed`` gives the same counts, so two models bootstrapped with one seed see the same
+user samples. Two models are compared on the *paired* per-user differences (the users are the
+same), which is much tighter than comparing two separate intervals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pandas as pd
+from scipy.stats import wilcoxon
+
+from reclib.checks import (ParameterTypeError, check_fraction, check_non_negative_int,
+                           check_positive_int)
+
+__all__ = ["bootstrap_auc", "bootstrap_interval", "bootstrap_ratio", "holm", "paired_difference"]
+
+#: resample counts held in memory at once (replicates x rows)
+_BLOCK_CELLS = 2_000_000
+
+
+def _frame(name: str, values: object) -> pd.DataFrame:
+    """``values`` (1-D array, Series or DataFrame of numbers) as a float DataFrame with at least
+    two rows; NaN or inf raise naming the column."""
+    if isinstance(values, pd.DataFrame):
+        frame = values
+    elif isinstance(values, pd.Series):
+        frame = values.to_frame("value" if values.name is None else values.name)
+    else:
+        array = np.asarray(values)
+        if array.ndim != 1:
+            raise ValueError(f"{name} must be 1-D (one value per user) or a DataFrame (users x "
+                             f"metrics), got shape {array.shape}")
+        frame = pd.DataFrame({"value": array})
+    if frame.shape[1] == 0 or len(frame) < 2:
+        raise ValueError(f"{name} must hold at least two rows (users) and one column, "
+                         f"got shape {frame.shape}")
+    for column in frame.columns:
+        if frame[column].dtype.kind not in "biuf":
+            raise ParameterTypeError(f"{name} column {column!r} must be numeric, "
+                                     f"got dtype {frame[column].dtype}")
+        data = frame[column].to_numpy(np.float64)
+        bad = ~np.isfinite(data)
+        if bad.any():
+            raise ValueError(f"{name} column {column!r} holds {int(bad.sum())} NaN or inf "
+                             f"value(s), first at row {frame.index[bad][0]!r}; drop or fill "
+                             f"those users before bootstrapping")
+    return frame.astype(np.float64)
+
+
+def _check(n_boot: object, confidence: object, seed: object) -> None:
+    check_positive_int(n_boot=n_boot)
+    check_fraction(confidence=confidence)
+    check_non_negative_int(seed=seed)
+
+
+def _resample_counts(n_rows: int, n_boot: int, seed: int) -> Iterator[np.ndarray]:
+    """Blocks of bootstrap resample counts, (block, n_rows) float arrays whose rows each sum to
+    ``n_rows`` (multinomial with equal probabilities), ``n_boot`` rows in all; deterministic in
+    ``seed``."""
+    rng = np.random.default_rng(seed)
+    block = max(1, _BLOCK_CELLS // n_rows)
+    for start in range(0, n_boot, block):
+        size = min(block, n_boot - start)
+        draws = rng.integers(0, n_rows, size=(size, n_rows))
+        offsets = (np.arange(size) * n_rows)[:, None]
+        counts = np.bincount((draws + offsets).ravel(), minlength=size * n_rows)
+        yield counts.reshape(size, n_rows).astype(np.float64)
+
+
+def _quantiles(replicates: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarray]:
+    tail = (1.0 - confidence) / 2.0
+    low, high = np.quantile(replicates, [tail, 1.0 - tail], axis=0)
+    return low, high
+
+
+def bootstrap_interval(values: object, n_boot: int = 1000, confidence: float = 0.95,
+                       seed: int = 42) -> pd.DataFrame:
+    """Percentile-bootstrap confidence intervals of column means, resampling rows (users).
+
+    Parameters
+    ----------
+    values: per-user (or per-row) values: a 1-D array or Series (one metric), or a DataFrame
+        (rows = users, columns = metrics, e.g. ``result.per_user``); numbers only, at least two
+        rows. NaN or inf raise ``ValueError`` naming the column.
+    n_boot: number of bootstrap replicates, a positive int.
+    confidence: coverage of the interval, in (0, 1).
+    seed: non-negative int; the same seed resamples the same users.
+
+    Returns a DataFrame with one row per metric (index: the column names; ``"value"`` for an
+    array, the Series name for a named Series) and columns ``mean`` (the mean of the values
+    themselves, not of the replicates), ``low`` and ``high`` (the quantiles of the replicate
+    means).
+    """
+    _check(n_boot, confidence, seed)
+    frame = _frame("values", values)
+    data = frame.to_numpy()
+    n = len(data)
+    replicates = np.concatenate([counts @ data / n for counts in _resample_counts(n, n_boot, seed)])
+    low, high = _quantiles(replicates, confidence)
+    return pd.DataFrame({"mean": data.mean(axis=0), "low": low, "high": high},
+                        index=pd.Index(frame.columns, name="metric"))
+
+
+def bootstrap_ratio(numerator: object, denominator: object, n_boot: int = 1000,
+                    confidence: float = 0.95, seed: int = 42, sqrt: bool = False) -> pd.Series:
+    """Interval of a ratio of sums over users, ``sum(numerator) / sum(denominator)``, resampling
+    users: the form of metrics that are not means of per-user values, e.g. P2's RMSE
+    (``sqrt(sum squared_error / sum n)``, with ``sqrt=True``) and MAE, or P4's log loss.
+
+    ``numerator``, ``denominator``: 1-D, equal length (one value per user), finite; the
+    denominator non-negative with a positive sum. Returns a Series ``value, low, high``.
+    """
+    _check(n_boot, confidence, seed)
+    num = _frame("numerator", numerator).iloc[:, 0].to_numpy()
+    den = _frame("denominator", denominator).iloc[:, 0].to_numpy()
+    if num.shape != den.shape:
+        raise ValueError(f"numerator and denominator must have one value per user each, "
+                         f"got {num.shape} and {den.shape}")
+    if (den < 0).any() or den.sum() <= 0:
+        raise ValueError("denominator must be non-negative with a positive sum (e.g. counts)")
+    replicates = []
+    for counts in _resample_counts(len(num), n_boot, seed):
+        total = counts @ den
+        # a replicate that drew only zero-denominator users has no ratio; it is skipped
+        with np.errstate(invalid="ignore", divide="ignore"):
+            replicates.append(np.where(total > 0, (counts @ num) / total, np.nan))
+    ratios = np.concatenate(replicates)
+    ratios = ratios[np.isfinite(ratios)]
+    value = num.sum() / den.sum()
+    if sqrt:
+        ratios, value = np.sqrt(ratios), np.sqrt(value)
+    low, high = _quantiles(ratios, confidence)
+    return pd.Series({"value": float(value), "low": float(low), "high": float(high)})
+
+
+def bootstrap_auc(labels: object, scores: object, n_boot: int = 1000, confidence: float = 0.95,
+                  seed: int = 42) -> pd.Series:
+    """Interval of the ROC AUC, resampling rows (examples): AUC is not a mean of per-row values.
+
+    Each replicate's AUC is the weighted Mann-Whitney statistic with the resample counts as
+    weights (ties count 1/2, as in :func:`~reclib.evaluation.auc`), computed for a block of
+    replicates at once over the distinct scores. ``labels`` 0/1 and ``scores`` finite, 1-D, equal
+    length, both classes present. Returns a Series ``value, low, high`` (``value``: the AUC of
+    the data itself). Replicates that drew a single class are skipped.
+    """
+    _check(n_boot, confidence, seed)
+    y = _frame("labels", labels).iloc[:, 0].to_numpy()
+    s = _frame("scores", scores).iloc[:, 0].to_numpy()
+    if y.shape != s.shape:
+        raise ValueError(f"labels and scores must have equal length, got {y.shape} and {s.shape}")
+    if not np.isin(y, (0.0, 1.0)).all() or y.min() == y.max():
+        raise ValueError("labels must be 0/1 with both classes present")
+    _, group = np.unique(s, return_inverse=True)     # distinct scores, ascending
+    n_groups = int(group.max()) + 1
+
+    def auc_of(weights: np.ndarray) -> np.ndarray:
+        """AUC for each row of ``weights`` (b, n)."""
+        b = len(weights)
+        keys = (group[None, :] + (np.arange(b) * n_groups)[:, None]).ravel()
+
+        def per_group(mask: np.ndarray) -> np.ndarray:   # summed weight per (replicate, score)
+            return np.bincount(keys, (weights * mask).ravel(),
+                               minlength=b * n_groups).reshape(b, n_groups)
+
+        pos, neg = per_group(y == 1.0), per_group(y == 0.0)
+        below = np.cumsum(neg, axis=1) - neg
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return (pos * (below + 0.5 * neg)).sum(axis=1) / (pos.sum(axis=1) * neg.sum(axis=1))
+
+    value = float(auc_of(np.ones((1, len(y))))[0])
+    replicates = np.concatenate([auc_of(counts) for counts in _resample_counts(len(y), n_boot, seed)])
+    replicates = replicates[np.isfinite(replicates)]
+    low, high = _quantiles(replicates, confidence)
+    return pd.Series({"value": value, "low": float(low), "high": float(high)})
+
+
+def paired_difference(a: object, b: object, n_boot: int = 1000, confidence: float = 0.95,
+                      seed: int = 42) -> dict[str, float]:
+    """Compare two models on the same users: the mean of ``a - b`` with a paired bootstrap
+    interval, and the two-sided Wilcoxon signed-rank p-value (:func:`scipy.stats.wilcoxon`,
+    zero differences dropped; 1.0 when every difference is zero).
+
+    ``a``, ``b``: per-user values of one metric, 1-D arrays of equal length (same user order) or
+    Series over the same users (aligned by index; different users raise ``ValueError``).
+    Returns ``{"mean_diff", "low", "high", "p_value"}``; an interval excluding 0 (or a small
+    p-value) means the difference is unlikely to come from the choice of users alone.
+    """
+    _check(n_boot, confidence, seed)
+    if isinstance(a, pd.Series) and isinstance(b, pd.Series):
+        if not a.index.is_unique or not b.index.is_unique:
+            raise ValueError("a and b must each hold one value per user (repeated index found)")
+        if len(a) != len(b) or not a.index.isin(b.index).all():
+            missing = a.index.symmetric_difference(b.index)
+            raise ValueError(f"a and b must cover the same users; {len(missing)} differ, "
+                             f"e.g. {missing[:5].tolist()}")
+        b = b.reindex(a.index)
+    a_values = _frame("a", a).iloc[:, 0].to_numpy()
+    b_values = _frame("b", b).iloc[:, 0].to_numpy()
+    if a_values.shape != b_values.shape:
+        raise ValueError(f"a and b must hold one value per user for the same users, got "
+                         f"{a_values.shape} and {b_values.shape}")
+    diff = a_values - b_values
+    interval = bootstrap_interval(diff, n_boot, confidence, seed).iloc[0]
+    p_value = 1.0 if not diff.any() else float(wilcoxon(diff).pvalue)
+    return {"mean_diff": float(diff.mean()), "low": float(interval["low"]),
+            "high": float(interval["high"]), "p_value": p_value}
+
+
+def holm(p_values: object) -> np.ndarray:
+    r"""Holm-Bonferroni adjusted p-values, in the input order.
+
+    With the ``m`` p-values sorted ascending, :math:`p_{(1)} \le \dots \le p_{(m)}`, the adjusted
+    value is :math:`\tilde p_{(i)} = \min(1, \max_{j \le i} (m - j + 1)\, p_{(j)})`. Rejecting
+    every hypothesis with :math:`\tilde p \le \alpha` keeps the chance of any false rejection
+    (family-wise error) at most :math:`\alpha`. ``p_values``: 1-D, in [0, 1], non-empty.
+    """
+    p = np.asarray(p_values, dtype=np.float64) if not isinstance(p_values, str) else None
+    if p is None or p.ndim != 1 or p.size == 0:
+        raise ValueError(f"p_values must be a non-empty 1-D array of numbers, got {p_values!r:.80}")
+    bad = ~np.isfinite(p) | (p < 0) | (p > 1)
+    if bad.any():
+        raise ValueError(f"p_values must lie in [0, 1]; {int(bad.sum())} do not, "
+                         f"e.g. {p[bad][:5].tolist()}")
+    order = np.argsort(p, kind="stable")
+    m = p.size
+    adjusted = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * p[order]))
+    out = np.empty(m)
+    out[order] = adjusted
+    return out

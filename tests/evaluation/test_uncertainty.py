@@ -1,0 +1,133 @@
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from reclib.evaluation import bootstrap_interval, bootstrap_ratio, holm, paired_difference
+
+
+def test_bootstrap_matches_a_loop_over_the_same_draws():
+    rng = np.random.default_rng(3)
+    values = rng.random(200)
+    ours = bootstrap_interval(values, n_boot=500, seed=7)
+    draws = np.random.default_rng(7).integers(0, 200, size=(500, 200))  # one block: same draws
+    means = values[draws].mean(axis=1)
+    assert list(ours.index) == ["value"] and list(ours.columns) == ["mean", "low", "high"]
+    assert ours.loc["value", "mean"] == pytest.approx(values.mean(), abs=1e-15)
+    assert ours.loc["value", "low"] == pytest.approx(np.quantile(means, 0.025), abs=1e-12)
+    assert ours.loc["value", "high"] == pytest.approx(np.quantile(means, 0.975), abs=1e-12)
+
+
+def test_bootstrap_hand_cases():
+    # two users with values 0 and 1: a replicate mean is 0, 0.5 or 1 with chance 1/4, 1/2, 1/4,
+    # so the 2.5 % and 97.5 % quantiles of 1000 replicates are 0 and 1
+    out = bootstrap_interval([0.0, 1.0], n_boot=1000)
+    assert tuple(out.loc["value"]) == (0.5, 0.0, 1.0)
+    # constant values: no uncertainty at all
+    out = bootstrap_interval(np.full(10, 0.3))
+    np.testing.assert_allclose(out.loc["value"], [0.3, 0.3, 0.3], atol=1e-15)
+
+
+def test_bootstrap_agrees_with_scipy():
+    rng = np.random.default_rng(0)
+    values = rng.exponential(size=300)
+    ours = bootstrap_interval(values, n_boot=20000, seed=1).loc["value"]
+    ref = stats.bootstrap((values,), np.mean, n_resamples=20000, method="percentile",
+                          confidence_level=0.95, random_state=2).confidence_interval
+    width = ref.high - ref.low
+    # the normal approximation: 2 * 1.96 * sd / sqrt(n)
+    assert width == pytest.approx(2 * 1.96 * values.std() / np.sqrt(300), rel=0.05)
+    assert ours["low"] == pytest.approx(ref.low, abs=0.03 * width)
+    assert ours["high"] == pytest.approx(ref.high, abs=0.03 * width)
+
+
+def test_bootstrap_frame_is_per_column_and_seeded():
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame({"ndcg": rng.random(50), "recall": rng.random(50) / 2})
+    out = bootstrap_interval(frame, n_boot=300, seed=4)
+    assert list(out.index) == ["ndcg", "recall"] and out.index.name == "metric"
+    for column in frame:
+        alone = bootstrap_interval(frame[column], n_boot=300, seed=4)
+        pd.testing.assert_series_equal(out.loc[column], alone.loc[column], rtol=1e-12)
+    pd.testing.assert_frame_equal(out, bootstrap_interval(frame, n_boot=300, seed=4))
+    assert not out.equals(bootstrap_interval(frame, n_boot=300, seed=5))
+    assert ((out["low"] < out["mean"]) & (out["mean"] < out["high"])).all()
+
+
+def test_bootstrap_blocks_give_the_same_numbers(monkeypatch):
+    import reclib.evaluation.uncertainty as U
+    values = np.random.default_rng(1).random(100)
+    whole = bootstrap_interval(values, n_boot=64)
+    monkeypatch.setattr(U, "_BLOCK_CELLS", 1000)  # 10 replicates per block
+    blocked = bootstrap_interval(values, n_boot=64)
+    assert np.isfinite(blocked.to_numpy()).all()
+    assert blocked.loc["value", "mean"] == whole.loc["value", "mean"]
+
+
+def test_bootstrap_ratio_rmse():
+    squared = np.array([4.0, 0.0, 1.0, 9.0])
+    n = np.array([1.0, 2.0, 1.0, 2.0])
+    out = bootstrap_ratio(squared, n, n_boot=2000, sqrt=True)
+    assert out["value"] == pytest.approx(np.sqrt(14 / 6), abs=1e-15)
+    assert out["low"] < out["value"] < out["high"]
+    with pytest.raises(ValueError, match="one value per user"):
+        bootstrap_ratio(squared, n[:3])
+
+
+def test_paired_difference_hand_case_and_scipy():
+    a = pd.Series([0.5, 0.6, 0.7, 0.8, 0.9], index=list("abcde"))
+    b = pd.Series([0.0, 0.2, 0.2, 0.4, 0.4], index=list("edcba"))  # aligned by index
+    out = paired_difference(a, b, n_boot=2000)
+    diff = a.to_numpy() - b.reindex(a.index).to_numpy()          # [0.1, 0.2, 0.5, 0.6, 0.9]
+    assert out["mean_diff"] == pytest.approx(0.46, abs=1e-12)
+    # every difference positive: exact two-sided signed-rank p = 2 / 2^5
+    assert out["p_value"] == pytest.approx(2 / 32, abs=1e-12)
+    assert out["p_value"] == pytest.approx(stats.wilcoxon(diff).pvalue, abs=1e-15)
+    assert 0.1 <= out["low"] < 0.46 < out["high"] <= 0.9
+    same = paired_difference(a, a)
+    assert same == {"mean_diff": 0.0, "low": 0.0, "high": 0.0, "p_value": 1.0}
+
+
+def test_paired_difference_rejects_different_users():
+    a = pd.Series([0.1, 0.2, 0.3], index=[1, 2, 3])
+    with pytest.raises(ValueError, match="same users"):
+        paired_difference(a, pd.Series([0.1, 0.2, 0.3], index=[1, 2, 4]))
+    with pytest.raises(ValueError, match="same users"):
+        paired_difference(np.ones(3), np.ones(4))
+
+
+def test_nan_raises_naming_the_column():
+    frame = pd.DataFrame({"ndcg": [0.1, 0.2, 0.3], "recall": [0.1, np.nan, 0.3]})
+    with pytest.raises(ValueError, match="'recall'"):
+        bootstrap_interval(frame)
+    with pytest.raises(ValueError, match="n_boot"):
+        bootstrap_interval([0.1, 0.2], n_boot=0)
+    with pytest.raises(ValueError, match="confidence"):
+        bootstrap_interval([0.1, 0.2], confidence=1.0)
+
+
+def test_holm_hand_case():
+    # sorted 0.01, 0.03, 0.04 -> 3 * 0.01, max(0.03, 2 * 0.03), max(0.06, 1 * 0.04)
+    np.testing.assert_allclose(holm([0.01, 0.04, 0.03]), [0.03, 0.06, 0.06], atol=1e-15)
+    np.testing.assert_allclose(holm([0.5, 0.9]), [1.0, 1.0])
+    np.testing.assert_allclose(holm([0.2]), [0.2])
+    with pytest.raises(ValueError, match="p_values"):
+        holm([0.1, 1.5])
+
+
+def test_bootstrap_auc_value_and_replicates():
+    from sklearn.metrics import roc_auc_score
+
+    from reclib.evaluation.uncertainty import bootstrap_auc
+    rng = np.random.default_rng(4)
+    y = rng.integers(0, 2, 120)
+    s = np.round(0.4 * y + rng.random(120), 1)          # rounded: many ties
+    out = bootstrap_auc(y, s, n_boot=50, seed=3)
+    assert out["value"] == pytest.approx(roc_auc_score(y, s), abs=1e-12)
+    # each replicate equals sklearn's AUC of the resampled rows (same draws as the function)
+    draws = np.random.default_rng(3).integers(0, 120, size=(50, 120))
+    reps = [roc_auc_score(y[d], s[d]) for d in draws]
+    assert out["low"] == pytest.approx(np.quantile(reps, 0.025), abs=1e-12)
+    assert out["high"] == pytest.approx(np.quantile(reps, 0.975), abs=1e-12)
+    with pytest.raises(ValueError, match="both classes"):
+        bootstrap_auc(np.ones(5), np.arange(5.0))
