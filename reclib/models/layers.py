@@ -8,6 +8,7 @@
 - :class:`CrossLayer`: DCN-V2's ``x0 * (W x + b) + x`` on ``(b, d)``.
 - :class:`FieldAttention`: AutoInt's multi-head self-attention across fields with a residual,
   ``(b, F, k)`` -> ``(b, F, k)``.
+- :func:`build_by_tracing`: the ``build()`` of the subclassed models (NeuMF, TwoTower).
 
 Only Keras layers and ``keras.ops``: they run on TensorFlow, JAX and PyTorch. Registered for
 ``.keras`` serialisation under the package ``reclib``.
@@ -20,7 +21,21 @@ from keras import layers, ops
 
 from reclib.checks import ParameterTypeError, check_non_negative, check_non_negative_int, check_positive_int
 
-__all__ = ["CrossLayer", "FMInteraction", "FieldAttention", "MaskedMeanPooling", "StackFields", "fm_interaction"]
+__all__ = ["CrossLayer", "FMInteraction", "FieldAttention", "MaskedMeanPooling", "StackFields", "build_by_tracing",
+           "fm_interaction"]
+
+
+def build_by_tracing(layer: layers.Layer, input_shape) -> None:
+    """Build the sublayers ``layer.call`` uses by running it once on symbolic inputs.
+
+    ``input_shape``: the shapes of ``call``'s ``inputs`` (a dict name -> shape tuple, or one shape).
+    This is what Keras does by itself for a layer without a ``build()`` method, in the same order
+    (so the weights and their initial values are unchanged); called from a model's ``build`` it
+    also tells Keras the model *is* built, so Keras no longer warns about sublayers that ``call``
+    never touches (a weightless task, a branch switched off by an argument).
+    """
+    symbolic = keras.tree.map_shape_structure(lambda shape: keras.KerasTensor(shape), input_shape)
+    layer.compute_output_spec(symbolic)
 
 
 @keras.saving.register_keras_serializable(package="reclib")

@@ -25,6 +25,7 @@ from keras import layers, ops
 
 from reclib.checks import (ParameterTypeError, check_choice, check_in_range, check_non_negative,
                            check_positive_int)
+from reclib.models.layers import build_by_tracing
 from reclib.models.mlp import check_layer_sizes
 from reclib.models.tasks import PairwiseTask, PointwiseTask, total_loss
 
@@ -87,6 +88,10 @@ class NeuMF(keras.Model):
         self.output_layer = layers.Dense(1, name="logit")
         self.task = PointwiseTask(name="pointwise")
 
+    def build(self, input_shape) -> None:
+        """Create the embeddings and layers ``call`` uses (``input_shape``: {"user": (b,), "item": (b,)})."""
+        build_by_tracing(self, input_shape)
+
     def call(self, inputs, training: bool = False):
         user, item = inputs["user"], inputs["item"]
         branches = []
@@ -124,6 +129,10 @@ class PairwiseScorer(keras.Model):
         super().__init__(**kwargs)
         self.scorer = scorer
         self.task = PairwiseTask(name="pairwise")
+
+    def build(self, input_shape) -> None:
+        """Build the scorer (``input_shape``: {"user", "item", "negative"} -> (b,))."""
+        build_by_tracing(self, input_shape)
 
     def call(self, inputs, training: bool = False):
         positive = self.scorer({"user": inputs["user"], "item": inputs["item"]}, training=training)

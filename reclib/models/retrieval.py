@@ -27,7 +27,7 @@ from keras import layers, ops
 
 from reclib.checks import (check_choice, check_in_range, check_non_negative, check_non_negative_int,
                            check_positive, check_positive_int)
-from reclib.models.layers import MaskedMeanPooling
+from reclib.models.layers import MaskedMeanPooling, build_by_tracing
 from reclib.models.mlp import check_layer_sizes
 from reclib.models.tasks import RetrievalTask, in_batch_logits, total_loss
 
@@ -102,6 +102,11 @@ class TwoTower(keras.Model):
         self.id_drop_rng = keras.random.SeedGenerator(7)
         self.history_pooling = MaskedMeanPooling(name="history_mean")
         self.task = RetrievalTask(temperature, name="retrieval")
+
+    def build(self, input_shape) -> None:
+        """Create the embeddings and tower layers ``call`` uses (``input_shape``: the class doc's
+        inputs, name -> shape); the ones switched off by ``use_user_id``/``use_history`` stay empty."""
+        build_by_tracing(self, input_shape)
 
     def user_vectors(self, inputs, training: bool = False):
         """Unit user vectors (b, d) from ``user`` and ``history`` (the ``exclude`` item is left out)."""
