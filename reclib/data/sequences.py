@@ -12,7 +12,8 @@ length ``L`` with the next item as the target at every position::
                     [b c d] -> [c d e]     the newest pairs fill the last window
 
 Windows are cut from the newest pair backwards, so the last window of every user is full (if the
-user has ``>= L`` pairs) and ends at their latest event. :func:`last_window` gives the input a
+user has ``>= L`` pairs) and ends at their latest event; with a ``stride`` below ``L`` they overlap
+so that every target sees more history (each pair is still trained once per epoch). :func:`last_window` gives the input a
 model reads to predict each user's next item: their last ``L`` codes, left-padded.
 """
 
@@ -73,29 +74,41 @@ def user_sequences(interactions: pd.DataFrame, item_index: np.ndarray | pd.Serie
     return Sequences(users, (item_index[order] + 1).astype(np.int32), offsets)
 
 
-def training_windows(sequences: Sequences, max_length: int) -> tuple[np.ndarray, np.ndarray]:
+def training_windows(sequences: Sequences, max_length: int,
+                     stride: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(inputs, targets), each (n_windows, max_length) int32 codes, 0 = padding.
 
-    Every (item, next item) pair of every user appears exactly once: ``targets[w, t]`` is the
-    item that followed ``inputs[w, t]``. Users with one event have no pair and no window.
+    Every (item, next item) pair of every user is a target exactly once: ``targets[w, t]`` is the
+    item that followed ``inputs[w, t]``, and 0 where window ``w`` does not train that position.
+    Users with one event have no pair and no window.
+
+    stride: how far apart (in pairs) the windows of one user end, newest first; default
+    ``max_length``: non-overlapping windows, so a target early in a window sees little history.
+    With ``stride < max_length`` windows overlap and each trains only its newest ``stride``
+    targets (the user's oldest window trains all of its own), so every target but a user's first
+    ``max_length - stride`` sees at least ``max_length - stride`` earlier items, at the cost of
+    ``max_length / stride`` times more positions per epoch.
     """
     check_positive_int(max_length=max_length)
-    lengths = sequences.lengths
-    pairs = np.maximum(lengths - 1, 0)
-    n_windows = -(-pairs // max_length)                             # ceil
-    first_window = np.concatenate([[0], np.cumsum(n_windows)])[:-1]
-    total = int(n_windows.sum())
-    inputs = np.zeros((total, max_length), np.int32)
-    targets = np.zeros((total, max_length), np.int32)
-    # every pair j = 1 .. n-1 of a user (target at position j, input at j - 1)
-    owner = np.repeat(np.arange(len(lengths)), pairs)
-    j = np.arange(int(pairs.sum())) - np.repeat(np.cumsum(pairs) - pairs, pairs) + 1
-    from_end = lengths[owner] - 1 - j                                # 0 for the newest pair
-    rows = first_window[owner] + n_windows[owner] - 1 - from_end // max_length
-    cols = max_length - 1 - from_end % max_length
-    start = sequences.offsets[owner]
-    inputs[rows, cols] = sequences.codes[start + j - 1]
-    targets[rows, cols] = sequences.codes[start + j]
+    stride = max_length if stride is None else stride
+    check_positive_int(stride=stride)
+    if stride > max_length:
+        raise ValueError(f"stride ({stride}) must be at most max_length ({max_length})")
+    pairs = np.maximum(sequences.lengths - 1, 0)
+    n_windows = np.where(pairs > 0, 1 + -(-np.maximum(pairs - max_length, 0) // stride), 0)
+    owner = np.repeat(np.arange(len(pairs)), n_windows)
+    position = np.arange(int(n_windows.sum())) - np.repeat(np.cumsum(n_windows) - n_windows, n_windows)
+    window = n_windows[owner] - 1 - position                       # 0 = newest; rows run oldest first
+    # q = how many pairs before the user's newest pair sit at each (window, column)
+    q = window[:, None] * stride + (max_length - 1 - np.arange(max_length))[None, :]
+    m = pairs[owner][:, None]
+    real = q < m
+    oldest = (window == n_windows[owner] - 1)[:, None]
+    trained = real & ((q < (window[:, None] + 1) * stride) | oldest)
+    j = np.where(real, m - q, 1)                                   # pair index 1..m (target at j)
+    start = sequences.offsets[owner][:, None]
+    inputs = np.where(real, sequences.codes[start + j - 1], 0).astype(np.int32)
+    targets = np.where(trained, sequences.codes[start + j], 0).astype(np.int32)
     return inputs, targets
 
 

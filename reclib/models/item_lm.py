@@ -30,6 +30,11 @@ from reclib.models.sequential import SequenceScoring
 
 __all__ = ["ItemGPT2Recommender"]
 
+#: the sizes are SASRecRecommender's validated ones (like for like); the epoch count is the
+#: early-stopped epoch on P3's validation event (``python -m experiments.tune_sequential --models
+#: gpt2``: validation NDCG@10 0.100 at epoch 10)
+GPT2_EPOCHS = 10
+
 
 class ItemGPT2Recommender(SequenceScoring, Recommender):
     """GPT-2 over item ids behind ``fit`` / ``score`` / ``recommend`` (module doc).
@@ -39,16 +44,17 @@ class ItemGPT2Recommender(SequenceScoring, Recommender):
     max_length: L, the window of items (GPT-2's ``n_positions``); embedding_dim (``n_embd``,
     divisible by ``n_heads``), n_layers, n_heads, dropout (every GPT-2 dropout); epochs,
     batch_size, learning_rate (Adam), patience (early stopping with ``validate``), random_state
-    (``torch.manual_seed`` and the window shuffle), verbose (print the loss per epoch). The defaults mirror
-    :class:`~reclib.models.sequential.SASRecRecommender`'s so the two compare like for like.
+    (``torch.manual_seed`` and the window shuffle), verbose (print the loss per epoch). The sizes
+    mirror :class:`~reclib.models.sequential.SASRecRecommender`'s defaults so the two compare like
+    for like; ``epochs`` was chosen on the validation event (``GPT2_EPOCHS``).
 
     After ``fit``: ``history_`` (loss per epoch), ``torch_model_``. Scoring, ``observe`` and the
     real-time state as :class:`~reclib.models.sequential.SequenceScoring` (the last
     ``max_length`` items, re-encoded).
     """
 
-    def __init__(self, max_length: int = 50, embedding_dim: int = 64, n_layers: int = 2, n_heads: int = 2,
-                 dropout: float = 0.2, epochs: int = 20, batch_size: int = 128, learning_rate: float = 5e-3,
+    def __init__(self, max_length: int = 50, embedding_dim: int = 128, n_layers: int = 2, n_heads: int = 2,
+                 dropout: float = 0.2, epochs: int = GPT2_EPOCHS, batch_size: int = 128, learning_rate: float = 5e-3,
                  patience: int = 3, random_state: int = 42, verbose: bool = False, timestamp_col: str = "timestamp",
                  **columns: str) -> None:
         super().__init__(**columns)

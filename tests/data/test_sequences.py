@@ -87,3 +87,44 @@ def test_order_signal_on_a_hand_computed_case():
     partners = (np.random.default_rng(0).random(3) * 3).astype(int)
     expected = np.mean([float(a == b or {a, b} == {0, 1}) for a, b in zip(range(3), partners)])
     assert random_pairs == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("max_length,stride", [(5, 2), (5, 1), (3, 3), (50, 25), (4, 3)])
+def test_overlapping_windows_train_every_pair_once_with_its_history(max_length, stride):
+    rng = np.random.default_rng(2)
+    lengths = rng.integers(1, 40, size=30)
+    frame = _frame([(u, int(rng.integers(0, 100)), t) for u, n in enumerate(lengths) for t in range(n)])
+    seqs = user_sequences(frame, frame["item"].to_numpy())
+    inputs, targets = training_windows(seqs, max_length, stride=stride)
+    got = sorted(zip(inputs[targets > 0].tolist(), targets[targets > 0].tolist()))
+    want = sorted((int(a), int(b)) for u in range(len(seqs.users)) for a, b in
+                  zip(seqs.sequence(u)[:-1], seqs.sequence(u)[1:]))
+    assert got == want
+    # each window's inputs are a contiguous run of one user's sequence, left-padded
+    for row in inputs:
+        real = row[row > 0]
+        assert len(real) == (row > 0).sum() and (row[:max_length - len(real)] == 0).all()
+    # a trained target sees max_length - stride + 1 items or more, unless it is among its user's
+    # first max_length - stride pairs (then it sees all of its history)
+    rows, cols = np.nonzero(targets)
+    context = np.array([(inputs[r, :c + 1] > 0).sum() for r, c in zip(rows, cols)])
+    pair_index = {}
+    for u in range(len(seqs.users)):
+        for j, (a, b) in enumerate(zip(seqs.sequence(u)[:-1], seqs.sequence(u)[1:]), start=1):
+            pair_index.setdefault((int(a), int(b)), []).append(j)
+    for r, c, seen in zip(rows, cols, context):
+        shortest = min(pair_index[(int(inputs[r, c]), int(targets[r, c]))])
+        assert seen >= min(max_length - stride + 1, shortest)
+
+
+def test_stride_defaults_to_the_window_and_is_checked():
+    frame = _frame([("u", i, t) for t, i in enumerate(range(9))])
+    seqs = user_sequences(frame, frame["item"].to_numpy())
+    a = training_windows(seqs, 4)
+    b = training_windows(seqs, 4, stride=4)
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    inputs, targets = training_windows(seqs, 4, stride=2)      # codes 1..9: 8 pairs, 3 windows
+    assert inputs.tolist() == [[1, 2, 3, 4], [3, 4, 5, 6], [5, 6, 7, 8]]
+    assert targets.tolist() == [[2, 3, 4, 5], [0, 0, 6, 7], [0, 0, 8, 9]]
+    with pytest.raises(ValueError, match="stride"):
+        training_windows(seqs, 4, stride=5)
