@@ -182,9 +182,60 @@ def bench_sequential(repeat: int) -> dict[str, float]:
     return out
 
 
+#: catalogue sizes of the synthetic approximate-search benchmark (the 10^6 build takes minutes)
+ANN_SIZES = (100_000, 1_000_000)
+
+
+def bench_interactive(repeat: int, sizes: tuple[int, ...] = ANN_SIZES,
+                      n_queries: int = 1000) -> dict[str, float]:
+    """Online serving: an ImplicitALS fold-in of one user + a fresh top-10 over ML-100K items, and
+    exact vs approximate (faiss HNSW) top-10 search on ML-100K item factors and on synthetic
+    clustered catalogues of ``sizes`` items: recall@10 against exact search, p50/p99 per query (ms),
+    build time (s). ``repeat`` is unused: latencies are percentiles over ``n_queries`` single queries."""
+    del repeat
+    from reclib.base import top_k
+    from reclib.cf import ImplicitALS
+    from reclib.data import load_movielens
+    from reclib.evaluation import P1
+    from reclib.serving import ApproximateIndex, ExactIndex, clustered_vectors, latency_ms, recall_at_k
+
+    train, _ = P1.split(load_movielens("100k").ratings)
+    model = ImplicitALS().fit(train)
+    histories = train.groupby("user_id")["item_id"].apply(list)
+    matrices = [model.history_matrix([h]) for h in histories]
+    Y = model.item_factors_
+
+    def fold_in_top10(j: np.ndarray) -> None:
+        history = matrices[int(j[0])]
+        top_k(model.fold_in_matrix(history) @ Y.T, 10, history)
+
+    order = np.arange(len(matrices))[:, None]
+    out = dict(zip(("ml100k_fold_in_top10_p50_ms", "ml100k_fold_in_top10_p99_ms"),
+                   latency_ms(fold_in_top10, np.resize(order, (n_queries, 1)))))
+    cases = {"ml100k": (Y, model.user_factors_)}
+    for n in sizes:
+        vectors = clustered_vectors(n, seed=0)
+        cases[f"synthetic_{n}"] = (vectors, clustered_vectors(n_queries, seed=1))
+    for name, (items, queries) in cases.items():
+        queries = queries[:n_queries]
+        exact = ExactIndex(items.astype(np.float32))
+        start = time.perf_counter()
+        approximate = ApproximateIndex(items)
+        out[f"{name}_hnsw_build_s"] = time.perf_counter() - start
+        truth, _ = exact.search_arrays(queries, 10)
+        found, _ = approximate.search_arrays(queries, 10)
+        out[f"{name}_hnsw_recall@10"] = recall_at_k(found, truth)
+        for label, index in (("exact", exact), ("hnsw", approximate)):
+            p50, p99 = latency_ms(lambda q, index=index: index.search_arrays(q, 10),
+                                   queries[:200] if label == "exact" and len(items) > 10**5 else queries)
+            out[f"{name}_{label}_p50_ms"], out[f"{name}_{label}_p99_ms"] = p50, p99
+    return out
+
+
 # every benchmark group, by the name `--only` takes; each returns {measurement: seconds or ratio}
 BENCHES: dict[str, Callable[[int], dict[str, float]]] = {
     "evaluation": bench_evaluation, "cf": bench_cf, "text": bench_text, "deep": bench_deep,
+    "interactive": bench_interactive,
     "sequential": bench_sequential,
 }
 

@@ -56,12 +56,44 @@ EXPECTED: dict[str, dict[str, float]] = {
         "P1.EASE.ndcg@10": 0.4808, "P5.BERT profile.recall@10": 0.1193,
         "P5.two-tower + text.recall@10": 0.1783, "P5.two-tower + text.ndcg@10": 0.2699,
     },
+    "06_sequential_models": {
+        "order.consecutive_genre_cosine": 0.3017, "order.random_pair_genre_cosine": 0.2596,
+        "P3.most popular.hr@10": 0.04984, "P3.most popular.ndcg@10": 0.0253,
+        "P3.items similar to the last item.hr@10": 0.1442, "P3.items similar to the last item.ndcg@10": 0.07342,
+        "P3.GRU.hr@10": 0.05302, "P3.GRU.ndcg@10": 0.02519, "P3.SASRec.hr@10": 0.1082,
+        "P3.SASRec.ndcg@10": 0.05454, "P3.SASRec.mrr@10": 0.03854,
+        "P3.GPT-2 over items (transformers).hr@10": 0.07741, "P3.GPT-2 over items (transformers).ndcg@10": 0.03784,
+        "P3.GRU + BERT init.hr@10": 0.07211, "P3.GRU + BERT init.ndcg@10": 0.03527,
+    },
     "07_feature_interaction": {
         "P4.lr.base.auc": 0.7696, "P4.lr.text.auc": 0.7694, "P4.fm.base.auc": 0.7829,
         "P4.fm.text.auc": 0.7812, "P4.dcnv2.base.auc": 0.7791, "P4.dcnv2.text.auc": 0.7795,
         "P4.dcnv2.base.logloss": 0.5605, "P4.fm.text.rare_auc": 0.7331,
     },
+    "09_evaluation": {
+        "P1.best.ndcg@10": 0.4870, "P1.best_vs_runner_up.p_holm": 0.2264,
+        "P1.ImplicitALS.ndcg@10": 0.4870, "P1.EASE.ndcg@10": 0.4808, "P1.RP3beta.ndcg@10": 0.4367,
+        "P1.blend ALS + RP3beta (w=0.4).ndcg@10": 0.4847, "P1.BPR.ndcg@10": 0.4298,
+        "P1.GMF.ndcg@10": 0.2439, "P1.two-tower + text.ndcg@10": 0.3942,
+        "P1.BERT profile.coverage@10": 0.1671, "P1.test.pop_percentile": 0.8136,
+        "trap.sampled.MostPopular.hit_rate@10": 0.5332, "trap.split.EASE.temporal": 0.2179,
+        "trap.ties.lowest_index.ndcg@10": 0.0807, "P2.BiasedMF (SGD).rmse": 0.9554,
+        "P3.EASE.hit_rate@10": 0.0859, "P4.FM.auc": 0.7786, "P5.BERT -> ALS factors (ridge 10).ndcg@10": 0.3155,
+    },
+    "10_interactive": {
+        "sim.cold.LinUCB + text.reward": 20.92, "sim.cold.Thompson + text.reward": 19.25,
+        "sim.cold.greedy.reward": 19.05, "sim.cold.epsilon-greedy.reward": 19.10,
+        "sim.cold.popularity.reward": 24.00, "sim.cold.popularity.regret": 14.46,
+        "sim.cold.text.reward": 13.45, "sim.warm.greedy.reward": 16.12,
+        "exposure.cold.popularity.coverage": 0.03092, "replay.greedy.match_rate": 0.28,
+        "replay.popularity.reward": 0.596, "explain.EASE.drop": 0.03883, "explain.ItemKNN.drop": 0.7535,
+        "explain.ImplicitALS.drop": 0.01821, "ann.ML-100K.recall@10": 0.999,
+    },
 }
+#: absolute tolerance for notebooks whose metrics hang on single events: P3 has one test event per
+#: user, so one of 943 users more or less in a top 10 moves HR@10 by 0.00106 (2 % of a smoke-run
+#: value of 0.04 is less than one user); 3 users' worth is still far below what a broken model moves
+ABS = {"06_sequential_models": 0.0032}
 EXACT = {"n_ratings", "n_users", "n_items", "k_core_rows", "p1_test_rows", "p3_test_rows",
          "p5_test_rows"}
 
@@ -82,4 +114,4 @@ def test_notebook_smoke_run(name, tmp_path):
         if metric in EXACT:
             assert recorded[metric] == expected, metric
         else:
-            assert recorded[metric] == pytest.approx(expected, rel=REL), metric
+            assert recorded[metric] == pytest.approx(expected, rel=REL, abs=ABS.get(name, 0.0)), metric

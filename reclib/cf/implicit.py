@@ -27,11 +27,14 @@ q_i`, :math:`\partial_{q_j}\ell = g p_u + \lambda q_j`, :math:`\partial_{b_i}\el
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
+import scipy.linalg
 import scipy.sparse as sp
-from tqdm.auto import tqdm
 
+from reclib import progress
 from reclib.base import Recommender
 from reclib.checks import check_divergence, diverged
 from reclib.cf import kernels
@@ -133,6 +136,8 @@ class ImplicitALS(Recommender):
     (e.g. ``alpha`` so large that the confidence weights swamp ``reg``), or whose ridge systems
     turn singular, stops with ``FloatingPointError`` naming the iteration, ``alpha`` and ``reg``.
     After ``fit``: ``user_factors_`` (n_users, f), ``item_factors_`` (n_items, f), ``history_``.
+    New or changed users are served without a refit by :meth:`fold_in` (the closed-form user step
+    with the item factors fixed), which also gives ``score_histories``.
     """
 
     def __init__(self, n_factors: int = 64, reg: float = 30.0, alpha: float = 3.0, epochs: int = 15,
@@ -164,7 +169,7 @@ class ImplicitALS(Recommender):
         advice = "lower alpha or raise reg (the confidence weights swamp the regularisation)"
         Y_gram = kernels.gram(Y)
         start_loss = self._loss(matrix, X, Y, kernels.gram(X), Y_gram)
-        bar = tqdm(range(self.epochs), desc="ImplicitALS", disable=not self.verbose)
+        bar = progress(range(self.epochs), self.verbose, desc="ImplicitALS")
         for it in bar:
             failed = _solve_rows(matrix, Y, Y_gram, X, self.alpha, self.reg, self.reg_exponent,
                                  self.solver, self.cg_steps)
@@ -192,6 +197,59 @@ class ImplicitALS(Recommender):
 
     def _score(self, users: np.ndarray) -> np.ndarray:
         return self.user_factors_[users] @ self.item_factors_.T
+
+    # -- online updates: the closed-form fold-in of new or changed users ---------------------------
+    def fold_in(self, item_lists: Sequence[Sequence[object]]) -> np.ndarray:
+        r"""User factors (n_users, f) for users described only by raw item ids, item factors fixed.
+
+        Each user's vector is the exact solution of the user half step of the fit,
+        :math:`x_u = (Y^\top Y + \alpha \sum_{i \in I_u} y_i y_i^\top + \lambda_u I)^{-1}
+        (1 + \alpha) \sum_{i \in I_u} y_i` (every listed item counts once, :math:`r_{ui} = 1`), by a
+        Cholesky solve: :math:`O(f^2 |I_u| + f^3)` per user, no refit. An unknown item raises
+        ``ValueError`` naming it; an empty list gives the zero vector.
+        """
+        return self.fold_in_matrix(self.history_matrix(item_lists))
+
+    def fold_in_matrix(self, strength: sp.spmatrix) -> np.ndarray:
+        """:meth:`fold_in` from a (n_users, n_items) sparse matrix of strengths :math:`r_{ui}` over
+        ``item_ids_`` (column ``j`` is ``item_ids_[j]``); returns (n_users, f) in the factors' dtype.
+
+        :math:`Y^\top Y` is computed once per fitted model and reused by every later call.
+        """
+        self._check_fitted()
+        strength = sp.csr_matrix(strength, dtype=np.float64)
+        if strength.ndim != 2 or strength.shape[1] != len(self.item_ids_):
+            raise ValueError(f"strength must have shape (n_users, {len(self.item_ids_)}), got "
+                             f"{strength.shape}")
+        check_non_negative(**{"strength (smallest value)": float(strength.data.min(initial=0.0))})
+        strength.sum_duplicates()
+        Y = self.item_factors_
+        if getattr(self, "_item_gram_source", None) is not Y:   # refit or first call
+            self._item_gram, self._item_gram_source = kernels.gram(Y), Y
+        if strength.shape[0] == 1:                  # serving one user: no parallel-kernel launch
+            return self._fold_in_one(strength.indices, strength.data)[None, :].astype(Y.dtype)
+        rows = np.zeros((strength.shape[0], Y.shape[1]), dtype=Y.dtype)
+        failed = _solve_rows(strength, Y, self._item_gram, rows, self.alpha, self.reg,
+                             self.reg_exponent, "cholesky", self.cg_steps)
+        if failed:
+            raise np.linalg.LinAlgError(f"{failed} of {len(rows)} fold-in systems are not positive "
+                                        f"definite (reg={self.reg!r})")
+        return rows
+
+    def _fold_in_one(self, items: np.ndarray, strength: np.ndarray) -> np.ndarray:
+        """One user's fold-in by a dense NumPy solve (the same system as the kernel's), (f,)."""
+        Y = np.asarray(self.item_factors_, dtype=np.float64)
+        Yh, weight = Y[items], self.alpha * strength
+        lam = self.reg * (len(Y) + weight.sum()) ** self.reg_exponent if self.reg_exponent else self.reg
+        A = self._item_gram + (Yh * weight[:, None]).T @ Yh + lam * np.eye(Y.shape[1])
+        try:
+            return scipy.linalg.solve(A, (1.0 + weight) @ Yh, assume_a="pos", check_finite=False)
+        except np.linalg.LinAlgError:
+            raise np.linalg.LinAlgError(f"the fold-in system is not positive definite "
+                                        f"(reg={self.reg!r})") from None
+
+    def _score_history_matrix(self, history: sp.csr_matrix) -> np.ndarray:
+        return self.fold_in_matrix(history) @ self.item_factors_.T
 
 
 def _bpr_terms(P: np.ndarray, Q: np.ndarray, b: np.ndarray, users: np.ndarray, pos: np.ndarray,
@@ -313,7 +371,7 @@ class BPR(Recommender):
         history = []
         culprits = {"learning_rate": self.learning_rate, "reg": self.reg, "init_std": self.init_std}
         advice = "lower learning_rate (the SGD step is too large), or change reg or init_std"
-        bar = tqdm(range(self.epochs), desc="BPR", disable=not self.verbose)
+        bar = progress(range(self.epochs), self.verbose, desc="BPR")
         for epoch in bar:
             # the samples come from the seeded generator before the compiled loop consumes them
             order = rng.permutation(len(users))

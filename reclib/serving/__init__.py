@@ -4,10 +4,13 @@
 :class:`RealTimeRecommender` turns a model that can score an explicit history
 (``Recommender.score_histories``) into fresh top-K lists after every event; :class:`ExactIndex`
 finds the top-K items for query vectors by exact inner product (the reference an approximate
-index is measured against).
+index is measured against); :class:`ApproximateIndex` answers the same queries from a faiss HNSW
+graph, and :func:`recall_at_k` compares the two.
 """
 
-from reclib.serving.index import ExactIndex
-from reclib.serving.realtime import RealTimeRecommender, UserStateStore
+from reclib.serving.index import (ApproximateIndex, ExactIndex, clustered_vectors, latency_ms,
+                                  recall_at_k)
+from reclib.serving.realtime import RealTimeRecommender, UserStateStore, update_latency
 
-__all__ = ["ExactIndex", "RealTimeRecommender", "UserStateStore"]
+__all__ = ["ApproximateIndex", "ExactIndex", "RealTimeRecommender", "UserStateStore", "recall_at_k",
+           "update_latency"]

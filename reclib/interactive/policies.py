@@ -1,0 +1,310 @@
+r"""Policies for the recommend -> feedback -> update loop: ``select(users, k)`` and ``update(users, items, rewards)``.
+
+Every policy works on user and item *indices* of one catalogue (the simulator's columns) and on a
+whole population at once: ``select`` takes an int or an array of ``n`` users and returns an
+(n, k) array of items, best first, never an item the user was already shown (or has in their
+``exclude`` history); ``update`` takes the users, the (n, k) items shown and the (n, k) rewards
+(1.0 click, 0.0 none). ``select`` changes no state except the random draws, so the offline replay
+(:func:`~reclib.interactive.loop.replay`) can discard slates. Ties go to the lower item index
+(:func:`reclib.base.top_k`).
+
+- :class:`PopularityPolicy`: item counts from the log plus the clicks seen online.
+- :class:`GreedyPolicy`: exploit a collaborative model; each user's vector is refreshed after every
+  round by the closed-form ALS fold-in (:meth:`reclib.cf.ImplicitALS.fold_in_matrix`) of their
+  clicked and logged items; a user with no positive item yet gets popularity.
+- :class:`EpsilonGreedyPolicy`: the greedy slate with each position replaced, with probability
+  :math:`\varepsilon`, by a uniformly random item the user has not been shown.
+- :class:`LinUCBPolicy` (Li et al. 2010) and :class:`LinearThompsonPolicy` (Agrawal & Goyal 2013):
+  one ridge regression of clicks on arm features :math:`x_i` per user, :math:`A_u = \lambda I +
+  \sum x_i x_i^\top`, :math:`b_u = \lambda \theta^0_u + \sum r_i x_i`, :math:`\hat\theta_u = A_u^{-1}
+  b_u`. LinUCB scores :math:`\hat\theta_u^\top x_i + \alpha \sqrt{x_i^\top A_u^{-1} x_i}`; Thompson
+  sampling draws :math:`\tilde\theta_u \sim N(\hat\theta_u, v^2 A_u^{-1})` each round and scores
+  :math:`\tilde\theta_u^\top x_i`. The prior mean :math:`\theta^0_u` (zero by default) is where a
+  user's free text enters. :math:`A_u^{-1}` is kept up to date by Sherman-Morrison rank-one updates,
+  vectorised over users.
+- :class:`TextPolicy`: cosine between item text vectors and a user query vector that starts at
+  the embedding of what the user wrote and moves towards clicked items (Rocchio):
+  :math:`q_u = t_u + \beta \sum_{\text{clicked}} v_i`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from reclib.base import top_k, user_batches
+from reclib.checks import (check_finite_array, check_non_negative, check_non_negative_int,
+                           check_positive, check_positive_int, check_probability)
+
+__all__ = ["EpsilonGreedyPolicy", "GreedyPolicy", "LinUCBPolicy", "LinearThompsonPolicy", "Policy",
+           "PopularityPolicy", "TextPolicy", "arm_features"]
+
+
+def arm_features(text_vectors: np.ndarray, popularity: np.ndarray, n_components: int = 16,
+                 seed: int = 0) -> tuple[np.ndarray, object]:
+    """Arm features for the linear bandits: whitened PCA of the item text vectors (n_components
+    dims), the standardised log-popularity, and a constant 1 (the user's base click rate).
+
+    Returns ``(features (n_items, n_components + 2), pca)``; ``pca.transform`` maps a text vector
+    (e.g. a user's sentence) into the same reduced space.
+    """
+    from sklearn.decomposition import PCA
+
+    vectors = check_finite_array("text_vectors", text_vectors)
+    pop = check_finite_array("popularity", popularity)
+    check_positive_int(n_components=n_components)
+    if vectors.ndim != 2 or pop.shape != (len(vectors),):
+        raise ValueError(f"text_vectors must be (n_items, d) and popularity (n_items,), got "
+                         f"{vectors.shape} and {pop.shape}")
+    pca = PCA(n_components, whiten=True, random_state=seed).fit(vectors)
+    logpop = np.log1p(np.maximum(pop, 0.0))
+    logpop = (logpop - logpop.mean()) / max(logpop.std(), 1e-12)
+    return np.hstack([pca.transform(vectors), logpop[:, None], np.ones((len(vectors), 1))]), pca
+
+
+class Policy:
+    """Shared state: the (n_users, n_items) mask of items each user may no longer be shown.
+
+    Subclasses implement ``_scores(users) -> (n, n_items)`` and may extend ``_learn``.
+    """
+
+    name = "policy"
+
+    def __init__(self, n_users: int, n_items: int, exclude: sp.spmatrix | None = None,
+                 seed: int = 0) -> None:
+        check_positive_int(n_users=n_users, n_items=n_items)
+        check_non_negative_int(seed=seed)
+        self.n_users, self.n_items, self.seed = n_users, n_items, seed
+        self.shown = np.zeros((n_users, n_items), dtype=bool)
+        if exclude is not None:
+            if exclude.shape != (n_users, n_items):
+                raise ValueError(f"exclude must have shape {(n_users, n_items)}, got {exclude.shape}")
+            coo = sp.coo_matrix(exclude)
+            self.shown[coo.row, coo.col] = True
+        self.rng = np.random.default_rng(seed)
+
+    def _users(self, users: object) -> np.ndarray:
+        users = np.atleast_1d(np.asarray(users))
+        if users.ndim != 1 or users.dtype.kind not in "iu" or (users < 0).any() or \
+                (users >= self.n_users).any():
+            raise ValueError(f"users must be indices in [0, {self.n_users}), got {users[:5]!r}")
+        return users.astype(np.int64)
+
+    def _scores(self, users: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def select(self, users: object, k: int) -> np.ndarray:
+        """The (n, k) items to show, best first (module doc)."""
+        check_positive_int(k=k)
+        users = self._users(users)
+        scores = np.array(self._scores(users), dtype=np.float64)
+        scores[self.shown[users]] = -np.inf
+        return top_k(scores, k)[0]
+
+    def update(self, users: object, items: np.ndarray, rewards: np.ndarray) -> None:
+        """Record that ``items`` (n, k) were shown to ``users`` (n,) with ``rewards`` (n, k)."""
+        users = self._users(users)
+        if len(users) == 0:
+            return
+        if len(np.unique(users)) != len(users):
+            raise ValueError("update takes each user at most once per call")
+        items = np.asarray(items, dtype=np.int64).reshape(len(users), -1)
+        rewards = check_finite_array("rewards", rewards).reshape(items.shape)
+        self.shown[users[:, None], items] = True
+        self._learn(users, items, rewards)
+
+    def _learn(self, users: np.ndarray, items: np.ndarray, rewards: np.ndarray) -> None:
+        """Update the model from one batch of feedback (no-op by default)."""
+
+
+class PopularityPolicy(Policy):
+    """Score = log count of an item (e.g. its ratings in the log) + its clicks seen online so far."""
+
+    name = "popularity"
+
+    def __init__(self, counts: np.ndarray, n_users: int, exclude: sp.spmatrix | None = None,
+                 seed: int = 0) -> None:
+        counts = check_finite_array("counts", counts)
+        super().__init__(n_users, len(counts), exclude, seed)
+        self.counts = counts.copy()
+
+    def _scores(self, users: np.ndarray) -> np.ndarray:
+        return np.broadcast_to(self.counts, (len(users), self.n_items))
+
+    def _learn(self, users: np.ndarray, items: np.ndarray, rewards: np.ndarray) -> None:
+        np.add.at(self.counts, items.ravel(), rewards.ravel())      # incremental item statistics
+
+
+class GreedyPolicy(PopularityPolicy):
+    """Exploit a fitted :class:`~reclib.cf.ImplicitALS`; refresh users by fold-in (module doc).
+
+    ``model`` was fitted on the log; ``item_ids`` are the catalogue's raw ids (items the model never
+    saw score 0); ``history`` (n_users, n_items) sparse holds each user's logged items, which seed
+    the fold-in and are excluded from the slates; ``counts`` are the popularity fallback.
+    """
+
+    name = "greedy"
+
+    def __init__(self, model: object, item_ids: np.ndarray, counts: np.ndarray, n_users: int,
+                 history: sp.spmatrix | None = None, seed: int = 0) -> None:
+        super().__init__(counts, n_users, history, seed)
+        if not hasattr(model, "fold_in_matrix"):
+            raise ValueError(f"model must be a fitted ImplicitALS (with fold_in_matrix), got "
+                             f"{type(model).__name__}")
+        self.model = model
+        columns = model.item_encoder_.transform(np.asarray(item_ids), unknown="ignore")
+        known = np.flatnonzero(columns >= 0)
+        # (n_items, n_model_items) 0/1 map from catalogue columns to the model's columns
+        self.to_model = sp.csr_matrix((np.ones(len(known)), (known, columns[known])),
+                                      shape=(self.n_items, len(model.item_ids_)))
+        self.item_factors = np.asarray(self.to_model @ model.item_factors_)
+        self.positive = self.shown.copy()          # logged items count as positives
+        self.user_factors = np.zeros((n_users, self.item_factors.shape[1]))
+        self.n_positive = self.positive.sum(axis=1)
+        self.fold_in(np.flatnonzero(self.n_positive))
+
+    def fold_in(self, users: np.ndarray) -> None:
+        """Recompute the vectors of ``users`` from their positive items (one batched solve)."""
+        if len(users):
+            strength = sp.csr_matrix(self.positive[users], dtype=np.float64) @ self.to_model
+            self.user_factors[users] = self.model.fold_in_matrix(strength)
+
+    def _scores(self, users: np.ndarray) -> np.ndarray:
+        scores = self.user_factors[users] @ self.item_factors.T
+        cold = self.n_positive[users] == 0
+        scores[cold] = self.counts
+        return scores
+
+    def _learn(self, users: np.ndarray, items: np.ndarray, rewards: np.ndarray) -> None:
+        super()._learn(users, items, rewards)
+        rows, cols = np.nonzero(rewards > 0)
+        if len(rows):
+            self.positive[users[rows], items[rows, cols]] = True
+            np.add.at(self.n_positive, users[rows], 1)
+            self.fold_in(np.unique(users[rows]))
+
+
+class EpsilonGreedyPolicy(GreedyPolicy):
+    """:class:`GreedyPolicy` exploring each slate position with probability ``epsilon``."""
+
+    name = "epsilon-greedy"
+
+    def __init__(self, model: object, item_ids: np.ndarray, counts: np.ndarray, n_users: int,
+                 history: sp.spmatrix | None = None, epsilon: float = 0.1, seed: int = 0) -> None:
+        check_probability(epsilon=epsilon)
+        super().__init__(model, item_ids, counts, n_users, history, seed)
+        self.epsilon = epsilon
+
+    def select(self, users: object, k: int) -> np.ndarray:
+        greedy = super().select(users, k)
+        users = self._users(users)
+        noise = self.rng.random((len(users), self.n_items))
+        noise[self.shown[users]] = -np.inf
+        np.put_along_axis(noise, greedy, -np.inf, axis=1)          # explore outside the greedy slate
+        explore = top_k(noise, greedy.shape[1])[0]
+        coin = self.rng.random(greedy.shape) < self.epsilon
+        return np.where(coin & (np.take_along_axis(noise, explore, 1) > -np.inf), explore, greedy)
+
+
+class LinUCBPolicy(Policy):
+    """Per-user ridge regression of clicks on arm features, optimistic scores (module doc).
+
+    Parameters
+    ----------
+    features: (n_items, d) arm features (:func:`arm_features`); n_users.
+    alpha: width of the confidence bonus; reg: :math:`\\lambda` (prior precision).
+    prior: (n_users, d) prior means :math:`\\theta^0_u` (e.g. from a user's text), zeros if ``None``.
+    exclude, seed: as for every policy. batch_size: users per scoring batch (memory
+    ``batch_size * n_items * d`` floats).
+    """
+
+    name = "LinUCB"
+
+    def __init__(self, features: np.ndarray, n_users: int, alpha: float = 0.3, reg: float = 1.0,
+                 prior: np.ndarray | None = None, exclude: sp.spmatrix | None = None, seed: int = 0,
+                 batch_size: int = 64) -> None:
+        features = check_finite_array("features", features)
+        if features.ndim != 2:
+            raise ValueError(f"features must be (n_items, d), got {features.shape}")
+        check_non_negative(alpha=alpha)
+        check_positive(reg=reg)
+        check_positive_int(batch_size=batch_size)
+        super().__init__(n_users, len(features), exclude, seed)
+        d = features.shape[1]
+        prior = np.zeros((n_users, d)) if prior is None else check_finite_array("prior", prior)
+        if prior.shape != (n_users, d):
+            raise ValueError(f"prior must have shape {(n_users, d)}, got {prior.shape}")
+        self.features, self.alpha, self.reg, self.batch_size = features, alpha, reg, batch_size
+        self.A_inv = np.broadcast_to(np.eye(d) / reg, (n_users, d, d)).copy()
+        self.b = reg * prior
+
+    def theta(self, users: np.ndarray) -> np.ndarray:
+        """:math:`\\hat\\theta_u = A_u^{-1} b_u`, (n, d)."""
+        return np.einsum("nde,ne->nd", self.A_inv[users], self.b[users])
+
+    def _scores(self, users: np.ndarray) -> np.ndarray:
+        mean = self.theta(users) @ self.features.T
+        if self.alpha == 0:
+            return mean
+        width = np.empty_like(mean)
+        for batch in user_batches(len(users), self.batch_size):
+            projected = np.matmul(self.features, self.A_inv[users[batch]])   # (b, n_items, d)
+            width[batch] = np.sqrt(np.maximum(np.einsum("bid,id->bi", projected, self.features), 0))
+        return mean + self.alpha * width
+
+    def _learn(self, users: np.ndarray, items: np.ndarray, rewards: np.ndarray) -> None:
+        for j in range(items.shape[1]):                  # k rank-one updates, each over all users
+            x = self.features[items[:, j]]                                   # (n, d)
+            Ax = np.einsum("nde,ne->nd", self.A_inv[users], x)
+            denom = 1.0 + np.einsum("nd,nd->n", x, Ax)
+            self.A_inv[users] -= Ax[:, :, None] * Ax[:, None, :] / denom[:, None, None]
+            self.b[users] += rewards[:, j, None] * x
+
+
+class LinearThompsonPolicy(LinUCBPolicy):
+    """Thompson sampling on the same per-user ridge posterior; ``scale`` is :math:`v` (module doc)."""
+
+    name = "Thompson"
+
+    def __init__(self, features: np.ndarray, n_users: int, scale: float = 0.3, reg: float = 1.0,
+                 prior: np.ndarray | None = None, exclude: sp.spmatrix | None = None,
+                 seed: int = 0) -> None:
+        check_non_negative(scale=scale)
+        super().__init__(features, n_users, 0.0, reg, prior, exclude, seed)
+        self.scale = scale
+
+    def _scores(self, users: np.ndarray) -> np.ndarray:
+        cov = self.A_inv[users]
+        chol = np.linalg.cholesky(0.5 * (cov + cov.transpose(0, 2, 1)))
+        z = self.rng.standard_normal((len(users), self.features.shape[1]))
+        sample = self.theta(users) + self.scale * np.einsum("nde,ne->nd", chol, z)
+        return sample @ self.features.T
+
+
+class TextPolicy(Policy):
+    """Cold start from free text: cosine of item text vectors with a Rocchio query (module doc).
+
+    ``item_vectors`` (n_items, d) and ``user_vectors`` (n_users, d) are unit text embeddings (the
+    items' text, each user's sentence); ``beta`` weighs each clicked item.
+    """
+
+    name = "text"
+
+    def __init__(self, item_vectors: np.ndarray, user_vectors: np.ndarray, beta: float = 0.5,
+                 exclude: sp.spmatrix | None = None, seed: int = 0) -> None:
+        items = check_finite_array("item_vectors", item_vectors)
+        query = check_finite_array("user_vectors", user_vectors)
+        check_non_negative(beta=beta)
+        if items.ndim != 2 or query.ndim != 2 or query.shape[1] != items.shape[1]:
+            raise ValueError(f"item_vectors (n_items, d) and user_vectors (n_users, d) must share d, "
+                             f"got {items.shape} and {query.shape}")
+        super().__init__(len(query), len(items), exclude, seed)
+        self.item_vectors, self.query, self.beta = items, query.copy(), beta
+
+    def _scores(self, users: np.ndarray) -> np.ndarray:
+        q = self.query[users]
+        return (q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)) @ self.item_vectors.T
+
+    def _learn(self, users: np.ndarray, items: np.ndarray, rewards: np.ndarray) -> None:
+        np.add.at(self.query, users, self.beta * np.einsum("nk,nkd->nd", rewards,
+                                                           self.item_vectors[items]))
