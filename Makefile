@@ -11,7 +11,7 @@ PIP    := $(PY) -m pip --disable-pip-version-check
 # where the CPU build of torch comes from when re-locking; e.g. TORCH_INDEX=https://download.pytorch.org/whl/cpu
 TORCH_INDEX ?=
 
-.PHONY: setup lock data notebooks smoke test unit bench bench-peers tune lab clean distclean
+.PHONY: setup lock data notebooks readme smoke test unit bench bench-peers tune lab clean distclean
 
 setup: $(SETUP)
 
@@ -46,6 +46,11 @@ $(DATA): $(SETUP)
 # the main job: every notebook at its default parameters into build/, then build/summary.{md,json}
 notebooks: $(DATA)
 	$(PY) -m reclib.run_notebooks --output-dir build/notebooks --summary-dir build
+
+# README.md's result tables (between <!-- results:NAME --> markers) from build/summary.json;
+# rows of notebooks missing from the summary keep their values
+readme:
+	$(PY) -m experiments.readme_numbers --summary build/summary.json --readme README.md
 
 # every notebook at small parameters, without the tests
 smoke: $(DATA)

@@ -6,6 +6,105 @@ Subpackages follow the notebooks in reading order and data flows one way:
 ``reclib.base`` (the one ``Recommender`` interface and the deterministic ``top_k``),
 ``reclib.checks`` (argument checks), ``reclib.io`` (atomic writes) and ``reclib.notebook``
 (metric records read back from executed notebooks).
+
+Quiet by default. Importing reclib (which every notebook does before anything else):
+
+- sets ``TF_CPP_MIN_LOG_LEVEL=3``, ``ABSL_MIN_LOG_LEVEL=3``, ``TRANSFORMERS_VERBOSITY=error`` and
+  ``HF_HUB_DISABLE_PROGRESS_BARS=1`` unless the environment already sets them;
+- imports TensorFlow, whenever something first imports it, with the C-level stderr sent to
+  /dev/null: its libraries print "Could not find cuda drivers", the oneDNN notice and absl's
+  "log messages before absl::InitializeLog()" while loading, before any setting is read (with
+  level 3, "failed call to cuInit" is silenced too). ``TF_CPP_MIN_LOG_LEVEL=0 jupyter lab``
+  turns all of this off and shows everything again;
+- ignores the "IProgress not found" warning that ``import tqdm.auto`` gives in a Jupyter kernel
+  without ipywidgets.
+
+Library progress bars are off unless a model is built with ``verbose=True`` (``show_progress=True``
+for the text encoder); :func:`progress` draws them without needing ipywidgets.
 """
 
+from __future__ import annotations
+
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import os
+import sys
+import warnings
+from collections.abc import Iterable
+from typing import Any, TypeVar
+
 __version__ = "0.1.0"
+
+_QUIET_ENVIRONMENT = {
+    "TF_CPP_MIN_LOG_LEVEL": "3",          # TensorFlow C++: errors such as cuInit on a CPU machine too
+    "ABSL_MIN_LOG_LEVEL": "3",            # absl's own C++ logging, used by TensorFlow and XLA
+    "TRANSFORMERS_VERBOSITY": "error",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+}
+_QUIET_TENSORFLOW = "TF_CPP_MIN_LOG_LEVEL" not in os.environ
+for _name, _value in _QUIET_ENVIRONMENT.items():
+    os.environ.setdefault(_name, _value)
+# `import tqdm.auto` (by any library) in a Jupyter kernel without ipywidgets warns once; the text
+# bar it falls back to works, and reclib's own bars (``progress``) never need the widget
+warnings.filterwarnings("ignore", message="IProgress not found", module="tqdm")
+
+
+class _SilentLoader(importlib.abc.Loader):
+    """Runs a module's import with the process's file descriptor 2 (C-level stderr) sent to
+    /dev/null. TensorFlow's shared libraries log "Could not find cuda drivers", the oneDNN notice
+    and absl's "log messages before absl::InitializeLog()" while loading, before any logging
+    setting is read, so only this silences them. Python exceptions still propagate."""
+
+    def __init__(self, loader: importlib.abc.Loader) -> None:
+        self.loader = loader
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> Any:
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module: Any) -> None:
+        sys.stderr.flush()
+        saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, 2)
+            self.loader.exec_module(module)
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            os.close(devnull)
+
+
+class _QuietTensorFlowImport(importlib.abc.MetaPathFinder):
+    """Finds ``tensorflow`` with the normal machinery and wraps its loader in _SilentLoader (once)."""
+
+    def find_spec(self, name: str, path: Any, target: Any = None) -> Any:
+        if name != "tensorflow":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _SilentLoader(spec.loader)
+        return spec
+
+
+if _QUIET_TENSORFLOW and "tensorflow" not in sys.modules:
+    sys.meta_path.insert(0, _QuietTensorFlowImport())
+
+T = TypeVar("T")
+
+
+def progress(iterable: Iterable[T], verbose: bool, **options: Any) -> Any:
+    """A tqdm bar over ``iterable``, shown only when ``verbose`` (a disabled bar otherwise,
+    whose ``set_postfix`` does nothing); iterate over it as over ``iterable``.
+
+    In Jupyter the widget bar is used only when ipywidgets is installed; otherwise the text bar
+    (one line, refreshed in place), so a notebook never prints "IProgress not found".
+    ``options`` go to tqdm (``desc``, ``unit``, ``total``, ...).
+    """
+    from importlib.util import find_spec
+
+    if verbose and find_spec("ipywidgets") is not None:
+        from tqdm.auto import tqdm
+    else:
+        from tqdm.std import tqdm
+    return tqdm(iterable, disable=not verbose, **options)

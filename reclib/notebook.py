@@ -1,10 +1,11 @@
 """Record metrics from inside a notebook and read them back from the executed file.
 
 ``record("ndcg@10", 0.41)`` displays an output with reclib's own MIME type,
-``application/vnd.reclib.metric+json``, carrying ``{"name": ..., "value": ...}`` (plus a
-``text/plain`` line for people). After the notebook runs (papermill, nbclient, JupyterLab),
-:func:`read_records` collects every such output with :mod:`nbformat`. It replaces scrapbook,
-which is unmaintained and breaks on pandas 2.
+``application/vnd.reclib.metric+json``, carrying ``{"name": ..., "value": ...}`` and an empty
+``text/plain`` part, so nothing shows in the notebook; :func:`show_records`, called in a
+notebook's last cell, displays one table of everything recorded so far. After the notebook runs
+(papermill, nbclient, JupyterLab), :func:`read_records` collects every record with
+:mod:`nbformat`. It replaces scrapbook, which is unmaintained and breaks on pandas 2.
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ import pandas as pd
 
 from reclib.checks import ParameterTypeError
 
-__all__ = ["MIME_TYPE", "read_records", "record", "record_table"]
+__all__ = ["MIME_TYPE", "read_records", "record", "record_table", "show_records"]
 
 MIME_TYPE = "application/vnd.reclib.metric+json"
 Scalar = int | float | str | bool
+_RECORDED: dict[str, Scalar] = {}   # this kernel's records, in order, for show_records
 
 
 def _plain(name: str, value: Any) -> Scalar:
@@ -42,30 +44,35 @@ def _plain(name: str, value: Any) -> Scalar:
                              f"{type(value).__name__}: {value!r:.80}")
 
 
-def record(name: str, value: Any) -> Scalar:
-    """Display metric ``name`` = ``value`` as a reclib record and return the stored value.
+def _display(records: dict[str, Scalar]) -> None:
+    """Display each record as a MIME bundle with an empty text part and remember it."""
+    from IPython.display import display
+
+    for name, value in records.items():
+        display({MIME_TYPE: {"name": name, "value": value}, "text/plain": ""}, raw=True)
+        _RECORDED.pop(name, None)   # a name recorded again moves to the end, as in read_records
+        _RECORDED[name] = value
+
+
+def record(name: str, value: Any) -> None:
+    """Record metric ``name`` = ``value``: a machine-readable output that shows nothing (see
+    :func:`show_records` for the table a reader sees).
 
     ``name`` is a non-empty string; ``value`` a finite number, a string or a bool (NumPy scalars
     are converted); NaN, ±inf, ``None`` and containers raise before anything is displayed.
+    Returns ``None``, so a ``record`` on a cell's last line leaves no stray value behind.
     """
     if not isinstance(name, str) or not name.strip():
         raise ValueError(f"a record needs a non-empty string name, got {name!r}")
-    from IPython.display import display
-
-    stored = _plain(name, value)
-    shown = f"{stored:.4f}" if isinstance(stored, float) else str(stored)
-    display({MIME_TYPE: {"name": name, "value": stored}, "text/plain": f"{name} = {shown}"},
-            raw=True)
-    return stored
+    _display({name: _plain(name, value)})
 
 
 def record_table(table: pd.DataFrame, prefix: str, metrics: Sequence[str], k: int | None = None,
-                 label: Callable[[str], str] = str) -> int:
+                 label: Callable[[str], str] = str) -> None:
     """Record ``table.loc[row, metric]`` as ``"{prefix}.{label(row)}.{metric}@{k}"`` (``@{k}``
-    only when ``k`` is given) for every row and each of ``metrics``; returns how many.
+    only when ``k`` is given) for every row and each of ``metrics``.
 
-    The results table itself is what the reader sees, so the records are displayed without their
-    text lines. Every value is checked as in :func:`record` before any is displayed.
+    Every value is checked as in :func:`record` before any is displayed; returns ``None``.
     """
     if not isinstance(table, pd.DataFrame):
         raise ParameterTypeError(f"record_table takes a DataFrame, got {type(table).__name__}")
@@ -74,12 +81,18 @@ def record_table(table: pd.DataFrame, prefix: str, metrics: Sequence[str], k: in
         raise ValueError(f"record_table: column {missing[0]!r} is missing; the table has {list(table.columns)}")
     suffix = "" if k is None else f"@{k}"
     names = {(row, m): f"{prefix}.{label(row)}.{m}{suffix}" for row in table.index for m in metrics}
-    values = {key: _plain(name, table.loc[key]) for key, name in names.items()}
-    from IPython.display import display
+    _display({name: _plain(name, table.loc[key]) for key, name in names.items()})
 
-    for key, name in names.items():
-        display({MIME_TYPE: {"name": name, "value": values[key]}, "text/plain": ""}, raw=True)
-    return len(names)
+
+def show_records() -> pd.DataFrame:
+    """One table of every metric recorded in this kernel so far (a later record of a name wins),
+    indexed by name with a ``value`` column of text (floats to 4 decimals, as the summary shows
+    them); call it in a notebook's last cell."""
+    shown = {name: f"{value:.4f}" if isinstance(value, float) else str(value)
+             for name, value in _RECORDED.items()}
+    frame = pd.DataFrame({"value": pd.Series(shown, dtype=object)})
+    frame.index.name = "recorded metric"
+    return frame
 
 
 def read_records(notebook: str | os.PathLike[str] | nbformat.NotebookNode) -> dict[str, Scalar]:

@@ -7,8 +7,9 @@ Usage::
     python -m reclib.run_notebooks 02 -p epochs 5     # override a parameter
 
 Executed copies go to ``--output-dir`` (default ``build/notebooks``). When every notebook
-succeeds, their metrics, parameters and run times go to ``build/summary.json`` and
-``build/summary.md``. A failing cell stops the run with the notebook, the cell and its error, and
+succeeds, their metrics, parameters, run times and output noise (how many stderr outputs and
+warning lines each executed notebook holds) go to ``build/summary.json`` and
+``build/summary.md``, and a table of run times and noise is printed at the end. A failing cell stops the run with the notebook, the cell and its error, and
 exit status 1; the existing ``summary.*`` are then left untouched and what finished goes to
 ``summary-failed.json`` / ``summary-failed.md`` instead (a later successful run removes those).
 
@@ -31,6 +32,7 @@ import ast
 import io
 import json
 import os
+import re
 import sys
 import time
 import tokenize
@@ -38,17 +40,19 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
+
 
 from reclib.io import atomic_write_bytes
 from reclib.notebook import read_records
 
 __all__ = ["NOTEBOOK_DIR", "NotebookFailed", "RunnerInputError", "check_parameters",
-           "find_notebooks", "main", "notebook_parameters", "run_notebook", "smoke_parameters",
-           "write_summary"]
+           "find_notebooks", "main", "noise", "noise_table", "notebook_parameters", "run_notebook",
+           "smoke_parameters", "write_summary"]
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 SUMMARY, FAILED_SUMMARY = "summary", "summary-failed"
+# a warning line: "SomethingWarning: ...", a logging "WARNING ..." line, or an absl/glog "W0123 ..." line
+WARNING_LINE = re.compile(r"\b[A-Z]\w*Warning\b|^\s*WARNING\b|^W\d{4} ")
 
 
 class NotebookFailed(RuntimeError):
@@ -203,9 +207,32 @@ def _check_output_dir(output_dir: Path, path: Path) -> None:
                                f"executed copy would overwrite the notebook")
 
 
+def noise(notebook: str | os.PathLike[str] | Any) -> dict[str, int]:
+    """How noisy an executed notebook is: ``{"stderr_outputs", "warnings"}``.
+
+    ``stderr_outputs`` counts the cell outputs written to stderr (progress bars, logs, warnings);
+    ``warnings`` counts the lines of stream outputs (stdout and stderr) that look like a warning (:data:`WARNING_LINE`: ``...Warning:``, ``WARNING ...``, ``W0123 ...``).
+    """
+    import nbformat
+
+    nb = notebook if isinstance(notebook, nbformat.NotebookNode) else nbformat.read(
+        os.fspath(notebook), as_version=4)
+    stderr = warnings = 0
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            if output.get("output_type") != "stream":
+                continue
+            stderr += output.get("name") == "stderr"
+            text = output.get("text", "")
+            text = "".join(text) if isinstance(text, list) else text
+            warnings += sum(bool(WARNING_LINE.search(line)) for line in text.splitlines())
+    return {"stderr_outputs": stderr, "warnings": warnings}
+
+
 def run_notebook(path: Path, output_dir: Path, parameters: dict[str, Any] | None = None,
                  kernel_name: str = "python3", progress_bar: bool = True) -> dict[str, Any]:
-    """Execute one notebook; return ``{"metrics", "parameters", "seconds", "output"}``.
+    """Execute one notebook; return ``{"metrics", "parameters", "seconds", "output",
+    "stderr_outputs", "warnings"}`` (the last two from :func:`noise`).
 
     ``parameters`` are checked first (:func:`check_parameters`; :class:`RunnerInputError`).
     Raises :class:`NotebookFailed` naming the cell and the error if a cell fails.
@@ -223,13 +250,16 @@ def run_notebook(path: Path, output_dir: Path, parameters: dict[str, Any] | None
     try:
         pm.execute_notebook(str(path), str(output), parameters=parameters,
                             kernel_name=kernel_name, cwd=str(path.parent),
-                            progress_bar=progress_bar, log_output=False)
+                            progress_bar=progress_bar, log_output=False,
+                            # the kernel's own start-up log ("running over TCP without encryption")
+                            extra_arguments=["--IPKernelApp.log_level=ERROR"])
     except pm.PapermillExecutionError as err:
         raise NotebookFailed(f"{path.name} failed in cell {err.exec_count} "
                              f"(index {err.cell_index}): {err.ename}: {err.evalue}\n"
                              f"executed copy with the traceback: {output}") from err
-    return {"metrics": read_records(output), "parameters": parameters,
-            "seconds": round(time.perf_counter() - start, 1), "output": str(output)}
+    seconds = round(time.perf_counter() - start, 1)
+    return {"metrics": read_records(output), "parameters": parameters, "seconds": seconds,
+            "output": str(output), **noise(output)}
 
 
 def write_summary(results: dict[str, dict[str, Any]], folder: Path, name: str = SUMMARY,
@@ -247,6 +277,8 @@ def write_summary(results: dict[str, dict[str, Any]], folder: Path, name: str = 
     if failure is not None:
         lines += ["**The run failed**; the notebooks below finished before it stopped:", "",
                   "```", failure, "```", ""] + ([] if results else ["(none)", ""])
+    if results:
+        lines += [noise_table(results), ""]
     for stem, result in results.items():
         lines += [f"## {stem}", "", f"{result['seconds']} s; parameters: "
                   f"`{json.dumps(result['parameters'])}`", "", "| metric | value |", "|---|---|"]
@@ -255,6 +287,19 @@ def write_summary(results: dict[str, dict[str, Any]], folder: Path, name: str = 
             lines.append(f"| {metric} | {shown} |")
         lines.append("")
     atomic_write_bytes(folder / f"{name}.md", "\n".join(lines).encode())
+
+
+def noise_table(results: dict[str, dict[str, Any]]) -> str:
+    """A Markdown table: per notebook its run time, metrics, stderr outputs and warning lines."""
+    lines = ["| notebook | seconds | metrics | stderr outputs | warning lines |", "|---|---|---|---|---|"]
+    for stem, result in results.items():
+        lines.append(f"| {stem} | {result['seconds']} | {len(result['metrics'])} | "
+                     f"{result.get('stderr_outputs', '?')} | {result.get('warnings', '?')} |")
+    total = sum(float(r["seconds"]) for r in results.values())
+    lines.append(f"| all | {total:.1f} | {sum(len(r['metrics']) for r in results.values())} | "
+                 f"{sum(r.get('stderr_outputs', 0) for r in results.values())} | "
+                 f"{sum(r.get('warnings', 0) for r in results.values())} |")
+    return "\n".join(lines)
 
 
 def _parse_value(text: str) -> Any:
@@ -334,10 +379,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     results: dict[str, dict[str, Any]] = {}
     failure = None
-    for path, params in tqdm(plan, desc="notebooks", unit="nb"):
-        tqdm.write(f"running {path.name} {json.dumps(params) if params else ''}")
+    for number, (path, params) in enumerate(plan, 1):
+        print(f"[{number}/{len(plan)}] running {path.name} {json.dumps(params) if params else ''}",
+              flush=True)
         try:
-            results[path.stem] = run_notebook(path, args.output_dir, params, args.kernel)
+            results[path.stem] = run_notebook(path, args.output_dir, params, args.kernel,
+                                              progress_bar=False)
         except NotebookFailed as err:
             failure = str(err)
         except Exception as err:  # a dead kernel, a papermill error: still keep the old summary
@@ -345,8 +392,11 @@ def main(argv: list[str] | None = None) -> int:
             failure = f"{path.name} stopped: {type(err).__name__}: {err}"
         if failure is not None:
             break
-        tqdm.write(f"  {path.stem}: {results[path.stem]['seconds']} s, "
-                   f"{len(results[path.stem]['metrics'])} metrics")
+        done = results[path.stem]
+        print(f"  {path.stem}: {done['seconds']} s, {len(done['metrics'])} metrics, "
+              f"{done['stderr_outputs']} stderr outputs, {done['warnings']} warning lines", flush=True)
+    if results:
+        print(noise_table(results))
     folder = args.summary_dir
     if failure is None:
         write_summary(results, folder)

@@ -7,17 +7,24 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
 from reclib import notebook as nbh
-from reclib.run_notebooks import (NOTEBOOK_DIR, _plan, find_notebooks, notebook_parameters,
-                                  smoke_parameters, write_summary)
+from reclib.run_notebooks import (NOTEBOOK_DIR, _plan, find_notebooks, noise, noise_table,
+                                  notebook_parameters, smoke_parameters, write_summary)
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_record_displays_the_mime_bundle(monkeypatch):
-    shown = []
-    monkeypatch.setattr("IPython.display.display", lambda obj, raw: shown.append(obj))
-    assert nbh.record("ndcg@10", np.float32(0.5)) == 0.5
-    assert shown[0][nbh.MIME_TYPE] == {"name": "ndcg@10", "value": 0.5}
+@pytest.fixture()
+def shown(monkeypatch):
+    """The bundles ``record`` displays, with a fresh record registry."""
+    out = []
+    monkeypatch.setattr("IPython.display.display", lambda obj, raw: out.append(obj))
+    monkeypatch.setattr(nbh, "_RECORDED", {})
+    return out
+
+
+def test_record_displays_the_mime_bundle_and_no_text(shown):
+    assert nbh.record("ndcg@10", np.float32(0.5)) is None     # no stray value at a cell's end
+    assert shown[0] == {nbh.MIME_TYPE: {"name": "ndcg@10", "value": 0.5}, "text/plain": ""}
     with pytest.raises(ValueError, match="non-finite"):
         nbh.record("x", float("nan"))
     with pytest.raises(ValueError, match="name"):
@@ -28,15 +35,14 @@ def test_record_displays_the_mime_bundle(monkeypatch):
         nbh.record("x", None)
     with pytest.raises(ValueError, match="'auc'.*inf"):
         nbh.record("auc", np.float64("inf"))
-    assert nbh.record("flag", np.bool_(True)) is True
+    nbh.record("flag", np.bool_(True))
+    assert shown[-1][nbh.MIME_TYPE]["value"] is True and len(shown) == 2
 
 
-def test_record_table_records_every_cell_quietly(monkeypatch):
+def test_record_table_records_every_cell_quietly(shown):
     import pandas as pd
-    shown = []
-    monkeypatch.setattr("IPython.display.display", lambda obj, raw: shown.append(obj))
     table = pd.DataFrame({"ndcg": [0.5, 0.25], "recall": [0.1, 0.2]}, index=["EASE (w=1)", "BPR"])
-    assert nbh.record_table(table, "P1", ["ndcg", "recall"], 10, label=lambda n: n.split(" (")[0]) == 4
+    assert nbh.record_table(table, "P1", ["ndcg", "recall"], 10, label=lambda n: n.split(" (")[0]) is None
     assert [o[nbh.MIME_TYPE]["name"] for o in shown] == ["P1.EASE.ndcg@10", "P1.EASE.recall@10",
                                                           "P1.BPR.ndcg@10", "P1.BPR.recall@10"]
     assert shown[2][nbh.MIME_TYPE]["value"] == 0.25 and all(o["text/plain"] == "" for o in shown)
@@ -45,7 +51,20 @@ def test_record_table_records_every_cell_quietly(monkeypatch):
     shown.clear()
     with pytest.raises(ValueError, match="non-finite"):
         nbh.record_table(table.assign(ndcg=[0.5, float("nan")]), "P1", ["ndcg"])
-    assert shown == []
+    assert shown == [] and len(nbh._RECORDED) == 4
+
+
+def test_show_records_is_one_table_of_everything_recorded(shown):
+    import pandas as pd
+    nbh.record("n_users", 943)
+    nbh.record("auc", 0.78125)
+    nbh.record_table(pd.DataFrame({"ndcg": [0.5]}, index=["EASE"]), "P1", ["ndcg"], 10)
+    nbh.record("n_users", 300)                       # recorded again: the later value, moved last
+    table = nbh.show_records()
+    assert table.index.name == "recorded metric"
+    assert table["value"].to_dict() == {"auc": "0.7812", "P1.EASE.ndcg@10": "0.5000",
+                                        "n_users": "300"}
+    assert list(table.index) == ["auc", "P1.EASE.ndcg@10", "n_users"]
 
 
 def test_read_records_from_a_notebook(tmp_path):
@@ -60,10 +79,29 @@ def test_read_records_from_a_notebook(tmp_path):
 
 
 def test_summary_files(tmp_path):
-    write_summary({"00_x": {"metrics": {"ndcg": 0.25}, "parameters": {"k": 5}, "seconds": 1.0,
-                            "output": "o"}}, tmp_path)
-    assert json.loads((tmp_path / "summary.json").read_text())["00_x"]["metrics"]["ndcg"] == 0.25
-    assert "| ndcg | 0.2500 |" in (tmp_path / "summary.md").read_text()
+    results = {"00_x": {"metrics": {"ndcg": 0.25}, "parameters": {"k": 5}, "seconds": 1.0,
+                        "output": "o", "stderr_outputs": 2, "warnings": 1},
+               "01_y": {"metrics": {"a": 1, "b": 2}, "parameters": {}, "seconds": 2.5, "output": "o",
+                        "stderr_outputs": 0, "warnings": 0}}
+    write_summary(results, tmp_path)
+    assert json.loads((tmp_path / "summary.json").read_text())["00_x"]["warnings"] == 1
+    markdown = (tmp_path / "summary.md").read_text()
+    assert "| ndcg | 0.2500 |" in markdown
+    assert "| 00_x | 1.0 | 1 | 2 | 1 |" in markdown and "| all | 3.5 | 3 | 2 | 1 |" in markdown
+    assert noise_table(results) in markdown
+
+
+def test_noise_counts_stderr_outputs_and_warning_lines():
+    def stream(name, text):
+        return new_output("stream", name=name, text=text)
+    nb = new_notebook(cells=[
+        new_code_cell("a", outputs=[stream("stderr", "x.py:3: RuntimeWarning: Mean of empty slice\n  m()\n"),
+                                    stream("stdout", "valid_rmse=nan\n")]),
+        new_code_cell("b", outputs=[stream("stderr", "W0000 00:00 absl] a\nWARNING: All log messages\n"),
+                                    stream("stderr", "encoding: 100%|####| 3/3\n"),
+                                    new_output("display_data", data={"text/plain": "UserWarning"})]),
+        new_code_cell("c", outputs=[stream("stdout", "no warnings here, 0 Warnings\n")])])
+    assert noise(nb) == {"stderr_outputs": 3, "warnings": 3}
 
 
 def test_notebooks_are_committed_clean_with_parameters():
@@ -94,3 +132,24 @@ def test_smoke_parameters_pass_the_runner_checks():
     # papermill's inspect_notebook skips this line (its comment holds ">="); ast does not
     declared = notebook_parameters(NOTEBOOK_DIR / "01_data_preparation.ipynb")
     assert declared["implicit_threshold"][0] == 4
+
+
+def test_progress_bars_are_off_unless_verbose(capsys):
+    import reclib
+    bar = reclib.progress(range(3), False, desc="quiet")
+    bar.set_postfix(loss=1.0)                      # a disabled bar still takes postfixes
+    assert list(bar) == [0, 1, 2] and capsys.readouterr().err == ""
+    assert list(reclib.progress(range(2), True, desc="shown", mininterval=0)) == [0, 1]
+    assert "shown" in capsys.readouterr().err
+
+
+def test_importing_reclib_first_silences_tensorflow_start_up_logs():
+    import os
+    import subprocess
+    import sys
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    code = "import reclib, tensorflow as tf; print(float(tf.constant(1.0) + 1))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                            timeout=300)
+    assert result.returncode == 0 and result.stdout.strip() == "2.0", result.stderr
+    assert result.stderr == "", result.stderr   # no cuda drivers / cuInit / oneDNN / absl lines

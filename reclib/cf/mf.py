@@ -28,8 +28,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from tqdm.auto import tqdm
 
+from reclib import progress
 from reclib.base import Recommender
 from reclib.cf import kernels
 from reclib.cf.baseline import ExplicitFeedbackMixin
@@ -208,7 +208,7 @@ class BiasedMF(ExplicitFeedbackMixin, Recommender):
         history = []
         with np.errstate(over="ignore", invalid="ignore"):     # a huge init_std is reported below
             start_loss = self._loss(users, items, ratings)
-        bar = tqdm(range(self.epochs), desc=f"BiasedMF[{self.solver}]", disable=not self.verbose)
+        bar = progress(range(self.epochs), self.verbose, desc=f"BiasedMF[{self.solver}]")
         for epoch in bar:
             with np.errstate(over="ignore", invalid="ignore"):   # overflow is reported below
                 if self.solver == "sgd":

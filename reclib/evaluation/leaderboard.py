@@ -37,8 +37,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
+from reclib import progress
 from reclib.checks import ParameterTypeError, check_fraction, check_positive_int
 from reclib.evaluation.beyond import (gini_index, per_user_diversity, per_user_novelty,
                                       popularity_percentile, serendipity)
@@ -290,8 +290,7 @@ def leaderboard(models: Sequence[Entry] | Mapping[str, Any], protocol: Protocol,
     item_vectors = dict(item_vectors or {})
     rows, per_user, times, results = [], {}, [], {}
     boot = {"n_boot": n_boot, "confidence": confidence, "seed": seed}
-    for name, model, kwargs in tqdm(entries, desc=f"{protocol.name} leaderboard",
-                                    disable=not verbose):
+    for name, model, kwargs in progress(entries, verbose, desc=f"{protocol.name} leaderboard"):
         start = time.perf_counter()
         if fit and hasattr(model, "fit"):
             model.fit(train, **kwargs)

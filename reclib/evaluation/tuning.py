@@ -16,8 +16,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
-from tqdm.auto import tqdm
 
+from reclib import progress
 from reclib.evaluation.protocols import PROTOCOLS, Protocol
 from reclib.evaluation.ranking import evaluate_ranking
 
@@ -74,7 +74,7 @@ def grid_search(make_model: Callable[..., Any], grid: Mapping[str, Sequence[Any]
     names = list(grid)
     rows = []
     points = list(itertools.product(*(grid[n] for n in names)))
-    for values in tqdm(points, desc="grid search", disable=not verbose):
+    for values in progress(points, verbose, desc="grid search"):
         params = dict(zip(names, values))
         start = time.perf_counter()
         model = make_model(**params).fit(fit)

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from tqdm.auto import tqdm
 
+from reclib import progress
 from reclib.checks import ParameterTypeError, check_choice, check_positive_int
 from reclib.data.sources import MINILM_HUB_NAME, default_cache_dir, fetch_minilm
 from reclib.features.cache import EmbeddingCache
@@ -137,13 +137,13 @@ class TextEncoder:
     device: ``"cpu"``, ``"cuda"`` or ``"auto"`` (CUDA when available).
     cache_dir: embedding cache folder (default ``<data cache>/embeddings``); ``None`` disables it
         only when ``use_cache=False``.
-    show_progress: a progress bar over batches.
+    show_progress: a progress bar over batches (off by default: notebooks stay quiet).
     """
 
     def __init__(self, model: str = DEFAULT_MODEL, pooling: Pooling = "mean", normalize: bool = True,
                  batch_size: int = 64, max_length: int = 128, device: str = "cpu",
                  cache_dir: str | os.PathLike[str] | None = None, use_cache: bool = True,
-                 show_progress: bool = True) -> None:
+                 show_progress: bool = False) -> None:
         _check_model_name(model)
         check_choice("pooling", pooling, POOLINGS)
         check_choice("device", device, ("cpu", "cuda", "auto"))
@@ -202,7 +202,7 @@ class TextEncoder:
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         starts = range(0, len(texts), self.batch_size)
         with torch.inference_mode():
-            for start in tqdm(starts, desc="encoding", unit="batch", disable=not self.show_progress):
+            for start in progress(starts, self.show_progress, desc="encoding", unit="batch"):
                 idx = order[start:start + self.batch_size]
                 batch = self.tokenizer([texts[j] for j in idx], padding=True, truncation=True,
                                        max_length=self.max_length, return_tensors="pt").to(self.device)
