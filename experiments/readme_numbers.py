@@ -27,7 +27,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 NB02, NB03, NB04 = "02_collaborative_filtering", "03_content_features", "04_bert_features"
-NB05, NB07 = "05_deep_models", "07_feature_interaction"
+NB05, NB06, NB07 = "05_deep_models", "06_sequential_models", "07_feature_interaction"
 
 
 @dataclass(frozen=True)
@@ -79,6 +79,15 @@ TABLES: dict[str, tuple[tuple[str, ...], tuple[Row, ...]]] = {
             ("two-tower item tower with text (notebook 05)", NB05, "two-tower + text"),
             ("oracle popularity (uses test counts: a leaky reference)", NB03,
              "oracle popularity")])),
+    "P3": (("P3 next item, full ranking (notebook 06)", "HR@10", "NDCG@10", "MRR@10"), tuple(
+        Row(label, NB06, (f"P3.{name}.hr@10", f"P3.{name}.ndcg@10", f"P3.{name}.mrr@10" if mrr else None))
+        for label, name, mrr in [
+            ("most popular", "most popular", True),
+            ("items similar to the last item (cosine)", "items similar to the last item", True),
+            ("GRU, Keras (128-d)", "GRU", True),
+            ("GRU, item embeddings initialised from BERT titles", "GRU + BERT init", False),
+            ("SASRec, Keras (2 blocks, 128-d)", "SASRec", True),
+            ("GPT-2 over item ids, transformers (SASRec's sizes)", "GPT-2 over items (transformers)", True)])),
     "P4": (("P4 click-through, test AUC (notebook 07)", "base features", "+ BERT title"), tuple(
         Row(label, NB07, (f"P4.{kind}.base.auc", f"P4.{kind}.text.auc")) for label, kind in [
             ("logistic regression", "lr"), ("FM", "fm"), ("AutoInt", "autoint"),

@@ -56,8 +56,8 @@ class _SilentLoader(importlib.abc.Loader):
     and absl's "log messages before absl::InitializeLog()" while loading, before any logging
     setting is read, so only this silences them. Python exceptions still propagate."""
 
-    def __init__(self, loader: importlib.abc.Loader) -> None:
-        self.loader = loader
+    def __init__(self, loader: importlib.abc.Loader, finder: importlib.abc.MetaPathFinder) -> None:
+        self.loader, self.finder = loader, finder
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> Any:
         return self.loader.create_module(spec)
@@ -72,18 +72,29 @@ class _SilentLoader(importlib.abc.Loader):
             os.dup2(saved, 2)
             os.close(saved)
             os.close(devnull)
+            if self.finder in sys.meta_path:          # TensorFlow is imported: done
+                sys.meta_path.remove(self.finder)
 
 
 class _QuietTensorFlowImport(importlib.abc.MetaPathFinder):
-    """Finds ``tensorflow`` with the normal machinery and wraps its loader in _SilentLoader (once)."""
+    """Finds ``tensorflow`` with the normal machinery and wraps its loader in _SilentLoader.
+
+    It stays in ``sys.meta_path`` until TensorFlow is actually imported: libraries probe for it
+    with ``importlib.util.find_spec("tensorflow")`` (transformers, keras) long before importing it.
+    """
+
+    searching = False
 
     def find_spec(self, name: str, path: Any, target: Any = None) -> Any:
-        if name != "tensorflow":
+        if name != "tensorflow" or self.searching:
             return None
-        sys.meta_path.remove(self)
-        spec = importlib.util.find_spec(name)
+        self.searching = True
+        try:
+            spec = importlib.util.find_spec(name)
+        finally:
+            self.searching = False
         if spec is not None and spec.loader is not None:
-            spec.loader = _SilentLoader(spec.loader)
+            spec.loader = _SilentLoader(spec.loader, self)
         return spec
 
 
