@@ -232,11 +232,45 @@ def bench_interactive(repeat: int, sizes: tuple[int, ...] = ANN_SIZES,
     return out
 
 
+def bench_train(repeat: int, batch_sizes: tuple[int, ...] = (1024, 4096), row_counts: tuple[int, ...] = (
+        50_000, 100_000, 200_000, 400_000)) -> dict[str, float]:
+    """DCN-V2 (``build_ctr_model``, 8 Zipf id fields + 4 numbers, embedding 16, MLP 128-64) on
+    synthetic clicks through ``Trainer``: samples/s (best later epoch) graph-only (``jit_compile=False``)
+    vs XLA vs XLA with ``steps_per_execution=8``, float32 vs ``mixed_bfloat16``, at ``batch_sizes``;
+    then time per epoch vs rows (XLA, batch 4096) with the linear fit's R^2. ``repeat`` unused."""
+    del repeat
+    import keras
+
+    from reclib.models import build_ctr_model
+    from reclib.training.devices import ctr_arrays, linear_scaling, time_training
+
+    space, x, y = ctr_arrays(max(row_counts), seed=0)
+    build = lambda: build_ctr_model("dcnv2", space, embedding_dim=16, hidden_units=(128, 64))  # noqa: E731
+    loss = keras.losses.BinaryCrossentropy(from_logits=True)
+    small = ({k: v[:row_counts[0]] for k, v in x.items()}, y[:row_counts[0]])
+    cases = {"graph": dict(jit_compile=False), "xla": dict(jit_compile=True),
+             "xla_spe8": dict(jit_compile=True, steps_per_execution=8),
+             "xla_bf16": dict(jit_compile=True, precision="mixed_bfloat16")}
+    out = {}
+    for batch in batch_sizes:
+        for name, options in cases.items():
+            out[f"dcnv2_{name}_b{batch}_samples_per_s"] = time_training(
+                build, small, batch_size=batch, loss=loss, **options)["samples_per_s"]
+    seconds = []
+    for n in row_counts:
+        part = ({k: v[:n] for k, v in x.items()}, y[:n])
+        seconds.append(time_training(build, part, batch_size=4096, loss=loss, jit_compile=True)["epoch_s"])
+        out[f"dcnv2_xla_epoch_s_{n}_rows"] = seconds[-1]
+    out["dcnv2_epoch_time_vs_rows_r2"] = linear_scaling(np.array(row_counts), np.array(seconds))["r2"]
+    return out
+
+
 # every benchmark group, by the name `--only` takes; each returns {measurement: seconds or ratio}
 BENCHES: dict[str, Callable[[int], dict[str, float]]] = {
     "evaluation": bench_evaluation, "cf": bench_cf, "text": bench_text, "deep": bench_deep,
     "interactive": bench_interactive,
     "sequential": bench_sequential,
+    "train": bench_train,
 }
 
 

@@ -70,6 +70,10 @@ EXPECTED: dict[str, dict[str, float]] = {
         "P4.fm.text.auc": 0.7812, "P4.dcnv2.base.auc": 0.7791, "P4.dcnv2.text.auc": 0.7795,
         "P4.dcnv2.base.logloss": 0.5605, "P4.fm.text.rare_auc": 0.7331,
     },
+    "08_gpu_training": {
+        "synthetic.ctr.click_rate": 0.3033, "planted.MostPopular.recall@10": 0.3686,
+        "planted.EASE.recall@10": 0.6682, "planted.ImplicitALS.recall@10": 0.6743,
+    },
     "09_evaluation": {
         "P1.best.ndcg@10": 0.4870, "P1.best_vs_runner_up.p_holm": 0.2264,
         "P1.ImplicitALS.ndcg@10": 0.4870, "P1.EASE.ndcg@10": 0.4808, "P1.RP3beta.ndcg@10": 0.4367,

@@ -3,9 +3,12 @@ distribution, compile, callbacks) for every model, input pipelines that re-sampl
 epoch, early stopping on validation ranking metrics, seeding, saving."""
 
 from reclib.training.callbacks import RankingEarlyStopping, StopOnNonFiniteLoss
+from reclib.training.devices import (ctr_arrays, data_parallel_check, device_report, linear_scaling,
+                                     time_training)
 from reclib.training.data import InBatchDataset, NegativeSamplingDataset
 from reclib.training.persistence import load_model, save_model, set_seed
 from reclib.training.trainer import Trainer, fit_binary_classifier
 
 __all__ = ["InBatchDataset", "NegativeSamplingDataset", "RankingEarlyStopping", "StopOnNonFiniteLoss",
-           "Trainer", "fit_binary_classifier", "load_model", "save_model", "set_seed"]
+           "Trainer", "fit_binary_classifier", "load_model", "save_model", "set_seed",
+           "ctr_arrays", "data_parallel_check", "device_report", "linear_scaling", "time_training"]

@@ -1,0 +1,250 @@
+"""Where training runs and how fast: a device report, synthetic click data as model inputs,
+throughput timing through :class:`~reclib.training.Trainer`, the linear-scaling fit, and the
+data-parallel check on virtual CPU devices (notebook 08).
+
+- :func:`device_report`: backend, framework and Keras versions, devices, accelerators, the dtype
+  policy; a dict (``pd.Series(report)`` shows it).
+- :func:`ctr_arrays`: :func:`reclib.data.synthetic_ctr_chunks` rows through a fitted
+  :class:`~reclib.features.FeatureSpace`: the inputs of ``build_ctr_model``.
+- :func:`time_training`: samples per second of a ``Trainer`` fit, from the epochs after the first
+  (the first also traces and compiles).
+- :func:`linear_scaling`: least-squares line and :math:`R^2` of time per epoch against rows.
+- :func:`virtual_cpu_devices` and :func:`data_parallel_check`: TensorFlow's ``MirroredStrategy``
+  over ``n`` logical CPU devices against one device at the same global batch. Logical devices can
+  only be configured before TensorFlow initialises, so the check runs in a fresh Python process
+  (``python -m reclib.training.devices data-parallel``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+import keras
+import numpy as np
+import pandas as pd
+
+from reclib.checks import ParameterTypeError, check_non_negative_int, check_positive_int
+from reclib.data.synthetic import synthetic_ctr_chunks
+from reclib.features.specs import Categorical, FeatureSpace, Numeric
+
+__all__ = ["EpochTimer", "ctr_arrays", "data_parallel_check", "device_report", "linear_scaling",
+           "time_training", "virtual_cpu_devices"]
+
+_ACCELERATORS = ("gpu", "tpu", "cuda", "mps")
+
+
+def _backend_devices(backend: str) -> tuple[str, str, list[str]]:
+    """(framework name, its version, device names) of the Keras backend in use.
+
+    On TensorFlow this lists the *logical* devices, which initialises the runtime (after that,
+    :func:`virtual_cpu_devices` can no longer be applied in this process)."""
+    if backend == "tensorflow":
+        import tensorflow as tf
+        return "tensorflow", tf.__version__, [d.name for d in tf.config.list_logical_devices()]
+    if backend == "jax":
+        import jax
+        return "jax", jax.__version__, [f"{d.platform}:{d.id}" for d in jax.devices()]
+    if backend == "torch":
+        import torch
+        names = ["cpu"] + [f"cuda:{j}" for j in range(torch.cuda.device_count())]
+        return "torch", torch.__version__, names
+    return backend, "", []
+
+
+def device_report() -> dict[str, object]:
+    """What this process trains on: ``backend``, ``framework`` and ``framework_version``, ``keras``
+    version, ``devices`` (names, in the framework's order), ``accelerators`` (how many are GPUs or
+    TPUs), ``precision`` (the global dtype policy), its ``compute_dtype`` and ``variable_dtype``,
+    ``cpu_count`` and ``python``."""
+    backend = keras.backend.backend()
+    framework, version, devices = _backend_devices(backend)
+    policy = keras.config.dtype_policy()
+    return {"backend": backend, "framework": framework, "framework_version": version,
+            "keras": keras.__version__, "devices": devices,
+            "accelerators": sum(any(a in d.lower() for a in _ACCELERATORS) for d in devices),
+            "precision": policy.name, "compute_dtype": policy.compute_dtype,
+            "variable_dtype": policy.variable_dtype, "cpu_count": os.cpu_count(),
+            "python": platform.python_version()}
+
+
+def ctr_arrays(n_rows: int, n_categorical: int = 8, n_numeric: int = 4, vocabulary: int = 1000,
+               chunk_size: int = 1_000_000, seed: int = 0) -> tuple[FeatureSpace, dict[str, np.ndarray], np.ndarray]:
+    """Synthetic click rows as model inputs: ``(space, x, y)``. The space is fitted on the first
+    chunk (ids first seen later map to the unknown index 0); ``x`` maps feature names to int32
+    (n_rows,) ids and float32 (n_rows, 1) numbers, ``y`` is the float32 (n_rows,) click label.
+    Chunks are transformed one at a time, then concatenated."""
+    chunks = synthetic_ctr_chunks(n_rows, n_categorical, n_numeric, vocabulary, chunk_size=chunk_size, seed=seed)
+    parts: list[dict[str, np.ndarray]] = []
+    labels: list[np.ndarray] = []
+    space = None
+    for chunk in chunks:
+        if space is None:
+            specs = [Categorical(f"c{f}") for f in range(n_categorical)] + [Numeric(f"n{j}") for j in range(n_numeric)]
+            space = FeatureSpace(specs).fit(chunk)
+        parts.append(space.transform(chunk))
+        labels.append(chunk["click"].to_numpy(np.float32))
+    x = {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+    return space, x, np.concatenate(labels)
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Wall time in seconds of every training epoch (``seconds``, a list)."""
+
+    def on_train_begin(self, logs=None) -> None:
+        self.seconds: list[float] = []
+
+    def on_epoch_begin(self, epoch, logs=None) -> None:
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None) -> None:
+        self.seconds.append(time.perf_counter() - self._start)
+
+
+def time_training(model: keras.Model | Callable[[], keras.Model], data: tuple, epochs: int = 3,
+                  **trainer_options: object) -> dict[str, float]:
+    """Fit ``model`` on ``data = (x, y)`` with ``Trainer(epochs=epochs, **trainer_options)`` and
+    time it: ``first_epoch_s`` (includes tracing and compilation), ``epoch_s`` (the fastest later
+    epoch), ``samples_per_s`` (rows / ``epoch_s``) and ``final_loss``. ``epochs`` >= 2; the default
+    3 because the second epoch can still compile: when the last batch is partial, Keras retraces the
+    step with a relaxed batch dimension, and XLA (``jit_compile=True``) compiles that trace again for
+    each concrete batch shape it meets, during the second epoch."""
+    from reclib.training.trainer import Trainer
+
+    check_positive_int(epochs=epochs)
+    if epochs < 2:
+        raise ValueError(f"epochs must be >= 2 (the first epoch also compiles), got {epochs}")
+    if not isinstance(data, tuple) or len(data) != 2:
+        raise ParameterTypeError(f"data must be a tuple (x, y) of arrays, got {type(data).__name__}")
+    timer = EpochTimer()
+    callbacks = [*trainer_options.pop("callbacks", ()), timer]
+    trainer = Trainer(epochs=epochs, callbacks=callbacks, patience=epochs, **trainer_options)
+    history = trainer.fit(model, data)
+    y = data[1]
+    epoch_s = min(timer.seconds[1:])
+    return {"first_epoch_s": timer.seconds[0], "epoch_s": epoch_s, "samples_per_s": len(y) / epoch_s,
+            "final_loss": float(history["loss"].iloc[-1])}
+
+
+def linear_scaling(rows: np.ndarray, seconds: np.ndarray) -> dict[str, float]:
+    """Least-squares line ``seconds = slope * rows + intercept`` and its :math:`R^2`
+    (1 - residual / total sum of squares). ``rows`` and ``seconds``: 1-D, same length >= 3, finite."""
+    x, y = np.asarray(rows, np.float64), np.asarray(seconds, np.float64)
+    if x.ndim != 1 or x.shape != y.shape or len(x) < 3:
+        raise ValueError(f"rows and seconds must be 1-D of one length >= 3, got shapes {x.shape} and {y.shape}")
+    if not (np.isfinite(x).all() and np.isfinite(y).all()):
+        raise ValueError("rows and seconds must be finite")
+    slope, intercept = np.polyfit(x, y, 1)
+    residual = float(((y - (slope * x + intercept)) ** 2).sum())
+    total = float(((y - y.mean()) ** 2).sum())
+    return {"slope": float(slope), "intercept": float(intercept), "r2": 1.0 - residual / total if total else 1.0}
+
+
+def virtual_cpu_devices(n: int) -> list[str]:
+    """Split TensorFlow's CPU into ``n`` logical devices; returns their names. Must run before
+    TensorFlow initialises (before any tensor op or device listing) in this process; otherwise a
+    ``RuntimeError`` says so (use :func:`data_parallel_check`, which starts a fresh process)."""
+    check_positive_int(n=n)
+    import tensorflow as tf
+
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    try:
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * n)
+    except RuntimeError as error:
+        raise RuntimeError(f"virtual_cpu_devices({n}) must run before TensorFlow initialises; this process "
+                           f"already uses TensorFlow: run it in a fresh process") from error
+    return [d.name for d in tf.config.list_logical_devices("CPU")]
+
+
+def _data_parallel_losses(n_devices: int, n_rows: int, batch_size: int, epochs: int, seed: int) -> dict:
+    """In a fresh process: train a small DCN-V2 on one device and on ``MirroredStrategy`` over
+    ``n_devices`` virtual CPU devices, same data, seed and global batch; the per-epoch losses."""
+    devices = virtual_cpu_devices(n_devices)
+    import tensorflow as tf
+
+    from reclib.models.interaction import build_ctr_model
+
+    space, x, y = ctr_arrays(n_rows, n_categorical=4, n_numeric=2, vocabulary=100, seed=seed)
+    build = lambda: build_ctr_model("dcnv2", space, embedding_dim=8, hidden_units=(32,), dropout=0.0)  # noqa: E731
+    options = dict(epochs=epochs, batch_size=batch_size, learning_rate=3e-3, random_state=seed, patience=epochs,
+                   loss=keras.losses.BinaryCrossentropy(from_logits=True))
+    from reclib.training.trainer import Trainer
+
+    runs = {}
+    for label, strategy in (("1_device", None), (f"{n_devices}_devices", tf.distribute.MirroredStrategy(
+            devices=devices, cross_device_ops=tf.distribute.ReductionToOneDevice()))):
+        trainer = Trainer(distribution=strategy, **options)
+        logged = trainer.fit(build, (x, y))["loss"].to_numpy()
+        replicas = 1 if strategy is None else int(strategy.num_replicas_in_sync)
+        logits = np.asarray(trainer.model_.predict(x, batch_size=4096, verbose=0), np.float64)
+        runs[label] = {"logged": logged.tolist(), "replicas": replicas, "weights": trainer.model_.get_weights(),
+                       "loss": float(np.mean(np.logaddexp(0.0, logits) - y * logits))}    # BCE from logits
+    one, many = runs["1_device"], runs[f"{n_devices}_devices"]
+    weight_diff = max(float(np.max(np.abs(a - b))) for a, b in zip(one["weights"], many["weights"]))
+    return {"devices": devices, "replicas": many["replicas"], "logged_1_device": one["logged"],
+            "logged_n_devices": many["logged"], "final_loss_1_device": one["loss"],
+            "final_loss_n_devices": many["loss"], "max_weight_diff": weight_diff}
+
+
+def data_parallel_check(n_devices: int = 2, n_rows: int = 4096, batch_size: int = 256, epochs: int = 3,
+                        seed: int = 0, timeout: float = 300.0) -> pd.DataFrame:
+    """Run the one-device vs ``n_devices``-device comparison (module doc) in a fresh Python process
+    on the TensorFlow backend; a frame with one row per epoch: ``epoch``, ``loss_1_device``,
+    ``loss_<n>_devices`` (the training losses Keras logs) and ``abs_diff``. ``batch_size`` is the
+    global batch (each replica gets ``batch_size / n_devices`` rows).
+
+    Keras 3 (3.15, TensorFlow 2.21) logs the mirrored training loss summed over the replicas (the
+    per-replica loss is scaled by 1/replicas for the gradient all-reduce and then multiplied back
+    on every replica before the sum): the logged value is divided by ``replicas`` here. The
+    gradients are right, which ``attrs`` shows independently of the logging: ``final_loss_1_device``
+    and ``final_loss_n_devices`` (mean binary cross-entropy of each trained model on the training
+    rows, recomputed with NumPy) and ``max_weight_diff`` (largest absolute difference between the
+    two models' weights); also ``devices`` and ``replicas``."""
+    check_positive_int(n_devices=n_devices, n_rows=n_rows, batch_size=batch_size, epochs=epochs)
+    check_non_negative_int(seed=seed)
+    if n_devices < 2:
+        raise ValueError(f"n_devices must be >= 2 to compare with one device, got {n_devices}")
+    if batch_size % n_devices:
+        raise ValueError(f"batch_size ({batch_size}) must be a multiple of n_devices ({n_devices})")
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONHASHSEED": "0"}
+    command = [sys.executable, "-m", "reclib.training.devices", "data-parallel", "--devices", str(n_devices),
+               "--rows", str(n_rows), "--batch-size", str(batch_size), "--epochs", str(epochs), "--seed", str(seed)]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"the data-parallel process failed ({done.returncode}):\n{done.stderr[-2000:]}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    many = f"loss_{n_devices}_devices"
+    frame = pd.DataFrame({"epoch": np.arange(1, epochs + 1), "loss_1_device": result["logged_1_device"],
+                          many: np.asarray(result["logged_n_devices"]) / result["replicas"]})
+    frame["abs_diff"] = (frame["loss_1_device"] - frame[many]).abs()
+    frame.attrs.update({key: result[key] for key in ("devices", "replicas", "final_loss_1_device",
+                                                     "final_loss_n_devices", "max_weight_diff")})
+    return frame
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m reclib.training.devices report`` prints :func:`device_report` as JSON;
+    ``... data-parallel`` runs :func:`_data_parallel_losses` and prints its JSON (last line)."""
+    parser = argparse.ArgumentParser(prog="python -m reclib.training.devices")
+    parser.add_argument("command", choices=("report", "data-parallel"))
+    parser.add_argument("--devices", type=int, default=2)
+    parser.add_argument("--rows", type=int, default=4096)
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    if args.command == "report":
+        print(json.dumps(device_report()))
+    else:
+        print(json.dumps(_data_parallel_losses(args.devices, args.rows, args.batch_size, args.epochs, args.seed)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
