@@ -42,7 +42,12 @@ _QUIET_ENVIRONMENT = {
     "TRANSFORMERS_VERBOSITY": "error",
     "HF_HUB_DISABLE_PROGRESS_BARS": "1",
 }
-_QUIET_TENSORFLOW = "TF_CPP_MIN_LOG_LEVEL" not in os.environ
+# quiet unless the user chose a level; "RECLIB_QUIET_TF" marks a level reclib itself set, so a
+# child process (a notebook kernel started by reclib's runner) inherits the quiet import too
+_QUIET_TENSORFLOW = ("TF_CPP_MIN_LOG_LEVEL" not in os.environ
+                     or os.environ.get("RECLIB_QUIET_TF") == "1")
+if _QUIET_TENSORFLOW:
+    os.environ["RECLIB_QUIET_TF"] = "1"
 for _name, _value in _QUIET_ENVIRONMENT.items():
     os.environ.setdefault(_name, _value)
 # `import tqdm.auto` (by any library) in a Jupyter kernel without ipywidgets warns once; the text
