@@ -42,6 +42,7 @@ __all__ = ["RecurrentEncoder", "RecurrentRecommender", "SASRec", "SASRecRecommen
            "SequenceScoring", "SequentialRecommender", "recurrent_step"]
 
 
+@keras.saving.register_keras_serializable(package="reclib")
 class SequenceModel(keras.Model):
     """Base of the next-item encoders: ``call(codes (b, L)) -> (b, L, d)`` hidden states.
 
@@ -81,6 +82,7 @@ class SequenceModel(keras.Model):
                 "temperature": self.temperature, "n_sampled": self.n_sampled}
 
 
+@keras.saving.register_keras_serializable(package="reclib")
 class RecurrentEncoder(SequenceModel):
     """Embedding + GRU or LSTM next-item encoder (GRU4Rec-style, full softmax by default).
 
@@ -148,6 +150,7 @@ def recurrent_step(cell: str, weights: list[np.ndarray], x: np.ndarray,
     return sigmoid(gates[:, 3 * u:]) * np.tanh(c), c
 
 
+@keras.saving.register_keras_serializable(package="reclib")
 class SASRec(SequenceModel):
     """Self-attentive sequential recommendation (Kang & McAuley 2018) in Keras 3.
 
