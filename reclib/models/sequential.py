@@ -236,9 +236,10 @@ class SASRec(SequenceModel):
 #: on train + valid for 17 epochs it reaches P3 test NDCG@10 0.114 / HR@10 0.211 in about 85 s on
 #: two CPU cores. GRU: width 128, rate 0.005 (validation 0.116, 18 epochs).
 SASREC_EPOCHS = 17
+GRU_EPOCHS = 18
 #: rows per scoring call; shorter bulk calls are padded to it, single windows (serving) are not
 ENCODE_BATCH = 256
-GRU_EPOCHS = 18
+
 
 class SequenceScoring:
     """What every next-item recommender shares once it can score code windows.
