@@ -166,6 +166,17 @@ class Recommender:
         self._fit(self.train_matrix_, interactions)
         return self
 
+    def _fit_with(self, interactions: pd.DataFrame, **attributes: Any) -> Recommender:
+        """``fit(interactions)`` with ``attributes`` (a validation function or frame) set on the
+        model for the duration of the fit only, so a fitted model never keeps them."""
+        for name, value in attributes.items():
+            setattr(self, name, value)
+        try:
+            return Recommender.fit(self, interactions)
+        finally:
+            for name in attributes:
+                delattr(self, name)
+
     def user_index(self, user_ids: object) -> np.ndarray:
         """Indices of raw ``user_ids``; unknown ids raise, or are ``-1`` for models that take them."""
         self._check_fitted()

@@ -23,7 +23,7 @@ import pandas as pd
 
 __all__ = ["GROWTH_LIMIT", "ParameterTypeError", "check_choice", "check_divergence", "diverged", "check_finite_array", "check_fraction", "check_in_range",
            "check_non_negative", "check_non_negative_int", "check_positive", "check_positive_int",
-           "check_probability", "require_columns"]
+           "check_probability", "check_validate_function", "require_columns"]
 
 
 class ParameterTypeError(TypeError, ValueError):
@@ -179,3 +179,10 @@ def check_divergence(model: str, step_name: str, step: int, n_steps: int, loss: 
         raise diverged(model, step_name, step, n_steps,
                        f"the training loss grew from {start_loss:.4g} to {loss:.4g} (more than "
                        f"{GROWTH_LIMIT:g} times its starting value)", culprits, advice)
+
+
+def check_validate_function(validate: object) -> None:
+    """``validate`` must be ``None`` or a function ``model -> {metric: value}``."""
+    if validate is not None and not callable(validate):
+        raise ParameterTypeError(f"validate must be a function model -> dict of metrics, or None; "
+                                 f"got {type(validate).__name__}")

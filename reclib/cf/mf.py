@@ -188,11 +188,7 @@ class BiasedMF(ExplicitFeedbackMixin, Recommender):
             check_finite_array(f"valid[{self.rating_col!r}]", valid[self.rating_col])
             if valid.empty:
                 valid = None
-        self._valid = valid
-        try:
-            return super().fit(interactions)
-        finally:
-            del self._valid
+        return self._fit_with(interactions, _valid=valid)
 
     def _fit(self, matrix: sp.csr_matrix, interactions: pd.DataFrame) -> None:
         rng = np.random.default_rng(self.random_state)

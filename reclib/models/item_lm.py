@@ -23,7 +23,8 @@ import scipy.sparse as sp
 
 from reclib.base import Recommender, user_batches
 from reclib.checks import (ParameterTypeError, check_in_range, check_non_negative_int,
-                           check_positive, check_positive_int, require_columns)
+                           check_positive, check_positive_int, check_validate_function,
+                           require_columns)
 from reclib.data.sequences import training_windows
 from reclib.features.content import ItemFeatures, check_item_features
 from reclib.models.sequential import SequenceScoring
@@ -81,14 +82,8 @@ class ItemGPT2Recommender(SequenceScoring, Recommender):
         require_columns(interactions, self.user_col, self.item_col, self.timestamp_col)
         self.item_features_ = check_item_features(item_features, interactions, self.item_col,
                                                   model=type(self).__name__)
-        if validate is not None and not callable(validate):
-            raise ParameterTypeError(f"validate must be a function model -> dict of metrics, got "
-                                     f"{type(validate).__name__}")
-        self._validate = validate
-        try:
-            return super().fit(interactions)
-        finally:
-            del self._validate
+        check_validate_function(validate)
+        return self._fit_with(interactions, _validate=validate)
 
     def _fit(self, matrix: sp.csr_matrix, interactions: pd.DataFrame) -> None:
         import torch

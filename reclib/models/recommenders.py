@@ -19,7 +19,7 @@ import scipy.sparse as sp
 from reclib.base import Recommender, user_batches
 from reclib.checks import (ParameterTypeError, check_choice, check_in_range,
                            check_non_negative, check_non_negative_int, check_positive,
-                           check_positive_int)
+                           check_positive_int, check_validate_function)
 from reclib.features.content import ItemFeatures, check_item_features
 from reclib.models.mlp import check_layer_sizes
 from reclib.models.ncf import NeuMF, PairwiseScorer, check_neumf_args
@@ -67,14 +67,8 @@ class KerasRecommender(Recommender):
 
     def fit(self, interactions: pd.DataFrame, validate: Validate | None = None) -> KerasRecommender:
         """Fit on ``interactions``; with ``validate``, early-stop on its ``monitor`` metric."""
-        if validate is not None and not callable(validate):
-            raise ParameterTypeError(f"validate must be a function model -> dict of metrics, or None; "
-                                     f"got {type(validate).__name__}")
-        self._validate = validate
-        try:
-            return super().fit(interactions)
-        finally:
-            del self._validate
+        check_validate_function(validate)
+        return self._fit_with(interactions, _validate=validate)
 
     def _train(self, build: Callable[[], keras.Model], dataset: keras.utils.PyDataset) -> keras.Model:
         """Seed, build the model (``build()``, which sets ``keras_model_``: ``validate`` scores
