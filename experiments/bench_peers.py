@@ -8,12 +8,13 @@ What is timed: ``fit`` only, on the same machine, in one process, alternately (A
 ``--repeats`` times; the table reports the median. One warm-up fit of every contender on a tiny
 matrix comes first and is not timed (numba compiles reclib's kernels there, or loads them from its
 on-disk cache). All contenders get 2 threads (numba, implicit's ``num_threads``, Cornac's
-``num_threads``, BLAS via threadpoolctl); reclib's SGD loops are single-threaded by design (seeded and
-bit-reproducible), implicit's and Cornac's BPR are multi-threaded Hogwild.
+``num_threads``, BLAS via threadpoolctl); reclib's BPR loop is single-threaded by design (seeded and
+bit-reproducible) and uses the second core to draw the next epoch's samples meanwhile; implicit's and
+Cornac's BPR are multi-threaded Hogwild (not reproducible run to run).
 
 Settings (matched): ALS 64 factors, 15 iterations, regularisation 30, alpha 3, 3 CG steps; `implicit`
 weights an interaction by alpha * r, reclib by 1 + alpha * r (Hu et al.); `implicit` computes in
-float32, reclib in float64 by default (both dtypes of reclib are timed). BPR 64 factors, 100 epochs
+float32, reclib in float64 by default (both dtypes of reclib are timed, for ALS and BPR). BPR 64 factors, 100 epochs
 (P1), lr 0.05, reg 0.03, one uniformly sampled negative per interaction and epoch. EASE reg 500.
 reclib models are fitted from the interaction frame (their time includes encoding the ids); the
 peers get a ready CSR matrix (Cornac its ``Dataset``, built outside the timing).
@@ -78,6 +79,10 @@ def contenders(train: pd.DataFrame, matrix: sp.csr_matrix, bpr_epochs: int,
                                    epochs=ALS["iterations"], cg_steps=ALS["cg_steps"], dtype=dtype,
                                    verbose=False).fit(train)
 
+    def reclib_bpr(dtype: str) -> Callable[[], object]:
+        return lambda: BPR(n_factors=BPR_SET["factors"], learning_rate=BPR_SET["lr"], reg=BPR_SET["reg"],
+                           epochs=bpr_epochs, dtype=dtype, verbose=False).fit(train)
+
     def implicit_als(use_cg: bool) -> Callable[[], object]:
         def fit() -> object:
             model = AlternatingLeastSquares(factors=ALS["factors"], regularization=ALS["reg"],
@@ -105,9 +110,8 @@ def contenders(train: pd.DataFrame, matrix: sp.csr_matrix, bpr_epochs: int,
            "reclib ImplicitALS (cg, float32)": reclib_als("float32"),
            "implicit ALS (cg)": implicit_als(True),
            "implicit ALS (exact)": implicit_als(False) if small_data else None,
-           "reclib BPR": lambda: BPR(n_factors=BPR_SET["factors"], learning_rate=BPR_SET["lr"],
-                                     reg=BPR_SET["reg"], epochs=bpr_epochs,
-                                     verbose=False).fit(train),
+           "reclib BPR (float64)": reclib_bpr("float64"),
+           "reclib BPR (float32)": reclib_bpr("float32"),
            "implicit BPR": implicit_bpr,
            "Cornac BPR": cornac_bpr}
     if small_data:

@@ -311,7 +311,7 @@ def _bpr_triplet(p: np.ndarray, qi: np.ndarray, qj: np.ndarray, bi: float, bj: f
     return _softplus(-x) + 0.5 * reg * sq, _sigmoid_neg(x)
 
 
-@njit(cache=True, fastmath=False)
+@njit(cache=True, fastmath=False, nogil=True)
 def bpr_epoch(P: np.ndarray, Q: np.ndarray, b: np.ndarray, users: np.ndarray, pos: np.ndarray,
               neg: np.ndarray, reg: float, lr: float, batch_size: int) -> float:
     """One SGD pass over the triplets in the given order, in place; returns the summed loss.
@@ -319,7 +319,8 @@ def bpr_epoch(P: np.ndarray, Q: np.ndarray, b: np.ndarray, users: np.ndarray, po
     ``batch_size=1``: per-triplet SGD, each step ``param -= lr * grad`` with the gradients of
     ``bpr_loss_and_grads`` at the current parameters. ``batch_size > 1``: each batch of
     consecutive triplets takes its gradients at the parameters before the batch (summing over
-    repeated rows). The loss of a triplet is taken before its step. Single-threaded.
+    repeated rows). The loss of a triplet is taken before its step. Single-threaded; releases
+    the GIL, so the caller can draw the next epoch's samples while it runs.
     """
     n, f = users.shape[0], P.shape[1]
     total = 0.0

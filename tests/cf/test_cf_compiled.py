@@ -179,3 +179,43 @@ def test_half_step_new_arguments_are_checked(kwargs, culprit):
     R = sp.csr_matrix(np.eye(4, 5))
     with pytest.raises(ValueError, match=culprit):
         implicit_als_half_step(R, np.ones((5, 2)), 1.0, 0.1, **kwargs)
+
+
+def _small_interactions(rng: np.random.Generator) -> "pd.DataFrame":
+    import pandas as pd
+    pairs = np.unique(rng.integers(0, [30, 25], size=(300, 2)), axis=0)
+    return pd.DataFrame({"user_id": pairs[:, 0], "item_id": pairs[:, 1], "rating": 1.0})
+
+
+def test_bpr_fit_is_the_epoch_loop_over_samples_drawn_in_a_fixed_order(rng):
+    """The fit draws epoch e + 1's samples while epoch e trains in another thread; the numbers are
+    those of the plain loop: permutation and negatives of epoch 1, train, epoch 2, train, ..."""
+    from reclib.cf.implicit import _sample_negatives
+    frame = _small_interactions(rng)
+    model = BPR(n_factors=4, epochs=3, random_state=7).fit(frame)
+    matrix = sp.csr_matrix(model.train_matrix_)
+    coo = matrix.tocoo()
+    users, items = coo.row.astype(np.int64), coo.col.astype(np.int64)
+    draws = np.random.default_rng(7)
+    P, Q = draws.normal(0, 0.1, (matrix.shape[0], 4)), draws.normal(0, 0.1, (matrix.shape[1], 4))
+    b = np.zeros(matrix.shape[1])
+    losses = []
+    for _ in range(3):
+        order = draws.permutation(len(users))
+        negatives = _sample_negatives(matrix, users[order], draws)
+        losses.append(kernels.bpr_epoch(P, Q, b, users[order], items[order], negatives, 0.03, 0.05, 1)
+                      / len(users))
+    np.testing.assert_array_equal(model.user_factors_, P)
+    np.testing.assert_array_equal(model.item_bias_, b)
+    np.testing.assert_array_equal(model.history_["loss"].to_numpy(), losses)
+
+
+def test_bpr_float32_follows_float64(rng):
+    frame = _small_interactions(rng)
+    wide = BPR(n_factors=8, epochs=5).fit(frame)
+    narrow = BPR(n_factors=8, epochs=5, dtype="float32").fit(frame)
+    assert narrow.user_factors_.dtype == np.float32 and narrow.item_bias_.dtype == np.float32
+    np.testing.assert_allclose(narrow.user_factors_, wide.user_factors_, atol=1e-5)
+    np.testing.assert_allclose(narrow.history_["loss"], wide.history_["loss"], rtol=1e-5)
+    with pytest.raises(ValueError, match="dtype"):
+        BPR(dtype="float16")
