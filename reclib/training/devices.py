@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import platform
+import socket
 import subprocess
 import sys
 import time
@@ -34,7 +35,7 @@ from reclib.checks import ParameterTypeError, check_non_negative_int, check_posi
 from reclib.data.synthetic import synthetic_ctr_chunks
 from reclib.features.specs import Categorical, FeatureSpace, Numeric
 
-__all__ = ["EpochTimer", "ctr_arrays", "data_parallel_check", "device_report", "linear_scaling",
+__all__ = ["EpochTimer", "ctr_arrays", "data_parallel_check", "device_report", "linear_scaling", "multi_worker_check",
            "time_training", "virtual_cpu_devices"]
 
 _ACCELERATORS = ("gpu", "tpu", "cuda", "mps")
@@ -228,11 +229,100 @@ def data_parallel_check(n_devices: int = 2, n_rows: int = 4096, batch_size: int 
     return frame
 
 
+def _multi_worker_losses(index: int, n_rows: int, batch_size: int, epochs: int, seed: int) -> dict:
+    """In one worker process (``TF_CONFIG`` set by :func:`multi_worker_check`): train the small
+    DCN-V2 of :func:`_data_parallel_losses` under ``MultiWorkerMirroredStrategy``, every worker on
+    the same seeded rows (Keras shards them by the strategy's auto-shard policy); the logged losses,
+    the final mean training loss and a checksum of the weights."""
+    import tensorflow as tf
+    strategy = tf.distribute.MultiWorkerMirroredStrategy()     # before any other TensorFlow op
+    from reclib.models.interaction import build_ctr_model
+    from reclib.training.trainer import Trainer
+
+    space, x, y = ctr_arrays(n_rows, n_categorical=4, n_numeric=2, vocabulary=100, seed=seed)
+    trainer = Trainer(distribution=strategy, epochs=epochs, batch_size=batch_size, learning_rate=3e-3,
+                      random_state=seed, patience=epochs, loss=keras.losses.BinaryCrossentropy(from_logits=True))
+    logged = trainer.fit(lambda: build_ctr_model("dcnv2", space, embedding_dim=8, hidden_units=(32,),
+                                                 dropout=0.0), (x, y))["loss"].to_numpy()
+    logits = np.asarray(trainer.model_.predict(x, batch_size=4096, verbose=0), np.float64)
+    return {"index": index, "workers": int(strategy.extended._num_workers), "logged": logged.tolist(),
+            "final_loss": float(np.mean(np.logaddexp(0.0, logits) - y * logits)),
+            "weight_sum": float(sum(np.abs(w).sum() for w in trainer.model_.get_weights()))}
+
+
+def _free_ports(n: int) -> list[int]:
+    """``n`` TCP ports free on the loopback interface right now (bound to port 0, then released)."""
+    sockets = [socket.socket() for _ in range(n)]
+    try:
+        for sock in sockets:
+            sock.bind(("localhost", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def multi_worker_check(n_workers: int = 2, n_rows: int = 4096, batch_size: int = 256, epochs: int = 3,
+                       seed: int = 0, timeout: float = 300.0) -> pd.DataFrame:
+    """Train one small DCN-V2 with ``tf.distribute.MultiWorkerMirroredStrategy`` across
+    ``n_workers`` local worker processes that talk over loopback TCP, each started with its own
+    ``TF_CONFIG`` (``{"cluster": {"worker": ["localhost:PORT", ...]}, "task": {"type": "worker",
+    "index": i}}``) exactly as on a cluster of machines; ``batch_size`` is the global batch.
+
+    Returns a frame with one row per worker: ``worker``, ``final_loss`` (mean binary cross-entropy
+    of its trained model on the training rows, NumPy), ``weight_sum`` (sum of absolute weights: the
+    workers hold one model, so these agree) and ``loss_epoch_<e>`` (the losses Keras logs).
+    ``attrs["workers"]`` is the number of workers the strategy saw.
+
+    Known upstream failure: with Keras 3.15 on TensorFlow 2.21, ``model.fit`` under
+    ``MultiWorkerMirroredStrategy`` stops at its first symbolic build (it calls ``strategy.reduce``
+    on the input batch, which the collective all-reduce cannot convert; keras-team/keras issue
+    20329, also with a plain ``Sequential`` model); the worker's error comes back as a
+    ``RuntimeError``. Multi-machine training works on the JAX backend with ``keras.distribution``
+    after ``jax.distributed.initialize()``."""
+    check_positive_int(n_workers=n_workers, n_rows=n_rows, batch_size=batch_size, epochs=epochs)
+    check_non_negative_int(seed=seed)
+    if n_workers < 2:
+        raise ValueError(f"n_workers must be >= 2 for a multi-worker run, got {n_workers}")
+    if batch_size % n_workers:
+        raise ValueError(f"batch_size ({batch_size}) must be a multiple of n_workers ({n_workers})")
+    cluster = {"worker": [f"localhost:{port}" for port in _free_ports(n_workers)]}
+    processes = []
+    for index in range(n_workers):
+        env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONHASHSEED": "0",
+               "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
+        command = [sys.executable, "-m", "reclib.training.devices", "worker", "--index", str(index),
+                   "--rows", str(n_rows), "--batch-size", str(batch_size), "--epochs", str(epochs),
+                   "--seed", str(seed)]
+        processes.append(subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                          text=True))
+    results = []
+    try:
+        for index, process in enumerate(processes):
+            out, err = process.communicate(timeout=timeout)
+            if process.returncode != 0:
+                raise RuntimeError(f"worker {index} failed ({process.returncode}): {err.strip().splitlines()[-1]}")
+            results.append(json.loads(out.strip().splitlines()[-1]))
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+    frame = pd.DataFrame({"worker": [r["index"] for r in results],
+                          "final_loss": [r["final_loss"] for r in results],
+                          "weight_sum": [r["weight_sum"] for r in results]})
+    for epoch in range(epochs):
+        frame[f"loss_epoch_{epoch + 1}"] = [r["logged"][epoch] for r in results]
+    frame.attrs["workers"] = results[0]["workers"]
+    return frame
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m reclib.training.devices report`` prints :func:`device_report` as JSON;
-    ``... data-parallel`` runs :func:`_data_parallel_losses` and prints its JSON (last line)."""
+    ``... data-parallel`` runs :func:`_data_parallel_losses` and prints its JSON (last line);
+    ``... worker --index i`` (with ``TF_CONFIG`` set) runs :func:`_multi_worker_losses`."""
     parser = argparse.ArgumentParser(prog="python -m reclib.training.devices")
-    parser.add_argument("command", choices=("report", "data-parallel"))
+    parser.add_argument("command", choices=("report", "data-parallel", "worker"))
+    parser.add_argument("--index", type=int, default=0)
     parser.add_argument("--devices", type=int, default=2)
     parser.add_argument("--rows", type=int, default=4096)
     parser.add_argument("--batch-size", type=int, default=256)
@@ -241,6 +331,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "report":
         print(json.dumps(device_report()))
+    elif args.command == "worker":
+        try:
+            print(json.dumps(_multi_worker_losses(args.index, args.rows, args.batch_size, args.epochs, args.seed)))
+        except Exception as error:            # one short line for the parent (tensor dumps cut out)
+            message = str(error)
+            short = message if len(message) < 400 else f"{message[:200]} ... {message[-200:]}"
+            print(f"{type(error).__name__}: {' '.join(short.split())}", file=sys.stderr)
+            return 1
     else:
         print(json.dumps(_data_parallel_losses(args.devices, args.rows, args.batch_size, args.epochs, args.seed)))
     return 0
