@@ -11,7 +11,7 @@ PIP    := $(PY) -m pip --disable-pip-version-check
 # where the CPU build of torch comes from when re-locking; e.g. TORCH_INDEX=https://download.pytorch.org/whl/cpu
 TORCH_INDEX ?=
 
-.PHONY: setup lock data notebooks readme smoke test unit bench bench-peers tune lab clean distclean
+.PHONY: setup lock data notebooks readme smoke test unit bench bench-train bench-peers tune lab clean distclean
 
 setup: $(SETUP)
 
@@ -66,6 +66,10 @@ unit: $(DATA)
 bench: $(DATA)
 	$(PIP) install --quiet -c $(LOCK) -e ".[test,bench]"
 	$(PY) -m reclib.bench --output build/bench.json
+
+# training speed on this machine only (DCN-V2: eager vs graph vs XLA, precision, batch sizes, rows) -> build/bench_train.json
+bench-train: $(DATA)
+	$(PY) -m reclib.bench --only train --output build/bench_train.json
 
 # reclib's ALS/BPR/EASE fits next to implicit and Cornac (extra "peers") -> build/bench_peers.{json,md,png}
 bench-peers: $(DATA)

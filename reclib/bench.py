@@ -235,8 +235,9 @@ def bench_interactive(repeat: int, sizes: tuple[int, ...] = ANN_SIZES,
 def bench_train(repeat: int, batch_sizes: tuple[int, ...] = (1024, 4096), row_counts: tuple[int, ...] = (
         50_000, 100_000, 200_000, 400_000)) -> dict[str, float]:
     """DCN-V2 (``build_ctr_model``, 8 Zipf id fields + 4 numbers, embedding 16, MLP 128-64) on
-    synthetic clicks through ``Trainer``: samples/s (best later epoch) graph-only (``jit_compile=False``)
-    vs XLA vs XLA with ``steps_per_execution=8``, float32 vs ``mixed_bfloat16``, at ``batch_sizes``;
+    synthetic clicks through ``Trainer``: samples/s (best later epoch) eager (``run_eagerly``, the
+    uncompiled baseline) vs graph-only (``jit_compile=False``) vs XLA vs XLA with
+    ``steps_per_execution=8``, float32 vs ``mixed_bfloat16``, at ``batch_sizes``;
     then time per epoch vs rows (XLA, batch 4096) with the linear fit's R^2. ``repeat`` unused."""
     del repeat
     import keras
@@ -251,8 +252,15 @@ def bench_train(repeat: int, batch_sizes: tuple[int, ...] = (1024, 4096), row_co
     cases = {"graph": dict(jit_compile=False), "xla": dict(jit_compile=True),
              "xla_spe8": dict(jit_compile=True, steps_per_execution=8),
              "xla_bf16": dict(jit_compile=True, precision="mixed_bfloat16")}
+    def eager() -> keras.Model:          # the uncompiled baseline: every step runs op by op in Python
+        model = build()
+        model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=loss, run_eagerly=True)
+        return model
+
     out = {}
     for batch in batch_sizes:
+        out[f"dcnv2_eager_b{batch}_samples_per_s"] = time_training(
+            eager, small, batch_size=batch, learning_rate=None)["samples_per_s"]
         for name, options in cases.items():
             out[f"dcnv2_{name}_b{batch}_samples_per_s"] = time_training(
                 build, small, batch_size=batch, loss=loss, **options)["samples_per_s"]
