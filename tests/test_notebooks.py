@@ -73,6 +73,8 @@ EXPECTED: dict[str, dict[str, float]] = {
     "08_gpu_training": {
         "synthetic.ctr.click_rate": 0.3033, "planted.MostPopular.recall@10": 0.3686,
         "planted.EASE.recall@10": 0.6682, "planted.ImplicitALS.recall@10": 0.6743,
+        "P5.frozen.recall@10": 0.04272, "P5.frozen.ndcg@10": 0.1031,
+        "P5.fine-tuned.recall@10": 0.04302, "P5.fine-tuned.ndcg@10": 0.1033,
     },
     "09_evaluation": {
         "P1.best.ndcg@10": 0.4870, "P1.best_vs_runner_up.p_holm": 0.2264,

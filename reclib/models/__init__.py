@@ -13,9 +13,10 @@ from reclib.models.retrieval import TwoTower, in_batch_logits
 from reclib.models.sequential import (RecurrentEncoder, RecurrentRecommender, SASRec, SASRecRecommender,
                                       SequentialRecommender, recurrent_step)
 from reclib.models.tasks import NextItemTask, PairwiseTask, PointwiseTask, RetrievalTask
+from reclib.models.text_tower import TextTowerRecommender
 
 __all__ = ["NCF", "Categorical", "CrossLayer", "FMInteraction", "FeatureSpace", "FieldAttention",
            "ItemGPT2Recommender", "KerasRecommender", "MaskedMeanPooling", "MultiCategorical", "NeuMF", "NextItemTask", "Numeric",
            "PairwiseScorer", "PairwiseTask", "PointwiseTask", "RecurrentEncoder", "RecurrentRecommender",
-           "RetrievalTask", "SASRec", "SASRecRecommender", "SequentialRecommender", "StackFields", "TwoTower", "TwoTowerRecommender", "Vector", "build_ctr_model", "field_vectors",
+           "RetrievalTask", "SASRec", "SASRecRecommender", "SequentialRecommender", "StackFields", "TextTowerRecommender", "TwoTower", "TwoTowerRecommender", "Vector", "build_ctr_model", "field_vectors",
            "fit_binary_classifier", "fm_interaction", "in_batch_logits", "mlp_classifier", "recurrent_step"]

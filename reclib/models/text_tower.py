@@ -1,0 +1,298 @@
+r"""A two-tower model whose item tower is a BERT-family text encoder, fine-tuned on the
+recommendation objective (notebook 08).
+
+User tower: an embedding table (one vector per training user). Item tower: the item's text
+(``reclib.features.item_text``) through all-MiniLM-L6-v2 (``reclib.features.text``), masked mean
+pooling, L2 normalisation and a linear projection to ``embedding_dim``, plus an optional item-id
+embedding; both towers end L2-normalised. The loss is :class:`~reclib.models.tasks.RetrievalTask`'s
+in-batch softmax with log-Q correction and accidental-hit masking, written once in torch
+(:func:`in_batch_softmax_loss`).
+
+**Partial fine-tuning.** With ``trainable_layers = k`` the bottom ``6 - k`` transformer layers (and
+the token embeddings) are frozen: their output for every item's tokens is computed once per fit
+without gradients and cached, and each step runs only the top ``k`` layers, pooling and
+projection on the batch's distinct items. ``k = 0`` is the frozen-encoder two-tower through the
+very same code; ``k = 6`` fine-tunes the whole encoder (a GPU setting).
+
+**Cold items.** Items seen in training get their own id embedding (index ``1 + item``); items
+absent from training share index 0 ("unknown"). During training ``id_dropout`` of the batch rows
+use index 0 too, so the text path learns to place an item on its own (TwoTower's ``id_dropout``).
+
+It trains with PyTorch directly, as :class:`~reclib.models.item_lm.ItemGPT2Recommender`: the
+encoder is a ``transformers`` PyTorch module and the default Keras backend (TensorFlow) cannot
+train a wrapped torch module. ``torch`` is imported when a model is fitted.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from reclib import progress
+from reclib.base import Recommender, user_batches
+from reclib.checks import (ParameterTypeError, check_choice, check_in_range, check_non_negative_int,
+                           check_positive, check_positive_int, check_validate_function)
+from reclib.features.content import item_text
+from reclib.features.text import DEFAULT_MODEL, resolve_model
+
+__all__ = ["TextTowerRecommender", "in_batch_softmax_loss", "item_texts_series"]
+
+MASK_LOGIT = -1e9       # as reclib.models.tasks: logit of an accidental hit (softmax weight 0)
+N_LAYERS = 6            # transformer layers of all-MiniLM-L6-v2
+
+
+def in_batch_softmax_loss(user_vectors, item_vectors, item_ids=None, log_q=None, temperature: float = 0.05):
+    r"""Mean in-batch softmax cross-entropy, the loss of :class:`~reclib.models.tasks.RetrievalTask`.
+
+    user_vectors, item_vectors: torch tensors (B, d), row r the positive pair; item_ids: (B,) ints
+    or ``None`` (column :math:`j \ne r` holding row r's item is masked with a logit of -1e9);
+    log_q: (B,) log sampling probability of each column's item or ``None`` (no correction);
+    temperature > 0. Logits :math:`\ell_{rj} = u_r^\top v_j/\tau - \log q_j`, positives on the
+    diagonal. Returns a scalar tensor.
+    """
+    import torch
+
+    logits = user_vectors.float() @ item_vectors.float().T / temperature
+    if log_q is not None:
+        logits = logits - log_q.float()[None, :]
+    if item_ids is not None:
+        same = item_ids[:, None] == item_ids[None, :]
+        same.fill_diagonal_(False)
+        logits = logits.masked_fill(same, MASK_LOGIT)
+    labels = torch.arange(len(logits), device=logits.device)
+    return torch.nn.functional.cross_entropy(logits, labels)
+
+
+class TextTowerRecommender(Recommender):
+    """Two-tower retrieval with a (partly) fine-tuned text encoder as item tower (module doc).
+
+    Parameters
+    ----------
+    trainable_layers: k in 0..6, the top transformer layers trained (0 = frozen encoder).
+    embedding_dim: d of both towers; use_item_id: add the item-id embedding; id_dropout: share of
+    training rows whose item id is hidden (in [0, 1)); temperature: of the softmax; log_q_correction.
+    epochs, batch_size (interactions per step), learning_rate (Adam, user table, id embeddings and
+    projection), encoder_learning_rate (AdamW, the trained transformer layers), max_length (tokens
+    per item text), model (hub name or folder, see ``reclib.features.text.resolve_model``),
+    random_state (``torch.manual_seed`` and the batch order), verbose (loss per epoch and a
+    progress bar).
+
+    The defaults were chosen on P5's validation carve-out of ML-100K (``python -m
+    experiments.tune_finetune``, ``build/tuning/finetune.json``), never on test: validation
+    Recall@10 was best with the encoder frozen for 2 epochs (0.222); training the top layer gave
+    0.218 (2 epochs, encoder learning rate 1e-4, the default for ``trainable_layers > 0``) and
+    0.220 (1 epoch, 1e-3). So ``trainable_layers=0`` is the default; pass 1..6 to fine-tune.
+
+    Data at ``fit(interactions, *, item_texts)``: ``item_texts`` is a ``pandas.Series`` of
+    non-blank strings indexed by raw item id; its index is the catalogue and may hold items absent
+    from ``interactions`` (cold start), which are then scored from their text alone. Test users
+    must be training users (``handles_unknown_users`` is False).
+
+    After ``fit``: ``history_`` (loss and seconds per epoch), ``fit_seconds_``, ``torch_model_``
+    (the encoder; frozen layers untouched).
+    """
+
+    def __init__(self, trainable_layers: int = 0, embedding_dim: int = 64, use_item_id: bool = True,
+                 id_dropout: float = 0.5, temperature: float = 0.1, log_q_correction: bool = True,
+                 epochs: int = 2, batch_size: int = 2048, learning_rate: float = 1e-2,
+                 encoder_learning_rate: float = 1e-4, max_length: int = 32, model: str = DEFAULT_MODEL,
+                 random_state: int = 42, verbose: bool = False, **columns: str) -> None:
+        super().__init__(**columns)
+        check_non_negative_int(trainable_layers=trainable_layers, random_state=random_state)
+        if trainable_layers > N_LAYERS:
+            raise ValueError(f"trainable_layers must be in 0..{N_LAYERS}, got {trainable_layers}")
+        check_positive_int(embedding_dim=embedding_dim, epochs=epochs, batch_size=batch_size,
+                           max_length=max_length)
+        if max_length < 2:
+            raise ValueError(f"max_length must be >= 2 (room for [CLS] and [SEP]), got {max_length}")
+        for name, flag in (("use_item_id", use_item_id), ("log_q_correction", log_q_correction),
+                           ("verbose", verbose)):
+            check_choice(name, flag, (True, False))
+        check_in_range("id_dropout", id_dropout, 0.0, 1.0, high_inclusive=False)
+        check_positive(temperature=temperature, learning_rate=learning_rate,
+                       encoder_learning_rate=encoder_learning_rate)
+        if not isinstance(model, str) or not model.strip():
+            raise ParameterTypeError(f"model must be a hub name or a folder, got {model!r}")
+        self.trainable_layers, self.embedding_dim, self.use_item_id = trainable_layers, embedding_dim, use_item_id
+        self.id_dropout, self.temperature, self.log_q_correction = id_dropout, temperature, log_q_correction
+        self.epochs, self.batch_size, self.learning_rate = epochs, batch_size, learning_rate
+        self.encoder_learning_rate, self.max_length, self.model = encoder_learning_rate, max_length, model
+        self.random_state, self.verbose = random_state, verbose
+
+    # -- data ------------------------------------------------------------------------------------
+    def fit(self, interactions: pd.DataFrame, validate: Callable[[Recommender], dict[str, float]] | None = None,
+            *, item_texts: pd.Series) -> TextTowerRecommender:
+        """Fit on ``interactions``; ``item_texts``: class doc. ``validate(model) -> {name: value}``
+        runs after every epoch (its values go to ``history_`` as ``val_<name>``; no early stop)."""
+        check_validate_function(validate)
+        self._validate = validate
+        if not isinstance(item_texts, pd.Series):
+            raise ParameterTypeError(f"item_texts must be a pandas Series of texts indexed by item id, "
+                                     f"got {type(item_texts).__name__}")
+        if item_texts.index.has_duplicates or item_texts.index.hasnans:
+            raise ValueError("item_texts must be indexed by unique, non-null item ids")
+        bad = [j for j, t in enumerate(item_texts.to_numpy()) if not isinstance(t, str) or not t.strip()]
+        if bad:
+            raise ValueError(f"item_texts must hold non-blank strings; entry {item_texts.index[bad[0]]!r} is "
+                             f"{item_texts.iloc[bad[0]]!r} ({len(bad)} bad entries)")
+        if self.item_col not in interactions:
+            raise ValueError(f"interactions lack the column {self.item_col!r}")
+        seen = pd.unique(interactions[self.item_col].to_numpy())
+        missing = seen[item_texts.index.get_indexer(seen) < 0]
+        if len(missing):
+            raise ValueError(f"column {self.item_col!r}: {len(missing)} item(s) of the interactions have no "
+                             f"entry in item_texts, e.g. {missing[:5].tolist()}")
+        self.item_texts_ = item_texts
+        return super().fit(interactions)
+
+    def _item_catalogue(self, interactions: pd.DataFrame) -> np.ndarray:
+        return self.item_texts_.index.to_numpy()
+
+    # -- the towers --------------------------------------------------------------------------------
+    def _load_encoder(self):
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+
+        folder = resolve_model(self.model)
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+        encoder = AutoModel.from_pretrained(folder, attn_implementation="eager")
+        n_layers = len(encoder.encoder.layer)
+        if self.trainable_layers > n_layers:
+            raise ValueError(f"trainable_layers={self.trainable_layers} exceeds the {n_layers} layers of {self.model!r}")
+        texts = self.item_texts_.loc[self.item_ids_].tolist()
+        tokens = tokenizer(texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
+        self._mask = tokens["attention_mask"]
+        # additive attention mask (n, 1, 1, t): 0 where a token is kept, the dtype's minimum on padding
+        self._additive = (1.0 - self._mask[:, None, None, :].float()) * torch.finfo(torch.float32).min
+        frozen = encoder.encoder.layer[:n_layers - self.trainable_layers]
+        self._top = encoder.encoder.layer[n_layers - self.trainable_layers:]
+        encoder.eval()
+        for parameter in encoder.parameters():
+            parameter.requires_grad_(False)
+        for parameter in self._top.parameters():
+            parameter.requires_grad_(True)
+        with torch.no_grad():          # the frozen bottom, once for every item
+            cached = []
+            for batch in user_batches(len(texts), 256):
+                hidden = encoder.embeddings(input_ids=tokens["input_ids"][batch],
+                                            token_type_ids=tokens["token_type_ids"][batch])
+                for layer in frozen:
+                    hidden = layer(hidden, self._additive[batch])
+                cached.append(hidden)
+            self._cached = torch.cat(cached)
+        return encoder
+
+    def _encode(self, rows, training: bool):
+        """Unit text vectors (len(rows), 384) of catalogue rows through the trainable layers."""
+        import torch
+
+        hidden, mask = self._cached[rows], self._mask[rows]
+        self._top.train(training)
+        for layer in self._top:
+            hidden = layer(hidden, self._additive[rows])
+        weights = mask[..., None].to(hidden.dtype)
+        pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
+        return torch.nn.functional.normalize(pooled, dim=-1)
+
+    def _item_vectors(self, rows, training: bool, generator=None):
+        """Unit item vectors (len(rows), d); rows: catalogue indices (torch long)."""
+        import torch
+
+        x = self._projection(self._encode(rows, training))
+        if self.use_item_id:
+            ids = torch.where(self._seen[rows], rows + 1, torch.zeros_like(rows))
+            if training and self.id_dropout > 0:
+                keep = torch.rand(len(rows), generator=generator) >= self.id_dropout
+                ids = torch.where(keep, ids, torch.zeros_like(ids))
+            x = x + self._item_embedding(ids)
+        return torch.nn.functional.normalize(x, dim=-1)
+
+    # -- training ----------------------------------------------------------------------------------
+    def _fit(self, matrix: sp.csr_matrix, interactions: pd.DataFrame) -> None:
+        import torch
+
+        start = time.perf_counter()
+        torch.manual_seed(self.random_state)
+        generator = torch.Generator().manual_seed(self.random_state)
+        n_users, n_items = matrix.shape
+        self.torch_model_ = self._load_encoder()
+        hidden_size = int(self.torch_model_.config.hidden_size)
+        self._projection = torch.nn.Linear(hidden_size, self.embedding_dim)
+        self._item_embedding = torch.nn.Embedding(n_items + 1, self.embedding_dim)
+        self._user_embedding = torch.nn.Embedding(n_users, self.embedding_dim)
+        for table in (self._item_embedding, self._user_embedding):
+            torch.nn.init.normal_(table.weight, std=0.05)
+        counts = np.asarray((matrix > 0).sum(axis=0)).ravel()
+        self._seen = torch.from_numpy(counts > 0)
+        log_q = torch.from_numpy(np.log(np.maximum(counts, 1) / counts.sum()).astype(np.float32))
+        users = torch.from_numpy(self.user_encoder_.transform(interactions[self.user_col]).astype(np.int64))
+        items = torch.from_numpy(self.item_encoder_.transform(interactions[self.item_col]).astype(np.int64))
+        heads = [*self._projection.parameters(), *self._user_embedding.parameters(),
+                 *self._item_embedding.parameters()]
+        optimisers = [torch.optim.Adam(heads, lr=self.learning_rate)]
+        if self.trainable_layers:
+            optimisers.append(torch.optim.AdamW(self._top.parameters(), lr=self.encoder_learning_rate))
+        rng = np.random.default_rng(self.random_state)
+        rows = []
+        for epoch in range(self.epochs):
+            epoch_start, total = time.perf_counter(), 0.0
+            order = torch.from_numpy(rng.permutation(len(users)))
+            batches = list(user_batches(len(order), self.batch_size))
+            for batch in progress(batches, self.verbose, desc=f"epoch {epoch + 1}", unit="batch"):
+                picked = order[batch]
+                u, i = users[picked], items[picked]
+                unique, inverse = torch.unique(i, return_inverse=True)     # encode each item once
+                item_vectors = self._item_vectors(unique, True, generator)[inverse]
+                user_vectors = torch.nn.functional.normalize(self._user_embedding(u), dim=-1)
+                loss = in_batch_softmax_loss(user_vectors, item_vectors, i,
+                                             log_q[i] if self.log_q_correction else None, self.temperature)
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(f"{type(self).__name__}: the loss became {loss.item()} at epoch "
+                                             f"{epoch + 1}; lower learning_rate ({self.learning_rate}) or "
+                                             f"encoder_learning_rate ({self.encoder_learning_rate})")
+                for optimiser in optimisers:
+                    optimiser.zero_grad()
+                loss.backward()
+                for optimiser in optimisers:
+                    optimiser.step()
+                total += loss.item() * len(picked)
+            rows.append({"epoch": epoch + 1, "loss": total / len(users),
+                         "seconds": time.perf_counter() - epoch_start})
+            if self._validate is not None:
+                self._freeze_tables()
+                rows[-1].update({f"val_{k}": float(v) for k, v in self._validate(self).items()})
+            if self.verbose:
+                print(", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in rows[-1].items()),
+                      flush=True)
+        self.history_ = pd.DataFrame(rows)
+        self._freeze_tables()
+        self.fit_seconds_ = time.perf_counter() - start
+
+    def _freeze_tables(self) -> None:
+        """Compute the unit user and item tables that ``score`` reads (eval mode, no grad)."""
+        import torch
+
+        n_items = len(self.item_ids_)
+        with torch.no_grad():
+            every = torch.arange(n_items)
+            self._item_table = torch.cat([self._item_vectors(every[b], False) for b in user_batches(n_items, 512)])
+            self._user_table = torch.nn.functional.normalize(self._user_embedding.weight, dim=-1)
+
+    # -- scoring -------------------------------------------------------------------------------------
+    def item_embeddings(self) -> np.ndarray:
+        """Unit vectors (n_items, embedding_dim) of every catalogue item, cold ones included."""
+        return self._item_table.numpy()
+
+    def _score(self, users: np.ndarray) -> np.ndarray:
+        """Cosine scores (len(users), n_items) for training users."""
+        if (np.asarray(users) < 0).any():
+            raise ValueError(f"{type(self).__name__} scores only users seen at fit")
+        return self._user_table.numpy()[users] @ self.item_embeddings().T
+
+
+def item_texts_series(items: pd.DataFrame, item_col: str = "item_id") -> pd.Series:
+    """``reclib.features.item_text(items)`` indexed by ``items[item_col]``: the ``item_texts`` of fit."""
+    return pd.Series(item_text(items).to_numpy(), index=pd.Index(items[item_col].to_numpy(), name=item_col))

@@ -1,0 +1,136 @@
+"""TextTowerRecommender: its torch loss equals RetrievalTask's, partial fine-tuning freezes exactly
+the bottom layers, k=0 is the frozen-encoder model, same seed -> same scores, argument checks."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from reclib.models.tasks import RetrievalTask  # noqa: E402
+from reclib.models.text_tower import TextTowerRecommender, in_batch_softmax_loss  # noqa: E402
+
+TEXTS = pd.Series({10: "Toy Story (1995). Animation, Children's, Comedy.",
+                   11: "GoldenEye (1995). Action, Adventure, Thriller.",
+                   12: "Four Rooms (1995). Thriller.",
+                   13: "Get Shorty (1995). Action, Comedy, Drama.",
+                   14: "Copycat (1995). Crime, Drama, Thriller.",
+                   15: "Babe (1995). Children's, Comedy, Drama.",
+                   16: "Heat (1995). Action, Crime, Thriller.",
+                   17: "Jumanji (1995). Adventure, Children's, Fantasy."})
+TRAIN = pd.DataFrame({"user_id": [1, 1, 1, 2, 2, 3, 3, 3, 4, 4, 4, 4],
+                      "item_id": [10, 11, 13, 10, 15, 11, 12, 16, 13, 14, 16, 10],
+                      "rating": 4.0, "timestamp": np.arange(12)})      # item 17 never rated: cold
+
+
+def tiny(**params) -> TextTowerRecommender:
+    settings = dict(trainable_layers=1, embedding_dim=8, epochs=2, batch_size=4, max_length=16,
+                    encoder_learning_rate=1e-3, random_state=3)
+    return TextTowerRecommender(**{**settings, **params})
+
+
+@pytest.mark.parametrize("log_q", [True, False])
+def test_loss_equals_retrieval_task(log_q):
+    rng = np.random.default_rng(0)
+    users, items = rng.normal(size=(6, 4)).astype(np.float32), rng.normal(size=(6, 4)).astype(np.float32)
+    ids = np.array([3, 1, 3, 2, 1, 5], np.int32)                     # two accidental hits
+    lq = np.log(rng.uniform(0.05, 0.5, size=6)).astype(np.float32) if log_q else None
+    expected = float(RetrievalTask(temperature=0.3).loss(users, items, ids, lq))
+    ours = in_batch_softmax_loss(torch.from_numpy(users), torch.from_numpy(items), torch.from_numpy(ids),
+                                 None if lq is None else torch.from_numpy(lq), 0.3)
+    assert ours.item() == pytest.approx(expected, abs=1e-5)
+
+
+def test_loss_worked_example():
+    # two rows, identical items -> column 1 of row 0 and column 0 of row 1 masked: loss 0
+    u = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    v = torch.tensor([[1.0, 0.0], [1.0, 0.0]])
+    assert in_batch_softmax_loss(u, v, torch.tensor([7, 7]), None, 1.0).item() == pytest.approx(0.0, abs=1e-7)
+    # distinct items: row 0 logits (1, 1), row 1 (0, 0): loss log 2
+    assert in_batch_softmax_loss(u, v, torch.tensor([7, 8]), None, 1.0).item() == pytest.approx(np.log(2), abs=1e-6)
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    start = time.perf_counter()
+    model = tiny().fit(TRAIN, item_texts=TEXTS)
+    return model, time.perf_counter() - start
+
+
+def test_tiny_fit_is_fast_and_scores_cold_items(fitted):
+    model, seconds = fitted
+    assert seconds < 30
+    scores = model.score(np.array([1, 4]))
+    assert scores.shape == (2, len(TEXTS)) and np.isfinite(scores).all()
+    assert list(model.item_ids_) == list(TEXTS.index)               # the cold item 17 is in the catalogue
+    assert np.allclose(np.linalg.norm(model.item_embeddings(), axis=1), 1.0, atol=1e-5)
+    assert len(model.history_) == 2 and np.isfinite(model.history_["loss"]).all()
+
+
+def test_only_the_top_layers_change(fitted):
+    model, _ = fitted
+    from transformers import AutoModel
+
+    from reclib.features.text import resolve_model
+
+    original = AutoModel.from_pretrained(resolve_model(model.model))
+    before, after = dict(original.named_parameters()), dict(model.torch_model_.named_parameters())
+    for name, value in after.items():
+        unchanged = torch.equal(value, before[name])
+        assert unchanged == (not name.startswith("encoder.layer.5.")), name
+
+
+def test_k0_is_the_frozen_encoder():
+    model = tiny(trainable_layers=0).fit(TRAIN, item_texts=TEXTS)
+    from transformers import AutoModel
+
+    from reclib.features.text import resolve_model
+
+    original = dict(AutoModel.from_pretrained(resolve_model(model.model)).named_parameters())
+    assert all(torch.equal(v, original[n]) for n, v in model.torch_model_.named_parameters())
+    # the cached hidden states are the encoder's own last layer
+    tokens = model._mask
+    assert model._cached.shape[:2] == tokens.shape and len(model._top) == 0
+
+
+def test_same_seed_same_scores(fitted):
+    model, _ = fitted
+    again = tiny().fit(TRAIN, item_texts=TEXTS)
+    users = np.array([1, 2, 3, 4])
+    assert np.array_equal(model.score(users), again.score(users))
+    other = tiny(random_state=4).fit(TRAIN, item_texts=TEXTS)
+    assert not np.allclose(model.score(users), other.score(users))
+
+
+@pytest.mark.parametrize("params, match", [
+    ({"trainable_layers": 7}, "trainable_layers"), ({"trainable_layers": -1}, "trainable_layers"),
+    ({"trainable_layers": 1.5}, "trainable_layers"), ({"embedding_dim": 0}, "embedding_dim"),
+    ({"id_dropout": 1.0}, "id_dropout"), ({"temperature": 0}, "temperature"),
+    ({"encoder_learning_rate": float("nan")}, "encoder_learning_rate"), ({"max_length": 1}, "max_length"),
+    ({"use_item_id": "yes"}, "use_item_id"), ({"model": ""}, "model"), ({"batch_size": 0}, "batch_size"),
+])
+def test_bad_arguments_raise_naming_the_parameter(params, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        TextTowerRecommender(**params)
+
+
+def test_bad_item_texts_raise():
+    with pytest.raises(TypeError, match="item_texts"):
+        tiny().fit(TRAIN, item_texts=TEXTS.to_dict())
+    with pytest.raises(ValueError, match="item_texts"):
+        tiny().fit(TRAIN, item_texts=TEXTS.drop(16))
+    with pytest.raises(ValueError, match="item_texts"):
+        tiny().fit(TRAIN, item_texts=TEXTS.replace({TEXTS[12]: "  "}))
+
+
+def test_validate_runs_after_every_epoch():
+    calls = []
+    model = tiny(trainable_layers=0).fit(TRAIN, lambda m: calls.append(m.score(np.array([1])).sum()) or
+                                         {"recall": float(len(calls))}, item_texts=TEXTS)
+    assert list(model.history_["val_recall"]) == [1.0, 2.0]
+    with pytest.raises(TypeError, match="validate"):
+        tiny().fit(TRAIN, "not a function", item_texts=TEXTS)
