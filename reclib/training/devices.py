@@ -193,6 +193,17 @@ def _data_parallel_losses(n_devices: int, n_rows: int, batch_size: int, epochs: 
             "final_loss_n_devices": many["loss"], "max_weight_diff": weight_diff}
 
 
+def _check_parallel_run(name: str, parts: int, n_rows: int, batch_size: int, epochs: int, seed: int) -> None:
+    """The arguments of a parallel check, before any process starts: ``parts`` (devices or workers,
+    named ``name``) >= 2 and dividing the global ``batch_size``."""
+    check_positive_int(**{name: parts}, n_rows=n_rows, batch_size=batch_size, epochs=epochs)
+    check_non_negative_int(seed=seed)
+    if parts < 2:
+        raise ValueError(f"{name} must be >= 2 for a parallel run, got {parts}")
+    if batch_size % parts:
+        raise ValueError(f"batch_size ({batch_size}) must be a multiple of {name} ({parts})")
+
+
 def data_parallel_check(n_devices: int = 2, n_rows: int = 4096, batch_size: int = 256, epochs: int = 3,
                         seed: int = 0, timeout: float = 300.0) -> pd.DataFrame:
     """Run the one-device vs ``n_devices``-device comparison (module doc) in a fresh Python process
@@ -207,12 +218,7 @@ def data_parallel_check(n_devices: int = 2, n_rows: int = 4096, batch_size: int 
     and ``final_loss_n_devices`` (mean binary cross-entropy of each trained model on the training
     rows, recomputed with NumPy) and ``max_weight_diff`` (largest absolute difference between the
     two models' weights); also ``devices`` and ``replicas``."""
-    check_positive_int(n_devices=n_devices, n_rows=n_rows, batch_size=batch_size, epochs=epochs)
-    check_non_negative_int(seed=seed)
-    if n_devices < 2:
-        raise ValueError(f"n_devices must be >= 2 to compare with one device, got {n_devices}")
-    if batch_size % n_devices:
-        raise ValueError(f"batch_size ({batch_size}) must be a multiple of n_devices ({n_devices})")
+    _check_parallel_run("n_devices", n_devices, n_rows, batch_size, epochs, seed)
     env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONHASHSEED": "0"}
     command = [sys.executable, "-m", "reclib.training.devices", "data-parallel", "--devices", str(n_devices),
                "--rows", str(n_rows), "--batch-size", str(batch_size), "--epochs", str(epochs), "--seed", str(seed)]
@@ -279,13 +285,8 @@ def multi_worker_check(n_workers: int = 2, n_rows: int = 4096, batch_size: int =
     on the input batch, which the collective all-reduce cannot convert; keras-team/keras issue
     20329, also with a plain ``Sequential`` model); the worker's error comes back as a
     ``RuntimeError``. Multi-machine training works on the JAX backend with ``keras.distribution``
-    after ``jax.distributed.initialize()``."""
-    check_positive_int(n_workers=n_workers, n_rows=n_rows, batch_size=batch_size, epochs=epochs)
-    check_non_negative_int(seed=seed)
-    if n_workers < 2:
-        raise ValueError(f"n_workers must be >= 2 for a multi-worker run, got {n_workers}")
-    if batch_size % n_workers:
-        raise ValueError(f"batch_size ({batch_size}) must be a multiple of n_workers ({n_workers})")
+    after ``keras.distribution.initialize()``."""
+    _check_parallel_run("n_workers", n_workers, n_rows, batch_size, epochs, seed)
     cluster = {"worker": [f"localhost:{port}" for port in _free_ports(n_workers)]}
     processes = []
     for index in range(n_workers):
