@@ -18,7 +18,7 @@ from reclib.cf import (BPR, EASE, BaselinePredictor, BiasedMF, ImplicitALS, Item
 from reclib.features import ContentRecommender, FeatureToFactorRecommender, HybridRecommender
 from reclib.features.content import ItemFeatures
 from reclib.models import (NCF, ItemGPT2Recommender, RecurrentRecommender, SASRecRecommender,
-                           SequentialRecommender, TwoTowerRecommender)
+                           SequentialRecommender, TextTowerRecommender, TwoTowerRecommender)
 
 N_USERS, N_ITEMS = 60, 40
 ITEMS = np.arange(100, 100 + N_ITEMS)
@@ -46,11 +46,14 @@ FACTORIES = {
     RecurrentRecommender: lambda: RecurrentRecommender(max_length=8, embedding_dim=8, epochs=1),
     SASRecRecommender: lambda: SASRecRecommender(max_length=8, embedding_dim=8, n_blocks=1, epochs=1),
     ItemGPT2Recommender: lambda: ItemGPT2Recommender(max_length=8, embedding_dim=8, n_layers=1, epochs=1),
+    TextTowerRecommender: lambda: TextTowerRecommender(trainable_layers=1, embedding_dim=4, epochs=1,
+                                                       batch_size=256, max_length=8),
 }
 #: the data each model takes at fit besides the interactions (scikit-learn's rule: data goes to fit)
 FIT_DATA = {TwoTowerRecommender: {"item_features": FEATURES}, ContentRecommender: {"item_features": FEATURES},
             HybridRecommender: {"item_features": FEATURES},
-            FeatureToFactorRecommender: {"item_features": FEATURES}}
+            FeatureToFactorRecommender: {"item_features": FEATURES},
+            TextTowerRecommender: {"item_texts": pd.Series([f"film number {i}" for i in ITEMS], index=ITEMS)}}
 
 
 def _subclasses(cls: type) -> set[type]:

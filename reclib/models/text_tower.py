@@ -203,7 +203,7 @@ class TextTowerRecommender(Recommender):
 
         x = self._projection(self._encode(rows, training))
         if self.use_item_id:
-            ids = torch.where(self._seen[rows], rows + 1, torch.zeros_like(rows))
+            ids = torch.where(self._trained_items[rows], rows + 1, torch.zeros_like(rows))
             if training and self.id_dropout > 0:
                 keep = torch.rand(len(rows), generator=generator) >= self.id_dropout
                 ids = torch.where(keep, ids, torch.zeros_like(ids))
@@ -226,7 +226,7 @@ class TextTowerRecommender(Recommender):
         for table in (self._item_embedding, self._user_embedding):
             torch.nn.init.normal_(table.weight, std=0.05)
         counts = np.asarray((matrix > 0).sum(axis=0)).ravel()
-        self._seen = torch.from_numpy(counts > 0)
+        self._trained_items = torch.from_numpy(counts > 0)       # items with a training row
         log_q = torch.from_numpy(np.log(np.maximum(counts, 1) / counts.sum()).astype(np.float32))
         users = torch.from_numpy(self.user_encoder_.transform(interactions[self.user_col]).astype(np.int64))
         items = torch.from_numpy(self.item_encoder_.transform(interactions[self.item_col]).astype(np.int64))
