@@ -22,6 +22,9 @@ import math
 import numpy as np
 from numba import njit, prange
 
+#: the rows of a parallel half step are split into this many chunks (each allocates its scratch once)
+ROW_CHUNKS = 256
+
 __all__ = ["bpr_epoch", "bpr_loss", "gram", "is_observed", "ials_cg_half_step", "ials_cholesky_half_step",
            "ials_loss", "mf_epoch", "mf_loss"]
 
@@ -42,21 +45,18 @@ def _dot(a: np.ndarray, b: np.ndarray) -> float:
     return (s0 + s1) + (s2 + s3)
 
 
-@njit(cache=True, fastmath=False)
+@njit(parallel=True, cache=True, fastmath=False)
 def gram(Y: np.ndarray) -> np.ndarray:
     """:math:`Y^\\top Y` (f, f) of Y (n, f), in Y's dtype; each entry summed in float64 over the rows
-    in order (deterministic)."""
+    in order (deterministic: one thread owns each row of the result)."""
     n, f = Y.shape
     out = np.zeros((f, f), dtype=np.float64)
-    row = np.empty(f, dtype=np.float64)
-    for i in range(n):
-        for c in range(f):
-            row[c] = Y[i, c]
-        for a in range(f):                  # a rank-one update, an axpy per row of out
-            ya = row[a]
-            out_a = out[a]
+    for a in prange(f):
+        out_a = out[a]
+        for i in range(n):                  # an axpy per row of Y
+            ya = np.float64(Y[i, a])
             for c in range(f):
-                out_a[c] += ya * row[c]
+                out_a[c] += ya * np.float64(Y[i, c])
     return out.astype(Y.dtype)
 
 
@@ -114,47 +114,65 @@ def ials_cg_half_step(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray,
     n_rows, f = X.shape
     n_other = Y.shape[0]
     real = X.dtype.type
-    for u in prange(n_rows):
-        start, stop = indptr[u], indptr[u + 1]
-        n_u = stop - start
-        lam = real(_row_reg(data, start, stop, n_other, alpha, reg, reg_exponent))
-        rows = indices[start:stop]
-        weight = np.empty(n_u, dtype=X.dtype)
-        Yu_t = np.empty((f, n_u), dtype=X.dtype)
-        for k in range(n_u):
-            weight[k] = real(alpha * data[start + k])
-            y = Y[rows[k]]
-            for c in range(f):
-                Yu_t[c, k] = y[c]
-        proj = np.empty(n_u, dtype=X.dtype)
-        x = X[u]
+    n_chunks = min(n_rows, ROW_CHUNKS)
+    for chunk in prange(n_chunks):          # scratch allocated once per chunk of rows, not per row
+        first, last = chunk * n_rows // n_chunks, (chunk + 1) * n_rows // n_chunks
+        width = 1
+        for u in range(first, last):
+            width = max(width, indptr[u + 1] - indptr[u])
+        weight_buf = np.empty(width, dtype=X.dtype)
+        proj_buf = np.empty(width, dtype=X.dtype)
+        yu_buf = np.empty(f * width, dtype=X.dtype)
         r = np.empty(f, dtype=X.dtype)
         p = np.empty(f, dtype=X.dtype)
         ap = np.empty(f, dtype=X.dtype)
-        _ials_matvec(x, YtY, Y, rows, Yu_t, weight, lam, proj, ap)
+        for u in range(first, last):
+            start, stop = indptr[u], indptr[u + 1]
+            n_u = stop - start
+            lam = real(_row_reg(data, start, stop, n_other, alpha, reg, reg_exponent))
+            rows = indices[start:stop]
+            weight, proj = weight_buf[:n_u], proj_buf[:n_u]
+            Yu_t = yu_buf[:f * n_u].reshape((f, n_u))
+            for k in range(n_u):
+                weight[k] = real(alpha * data[start + k])
+                y = Y[rows[k]]
+                for c in range(f):
+                    Yu_t[c, k] = y[c]
+            _cg_row(X[u], YtY, Y, rows, Yu_t, weight, lam, proj, r, p, ap, cg_steps)
+
+
+@njit(cache=True, fastmath=False)
+def _cg_row(x: np.ndarray, YtY: np.ndarray, Y: np.ndarray, rows: np.ndarray, Yu_t: np.ndarray,
+            weight: np.ndarray, lam: float, proj: np.ndarray, r: np.ndarray, p: np.ndarray,
+            ap: np.ndarray, cg_steps: int) -> None:
+    """``cg_steps`` conjugate-gradient steps on one row ``x`` (f,), in place, warm-started; r, p, ap:
+    scratch (f,); the other arguments as :func:`_ials_matvec`."""
+    f = x.shape[0]
+    real = x.dtype.type
+    _ials_matvec(x, YtY, Y, rows, Yu_t, weight, lam, proj, ap)
+    for c in range(f):
+        r[c] = -ap[c]                       # r = b - A x, b = sum_i c_ui y_i
+    for k in range(rows.shape[0]):
+        y = Y[rows[k]]
+        conf = weight[k] + real(1.0)
         for c in range(f):
-            r[c] = -ap[c]                   # r = b - A x, b = sum_i c_ui y_i
-        for k in range(n_u):
-            y = Y[rows[k]]
-            conf = weight[k] + real(1.0)
-            for c in range(f):
-                r[c] += conf * y[c]
+            r[c] += conf * y[c]
+    for c in range(f):
+        p[c] = r[c]
+    rs_old = _dot(r, r)
+    for _ in range(cg_steps):
+        if rs_old < 1e-20:
+            break
+        _ials_matvec(p, YtY, Y, rows, Yu_t, weight, lam, proj, ap)
+        step = real(rs_old / _dot(p, ap))
         for c in range(f):
-            p[c] = r[c]
-        rs_old = _dot(r, r)
-        for _ in range(cg_steps):
-            if rs_old < 1e-20:
-                break
-            _ials_matvec(p, YtY, Y, rows, Yu_t, weight, lam, proj, ap)
-            step = real(rs_old / _dot(p, ap))
-            for c in range(f):
-                x[c] += step * p[c]
-                r[c] -= step * ap[c]
-            rs_new = _dot(r, r)
-            beta = real(rs_new / rs_old)
-            for c in range(f):
-                p[c] = r[c] + beta * p[c]
-            rs_old = rs_new
+            x[c] += step * p[c]
+            r[c] -= step * ap[c]
+        rs_new = _dot(r, r)
+        beta = real(rs_new / rs_old)
+        for c in range(f):
+            p[c] = r[c] + beta * p[c]
+        rs_old = rs_new
 
 
 @njit(parallel=True, cache=True, fastmath=False)
