@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -34,7 +35,7 @@ import scipy.sparse as sp
 from reclib import progress
 from reclib.base import Recommender, user_batches
 from reclib.checks import (ParameterTypeError, check_choice, check_in_range, check_non_negative_int,
-                           check_positive, check_positive_int, check_validate_function)
+                           check_positive, check_positive_int, check_validate_function, require_columns)
 from reclib.features.content import item_text
 from reclib.features.text import DEFAULT_MODEL, resolve_model
 
@@ -138,8 +139,7 @@ class TextTowerRecommender(Recommender):
         if bad:
             raise ValueError(f"item_texts must hold non-blank strings; entry {item_texts.index[bad[0]]!r} is "
                              f"{item_texts.iloc[bad[0]]!r} ({len(bad)} bad entries)")
-        if self.item_col not in interactions:
-            raise ValueError(f"interactions lack the column {self.item_col!r}")
+        require_columns(interactions, self.user_col, self.item_col)
         seen = pd.unique(interactions[self.item_col].to_numpy())
         missing = seen[item_texts.index.get_indexer(seen) < 0]
         if len(missing):
