@@ -36,3 +36,15 @@ def test_shuffled_rows_give_the_same_recommendations(name, synthetic_interaction
     pd.testing.assert_frame_equal(first[["user_id", "item_id", "rank"]],
                                   second[["user_id", "item_id", "rank"]])
     np.testing.assert_allclose(first["score"], second["score"], rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("with_time", [False, True])
+def test_canonical_order_is_the_stable_lexicographic_sort(with_time):
+    from reclib.base import canonical_order
+    rng = np.random.default_rng(0)
+    users, items = rng.integers(0, 7, 500), rng.integers(0, 5, 500)     # many exact ties
+    times = rng.integers(0, 3, 500) if with_time else None
+    keys = [items] + ([times] if with_time else []) + [users]
+    np.testing.assert_array_equal(canonical_order(users, items, times), np.lexsort(keys))
+    huge = np.array([2**62, 0, 2**62]), np.array([3, 1, 2])            # the packed key would overflow
+    np.testing.assert_array_equal(canonical_order(*huge), [1, 2, 0])

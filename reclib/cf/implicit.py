@@ -90,12 +90,17 @@ def implicit_als_half_step(strength: sp.csr_matrix, other: np.ndarray, alpha: fl
 
 
 def _solve_rows(strength: sp.csr_matrix, other: np.ndarray, other_gram: np.ndarray, rows: np.ndarray,
-                alpha: float, reg: float, reg_exponent: float, solver: str, cg_steps: int) -> int:
-    """One half step in place on ``rows`` by the compiled kernels; returns the failed rows' count."""
+                alpha: float, reg: float, reg_exponent: float, solver: str, cg_steps: int,
+                row_loss: np.ndarray | None = None) -> int:
+    """One half step in place on ``rows`` by the compiled kernels; returns the failed rows' count.
+
+    row_loss: (n_rows,) float64 to receive each row's observed-pair loss term (``"cg"`` only;
+    see :func:`reclib.cf.kernels.ials_cg_half_step`)."""
     args = (strength.indptr, strength.indices, strength.data, other, other_gram, rows,
             float(alpha), float(reg), float(reg_exponent))
     if solver == "cg":
-        kernels.ials_cg_half_step(*args, cg_steps)
+        no_loss = np.empty(0, dtype=np.float64)
+        kernels.ials_cg_half_step(*args, cg_steps, no_loss if row_loss is None else row_loss)
         return 0
     return kernels.ials_cholesky_half_step(*args)
 
@@ -109,6 +114,14 @@ def implicit_als_loss(strength: sp.csr_matrix, X: np.ndarray, Y: np.ndarray, alp
     all_pairs = np.sum((X.T @ X) * (Y.T @ Y))            # sum over every pair of (x_u . y_i)^2
     observed = np.sum((1 + alpha * coo.data) * (1 - pred) ** 2 - pred ** 2)
     return float(all_pairs + observed + reg * (np.sum(X ** 2) + np.sum(Y ** 2)))
+
+
+def _unobserved_and_reg_loss(X_gram: np.ndarray, Y_gram: np.ndarray, reg: float) -> float:
+    """The loss terms that need no pass over the interactions, from the Gram matrices (f, f):
+    :math:`\\sum_{u,i} (x_u \\cdot y_i)^2 = \\langle X^\\top X, Y^\\top Y \\rangle` and
+    :math:`\\lambda (\\operatorname{tr} X^\\top X + \\operatorname{tr} Y^\\top Y)`."""
+    X_gram, Y_gram = X_gram.astype(np.float64), Y_gram.astype(np.float64)
+    return float(np.sum(X_gram * Y_gram) + reg * (np.trace(X_gram) + np.trace(Y_gram)))
 
 
 class ImplicitALS(Recommender):
@@ -170,19 +183,23 @@ class ImplicitALS(Recommender):
         advice = "lower alpha or raise reg (the confidence weights swamp the regularisation)"
         Y_gram = kernels.gram(Y)
         start_loss = self._loss(matrix, X, Y, kernels.gram(X), Y_gram)
+        item_loss = np.empty(matrix.shape[1], dtype=np.float64)
         bar = progress(range(self.epochs), self.verbose, desc="ImplicitALS")
         for it in bar:
             failed = _solve_rows(matrix, Y, Y_gram, X, self.alpha, self.reg, self.reg_exponent,
                                  self.solver, self.cg_steps)
             X_gram = kernels.gram(X)
             failed += _solve_rows(transposed, X, X_gram, Y, self.alpha, self.reg,
-                                  self.reg_exponent, self.solver, self.cg_steps)
+                                  self.reg_exponent, self.solver, self.cg_steps, item_loss)
             if failed:
                 raise diverged("ImplicitALS", "iteration", it + 1, self.epochs,
                                f"{failed} ridge systems were not positive definite", culprits,
                                advice)
             Y_gram = kernels.gram(Y)
-            loss = self._loss(matrix, X, Y, X_gram, Y_gram)
+            if self.solver == "cg":     # the item step left each item's observed-pair term
+                loss = float(item_loss.sum() + _unobserved_and_reg_loss(X_gram, Y_gram, self.reg))
+            else:
+                loss = self._loss(matrix, X, Y, X_gram, Y_gram)
             check_divergence("ImplicitALS", "iteration", it + 1, self.epochs, loss, start_loss,
                              culprits, advice, user_factors=X, item_factors=Y)
             history.append({"iteration": it + 1, "loss": loss})

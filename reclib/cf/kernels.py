@@ -74,100 +74,130 @@ def _row_reg(data: np.ndarray, start: int, stop: int, n_other: int, alpha: float
 
 
 @njit(cache=True, fastmath=False)
-def _ials_matvec(v: np.ndarray, YtY: np.ndarray, Y: np.ndarray, rows: np.ndarray, Yu_t: np.ndarray,
-                 weight: np.ndarray, lam: float, proj: np.ndarray, out: np.ndarray) -> None:
-    """``out = (Y^T Y + Y^T (C_u - I) Y + lam I) v`` without forming the matrix: O(f^2 + f |I_u|).
+def _ials_apply(v: np.ndarray, YtY: np.ndarray, Yu: np.ndarray, Yu_t: np.ndarray, weight: np.ndarray,
+                lam: float, shift: float, proj: np.ndarray, out: np.ndarray) -> None:
+    """``out = (Y^T Y + Y^T (C_u - I) Y + lam I) v - shift * Y^T C_u p(u)`` without forming the
+    matrix, in O(f^2 + f |I_u|): ``shift=0`` is the product ``A v``; ``shift=1`` at ``v = x`` is
+    minus the residual ``b - A x`` (:math:`b = \\sum_i c_{ui} y_i`), in the same single pass.
 
-    rows: the user's item indices (n_u,); Yu_t: their factors transposed (f, n_u); weight:
-    :math:`c_{ui} - 1` (n_u,); proj: scratch (n_u,). Every loop is an axpy over a contiguous row,
-    summed in a fixed order.
+    Yu: the factors of the row's items, gathered (n_u, f); Yu_t: the same transposed (f, n_u), so
+    that the projections :math:`y_i \\cdot v` are axpys over contiguous rows; weight:
+    :math:`c_{ui} - 1` (n_u,); proj: scratch (n_u,). Every sum runs in a fixed order.
     """
     f = v.shape[0]
+    real = v.dtype.type
     for c in range(f):
         out[c] = lam * v[c]
     for a in range(f):                      # Y^T Y v, column by column (YtY is symmetric)
         va = v[a]
         for c in range(f):
             out[c] += YtY[a, c] * va
-    proj[:] = 0                             # proj_i = (c_ui - 1) y_i . v
-    for c in range(f):
+    _project(Yu_t, v, proj)
+    for k in range(proj.shape[0]):          # + sum_i ((c_ui - 1) y_i . v - shift c_ui) y_i
+        w = weight[k] * proj[k] - real(shift) * (weight[k] + real(1.0))
+        y = Yu[k]
+        for c in range(f):
+            out[c] += w * y[c]
+
+
+@njit(cache=True, fastmath=False)
+def _project(Yu_t: np.ndarray, v: np.ndarray, proj: np.ndarray) -> None:
+    """``proj[k] = y_k . v`` for the gathered factors Yu_t (f, n_u), summed over the factors in order."""
+    proj[:] = 0
+    for c in range(Yu_t.shape[0]):
         vc = v[c]
         for k in range(proj.shape[0]):
             proj[k] += Yu_t[c, k] * vc
-    for k in range(proj.shape[0]):          # + sum_i (c_ui - 1) (y_i . v) y_i
-        w = weight[k] * proj[k]
-        y = Y[rows[k]]
-        for c in range(f):
-            out[c] += w * y[c]
 
 
 @njit(parallel=True, cache=True, fastmath=False)
 def ials_cg_half_step(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, Y: np.ndarray,
                       YtY: np.ndarray, X: np.ndarray, alpha: float, reg: float, reg_exponent: float,
-                      cg_steps: int) -> None:
+                      cg_steps: int, row_loss: np.ndarray) -> None:
     """Update every row of ``X`` (n_rows, f) in place by ``cg_steps`` conjugate-gradient steps.
 
     Each row ``u`` approximately solves :math:`(Y^\\top C_u Y + \\lambda_u I) x_u = Y^\\top C_u p(u)`
     (Takács et al. 2011), warm-started from its current value; :math:`c_{ui} = 1 + \\alpha r_{ui}`.
-    Arithmetic is in ``X``'s dtype.
+    Arithmetic is in ``X``'s dtype. ``row_loss`` (n_rows,) float64, or empty to skip: receives each
+    updated row's observed-pair term of the loss, :math:`\\sum_{i \\in I_u} c_{ui} (1 - \\hat p)^2 -
+    \\hat p^2` with :math:`\\hat p = x_u \\cdot y_i` (:func:`ials_loss` adds the rest), almost free:
+    the conjugate-gradient steps already project every direction they take on the row's items.
+
+    Rows are dealt to ``ROW_CHUNKS`` chunks round-robin (row ``u`` to chunk ``u % ROW_CHUNKS``), so
+    popular and rare rows mix in every chunk and the threads get even work.
     """
     n_rows, f = X.shape
     n_other = Y.shape[0]
     real = X.dtype.type
+    if row_loss.shape[0] != 0 and row_loss.shape[0] != n_rows:
+        raise ValueError("row_loss must be empty or have one entry per row of X")
     n_chunks = min(n_rows, ROW_CHUNKS)
     for chunk in prange(n_chunks):          # scratch allocated once per chunk of rows, not per row
-        first, last = chunk * n_rows // n_chunks, (chunk + 1) * n_rows // n_chunks
         width = 1
-        for u in range(first, last):
+        for u in range(chunk, n_rows, n_chunks):
             width = max(width, indptr[u + 1] - indptr[u])
         weight_buf = np.empty(width, dtype=X.dtype)
         proj_buf = np.empty(width, dtype=X.dtype)
+        pred_buf = np.empty(width if row_loss.shape[0] else 0, dtype=X.dtype)
         yu_buf = np.empty(f * width, dtype=X.dtype)
+        yu_t_buf = np.empty(f * width, dtype=X.dtype)
         r = np.empty(f, dtype=X.dtype)
         p = np.empty(f, dtype=X.dtype)
         ap = np.empty(f, dtype=X.dtype)
-        for u in range(first, last):
+        for u in range(chunk, n_rows, n_chunks):
             start, stop = indptr[u], indptr[u + 1]
             n_u = stop - start
             lam = real(_row_reg(data, start, stop, n_other, alpha, reg, reg_exponent))
             rows = indices[start:stop]
             weight, proj = weight_buf[:n_u], proj_buf[:n_u]
-            Yu_t = yu_buf[:f * n_u].reshape((f, n_u))
-            for k in range(n_u):
+            Yu = yu_buf[:f * n_u].reshape((n_u, f))
+            Yu_t = yu_t_buf[:f * n_u].reshape((f, n_u))
+            for k in range(n_u):            # gather the rows first (memory-bound, vector copies) ...
                 weight[k] = real(alpha * data[start + k])
-                y = Y[rows[k]]
+                Yu[k, :] = Y[rows[k]]
+            for k in range(n_u):            # ... then transpose them in cache
                 for c in range(f):
-                    Yu_t[c, k] = y[c]
-            _cg_row(X[u], YtY, Y, rows, Yu_t, weight, lam, proj, r, p, ap, cg_steps)
+                    Yu_t[c, k] = Yu[k, c]
+            pred = pred_buf[:n_u] if row_loss.shape[0] else pred_buf
+            _cg_row(X[u], YtY, Yu, Yu_t, weight, lam, proj, r, p, ap, cg_steps, pred)
+            if row_loss.shape[0]:
+                s = 0.0
+                for k in range(n_u):
+                    p_k = np.float64(pred[k])
+                    s += (1.0 + np.float64(weight[k])) * (1.0 - p_k) ** 2 - p_k ** 2
+                row_loss[u] = s
 
 
 @njit(cache=True, fastmath=False)
-def _cg_row(x: np.ndarray, YtY: np.ndarray, Y: np.ndarray, rows: np.ndarray, Yu_t: np.ndarray,
-            weight: np.ndarray, lam: float, proj: np.ndarray, r: np.ndarray, p: np.ndarray,
-            ap: np.ndarray, cg_steps: int) -> None:
+def _cg_row(x: np.ndarray, YtY: np.ndarray, Yu: np.ndarray, Yu_t: np.ndarray, weight: np.ndarray,
+            lam: float, proj: np.ndarray, r: np.ndarray, p: np.ndarray, ap: np.ndarray,
+            cg_steps: int, pred: np.ndarray) -> None:
     """``cg_steps`` conjugate-gradient steps on one row ``x`` (f,), in place, warm-started; r, p, ap:
-    scratch (f,); the other arguments as :func:`_ials_matvec`."""
+    scratch (f,); the other arguments as :func:`_ials_apply`. ``pred`` (n_u,), unless empty,
+    receives :math:`y_i \\cdot x` at the final ``x``, tracked through the steps
+    (:math:`x \\leftarrow x + s p` moves every projection by :math:`s \\, y_i \\cdot p`, which each step
+    has just computed)."""
     f = x.shape[0]
     real = x.dtype.type
-    _ials_matvec(x, YtY, Y, rows, Yu_t, weight, lam, proj, ap)
+    _ials_apply(x, YtY, Yu, Yu_t, weight, lam, 1.0, proj, ap)
+    track = pred.shape[0] > 0
+    if track:
+        pred[:] = proj                      # y_i . x at the start
     for c in range(f):
-        r[c] = -ap[c]                       # r = b - A x, b = sum_i c_ui y_i
-    for k in range(rows.shape[0]):
-        y = Y[rows[k]]
-        conf = weight[k] + real(1.0)
-        for c in range(f):
-            r[c] += conf * y[c]
-    for c in range(f):
+        r[c] = -ap[c]                       # r = b - A x
         p[c] = r[c]
     rs_old = _dot(r, r)
     for _ in range(cg_steps):
         if rs_old < 1e-20:
             break
-        _ials_matvec(p, YtY, Y, rows, Yu_t, weight, lam, proj, ap)
+        _ials_apply(p, YtY, Yu, Yu_t, weight, lam, 0.0, proj, ap)
         step = real(rs_old / _dot(p, ap))
         for c in range(f):
             x[c] += step * p[c]
             r[c] -= step * ap[c]
+        if track:
+            for k in range(pred.shape[0]):
+                pred[k] += step * proj[k]
         rs_new = _dot(r, r)
         beta = real(rs_new / rs_old)
         for c in range(f):

@@ -219,3 +219,21 @@ def test_bpr_float32_follows_float64(rng):
     np.testing.assert_allclose(narrow.history_["loss"], wide.history_["loss"], rtol=1e-5)
     with pytest.raises(ValueError, match="dtype"):
         BPR(dtype="float16")
+
+
+@pytest.mark.parametrize("dtype, rel", [("float64", 1e-10), ("float32", 1e-5)])
+def test_als_loss_tracked_through_the_cg_steps_is_the_loss_at_the_fitted_factors(
+        synthetic_interactions, dtype, rel):
+    model = ImplicitALS(n_factors=8, epochs=3, dtype=dtype, verbose=False).fit(synthetic_interactions)
+    X, Y = (np.asarray(a, dtype=np.float64) for a in (model.user_factors_, model.item_factors_))
+    want = implicit_als_loss(model.train_matrix_, X, Y, model.alpha, model.reg)
+    assert model.history_.loss.iloc[-1] == pytest.approx(want, rel=rel)
+    assert model.history_.loss.is_monotonic_decreasing
+
+
+def test_cg_half_step_refuses_a_row_loss_buffer_of_the_wrong_length(rng):
+    M = sp.csr_matrix((rng.random((5, 4)) < 0.5).astype(float))
+    Y, X = rng.normal(size=(4, 3)), np.zeros((5, 3))
+    with pytest.raises(ValueError, match="one entry per row"):
+        kernels.ials_cg_half_step(M.indptr, M.indices, M.data, Y, kernels.gram(Y), X, 3.0, 0.5, 0.0,
+                                  3, np.zeros(4))
