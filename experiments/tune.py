@@ -37,7 +37,7 @@ def cf_searches() -> dict[str, Search]:
                         {"n_factors": [64, 128], "alpha": [3.0, 10.0, 30.0],
                          "reg": [10.0, 30.0, 100.0]}, P1),
         "BPR": (lambda **p: BPR(verbose=False, **p),
-                {"n_factors": [64, 128], "reg": [0.01, 0.03, 0.05, 0.1], "n_epochs": [100]}, P1),
+                {"n_factors": [64, 128], "reg": [0.01, 0.03, 0.05, 0.1], "epochs": [100]}, P1),
         "NeighborhoodCF": (NeighborhoodCF, {"k": [20, 40, 80], "shrinkage": [50.0, 100.0, 200.0]}, P2),
         "BiasedMF": (lambda **p: BiasedMF(verbose=False, init_std=0.01, learning_rate=0.005, epochs=70, **p),
                      {"n_factors": [100, 200, 400], "reg": [0.05, 0.06, 0.08]}, P2),

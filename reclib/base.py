@@ -129,6 +129,9 @@ class Recommender:
     uses_rating: bool = False
     #: whether ``score`` accepts users unseen at fit (documented by the subclass)
     handles_unknown_users: bool = False
+    #: whether ``_fit`` reads the rows of ``interactions`` (they are then put in canonical order
+    #: first); models that learn from ``train_matrix_`` alone say ``False`` and skip that sort
+    reads_rows: bool = True
 
     def __init__(self, user_col: str = "user_id", item_col: str = "item_id",
                  rating_col: str = "rating") -> None:
@@ -157,7 +160,8 @@ class Recommender:
         The frame is checked first (:func:`~reclib.data.validation.validate_interactions`: nulls,
         non-finite ratings or timestamps, duplicate keys; explicit models also refuse two ratings
         of one (user, item) pair). Rows are then put in a canonical order (user, timestamp if
-        present, item), so the order of the input rows never changes what a model learns.
+        present, item), so the order of the input rows never changes what a model learns (models
+        with ``reads_rows = False`` learn from the matrix alone, which is the same in any order).
         """
         rating = self.rating_col if self.uses_rating else None
         timestamp = getattr(self, "timestamp_col", "timestamp")
@@ -174,9 +178,10 @@ class Recommender:
         self.item_ids_ = self.item_encoder_.classes_
         users = self.user_encoder_.transform(interactions[self.user_col])
         items = self.item_encoder_.transform(interactions[self.item_col])
-        order = canonical_order(users, items, interactions[timestamp].to_numpy()
-                                if timestamp in interactions else None)
-        interactions, users, items = interactions.iloc[order], users[order], items[order]
+        if self.reads_rows:
+            order = canonical_order(users, items, interactions[timestamp].to_numpy()
+                                    if timestamp in interactions else None)
+            interactions, users, items = interactions.iloc[order], users[order], items[order]
         values = interactions[rating].to_numpy(np.float64) if rating else None
         self.train_matrix_ = interaction_matrix(users, items, (len(self.user_ids_),
                                                                len(self.item_ids_)), values)

@@ -56,6 +56,8 @@ def ease_weights(matrix: sp.spmatrix, reg: float) -> np.ndarray:
 class EASE(Recommender):
     r"""EASE with L2 weight ``reg`` (:math:`\lambda`; a few hundred suits MovieLens-100K)."""
 
+    reads_rows = False          # learns from the interaction matrix alone
+
     def __init__(self, reg: float = 500.0, **columns: str) -> None:
         super().__init__(**columns)
         check_positive(reg=reg)

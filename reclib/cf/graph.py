@@ -79,6 +79,8 @@ class RP3beta(Recommender):
     ``alpha``, ``beta`` and ``n_neighbors``), never on test.
     """
 
+    reads_rows = False          # learns from the interaction matrix alone
+
     def __init__(self, alpha: float = 0.75, beta: float = 0.5, n_neighbors: int | None = 200,
                  **columns: str) -> None:
         super().__init__(**columns)

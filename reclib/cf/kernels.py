@@ -6,10 +6,13 @@ Every kernel here is the plain loop of the math derived in :mod:`reclib.cf.impli
 
 Determinism: the ALS kernels run ``prange`` over rows, but every row's update reads only the fixed
 side and writes only its own row, with all sums taken in a fixed sequential order, so the result
-does not depend on the number of threads. The SGD kernels (BPR, biased MF) are single-threaded and
-consume samples drawn beforehand from a seeded NumPy generator, so the same seed gives the same
-numbers. Nothing is compiled with ``fastmath`` (no reassociation of sums). All kernels are cached on
-disk (``cache=True``), so only the first use on a machine pays the compile time.
+does not depend on the number of threads. BPR runs cells of a stratified split in parallel
+(:func:`bpr_blocked_epoch`): cells trained at the same time touch disjoint rows, and each draws
+its samples from its own seeded SplitMix64 stream, so again the number of threads never matters.
+Biased MF's SGD kernel is single-threaded and consumes samples drawn beforehand from a seeded
+NumPy generator. Nothing is compiled with ``fastmath`` (no reassociation of sums, no fused
+multiply-adds), so the numbers do not depend on the CPU either. All kernels are cached on disk
+(``cache=True``), so only the first use on a machine pays the compile time.
 
 Arrays: ``indptr``, ``indices``, ``data`` are a CSR matrix's arrays (rows = the side being solved);
 factor matrices are C-contiguous (n, f) of one float dtype (float32 or float64).
@@ -25,8 +28,30 @@ from numba import njit, prange
 #: the rows of a parallel half step are split into this many chunks (each allocates its scratch once)
 ROW_CHUNKS = 256
 
-__all__ = ["bpr_epoch", "bpr_loss", "gram", "is_observed", "ials_cg_half_step", "ials_cholesky_half_step",
-           "ials_loss", "mf_epoch", "mf_loss"]
+__all__ = ["bpr_blocked_epoch", "bpr_epoch", "cache_line_rows", "counting_sort", "draw_triplets", "gram", "group_by_cell",
+           "ials_cg_half_step", "ials_cholesky_half_step", "ials_loss", "mf_epoch",
+           "mf_loss"]
+
+
+#: bytes per cache line on current x86-64 and ARM CPUs
+CACHE_LINE = 64
+
+
+def cache_line_rows(values: np.ndarray) -> np.ndarray:
+    """A copy of ``values`` (n, k) whose rows each start on a cache line, padded with zero columns to
+    a whole number of lines: threads that write different rows then never write the same line
+    ("false sharing", which can make two threads slower than one). Zero columns stay zero under
+    every update here, so training on the padded copy and keeping ``[:, :k]`` gives the same
+    factors."""
+    n, k = values.shape
+    itemsize = values.dtype.itemsize
+    width = -(-k * itemsize // CACHE_LINE) * CACHE_LINE // itemsize
+    nbytes = n * width * itemsize
+    buffer = np.zeros(nbytes + CACHE_LINE, dtype=np.uint8)
+    offset = -buffer.ctypes.data % CACHE_LINE
+    out = buffer[offset:offset + nbytes].view(values.dtype).reshape(n, width)
+    out[:, :k] = values
+    return out
 
 
 @njit(cache=True, fastmath=False)
@@ -298,93 +323,70 @@ def ials_loss(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, X: np.n
 
 
 @njit(cache=True, fastmath=False)
-def is_observed(indptr: np.ndarray, indices: np.ndarray, rows: np.ndarray,
-                cols: np.ndarray) -> np.ndarray:
-    """``mask[k]``: whether ``(rows[k], cols[k])`` is stored in the CSR matrix (sorted indices),
-    by binary search in the row."""
-    mask = np.zeros(rows.shape[0], dtype=np.bool_)
-    for k in range(rows.shape[0]):
-        lo, hi = indptr[rows[k]], indptr[rows[k] + 1]
-        target = cols[k]
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if indices[mid] < target:
-                lo = mid + 1
-            else:
-                hi = mid
-        mask[k] = lo < indptr[rows[k] + 1] and indices[lo] == target
-    return mask
-
-
-@njit(cache=True, fastmath=False)
-def _softplus(z: float) -> float:
-    """:math:`\\ln(1 + e^z)`, computed stably."""
-    if z > 0.0:
-        return z + math.log1p(math.exp(-z))
-    return math.log1p(math.exp(z))
-
-
-@njit(cache=True, fastmath=False)
-def _sigmoid_neg(x: float) -> float:
-    """:math:`\\sigma(-x) = 1 / (1 + e^x)`, computed stably."""
+def _bpr_weight_and_loss(x: float) -> tuple[float, float]:
+    """:math:`(\\sigma(-x), \\ln(1 + e^{-x}))` sharing one exponential :math:`e^{-|x|}`, computed stably."""
     if x >= 0.0:
         e = math.exp(-x)
-        return e / (1.0 + e)
-    return 1.0 / (1.0 + math.exp(x))
+        return e / (1.0 + e), math.log1p(e)
+    e = math.exp(x)
+    return 1.0 / (1.0 + e), -x + math.log1p(e)
 
 
 @njit(cache=True, fastmath=False)
-def bpr_loss(P: np.ndarray, Q: np.ndarray, b: np.ndarray, users: np.ndarray, pos: np.ndarray,
-             neg: np.ndarray, reg: float) -> float:
-    """Summed BPR loss over the triplets (``bpr_loss_and_grads``'s loss, no gradients)."""
-    total = 0.0
-    for k in range(users.shape[0]):
-        p, qi, qj = P[users[k]], Q[pos[k]], Q[neg[k]]
-        bi, bj = b[pos[k]], b[neg[k]]
-        x = bi - bj + _dot(p, qi) - _dot(p, qj)
-        total += _softplus(-x) + 0.5 * reg * (_dot(p, p) + _dot(qi, qi) + _dot(qj, qj)
-                                              + bi * bi + bj * bj)
-    return total
-
-
-@njit(cache=True, fastmath=False)
-def _bpr_triplet(p: np.ndarray, qi: np.ndarray, qj: np.ndarray, bi: float, bj: float,
-                 reg: float) -> tuple[float, float]:
-    """(loss, g) of one triplet: :math:`\\ell` of the module doc and :math:`g = \\sigma(-\\hat x_{uij})`."""
-    x = bi - bj
-    sq = bi * bi + bj * bj
-    for c in range(p.shape[0]):
-        x += p[c] * (qi[c] - qj[c])
-        sq += p[c] * p[c] + qi[c] * qi[c] + qj[c] * qj[c]
-    return _softplus(-x) + 0.5 * reg * sq, _sigmoid_neg(x)
+def _bpr_triplet(p: np.ndarray, qi: np.ndarray, qj: np.ndarray, bi: float,
+                 bj: float) -> tuple[float, float]:
+    """(log-loss, g) of one triplet: :math:`-\\ln\\sigma(\\hat x_{uij})` (the penalty left out) and
+    :math:`g = \\sigma(-\\hat x_{uij})`. The score difference is summed in four interleaved partial
+    sums (a fixed order, so deterministic; four short dependency chains instead of one long one)."""
+    f = p.shape[0]
+    z = p.dtype.type(0.0)
+    x0 = x1 = x2 = x3 = z
+    m = f - f % 4
+    for c in range(0, m, 4):
+        x0 += p[c] * (qi[c] - qj[c])
+        x1 += p[c + 1] * (qi[c + 1] - qj[c + 1])
+        x2 += p[c + 2] * (qi[c + 2] - qj[c + 2])
+        x3 += p[c + 3] * (qi[c + 3] - qj[c + 3])
+    for c in range(m, f):
+        x0 += p[c] * (qi[c] - qj[c])
+    g, loss = _bpr_weight_and_loss((bi - bj) + ((x0 + x1) + (x2 + x3)))
+    return loss, g
 
 
 @njit(cache=True, fastmath=False, nogil=True)
 def bpr_epoch(P: np.ndarray, Q: np.ndarray, b: np.ndarray, users: np.ndarray, pos: np.ndarray,
               neg: np.ndarray, reg: float, lr: float, batch_size: int) -> float:
-    """One SGD pass over the triplets in the given order, in place; returns the summed loss.
+    """One SGD pass over the triplets in the given order, in place; returns the summed log-loss
+    :math:`\\sum -\\ln\\sigma(\\hat x_{uij})` (the penalty is not included).
 
     ``batch_size=1``: per-triplet SGD, each step ``param -= lr * grad`` with the gradients of
     ``bpr_loss_and_grads`` at the current parameters. ``batch_size > 1``: each batch of
     consecutive triplets takes its gradients at the parameters before the batch (summing over
     repeated rows). The loss of a triplet is taken before its step. Single-threaded; releases
-    the GIL, so the caller can draw the next epoch's samples while it runs.
+    the GIL. The factor updates run in the factors' dtype (``g``, ``lr`` and ``reg`` cast to it).
+
+    b: the item biases as a column, (n_items, width), item ``i``'s bias in ``b[i, 0]``: ``b[:, None]``
+    of a vector, or rows padded to a cache line each, so that threads updating different items
+    never write the same cache line (:func:`bpr_blocked_epoch`).
     """
     n, f = users.shape[0], P.shape[1]
+    real = P.dtype.type
+    lr_f, reg_f = real(lr), real(reg)
     total = 0.0
     if batch_size == 1:
         for k in range(n):
             p, qi, qj = P[users[k]], Q[pos[k]], Q[neg[k]]
-            bi, bj = b[pos[k]], b[neg[k]]
-            loss, g = _bpr_triplet(p, qi, qj, bi, bj, reg)
+            bi, bj = b[pos[k], 0], b[neg[k], 0]
+            loss, g = _bpr_triplet(p, qi, qj, bi, bj)
             total += loss
+            g_f = real(g)
             for c in range(f):
                 pc, qic, qjc = p[c], qi[c], qj[c]
-                p[c] = pc - lr * (-g * (qic - qjc) + reg * pc)
-                qi[c] = qic - lr * (-g * pc + reg * qic)
-                qj[c] = qjc - lr * (g * pc + reg * qjc)
-            b[pos[k]] = bi - lr * (-g + reg * bi)
-            b[neg[k]] = bj - lr * (g + reg * bj)
+                p[c] = pc - lr_f * (-g_f * (qic - qjc) + reg_f * pc)
+                qi[c] = qic - lr_f * (-g_f * pc + reg_f * qic)
+                qj[c] = qjc - lr_f * (g_f * pc + reg_f * qjc)
+            b[pos[k], 0] = bi - lr * (-g + reg * bi)
+            b[neg[k], 0] = bj - lr * (g + reg * bj)
         return total
     gp = np.empty((batch_size, f), dtype=P.dtype)
     gqi = np.empty((batch_size, f), dtype=P.dtype)
@@ -394,8 +396,8 @@ def bpr_epoch(P: np.ndarray, Q: np.ndarray, b: np.ndarray, users: np.ndarray, po
         stop = min(start + batch_size, n)
         for k in range(start, stop):
             p, qi, qj = P[users[k]], Q[pos[k]], Q[neg[k]]
-            bi, bj = b[pos[k]], b[neg[k]]
-            loss, g = _bpr_triplet(p, qi, qj, bi, bj, reg)
+            bi, bj = b[pos[k], 0], b[neg[k], 0]
+            loss, g = _bpr_triplet(p, qi, qj, bi, bj)
             total += loss
             m = k - start
             for c in range(f):
@@ -411,9 +413,147 @@ def bpr_epoch(P: np.ndarray, Q: np.ndarray, b: np.ndarray, users: np.ndarray, po
                 p[c] -= lr * gp[m, c]
                 qi[c] -= lr * gqi[m, c]
                 qj[c] -= lr * gqj[m, c]
-            b[pos[k]] -= lr * gb[m, 0]
-            b[neg[k]] -= lr * gb[m, 1]
+            b[pos[k], 0] -= lr * gb[m, 0]
+            b[neg[k], 0] -= lr * gb[m, 1]
     return total
+
+
+@njit(cache=True, fastmath=False)
+def _next_bits(state: np.ndarray) -> np.uint64:
+    """The next 64 random bits of a SplitMix64 stream (Steele, Lea & Flood 2014); ``state``: (1,)
+    uint64, advanced in place. Small, fast and the same on every machine."""
+    state[0] += np.uint64(0x9E3779B97F4A7C15)
+    z = state[0]
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+@njit(cache=True, fastmath=False)
+def _below(state: np.ndarray, n: int) -> int:
+    """A random integer in ``[0, n)``, ``0 < n < 2**32``: the top 32 random bits scaled by ``n``
+    (Lemire's multiply-shift; its bias, below ``n / 2**32``, is negligible here)."""
+    return np.int64(((_next_bits(state) >> np.uint64(32)) * np.uint64(n)) >> np.uint64(32))
+
+
+@njit(cache=True, fastmath=False)
+def counting_sort(keys: np.ndarray, n_keys: int) -> tuple[np.ndarray, np.ndarray]:
+    """(order, starts): ``order`` (n,) lists the positions of ``keys`` (n,) in ``[0, n_keys)`` grouped
+    by key, each group in increasing position (a stable sort in O(n)); group ``k`` is
+    ``order[starts[k]:starts[k + 1]]``, ``starts`` (n_keys + 1,)."""
+    starts = np.zeros(n_keys + 1, dtype=np.int64)
+    for k in range(keys.shape[0]):
+        starts[keys[k] + 1] += 1
+    for k in range(n_keys):
+        starts[k + 1] += starts[k]
+    fill = starts[:-1].copy()
+    order = np.empty(keys.shape[0], dtype=np.int64)
+    for k in range(keys.shape[0]):
+        order[fill[keys[k]]] = k
+        fill[keys[k]] += 1
+    return order, starts
+
+
+@njit(cache=True, fastmath=False)
+def group_by_cell(pair_users: np.ndarray, pair_items: np.ndarray, user_block: np.ndarray,
+                  item_block: np.ndarray, n_blocks: int) -> tuple[np.ndarray, np.ndarray]:
+    """The training pairs (n,) grouped by cell ``user_block[u] * n_blocks + item_block[i]``:
+    :func:`counting_sort`'s (order, starts) over the ``n_blocks ** 2`` cells."""
+    keys = np.empty(pair_users.shape[0], dtype=np.int64)
+    for k in range(keys.shape[0]):
+        keys[k] = user_block[pair_users[k]] * n_blocks + item_block[pair_items[k]]
+    return counting_sort(keys, n_blocks * n_blocks)
+
+
+#: negatives drawn for one triplet before it is skipped (its user has seen almost every item of
+#: the block; with fresh random blocks every epoch this practically never happens)
+MAX_NEGATIVE_DRAWS = 64
+
+
+@njit(cache=True, fastmath=False, nogil=True)
+def draw_triplets(indptr: np.ndarray, indices: np.ndarray, pair_users: np.ndarray,
+                  pair_items: np.ndarray, pairs: np.ndarray, candidates: np.ndarray,
+                  seed: np.uint64, out: np.ndarray) -> int:
+    """One cell's triplets for :func:`bpr_blocked_epoch`, in random order, written to ``out``.
+
+    For each of ``pairs`` (indices into ``pair_users`` / ``pair_items``), a negative drawn
+    uniformly from ``candidates`` among the items its user has not interacted with (rejection
+    sampling against the user's sorted row of the CSR structure ``indptr``, ``indices``; a pair with
+    no unseen item in ``MAX_NEGATIVE_DRAWS`` draws is dropped); then the triplets are shuffled
+    (Fisher-Yates). Negatives are drawn in the given order, best grouped by user (the user's row
+    then stays in cache). ``out`` (3, >= len(pairs)) int64 receives users, positives and negatives
+    in its first ``kept`` columns; returns ``kept``. All randomness comes from the SplitMix64
+    stream started at ``seed``. Allocates nothing (it runs inside parallel loops).
+    """
+    state = np.full(1, seed, dtype=np.uint64)
+    users, pos, neg = out[0], out[1], out[2]
+    kept = 0
+    for k in range(pairs.shape[0]):
+        u = pair_users[pairs[k]]
+        lo, hi = indptr[u], indptr[u + 1]
+        for _ in range(MAX_NEGATIVE_DRAWS):
+            j = candidates[_below(state, candidates.shape[0])]
+            base, width = lo, hi - lo       # branch-free binary search: the last item <= j
+            while width > 1:
+                half = width // 2
+                base = base + half if indices[base + half] <= j else base
+                width -= half
+            if width == 0 or indices[base] != j:
+                users[kept], pos[kept], neg[kept] = u, pair_items[pairs[k]], j
+                kept += 1
+                break
+    for k in range(kept - 1, 0, -1):
+        m = _below(state, k + 1)
+        users[k], users[m] = users[m], users[k]
+        pos[k], pos[m] = pos[m], pos[k]
+        neg[k], neg[m] = neg[m], neg[k]
+    return kept
+
+
+@njit(parallel=True, cache=True, fastmath=False)
+def bpr_blocked_epoch(P: np.ndarray, Q: np.ndarray, b: np.ndarray, indptr: np.ndarray,
+                      indices: np.ndarray, pair_users: np.ndarray, pair_items: np.ndarray,
+                      cell_order: np.ndarray, cell_starts: np.ndarray, block_items: np.ndarray,
+                      block_starts: np.ndarray, seeds: np.ndarray, triplets: np.ndarray,
+                      reg: float, lr: float, batch_size: int) -> tuple[float, int]:
+    """One BPR epoch over ``B x B`` cells, ``B`` of them at a time in parallel, the same numbers
+    whatever the number of threads (DSGD-style stratification, Gemulla et al. 2011).
+
+    Users and items are split into ``B`` blocks each; cell ``(s, t)`` holds the training pairs
+    whose user is in block ``s`` and item in block ``t``, and draws its negatives from item block
+    ``t`` only. In round ``r`` the cells ``(s, (s + r) mod B)``, ``s = 0..B-1``, touch pairwise
+    disjoint user rows and item rows, so they run in parallel without races; each cell is
+    sequential SGD with its own random stream (``seeds[cell]``), so its result does not depend on
+    which thread runs it or when.
+
+    b: the item biases as :func:`bpr_epoch` takes them (padded rows, so cells running together never
+    share a cache line); indptr, indices: the (users x items) CSR structure with sorted indices (the
+    positives);
+    pair_users, pair_items: (n,) every training pair; cell_order, cell_starts: the pairs grouped by
+    cell ``s * B + t`` (:func:`counting_sort`); block_items, block_starts: the items grouped by
+    block; seeds: (B * B,) uint64; triplets: (3, n) int64 scratch (allocated once by the caller:
+    allocating inside the parallel loop costs more than the work on small data). Returns (summed
+    log-loss, skipped triplets).
+    """
+    n_blocks = block_starts.shape[0] - 1
+    n_cells = n_blocks * n_blocks
+    losses = np.zeros(n_cells, dtype=np.float64)
+    skipped = np.zeros(n_cells, dtype=np.int64)
+    for r in range(n_blocks):
+        for s in prange(n_blocks):
+            t = (s + r) % n_blocks
+            cell = s * n_blocks + t
+            start, stop = cell_starts[cell], cell_starts[cell + 1]
+            out = triplets[:, start:stop]
+            kept = draw_triplets(indptr, indices, pair_users, pair_items, cell_order[start:stop],
+                                 block_items[block_starts[t]:block_starts[t + 1]], seeds[cell], out)
+            losses[cell] = bpr_epoch(P, Q, b, out[0, :kept], out[1, :kept], out[2, :kept], reg, lr,
+                                     batch_size)
+            skipped[cell] = stop - start - kept
+    total = 0.0
+    for cell in range(n_cells):
+        total += losses[cell]
+    return total, int(skipped.sum())
 
 
 @njit(cache=True, fastmath=False)

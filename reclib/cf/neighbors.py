@@ -66,6 +66,8 @@ class ItemKNN(Recommender):
     shrinkage: :math:`\\lambda` added to the cosine denominator.
     """
 
+    reads_rows = False          # learns from the interaction matrix alone
+
     def __init__(self, n_neighbors: int | None = 20, shrinkage: float = 0.0, **columns: str) -> None:
         super().__init__(**columns)
         if n_neighbors is not None:
@@ -92,6 +94,8 @@ class LastItemKNN(ItemKNN):
     one with the highest item id, as protocol P3 orders ties). ``n_neighbors=None`` (default)
     keeps every similarity, so the whole catalogue is ordered rather than 20 items and ties at 0.
     """
+
+    reads_rows = True           # reads each user's last interaction
 
     def __init__(self, n_neighbors: int | None = None, shrinkage: float = 0.0,
                  timestamp_col: str = "timestamp", **columns: str) -> None:

@@ -18,6 +18,8 @@ class MostPopular(Recommender):
     scores (it is also the usual cold-start fallback), so ``handles_unknown_users`` is true.
     """
 
+    reads_rows = False          # learns from the interaction matrix alone
+
     handles_unknown_users = True
 
     def _fit(self, matrix: sp.csr_matrix, interactions: pd.DataFrame) -> None:

@@ -40,11 +40,15 @@ def test_bpr_compiled_step_equals_the_numpy_gradient_step(rng):
     loss, grads = bpr_loss_and_grads(P, Q, b, u, i, j, reg=0.05)
     P2, Q2, b2 = P.copy(), Q.copy(), b.copy()
     step_loss = bpr_sgd_step(P2, Q2, b2, u, i, j, reg=0.05, lr=0.1)    # one batch of 5 triplets
-    assert step_loss == pytest.approx(loss, rel=1e-12)
     np.testing.assert_allclose(P2, P - 0.1 * grads["P"], atol=1e-12)
     np.testing.assert_allclose(Q2, Q - 0.1 * grads["Q"], atol=1e-12)
     np.testing.assert_allclose(b2, b - 0.1 * grads["b"], atol=1e-12)
-    assert kernels.bpr_loss(P, Q, b, u, i, j, 0.05) == pytest.approx(loss, rel=1e-12)
+    x = b[i] - b[j] + np.sum(P[u] * (Q[i] - Q[j]), axis=1)
+    log_loss = np.sum(np.logaddexp(0.0, -x))            # the kernels report the loss without penalty
+    penalty = 0.5 * 0.05 * (np.sum(P[u] ** 2) + np.sum(Q[i] ** 2) + np.sum(Q[j] ** 2)
+                            + np.sum(b[i] ** 2) + np.sum(b[j] ** 2))
+    assert step_loss == pytest.approx(log_loss, rel=1e-12)
+    assert loss == pytest.approx(log_loss + penalty, rel=1e-12)
 
 
 def test_bpr_batch_size_one_is_sequential_per_triplet_sgd(rng):
@@ -54,7 +58,7 @@ def test_bpr_batch_size_one_is_sequential_per_triplet_sgd(rng):
     for k in range(len(u)):
         _, g = bpr_loss_and_grads(*ref, u[k:k + 1], i[k:k + 1], j[k:k + 1], reg=0.05)
         ref = [ref[0] - 0.1 * g["P"], ref[1] - 0.1 * g["Q"], ref[2] - 0.1 * g["b"]]
-    kernels.bpr_epoch(P, Q, b, u, i, j, 0.05, 0.1, 1)
+    kernels.bpr_epoch(P, Q, b[:, None], u, i, j, 0.05, 0.1, 1)
     for got, want in zip((P, Q, b), ref):
         np.testing.assert_allclose(got, want, atol=1e-12)
 
@@ -187,27 +191,95 @@ def _small_interactions(rng: np.random.Generator) -> "pd.DataFrame":
     return pd.DataFrame({"user_id": pairs[:, 0], "item_id": pairs[:, 1], "rating": 1.0})
 
 
-def test_bpr_fit_is_the_epoch_loop_over_samples_drawn_in_a_fixed_order(rng):
-    """The fit draws epoch e + 1's samples while epoch e trains in another thread; the numbers are
-    those of the plain loop: permutation and negatives of epoch 1, train, epoch 2, train, ..."""
-    from reclib.cf.implicit import _sample_negatives
-    frame = _small_interactions(rng)
-    model = BPR(n_factors=4, epochs=3, random_state=7).fit(frame)
+def _replay_bpr(model: BPR, epochs: int) -> tuple[np.ndarray, np.ndarray, list[float]]:
+    """BPR's fit written out as a plain sequential loop over the cells of every epoch."""
+    from reclib.cf.implicit import _balanced_blocks
     matrix = sp.csr_matrix(model.train_matrix_)
     coo = matrix.tocoo()
     users, items = coo.row.astype(np.int64), coo.col.astype(np.int64)
-    draws = np.random.default_rng(7)
-    P, Q = draws.normal(0, 0.1, (matrix.shape[0], 4)), draws.normal(0, 0.1, (matrix.shape[1], 4))
+    draws = np.random.default_rng(model.random_state)
+    f, B = model.n_factors, model.n_threads
+    P, Q = draws.normal(0, 0.1, (matrix.shape[0], f)), draws.normal(0, 0.1, (matrix.shape[1], f))
     b = np.zeros(matrix.shape[1])
     losses = []
-    for _ in range(3):
-        order = draws.permutation(len(users))
-        negatives = _sample_negatives(matrix, users[order], draws)
-        losses.append(kernels.bpr_epoch(P, Q, b, users[order], items[order], negatives, 0.03, 0.05, 1)
-                      / len(users))
+    for _ in range(epochs):
+        user_block = _balanced_blocks(np.diff(matrix.indptr), B, draws)
+        item_block = _balanced_blocks(np.bincount(items, minlength=matrix.shape[1]), B, draws)
+        order, starts = kernels.group_by_cell(users, items, user_block, item_block, B)
+        block_items, block_starts = kernels.counting_sort(item_block, B)
+        seeds = draws.integers(0, 2**64, B * B, dtype=np.uint64)
+        total, kept = 0.0, 0
+        for r in range(B):
+            for s in range(B):
+                cell, t = s * B + (s + r) % B, (s + r) % B
+                out = np.empty((3, len(users)), dtype=np.int64)
+                n = kernels.draw_triplets(matrix.indptr, matrix.indices, users, items,
+                                          order[starts[cell]:starts[cell + 1]],
+                                          block_items[block_starts[t]:block_starts[t + 1]],
+                                          seeds[cell], out)
+                total += kernels.bpr_epoch(P, Q, b[:, None], *out[:, :n], 0.03, 0.05, 1)
+                kept += n
+        losses.append(total / kept)
+    return P, b, losses
+
+
+@pytest.mark.parametrize("n_threads", [1, 2, 3])
+def test_bpr_fit_is_the_sequential_loop_over_its_cells(rng, n_threads):
+    frame = _small_interactions(rng)
+    model = BPR(n_factors=4, epochs=3, random_state=7, n_threads=n_threads).fit(frame)
+    P, b, losses = _replay_bpr(model, 3)
     np.testing.assert_array_equal(model.user_factors_, P)
     np.testing.assert_array_equal(model.item_bias_, b)
-    np.testing.assert_array_equal(model.history_["loss"].to_numpy(), losses)
+    np.testing.assert_allclose(model.history_["loss"].to_numpy(), losses, rtol=1e-12)
+    assert (model.history_["skipped"] == 0).all()
+
+
+def test_bpr_is_the_same_whatever_the_number_of_cores(synthetic_interactions):
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = BPR(n_factors=8, epochs=3).fit(synthetic_interactions)
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+        many = BPR(n_factors=8, epochs=3).fit(synthetic_interactions)
+    finally:
+        numba.set_num_threads(before)
+    np.testing.assert_array_equal(one.user_factors_, many.user_factors_)
+    np.testing.assert_array_equal(one.item_factors_, many.item_factors_)
+
+
+def test_drawn_triplets_are_a_shuffle_of_the_pairs_with_unseen_negatives_from_the_candidates(rng):
+    R = sp.csr_matrix((rng.random((40, 30)) < 0.3).astype(float))
+    coo = R.tocoo()
+    users, items = coo.row.astype(np.int64), coo.col.astype(np.int64)
+    candidates = np.arange(0, 30, 2, dtype=np.int64)          # the even items only
+    out = np.empty((3, len(users)), dtype=np.int64)
+    kept = kernels.draw_triplets(R.indptr, R.indices, users, items, np.arange(len(users)),
+                                 candidates, np.uint64(3), out)
+    u, i, j = out[:, :kept]
+    assert sorted(zip(u, i)) == sorted(zip(users, items))      # every pair once, reordered
+    assert not np.array_equal(u, users)
+    assert np.isin(j, candidates).all() and R[u, j].sum() == 0
+    many = np.empty((3, 20000), dtype=np.int64)
+    assert kernels.draw_triplets(R.indptr, R.indices, np.zeros(20000, np.int64),
+                                 np.zeros(20000, np.int64), np.arange(20000), candidates,
+                                 np.uint64(5), many) == 20000
+    counts = np.bincount(many[2], minlength=30)
+    unseen = np.setdiff1d(candidates, R.indices[R.indptr[0]:R.indptr[1]])
+    expected = 20000 / len(unseen)                             # uniform over user 0's unseen evens
+    assert np.abs(counts[unseen] - expected).max() < 5 * np.sqrt(expected)
+    assert counts.sum() == counts[unseen].sum()
+
+
+def test_counting_sort_is_a_stable_sort_and_blocks_split_the_mass_evenly(rng):
+    from reclib.cf.implicit import _balanced_blocks
+    keys = rng.integers(0, 7, 1000)
+    order, starts = kernels.counting_sort(keys, 7)
+    np.testing.assert_array_equal(order, np.argsort(keys, kind="stable"))
+    np.testing.assert_array_equal(starts, np.concatenate([[0], np.cumsum(np.bincount(keys, minlength=7))]))
+    degree = rng.integers(1, 20, 500)
+    blocks = _balanced_blocks(degree, 3, rng)
+    mass = np.bincount(blocks, weights=degree, minlength=3)
+    assert set(blocks) == {0, 1, 2} and mass.max() - mass.min() <= 2 * degree.max()
 
 
 def test_bpr_float32_follows_float64(rng):
