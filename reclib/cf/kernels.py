@@ -23,10 +23,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import get_num_threads, njit, prange
 
-#: the rows of a parallel half step are split into this many chunks (each allocates its scratch once)
-ROW_CHUNKS = 256
+#: a parallel half step deals its rows to this many chunks per thread (each chunk allocates its
+#: scratch once; a few chunks per thread even out the work without many allocations)
+CHUNKS_PER_THREAD = 4
 
 __all__ = ["bpr_blocked_epoch", "bpr_epoch", "cache_line_rows", "counting_sort", "draw_triplets", "gram", "group_by_cell",
            "ials_cg_half_step", "ials_cholesky_half_step", "ials_loss", "mf_epoch",
@@ -148,15 +149,16 @@ def ials_cg_half_step(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray,
     \\hat p^2` with :math:`\\hat p = x_u \\cdot y_i` (:func:`ials_loss` adds the rest), almost free:
     the conjugate-gradient steps already project every direction they take on the row's items.
 
-    Rows are dealt to ``ROW_CHUNKS`` chunks round-robin (row ``u`` to chunk ``u % ROW_CHUNKS``), so
-    popular and rare rows mix in every chunk and the threads get even work.
+    Rows are dealt round-robin to ``CHUNKS_PER_THREAD`` chunks per thread (row ``u`` to chunk
+    ``u % n_chunks``), so popular and rare rows mix in every chunk and the threads get even work;
+    the chunking never changes the numbers (every row is computed alone).
     """
     n_rows, f = X.shape
     n_other = Y.shape[0]
     real = X.dtype.type
     if row_loss.shape[0] != 0 and row_loss.shape[0] != n_rows:
         raise ValueError("row_loss must be empty or have one entry per row of X")
-    n_chunks = min(n_rows, ROW_CHUNKS)
+    n_chunks = max(min(n_rows, CHUNKS_PER_THREAD * get_num_threads()), 1)
     for chunk in prange(n_chunks):          # scratch allocated once per chunk of rows, not per row
         width = 1
         for u in range(chunk, n_rows, n_chunks):
