@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numba
 import numpy as np
 import pandas as pd
 import scipy.linalg
@@ -99,7 +100,8 @@ def _solve_rows(strength: sp.csr_matrix, other: np.ndarray, other_gram: np.ndarr
             float(alpha), float(reg), float(reg_exponent))
     if solver == "cg":
         no_loss = np.empty(0, dtype=np.float64)
-        kernels.ials_cg_half_step(*args, cg_steps, no_loss if row_loss is None else row_loss)
+        kernels.ials_cg_half_step(*args, cg_steps, no_loss if row_loss is None else row_loss,
+                                  kernels.CHUNKS_PER_THREAD * numba.get_num_threads())
         return 0
     return kernels.ials_cholesky_half_step(*args)
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import get_num_threads, njit, prange
+from numba import njit, prange
 
 #: a parallel half step deals its rows to this many chunks per thread (each chunk allocates its
 #: scratch once; a few chunks per thread even out the work without many allocations)
@@ -139,7 +139,7 @@ def _project(Yu_t: np.ndarray, v: np.ndarray, proj: np.ndarray) -> None:
 @njit(parallel=True, cache=True, fastmath=False)
 def ials_cg_half_step(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, Y: np.ndarray,
                       YtY: np.ndarray, X: np.ndarray, alpha: float, reg: float, reg_exponent: float,
-                      cg_steps: int, row_loss: np.ndarray) -> None:
+                      cg_steps: int, row_loss: np.ndarray, n_chunks: int) -> None:
     """Update every row of ``X`` (n_rows, f) in place by ``cg_steps`` conjugate-gradient steps.
 
     Each row ``u`` approximately solves :math:`(Y^\\top C_u Y + \\lambda_u I) x_u = Y^\\top C_u p(u)`
@@ -149,16 +149,17 @@ def ials_cg_half_step(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray,
     \\hat p^2` with :math:`\\hat p = x_u \\cdot y_i` (:func:`ials_loss` adds the rest), almost free:
     the conjugate-gradient steps already project every direction they take on the row's items.
 
-    Rows are dealt round-robin to ``CHUNKS_PER_THREAD`` chunks per thread (row ``u`` to chunk
-    ``u % n_chunks``), so popular and rare rows mix in every chunk and the threads get even work;
-    the chunking never changes the numbers (every row is computed alone).
+    Rows are dealt round-robin to ``n_chunks`` chunks (row ``u`` to chunk ``u % n_chunks``; pass
+    ``CHUNKS_PER_THREAD * numba.get_num_threads()``), so popular and rare rows mix in every chunk
+    and the threads get even work; the chunking never changes the numbers (every row is computed
+    alone).
     """
     n_rows, f = X.shape
     n_other = Y.shape[0]
     real = X.dtype.type
     if row_loss.shape[0] != 0 and row_loss.shape[0] != n_rows:
         raise ValueError("row_loss must be empty or have one entry per row of X")
-    n_chunks = max(min(n_rows, CHUNKS_PER_THREAD * get_num_threads()), 1)
+    n_chunks = max(min(n_rows, n_chunks), 1)
     for chunk in prange(n_chunks):          # scratch allocated once per chunk of rows, not per row
         width = 1
         for u in range(chunk, n_rows, n_chunks):

@@ -308,4 +308,4 @@ def test_cg_half_step_refuses_a_row_loss_buffer_of_the_wrong_length(rng):
     Y, X = rng.normal(size=(4, 3)), np.zeros((5, 3))
     with pytest.raises(ValueError, match="one entry per row"):
         kernels.ials_cg_half_step(M.indptr, M.indices, M.data, Y, kernels.gram(Y), X, 3.0, 0.5, 0.0,
-                                  3, np.zeros(4))
+                                  3, np.zeros(4), 8)
