@@ -11,7 +11,8 @@ does not depend on the number of threads. BPR runs cells of a stratified split i
 its samples from its own seeded SplitMix64 stream, so again the number of threads never matters.
 Biased MF's SGD kernel is single-threaded and consumes samples drawn beforehand from a seeded
 NumPy generator. Nothing is compiled with ``fastmath`` (no reassociation of sums, no fused
-multiply-adds), so the numbers do not depend on the CPU either. All kernels are cached on disk
+multiply-adds), so the numbers do not depend on the CPU either (``exp`` and ``log1p`` come from
+the platform's math library: the same OS and library are assumed). All kernels are cached on disk
 (``cache=True``), so only the first use on a machine pays the compile time.
 
 Arrays: ``indptr``, ``indices``, ``data`` are a CSR matrix's arrays (rows = the side being solved);
@@ -42,8 +43,9 @@ def cache_line_rows(values: np.ndarray) -> np.ndarray:
     """A copy of ``values`` (n, k) whose rows each start on a cache line, padded with zero columns to
     a whole number of lines: threads that write different rows then never write the same line
     ("false sharing", which can make two threads slower than one). Zero columns stay zero under
-    every update here, so training on the padded copy and keeping ``[:, :k]`` gives the same
-    factors."""
+    every update here, so the padded copy trains the same model and ``[:, :k]`` holds it; sums over
+    a row then run over the padded width, which changes their rounding (not their value) when ``k``
+    is not a multiple of 4, and costs a little more work when ``k`` does not fill whole lines."""
     n, k = values.shape
     itemsize = values.dtype.itemsize
     width = -(-k * itemsize // CACHE_LINE) * CACHE_LINE // itemsize
@@ -366,7 +368,9 @@ def bpr_epoch(P: np.ndarray, Q: np.ndarray, b: np.ndarray, users: np.ndarray, po
     ``bpr_loss_and_grads`` at the current parameters. ``batch_size > 1``: each batch of
     consecutive triplets takes its gradients at the parameters before the batch (summing over
     repeated rows). The loss of a triplet is taken before its step. Single-threaded; releases
-    the GIL. The factor updates run in the factors' dtype (``g``, ``lr`` and ``reg`` cast to it).
+    the GIL. With ``batch_size=1`` the factor updates run in the factors' dtype (``g``, ``lr`` and
+    ``reg`` cast to it); the batch path computes its gradients in float64 and allocates them per
+    call.
 
     b: the item biases as a column, (n_items, width), item ``i``'s bias in ``b[i, 0]``: ``b[:, None]``
     of a vector, or rows padded to a cache line each, so that threads updating different items
@@ -446,6 +450,8 @@ def counting_sort(keys: np.ndarray, n_keys: int) -> tuple[np.ndarray, np.ndarray
     ``order[starts[k]:starts[k + 1]]``, ``starts`` (n_keys + 1,)."""
     starts = np.zeros(n_keys + 1, dtype=np.int64)
     for k in range(keys.shape[0]):
+        if keys[k] < 0 or keys[k] >= n_keys:
+            raise ValueError("counting_sort: a key is outside [0, n_keys)")
         starts[keys[k] + 1] += 1
     for k in range(n_keys):
         starts[k + 1] += starts[k]
@@ -486,7 +492,8 @@ def draw_triplets(indptr: np.ndarray, indices: np.ndarray, pair_users: np.ndarra
     (Fisher-Yates). Negatives are drawn in the given order, best grouped by user (the user's row
     then stays in cache). ``out`` (3, >= len(pairs)) int64 receives users, positives and negatives
     in its first ``kept`` columns; returns ``kept``. All randomness comes from the SplitMix64
-    stream started at ``seed``. Allocates nothing (it runs inside parallel loops).
+    stream started at ``seed``. Allocates only its 8-byte random state (it runs inside parallel
+    loops).
     """
     state = np.full(1, seed, dtype=np.uint64)
     users, pos, neg = out[0], out[1], out[2]

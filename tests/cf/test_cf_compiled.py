@@ -234,13 +234,14 @@ def test_bpr_fit_is_the_sequential_loop_over_its_cells(rng, n_threads):
     assert (model.history_["skipped"] == 0).all()
 
 
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs two threads to compare with one")
 def test_bpr_is_the_same_whatever_the_number_of_cores(synthetic_interactions):
     before = numba.get_num_threads()
     try:
         numba.set_num_threads(1)
-        one = BPR(n_factors=8, epochs=3).fit(synthetic_interactions)
+        one = BPR(n_factors=8, epochs=3, n_threads=4).fit(synthetic_interactions)
         numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
-        many = BPR(n_factors=8, epochs=3).fit(synthetic_interactions)
+        many = BPR(n_factors=8, epochs=3, n_threads=4).fit(synthetic_interactions)
     finally:
         numba.set_num_threads(before)
     np.testing.assert_array_equal(one.user_factors_, many.user_factors_)
@@ -270,6 +271,58 @@ def test_drawn_triplets_are_a_shuffle_of_the_pairs_with_unseen_negatives_from_th
     assert counts.sum() == counts[unseen].sum()
 
 
+def test_the_shuffle_gives_every_order_equally_often():
+    """Fisher-Yates over 3 triplets: all 3! = 6 orders, each about 1/6 of the time (Sattolo's
+    off-by-one variant would give only the 2 cyclic ones)."""
+    R = sp.csr_matrix(np.eye(3, 4))
+    out = np.empty((3, 3), dtype=np.int64)
+    counts: dict[tuple[int, ...], int] = {}
+    for seed in range(6000):
+        kernels.draw_triplets(R.indptr, R.indices, np.arange(3), np.arange(3), np.arange(3),
+                              np.array([3]), np.uint64(seed), out)
+        counts[tuple(out[0])] = counts.get(tuple(out[0]), 0) + 1
+    assert len(counts) == 6
+    assert max(abs(c - 1000) for c in counts.values()) < 5 * np.sqrt(1000 * 5 / 6)
+
+
+def test_every_triplet_of_a_cell_stays_inside_its_user_block_and_item_block(rng):
+    """The invariant that makes a round race-free: cell (s, t) touches users of block s and
+    items (positives and negatives) of block t only."""
+    from reclib.cf.implicit import _balanced_blocks
+    R = sp.csr_matrix((rng.random((60, 45)) < 0.2).astype(float))
+    coo = R.tocoo()
+    users, items = coo.row.astype(np.int64), coo.col.astype(np.int64)
+    B = 3
+    user_block = _balanced_blocks(np.diff(R.indptr), B, rng)
+    item_block = _balanced_blocks(np.bincount(items, minlength=45), B, rng)
+    order, starts = kernels.group_by_cell(users, items, user_block, item_block, B)
+    block_items, block_starts = kernels.counting_sort(item_block, B)
+    out = np.empty((3, len(users)), dtype=np.int64)
+    seen = 0
+    for s in range(B):
+        for t in range(B):
+            cell = s * B + t
+            kept = kernels.draw_triplets(R.indptr, R.indices, users, items,
+                                         order[starts[cell]:starts[cell + 1]],
+                                         block_items[block_starts[t]:block_starts[t + 1]],
+                                         np.uint64(cell), out)
+            u, i, j = out[:, :kept]
+            assert (user_block[u] == s).all() and (item_block[i] == t).all()
+            assert (item_block[j] == t).all()
+            seen += kept
+    assert seen == len(users)
+
+
+def test_bpr_refuses_blocks_that_skip_many_triplets():
+    """One item holds most interactions: in its own block, its users have no negative left."""
+    import pandas as pd
+    frame = pd.DataFrame({"user_id": list(range(20)) + list(range(20, 25)) + [25],
+                          "item_id": [0] * 20 + [1] * 5 + [2]})
+    with pytest.raises(ValueError, match="n_threads=2"):
+        BPR(n_factors=4, epochs=20, n_threads=2).fit(frame)
+    BPR(n_factors=4, epochs=20, n_threads=1).fit(frame)          # one block: nothing skipped
+
+
 def test_counting_sort_is_a_stable_sort_and_blocks_split_the_mass_evenly(rng):
     from reclib.cf.implicit import _balanced_blocks
     keys = rng.integers(0, 7, 1000)
@@ -280,6 +333,10 @@ def test_counting_sort_is_a_stable_sort_and_blocks_split_the_mass_evenly(rng):
     blocks = _balanced_blocks(degree, 3, rng)
     mass = np.bincount(blocks, weights=degree, minlength=3)
     assert set(blocks) == {0, 1, 2} and mass.max() - mass.min() <= 2 * degree.max()
+    for _ in range(20):                          # rows of degree 0 last in the order: still in range
+        assert _balanced_blocks(np.array([3, 1, 0, 0]), 2, rng).max() <= 1
+    with pytest.raises(ValueError, match="outside"):
+        kernels.counting_sort(np.array([0, 3]), 3)
 
 
 def test_bpr_float32_follows_float64(rng):
