@@ -316,11 +316,11 @@ def test_every_triplet_of_a_cell_stays_inside_its_user_block_and_item_block(rng)
 def test_bpr_refuses_blocks_that_skip_many_triplets():
     """One item holds most interactions: in its own block, its users have no negative left."""
     import pandas as pd
-    frame = pd.DataFrame({"user_id": list(range(20)) + list(range(20, 25)) + [25],
-                          "item_id": [0] * 20 + [1] * 5 + [2]})
-    with pytest.raises(ValueError, match="n_threads=2"):
-        BPR(n_factors=4, epochs=20, n_threads=2).fit(frame)
-    BPR(n_factors=4, epochs=20, n_threads=1).fit(frame)          # one block: nothing skipped
+    frame = pd.DataFrame({"user_id": np.arange(230),           # 200 users of item 0, 2 of each other
+                          "item_id": [0] * 200 + [i for i in range(1, 16) for _ in range(2)]})
+    with pytest.raises(ValueError, match="n_threads=2"):     # once item 0 is a block of its own
+        BPR(n_factors=4, epochs=60, n_threads=2).fit(frame)
+    BPR(n_factors=4, epochs=60, n_threads=1).fit(frame)          # one block: nothing skipped
 
 
 def test_counting_sort_is_a_stable_sort_and_blocks_split_the_mass_evenly(rng):
