@@ -425,6 +425,7 @@ class BPR(Recommender):
         b = kernels.cache_line_rows(np.zeros((n_items, 1), dtype=self.dtype))
         blocks = max(1, min(self.n_threads, n_users, n_items // 8))   # >= 8 items per block
         triplets = np.empty((3, len(pair_users)), dtype=np.int64)     # the kernel's scratch
+        marks = kernels.cache_line_rows(np.zeros((blocks, n_items), dtype=np.uint8))
         history = []
         culprits = {"learning_rate": self.learning_rate, "reg": self.reg, "init_std": self.init_std}
         advice = "lower learning_rate (the SGD step is too large), or change reg or init_std"
@@ -437,7 +438,7 @@ class BPR(Recommender):
             seeds = rng.integers(0, 2**64, blocks * blocks, dtype=np.uint64, endpoint=False)
             total, skipped = kernels.bpr_blocked_epoch(
                 P, Q, b, matrix.indptr, matrix.indices, pair_users, pair_items, *cells,
-                *block_items, seeds, triplets, float(self.reg), float(self.learning_rate),
+                *block_items, seeds, triplets, marks, float(self.reg), float(self.learning_rate),
                 self.batch_size)
             if skipped > 0.01 * len(pair_users):
                 raise ValueError(f"BPR epoch {epoch + 1} skipped {skipped} of {len(pair_users)} "

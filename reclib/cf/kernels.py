@@ -110,19 +110,38 @@ def _ials_apply(v: np.ndarray, YtY: np.ndarray, Yu: np.ndarray, Yu_t: np.ndarray
 
     Yu: the factors of the row's items, gathered (n_u, f); Yu_t: the same transposed (f, n_u), so
     that the projections :math:`y_i \\cdot v` are axpys over contiguous rows; weight:
-    :math:`c_{ui} - 1` (n_u,); proj: scratch (n_u,). Every sum runs in a fixed order.
+    :math:`c_{ui} - 1` (n_u,); proj: scratch (n_u,). Every sum runs in a fixed order; the products
+    take four columns of YtY (or four items) per pass over ``out``, which quarters the loads and
+    stores of ``out`` (about a quarter of the fit's time on MovieLens-100K).
     """
     f = v.shape[0]
     real = v.dtype.type
     for c in range(f):
         out[c] = lam * v[c]
-    for a in range(f):                      # Y^T Y v, column by column (YtY is symmetric)
+    m = f - f % 4
+    for a in range(0, m, 4):                # Y^T Y v, four columns at a time (YtY is symmetric)
+        v0, v1, v2, v3 = v[a], v[a + 1], v[a + 2], v[a + 3]
+        g0, g1, g2, g3 = YtY[a], YtY[a + 1], YtY[a + 2], YtY[a + 3]
+        for c in range(f):
+            out[c] += (g0[c] * v0 + g1[c] * v1) + (g2[c] * v2 + g3[c] * v3)
+    for a in range(m, f):
         va = v[a]
         for c in range(f):
             out[c] += YtY[a, c] * va
     _project(Yu_t, v, proj)
-    for k in range(proj.shape[0]):          # + sum_i ((c_ui - 1) y_i . v - shift c_ui) y_i
-        w = weight[k] * proj[k] - real(shift) * (weight[k] + real(1.0))
+    n_u = proj.shape[0]
+    one, s = real(1.0), real(shift)
+    m = n_u - n_u % 4
+    for k in range(0, m, 4):                # + sum_i ((c_ui - 1) y_i . v - shift c_ui) y_i, four at a time
+        w0 = weight[k] * proj[k] - s * (weight[k] + one)
+        w1 = weight[k + 1] * proj[k + 1] - s * (weight[k + 1] + one)
+        w2 = weight[k + 2] * proj[k + 2] - s * (weight[k + 2] + one)
+        w3 = weight[k + 3] * proj[k + 3] - s * (weight[k + 3] + one)
+        y0, y1, y2, y3 = Yu[k], Yu[k + 1], Yu[k + 2], Yu[k + 3]
+        for c in range(f):
+            out[c] += (w0 * y0[c] + w1 * y1[c]) + (w2 * y2[c] + w3 * y3[c])
+    for k in range(m, n_u):
+        w = weight[k] * proj[k] - s * (weight[k] + one)
         y = Yu[k]
         for c in range(f):
             out[c] += w * y[c]
@@ -130,9 +149,17 @@ def _ials_apply(v: np.ndarray, YtY: np.ndarray, Yu: np.ndarray, Yu_t: np.ndarray
 
 @njit(cache=True, fastmath=False)
 def _project(Yu_t: np.ndarray, v: np.ndarray, proj: np.ndarray) -> None:
-    """``proj[k] = y_k . v`` for the gathered factors Yu_t (f, n_u), summed over the factors in order."""
+    """``proj[k] = y_k . v`` for the gathered factors Yu_t (f, n_u), summed in a fixed order, four
+    factors per step (each step an element-wise loop over k, which the compiler vectorises)."""
+    f = Yu_t.shape[0]
     proj[:] = 0
-    for c in range(Yu_t.shape[0]):
+    m = f - f % 4
+    for c in range(0, m, 4):                # four factors at a time
+        v0, v1, v2, v3 = v[c], v[c + 1], v[c + 2], v[c + 3]
+        t0, t1, t2, t3 = Yu_t[c], Yu_t[c + 1], Yu_t[c + 2], Yu_t[c + 3]
+        for k in range(proj.shape[0]):
+            proj[k] += (t0[k] * v0 + t1[k] * v1) + (t2[k] * v2 + t3[k] * v3)
+    for c in range(m, f):
         vc = v[c]
         for k in range(proj.shape[0]):
             proj[k] += Yu_t[c, k] * vc
@@ -482,36 +509,41 @@ MAX_NEGATIVE_DRAWS = 64
 @njit(cache=True, fastmath=False, nogil=True)
 def draw_triplets(indptr: np.ndarray, indices: np.ndarray, pair_users: np.ndarray,
                   pair_items: np.ndarray, pairs: np.ndarray, candidates: np.ndarray,
-                  seed: np.uint64, out: np.ndarray) -> int:
+                  seed: np.uint64, out: np.ndarray, marks: np.ndarray) -> int:
     """One cell's triplets for :func:`bpr_blocked_epoch`, in random order, written to ``out``.
 
     For each of ``pairs`` (indices into ``pair_users`` / ``pair_items``), a negative drawn
     uniformly from ``candidates`` among the items its user has not interacted with (rejection
-    sampling against the user's sorted row of the CSR structure ``indptr``, ``indices``; a pair with
-    no unseen item in ``MAX_NEGATIVE_DRAWS`` draws is dropped); then the triplets are shuffled
-    (Fisher-Yates). Negatives are drawn in the given order, best grouped by user (the user's row
-    then stays in cache). ``out`` (3, >= len(pairs)) int64 receives users, positives and negatives
-    in its first ``kept`` columns; returns ``kept``. All randomness comes from the SplitMix64
-    stream started at ``seed``. Allocates only its 8-byte random state (it runs inside parallel
-    loops).
+    sampling; a pair with no unseen item in ``MAX_NEGATIVE_DRAWS`` draws is dropped); then the
+    triplets are shuffled (Fisher-Yates). The rejection test is one look-up: for each run of
+    consecutive pairs of one user, that user's items (their row of the CSR structure ``indptr``,
+    ``indices``) are marked in ``marks`` (n_items,) uint8, all zero on entry and again on return,
+    and unmarked after the run; so pairs grouped by user cost O(1) per draw (any order is correct,
+    only slower). ``out`` (3, >= len(pairs)) int64 receives users, positives and negatives in its
+    first ``kept`` columns; returns ``kept``. All randomness comes from the SplitMix64 stream
+    started at ``seed``. Allocates only its 8-byte random state (it runs inside parallel loops).
     """
     state = np.full(1, seed, dtype=np.uint64)
     users, pos, neg = out[0], out[1], out[2]
     kept = 0
-    for k in range(pairs.shape[0]):
-        u = pair_users[pairs[k]]
-        lo, hi = indptr[u], indptr[u + 1]
-        for _ in range(MAX_NEGATIVE_DRAWS):
-            j = candidates[_below(state, candidates.shape[0])]
-            base, width = lo, hi - lo       # branch-free binary search: the last item <= j
-            while width > 1:
-                half = width // 2
-                base = base + half if indices[base + half] <= j else base
-                width -= half
-            if width == 0 or indices[base] != j:
-                users[kept], pos[kept], neg[kept] = u, pair_items[pairs[k]], j
-                kept += 1
-                break
+    run = 0
+    while run < pairs.shape[0]:
+        u = pair_users[pairs[run]]
+        end = run + 1
+        while end < pairs.shape[0] and pair_users[pairs[end]] == u:
+            end += 1
+        for k in range(indptr[u], indptr[u + 1]):
+            marks[indices[k]] = 1
+        for k in range(run, end):
+            for _ in range(MAX_NEGATIVE_DRAWS):
+                j = candidates[_below(state, candidates.shape[0])]
+                if marks[j] == 0:
+                    users[kept], pos[kept], neg[kept] = u, pair_items[pairs[k]], j
+                    kept += 1
+                    break
+        for k in range(indptr[u], indptr[u + 1]):
+            marks[indices[k]] = 0
+        run = end
     for k in range(kept - 1, 0, -1):
         m = _below(state, k + 1)
         users[k], users[m] = users[m], users[k]
@@ -525,7 +557,7 @@ def bpr_blocked_epoch(P: np.ndarray, Q: np.ndarray, b: np.ndarray, indptr: np.nd
                       indices: np.ndarray, pair_users: np.ndarray, pair_items: np.ndarray,
                       cell_order: np.ndarray, cell_starts: np.ndarray, block_items: np.ndarray,
                       block_starts: np.ndarray, seeds: np.ndarray, triplets: np.ndarray,
-                      reg: float, lr: float, batch_size: int) -> tuple[float, int]:
+                      marks: np.ndarray, reg: float, lr: float, batch_size: int) -> tuple[float, int]:
     """One BPR epoch over ``B x B`` cells, ``B`` of them at a time in parallel, the same numbers
     whatever the number of threads (DSGD-style stratification, Gemulla et al. 2011).
 
@@ -541,8 +573,9 @@ def bpr_blocked_epoch(P: np.ndarray, Q: np.ndarray, b: np.ndarray, indptr: np.nd
     positives);
     pair_users, pair_items: (n,) every training pair; cell_order, cell_starts: the pairs grouped by
     cell ``s * B + t`` (:func:`counting_sort`); block_items, block_starts: the items grouped by
-    block; seeds: (B * B,) uint64; triplets: (3, n) int64 scratch (allocated once by the caller:
-    allocating inside the parallel loop costs more than the work on small data). Returns (summed
+    block; seeds: (B * B,) uint64; triplets: (3, n) int64 and marks: (B, >= n_items) uint8, all
+    zero, scratch (allocated once by the caller: allocating inside the parallel loop costs more
+    than the work on small data; :func:`draw_triplets` leaves the marks zero). Returns (summed
     log-loss, skipped triplets).
     """
     n_blocks = block_starts.shape[0] - 1
@@ -556,7 +589,8 @@ def bpr_blocked_epoch(P: np.ndarray, Q: np.ndarray, b: np.ndarray, indptr: np.nd
             start, stop = cell_starts[cell], cell_starts[cell + 1]
             out = triplets[:, start:stop]
             kept = draw_triplets(indptr, indices, pair_users, pair_items, cell_order[start:stop],
-                                 block_items[block_starts[t]:block_starts[t + 1]], seeds[cell], out)
+                                 block_items[block_starts[t]:block_starts[t + 1]], seeds[cell], out,
+                                 marks[s])
             losses[cell] = bpr_epoch(P, Q, b, out[0, :kept], out[1, :kept], out[2, :kept], reg, lr,
                                      batch_size)
             skipped[cell] = stop - start - kept

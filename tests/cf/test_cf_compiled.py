@@ -216,7 +216,7 @@ def _replay_bpr(model: BPR, epochs: int) -> tuple[np.ndarray, np.ndarray, list[f
                 n = kernels.draw_triplets(matrix.indptr, matrix.indices, users, items,
                                           order[starts[cell]:starts[cell + 1]],
                                           block_items[block_starts[t]:block_starts[t + 1]],
-                                          seeds[cell], out)
+                                          seeds[cell], out, np.zeros(matrix.shape[1], np.uint8))
                 total += kernels.bpr_epoch(P, Q, b[:, None], *out[:, :n], 0.03, 0.05, 1)
                 kept += n
         losses.append(total / kept)
@@ -254,8 +254,9 @@ def test_drawn_triplets_are_a_shuffle_of_the_pairs_with_unseen_negatives_from_th
     users, items = coo.row.astype(np.int64), coo.col.astype(np.int64)
     candidates = np.arange(0, 30, 2, dtype=np.int64)          # the even items only
     out = np.empty((3, len(users)), dtype=np.int64)
+    marks = np.zeros(30, dtype=np.uint8)
     kept = kernels.draw_triplets(R.indptr, R.indices, users, items, np.arange(len(users)),
-                                 candidates, np.uint64(3), out)
+                                 candidates, np.uint64(3), out, marks)
     u, i, j = out[:, :kept]
     assert sorted(zip(u, i)) == sorted(zip(users, items))      # every pair once, reordered
     assert not np.array_equal(u, users)
@@ -263,12 +264,30 @@ def test_drawn_triplets_are_a_shuffle_of_the_pairs_with_unseen_negatives_from_th
     many = np.empty((3, 20000), dtype=np.int64)
     assert kernels.draw_triplets(R.indptr, R.indices, np.zeros(20000, np.int64),
                                  np.zeros(20000, np.int64), np.arange(20000), candidates,
-                                 np.uint64(5), many) == 20000
+                                 np.uint64(5), many, marks) == 20000
     counts = np.bincount(many[2], minlength=30)
     unseen = np.setdiff1d(candidates, R.indices[R.indptr[0]:R.indptr[1]])
     expected = 20000 / len(unseen)                             # uniform over user 0's unseen evens
     assert np.abs(counts[unseen] - expected).max() < 5 * np.sqrt(expected)
     assert counts.sum() == counts[unseen].sum()
+    assert not marks.any()                                     # the scratch is left clean
+
+
+def test_drawn_negatives_are_unseen_in_any_pair_order(rng):
+    """The seen-item marks are set per run of one user's pairs: pairs in random order (runs of
+    length one) still get only unseen negatives, and the marks end clean."""
+    R = sp.csr_matrix((rng.random((25, 12)) < 0.5).astype(float))
+    coo = R.tocoo()
+    users, items = coo.row.astype(np.int64), coo.col.astype(np.int64)
+    marks = np.zeros(12, dtype=np.uint8)
+    out = np.empty((3, len(users)), dtype=np.int64)
+    dense = R.toarray()
+    for seed in range(20):
+        kept = kernels.draw_triplets(R.indptr, R.indices, users, items, rng.permutation(len(users)),
+                                     np.arange(12), np.uint64(seed), out, marks)
+        u, i, j = out[:, :kept]
+        assert kept > 0.95 * len(users) and (dense[u, j] == 0).all() and (dense[u, i] == 1).all()
+        assert not marks.any()
 
 
 def test_the_shuffle_gives_every_order_equally_often():
@@ -279,7 +298,7 @@ def test_the_shuffle_gives_every_order_equally_often():
     counts: dict[tuple[int, ...], int] = {}
     for seed in range(6000):
         kernels.draw_triplets(R.indptr, R.indices, np.arange(3), np.arange(3), np.arange(3),
-                              np.array([3]), np.uint64(seed), out)
+                              np.array([3]), np.uint64(seed), out, np.zeros(4, np.uint8))
         counts[tuple(out[0])] = counts.get(tuple(out[0]), 0) + 1
     assert len(counts) == 6
     assert max(abs(c - 1000) for c in counts.values()) < 5 * np.sqrt(1000 * 5 / 6)
@@ -305,7 +324,7 @@ def test_every_triplet_of_a_cell_stays_inside_its_user_block_and_item_block(rng)
             kept = kernels.draw_triplets(R.indptr, R.indices, users, items,
                                          order[starts[cell]:starts[cell + 1]],
                                          block_items[block_starts[t]:block_starts[t + 1]],
-                                         np.uint64(cell), out)
+                                         np.uint64(cell), out, np.zeros(45, np.uint8))
             u, i, j = out[:, :kept]
             assert (user_block[u] == s).all() and (item_block[i] == t).all()
             assert (item_block[j] == t).all()
