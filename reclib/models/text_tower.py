@@ -14,6 +14,14 @@ without gradients and cached, and each step runs only the top ``k`` layers, pool
 projection on the batch's distinct items. ``k = 0`` is the frozen-encoder two-tower through the
 very same code; ``k = 6`` fine-tunes the whole encoder (a GPU setting).
 
+**Shared frozen states.** The cached bottom states depend only on the encoder's weights and the
+catalogue's tokens, so a fit reuses those of a live model fitted on the same weights and tokens:
+it starts from the deepest such state at or below its own depth and runs only the layers above
+(fitting ``k = 1`` and then ``k = 0`` on one catalogue runs 5 + 1 layers over it instead of
+5 + 6). The states are the same tensors, computed in the same batches, so the numbers are
+identical to a fit from scratch. The registry holds weak references only: a state lives as long as
+a model that holds it.
+
 **Cold items.** Items seen in training get their own id embedding (index ``1 + item``); items
 absent from training share index 0 ("unknown"). During training ``id_dropout`` of the batch rows
 use index 0 too, so the text path learns to place an item on its own (TwoTower's ``id_dropout``).
@@ -25,7 +33,9 @@ train a wrapped torch module. ``torch`` is imported when a model is fitted.
 
 from __future__ import annotations
 
+import hashlib
 import time
+import weakref
 from collections.abc import Callable
 
 import numpy as np
@@ -37,12 +47,48 @@ from reclib.base import Recommender, user_batches
 from reclib.checks import (ParameterTypeError, check_choice, check_in_range, check_non_negative_int,
                            check_positive, check_positive_int, check_validate_function, require_columns)
 from reclib.features.content import item_text
-from reclib.features.text import DEFAULT_MODEL, resolve_model
+from reclib.features.text import DEFAULT_MODEL, _weights_hash, resolve_model
 
 __all__ = ["TextTowerRecommender", "in_batch_softmax_loss", "item_texts_series"]
 
 MASK_LOGIT = -1e9       # as reclib.models.tasks: logit of an accidental hit (softmax weight 0)
 N_LAYERS = 6            # transformer layers of all-MiniLM-L6-v2
+FROZEN_BATCH = 256      # catalogue rows per batch of the frozen forward pass
+
+#: (weights hash, tokens hash, depth) -> hidden states (n_items, tokens, hidden) after the bottom
+#: ``depth`` layers, held by a live model (module doc, "Shared frozen states")
+_FROZEN_STATES: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+
+
+def _frozen_states(encoder, tokens, additive, depth: int, weights: str):
+    """Hidden states (n, t, hidden) float32 of every row of ``tokens`` after the token embeddings
+    and the bottom ``depth`` transformer layers of ``encoder`` (eval mode, no gradients), in
+    batches of ``FROZEN_BATCH`` rows. ``additive``: the (n, 1, 1, t) additive attention mask;
+    ``weights``: a hash of the encoder's weights. Resumes from the deepest registered state at a
+    depth <= ``depth`` for the same weights and tokens, and registers the result."""
+    import torch
+
+    ids, types = tokens["input_ids"], tokens["token_type_ids"]
+    digest = hashlib.sha256(str(tuple(ids.shape)).encode())
+    for part in (ids, types):
+        digest.update(part.numpy().tobytes())
+    key = (weights, digest.hexdigest())
+    start = next((d for d in range(depth, -1, -1) if (*key, d) in _FROZEN_STATES), None)
+    if start == depth:
+        return _FROZEN_STATES[(*key, depth)]
+    known = None if start is None else _FROZEN_STATES[(*key, start)]
+    layers = encoder.encoder.layer[start or 0:depth]
+    with torch.no_grad():
+        parts = []
+        for batch in user_batches(len(ids), FROZEN_BATCH):
+            hidden = (encoder.embeddings(input_ids=ids[batch], token_type_ids=types[batch]) if known is None
+                      else known[batch])
+            for layer in layers:
+                hidden = layer(hidden, additive[batch])
+            parts.append(hidden)
+        states = torch.cat(parts)
+    _FROZEN_STATES[(*key, depth)] = states
+    return states
 
 
 def in_batch_softmax_loss(user_vectors, item_vectors, item_ids=None, log_q=None, temperature: float = 0.05):
@@ -167,22 +213,15 @@ class TextTowerRecommender(Recommender):
         self._mask = tokens["attention_mask"]
         # additive attention mask (n, 1, 1, t): 0 where a token is kept, the dtype's minimum on padding
         self._additive = (1.0 - self._mask[:, None, None, :].float()) * torch.finfo(torch.float32).min
-        frozen = encoder.encoder.layer[:n_layers - self.trainable_layers]
         self._top = encoder.encoder.layer[n_layers - self.trainable_layers:]
         encoder.eval()
         for parameter in encoder.parameters():
             parameter.requires_grad_(False)
         for parameter in self._top.parameters():
             parameter.requires_grad_(True)
-        with torch.no_grad():          # the frozen bottom, once for every item
-            cached = []
-            for batch in user_batches(len(texts), 256):
-                hidden = encoder.embeddings(input_ids=tokens["input_ids"][batch],
-                                            token_type_ids=tokens["token_type_ids"][batch])
-                for layer in frozen:
-                    hidden = layer(hidden, self._additive[batch])
-                cached.append(hidden)
-            self._cached = torch.cat(cached)
+        # the frozen bottom, once for every item (or taken from a live model fitted on the same tokens)
+        self._cached = _frozen_states(encoder, tokens, self._additive, n_layers - self.trainable_layers,
+                                      _weights_hash(folder))
         return encoder
 
     def _encode(self, rows, training: bool):

@@ -134,3 +134,36 @@ def test_validate_runs_after_every_epoch():
     assert list(model.history_["val_recall"]) == [1.0, 2.0]
     with pytest.raises(TypeError, match="validate"):
         tiny().fit(TRAIN, "not a function", item_texts=TEXTS)
+
+
+def test_frozen_states_are_shared_between_live_models_with_identical_numbers(monkeypatch):
+    import gc
+    import weakref
+
+    from transformers.models.bert.modeling_bert import BertEmbeddings
+
+    from reclib.models import text_tower
+
+    users = np.array([1, 2, 3, 4])
+    monkeypatch.setattr(text_tower, "_FROZEN_STATES", weakref.WeakValueDictionary())
+    scratch = tiny(trainable_layers=0).fit(TRAIN, item_texts=TEXTS)           # all 6 layers from the tokens
+    scratch_scores, scratch_states = scratch.score(users), scratch._cached.clone()
+    del scratch
+    gc.collect()
+    assert len(text_tower._FROZEN_STATES) == 0          # weak: gone with the only model that held it
+
+    embedding_calls = []
+    forward = BertEmbeddings.forward
+    monkeypatch.setattr(BertEmbeddings, "forward", lambda self, *a, **k: embedding_calls.append(1) or
+                        forward(self, *a, **k))
+    top = tiny(trainable_layers=1).fit(TRAIN, item_texts=TEXTS)               # bottom 5 layers, registered
+    assert len(embedding_calls) == 1                    # 8 texts: one batch through the embeddings
+    frozen = tiny(trainable_layers=0).fit(TRAIN, item_texts=TEXTS)            # resumes at depth 5: one layer
+    assert len(embedding_calls) == 1
+    assert torch.equal(frozen._cached, scratch_states)
+    assert np.array_equal(frozen.score(users), scratch_scores)
+    assert tiny(trainable_layers=0).fit(TRAIN, item_texts=TEXTS)._cached is frozen._cached
+    # other tokens (a shorter max_length) are another catalogue: computed from the embeddings again
+    tiny(trainable_layers=0, max_length=8).fit(TRAIN, item_texts=TEXTS)
+    assert len(embedding_calls) == 2
+    assert top._cached.shape == frozen._cached.shape
