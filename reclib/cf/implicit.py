@@ -377,7 +377,9 @@ class BPR(Recommender):
     Every argument is checked before anything runs; a fit that diverges (``learning_rate`` too large: the
     loss or factors become NaN/inf, or the mean loss grows past :data:`~reclib.checks.GROWTH_LIMIT`;
     it starts near :math:`\ln 2`, the loss of scores that rank at random) stops with
-    ``FloatingPointError`` naming the epoch, ``learning_rate``, ``reg`` and ``init_std``.
+    ``FloatingPointError`` naming the epoch (the loss is checked every epoch, the factors after the
+    last one: a bad factor row shows in the loss when it is next used, so at most an epoch late),
+    ``learning_rate``, ``reg`` and ``init_std``.
 
     After ``fit``: ``user_factors_``, ``item_factors_``, ``item_bias_``, ``history_`` (per epoch: the
     mean log-loss :math:`-\ln\sigma(\hat x_{uij})` per triplet, before each triplet's step and
@@ -406,7 +408,7 @@ class BPR(Recommender):
         rng = np.random.default_rng(self.random_state)
         n_users, n_items = matrix.shape
         matrix = sp.csr_matrix(matrix)
-        matrix.sum_duplicates()                               # sorted indices, for the lookups
+        matrix.sum_duplicates()                               # one entry per (user, item) pair
         full = np.flatnonzero(np.diff(matrix.indptr) >= n_items)
         if len(full):
             raise ValueError(f"users {self.user_ids_[full[:5]].tolist()} have "
@@ -447,8 +449,8 @@ class BPR(Recommender):
                                  f"interactions); use fewer n_threads")
             loss = total / (len(pair_users) - skipped)
             # the factors themselves are scanned after the last epoch only (a scan costs about a
-            # tenth of an epoch on MovieLens-100K): a NaN/inf row that any later triplet touches
-            # makes that epoch's loss non-finite, which is checked every epoch
+            # tenth of an epoch on MovieLens-100K): a NaN/inf row turns the loss non-finite at the
+            # latest in the epoch after, when the row is next used (so the error may name that epoch)
             last = epoch + 1 == self.epochs
             factors = {"user_factors": P, "item_factors": Q, "item_bias": b} if last else {}
             check_divergence("BPR", "epoch", epoch + 1, self.epochs, loss, np.log(2.0), culprits,

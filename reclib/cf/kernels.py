@@ -102,67 +102,47 @@ def _row_reg(data: np.ndarray, start: int, stop: int, n_other: int, alpha: float
 
 
 @njit(cache=True, fastmath=False)
+def _add_weighted_rows(M: np.ndarray, x: np.ndarray, out: np.ndarray) -> None:
+    """``out += x @ M`` in place, i.e. :math:`out_c \\mathrel{+}= \\sum_a x_a M_{ac}`, for M (n, m),
+    x (n,), out (m,): four rows of ``M`` per pass over ``out``, summed as
+    ``(x0 M0 + x1 M1) + (x2 M2 + x3 M3)``, then the remaining rows one by one. A fixed order (so
+    deterministic), each pass an element-wise loop the compiler vectorises, and a quarter of the
+    loads and stores of ``out`` of one row per pass."""
+    n = x.shape[0]
+    m = n - n % 4
+    for a in range(0, m, 4):
+        x0, x1, x2, x3 = x[a], x[a + 1], x[a + 2], x[a + 3]
+        m0, m1, m2, m3 = M[a], M[a + 1], M[a + 2], M[a + 3]
+        for c in range(out.shape[0]):
+            out[c] += (m0[c] * x0 + m1[c] * x1) + (m2[c] * x2 + m3[c] * x3)
+    for a in range(m, n):
+        xa = x[a]
+        for c in range(out.shape[0]):
+            out[c] += M[a, c] * xa
+
+
+@njit(cache=True, fastmath=False)
 def _ials_apply(v: np.ndarray, YtY: np.ndarray, Yu: np.ndarray, Yu_t: np.ndarray, weight: np.ndarray,
-                lam: float, shift: float, proj: np.ndarray, out: np.ndarray) -> None:
+                lam: float, shift: float, proj: np.ndarray, coef: np.ndarray, out: np.ndarray) -> None:
     """``out = (Y^T Y + Y^T (C_u - I) Y + lam I) v - shift * Y^T C_u p(u)`` without forming the
     matrix, in O(f^2 + f |I_u|): ``shift=0`` is the product ``A v``; ``shift=1`` at ``v = x`` is
     minus the residual ``b - A x`` (:math:`b = \\sum_i c_{ui} y_i`), in the same single pass.
 
     Yu: the factors of the row's items, gathered (n_u, f); Yu_t: the same transposed (f, n_u), so
-    that the projections :math:`y_i \\cdot v` are axpys over contiguous rows; weight:
-    :math:`c_{ui} - 1` (n_u,); proj: scratch (n_u,). Every sum runs in a fixed order; the products
-    take four columns of YtY (or four items) per pass over ``out``, which quarters the loads and
-    stores of ``out`` (about a quarter of the fit's time on MovieLens-100K).
+    that the projections :math:`y_i \\cdot v` are a weighted sum of contiguous rows too; weight:
+    :math:`c_{ui} - 1` (n_u,); proj (receives :math:`y_i \\cdot v`) and coef: scratch (n_u,). All
+    three products are :func:`_add_weighted_rows` (a fixed order).
     """
-    f = v.shape[0]
     real = v.dtype.type
-    for c in range(f):
+    for c in range(v.shape[0]):
         out[c] = lam * v[c]
-    m = f - f % 4
-    for a in range(0, m, 4):                # Y^T Y v, four columns at a time (YtY is symmetric)
-        v0, v1, v2, v3 = v[a], v[a + 1], v[a + 2], v[a + 3]
-        g0, g1, g2, g3 = YtY[a], YtY[a + 1], YtY[a + 2], YtY[a + 3]
-        for c in range(f):
-            out[c] += (g0[c] * v0 + g1[c] * v1) + (g2[c] * v2 + g3[c] * v3)
-    for a in range(m, f):
-        va = v[a]
-        for c in range(f):
-            out[c] += YtY[a, c] * va
-    _project(Yu_t, v, proj)
-    n_u = proj.shape[0]
-    one, s = real(1.0), real(shift)
-    m = n_u - n_u % 4
-    for k in range(0, m, 4):                # + sum_i ((c_ui - 1) y_i . v - shift c_ui) y_i, four at a time
-        w0 = weight[k] * proj[k] - s * (weight[k] + one)
-        w1 = weight[k + 1] * proj[k + 1] - s * (weight[k + 1] + one)
-        w2 = weight[k + 2] * proj[k + 2] - s * (weight[k + 2] + one)
-        w3 = weight[k + 3] * proj[k + 3] - s * (weight[k + 3] + one)
-        y0, y1, y2, y3 = Yu[k], Yu[k + 1], Yu[k + 2], Yu[k + 3]
-        for c in range(f):
-            out[c] += (w0 * y0[c] + w1 * y1[c]) + (w2 * y2[c] + w3 * y3[c])
-    for k in range(m, n_u):
-        w = weight[k] * proj[k] - s * (weight[k] + one)
-        y = Yu[k]
-        for c in range(f):
-            out[c] += w * y[c]
-
-
-@njit(cache=True, fastmath=False)
-def _project(Yu_t: np.ndarray, v: np.ndarray, proj: np.ndarray) -> None:
-    """``proj[k] = y_k . v`` for the gathered factors Yu_t (f, n_u), summed in a fixed order, four
-    factors per step (each step an element-wise loop over k, which the compiler vectorises)."""
-    f = Yu_t.shape[0]
+    _add_weighted_rows(YtY, v, out)         # + Y^T Y v (YtY is symmetric)
     proj[:] = 0
-    m = f - f % 4
-    for c in range(0, m, 4):                # four factors at a time
-        v0, v1, v2, v3 = v[c], v[c + 1], v[c + 2], v[c + 3]
-        t0, t1, t2, t3 = Yu_t[c], Yu_t[c + 1], Yu_t[c + 2], Yu_t[c + 3]
-        for k in range(proj.shape[0]):
-            proj[k] += (t0[k] * v0 + t1[k] * v1) + (t2[k] * v2 + t3[k] * v3)
-    for c in range(m, f):
-        vc = v[c]
-        for k in range(proj.shape[0]):
-            proj[k] += Yu_t[c, k] * vc
+    _add_weighted_rows(Yu_t, v, proj)       # y_i . v for the row's items
+    one, s = real(1.0), real(shift)
+    for k in range(proj.shape[0]):
+        coef[k] = weight[k] * proj[k] - s * (weight[k] + one)
+    _add_weighted_rows(Yu, coef, out)       # + sum_i ((c_ui - 1) y_i . v - shift c_ui) y_i
 
 
 @njit(parallel=True, cache=True, fastmath=False)
@@ -195,6 +175,7 @@ def ials_cg_half_step(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray,
             width = max(width, indptr[u + 1] - indptr[u])
         weight_buf = np.empty(width, dtype=X.dtype)
         proj_buf = np.empty(width, dtype=X.dtype)
+        coef_buf = np.empty(width, dtype=X.dtype)
         pred_buf = np.empty(width if row_loss.shape[0] else 0, dtype=X.dtype)
         yu_buf = np.empty(f * width, dtype=X.dtype)
         yu_t_buf = np.empty(f * width, dtype=X.dtype)
@@ -206,7 +187,7 @@ def ials_cg_half_step(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray,
             n_u = stop - start
             lam = real(_row_reg(data, start, stop, n_other, alpha, reg, reg_exponent))
             rows = indices[start:stop]
-            weight, proj = weight_buf[:n_u], proj_buf[:n_u]
+            weight, proj, coef = weight_buf[:n_u], proj_buf[:n_u], coef_buf[:n_u]
             Yu = yu_buf[:f * n_u].reshape((n_u, f))
             Yu_t = yu_t_buf[:f * n_u].reshape((f, n_u))
             for k in range(n_u):            # gather the rows first (memory-bound, vector copies) ...
@@ -216,7 +197,7 @@ def ials_cg_half_step(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray,
                 for c in range(f):
                     Yu_t[c, k] = Yu[k, c]
             pred = pred_buf[:n_u] if row_loss.shape[0] else pred_buf
-            _cg_row(X[u], YtY, Yu, Yu_t, weight, lam, proj, r, p, ap, cg_steps, pred)
+            _cg_row(X[u], YtY, Yu, Yu_t, weight, lam, proj, coef, r, p, ap, cg_steps, pred)
             if row_loss.shape[0]:
                 s = 0.0
                 for k in range(n_u):
@@ -227,7 +208,7 @@ def ials_cg_half_step(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray,
 
 @njit(cache=True, fastmath=False)
 def _cg_row(x: np.ndarray, YtY: np.ndarray, Yu: np.ndarray, Yu_t: np.ndarray, weight: np.ndarray,
-            lam: float, proj: np.ndarray, r: np.ndarray, p: np.ndarray, ap: np.ndarray,
+            lam: float, proj: np.ndarray, coef: np.ndarray, r: np.ndarray, p: np.ndarray, ap: np.ndarray,
             cg_steps: int, pred: np.ndarray) -> None:
     """``cg_steps`` conjugate-gradient steps on one row ``x`` (f,), in place, warm-started; r, p, ap:
     scratch (f,); the other arguments as :func:`_ials_apply`. ``pred`` (n_u,), unless empty,
@@ -236,7 +217,7 @@ def _cg_row(x: np.ndarray, YtY: np.ndarray, Yu: np.ndarray, Yu_t: np.ndarray, we
     has just computed)."""
     f = x.shape[0]
     real = x.dtype.type
-    _ials_apply(x, YtY, Yu, Yu_t, weight, lam, 1.0, proj, ap)
+    _ials_apply(x, YtY, Yu, Yu_t, weight, lam, 1.0, proj, coef, ap)
     track = pred.shape[0] > 0
     if track:
         pred[:] = proj                      # y_i . x at the start
@@ -247,7 +228,7 @@ def _cg_row(x: np.ndarray, YtY: np.ndarray, Yu: np.ndarray, Yu_t: np.ndarray, we
     for _ in range(cg_steps):
         if rs_old < 1e-20:
             break
-        _ials_apply(p, YtY, Yu, Yu_t, weight, lam, 0.0, proj, ap)
+        _ials_apply(p, YtY, Yu, Yu_t, weight, lam, 0.0, proj, coef, ap)
         step = real(rs_old / _dot(p, ap))
         for c in range(f):
             x[c] += step * p[c]
@@ -569,8 +550,7 @@ def bpr_blocked_epoch(P: np.ndarray, Q: np.ndarray, b: np.ndarray, indptr: np.nd
     which thread runs it or when.
 
     b: the item biases as :func:`bpr_epoch` takes them (padded rows, so cells running together never
-    share a cache line); indptr, indices: the (users x items) CSR structure with sorted indices (the
-    positives);
+    share a cache line); indptr, indices: the (users x items) CSR structure of the positives;
     pair_users, pair_items: (n,) every training pair; cell_order, cell_starts: the pairs grouped by
     cell ``s * B + t`` (:func:`counting_sort`); block_items, block_starts: the items grouped by
     block; seeds: (B * B,) uint64; triplets: (3, n) int64 and marks: (B, >= n_items) uint8, all
@@ -579,6 +559,8 @@ def bpr_blocked_epoch(P: np.ndarray, Q: np.ndarray, b: np.ndarray, indptr: np.nd
     log-loss, skipped triplets).
     """
     n_blocks = block_starts.shape[0] - 1
+    if marks.shape[0] < n_blocks or marks.shape[1] < Q.shape[0]:
+        raise ValueError("marks must have a row per block and a column per item")
     n_cells = n_blocks * n_blocks
     losses = np.zeros(n_cells, dtype=np.float64)
     skipped = np.zeros(n_cells, dtype=np.int64)
