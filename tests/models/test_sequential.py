@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from reclib.models.item_lm import ItemGPT2Recommender
-from reclib.models.sequential import (RecurrentRecommender, SASRec, SASRecRecommender, recurrent_step)
+from reclib.models.sequential import (RecurrentEncoder, RecurrentRecommender, SASRec, SASRecRecommender,
+                                     recurrent_step)
 
 
 @pytest.mark.parametrize("cell", ["gru", "lstm"])
@@ -126,3 +127,76 @@ def test_gpt2_early_stops_on_validate_and_keeps_the_best_epoch():
     model.fit(data, validate=lambda m: {"ndcg": next(scores)})
     assert model.best_epoch_ == 2 and len(model.history_) == 4       # stopped after 2 epochs without gain
     assert model.history_["val_ndcg"].tolist() == [0.1, 0.3, 0.2, 0.2]
+
+
+def _tiny_gpt2(activation="gelu_pytorch_tanh", seed=0):
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+    torch.manual_seed(seed)
+    config = GPT2Config(vocab_size=21, n_positions=6, n_embd=8, n_layer=2, n_head=2, resid_pdrop=0.0,
+                        embd_pdrop=0.0, attn_pdrop=0.0, bos_token_id=0, eos_token_id=0, pad_token_id=0,
+                        activation_function=activation)
+    return GPT2LMHeadModel(config).eval()
+
+
+def test_gpt2_logits_at_trained_positions_equal_the_full_output():
+    import torch
+    import torch.nn.functional as F
+    from reclib.models.item_lm import next_item_logits
+    model = _tiny_gpt2()
+    windows = torch.tensor([[0, 0, 3, 4, 5, 6], [7, 8, 9, 10, 11, 12], [0, 0, 0, 0, 0, 13]])
+    targets = torch.tensor([[0, 0, 4, 5, 6, 2], [0, 0, 0, 11, 12, 1], [0, 0, 0, 0, 0, 20]])
+    full = model(input_ids=windows, attention_mask=(windows > 0).long()).logits[..., 1:]   # (3, 6, 20)
+    trained = targets > 0
+    picked = next_item_logits(model, windows, trained)
+    assert picked.shape == (8, 20)                               # 4 + 3 + 1 trained positions
+    torch.testing.assert_close(picked, full[trained], rtol=0, atol=1e-6)
+    torch.testing.assert_close(next_item_logits(model, windows), full[:, -1], rtol=0, atol=1e-6)
+    # the loss: the cross-entropy over every position with padding ignored (the former form)
+    old = F.cross_entropy(full.reshape(-1, 20), (targets - 1).reshape(-1), ignore_index=-1)
+    new = F.cross_entropy(picked, targets[trained] - 1)
+    torch.testing.assert_close(new, old, rtol=0, atol=1e-6)
+    # padding never reaches a real position: other codes in the padding slots change nothing
+    repadded = torch.where(windows > 0, windows, torch.tensor(17))
+    hidden = model.transformer(input_ids=repadded, attention_mask=(windows > 0).long()).last_hidden_state
+    torch.testing.assert_close(hidden[trained] @ model.lm_head.weight[1:].T, picked, rtol=0, atol=1e-6)
+
+
+def test_gpt2_fused_gelu_is_gpt2s_tanh_gelu():
+    import torch
+    fused, spelt = _tiny_gpt2("gelu_pytorch_tanh"), _tiny_gpt2("gelu_new")
+    spelt.load_state_dict(fused.state_dict())
+    windows = torch.tensor([[0, 3, 4, 5, 6, 7], [8, 9, 10, 11, 12, 13]])
+    with torch.no_grad():
+        a, b = fused(input_ids=windows).logits, spelt(input_ids=windows).logits
+    assert a.abs().max() > 0.1
+    torch.testing.assert_close(a, b, rtol=0, atol=1e-5)
+    x = torch.linspace(-6, 6, 121)
+    expected = 0.5 * x * (1 + torch.tanh((2 / torch.pi) ** 0.5 * (x + 0.044715 * x ** 3)))
+    torch.testing.assert_close(fused.transformer.h[0].mlp.act(x), expected, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: SASRec(n_items=20, max_length=6, embedding_dim=8, n_blocks=1, n_heads=2, dropout=0.0),
+    lambda: RecurrentEncoder(20, 8, dropout=0.0),
+], ids=["sasrec", "gru"])
+def test_sequence_loss_scores_trained_positions_only_and_averages_over_all(make):
+    keras.utils.set_random_seed(0)
+    model = make()
+    items = np.array([[0, 0, 3, 4, 5, 6], [7, 8, 9, 10, 11, 12], [0, 0, 0, 0, 0, 13]], np.int32)
+    targets = np.array([[0, 0, 4, 5, 6, 2], [0, 0, 0, 11, 12, 1], [0, 0, 0, 0, 0, 20]], np.int32)
+    batch = {"items": items, "targets": targets}
+    hidden = model(items)
+    # by hand: softmax cross-entropy of the 8 trained positions, summed, over all 3 x 6 positions
+    h = keras.ops.convert_to_numpy(hidden).reshape(-1, 8)
+    logits = h @ keras.ops.convert_to_numpy(model.item_table()).T                    # (18, 20)
+    top = logits.max(1, keepdims=True)
+    log_p = logits - top - np.log(np.exp(logits - top).sum(1, keepdims=True))
+    t = targets.ravel()
+    expected = -log_p[t > 0, t[t > 0] - 1].sum() / 18
+    model.jit_compile = False                                      # gathers the 8 trained rows
+    gathered = float(keras.ops.convert_to_numpy(model.compute_loss(batch, y_pred=hidden)))
+    model.jit_compile = True                                       # static shapes: all 18, padding weight 0
+    weighted = float(keras.ops.convert_to_numpy(model.compute_loss(batch, y_pred=hidden)))
+    assert expected > 1.0
+    assert gathered == pytest.approx(expected, rel=1e-5) and weighted == pytest.approx(expected, rel=1e-5)
