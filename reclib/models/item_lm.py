@@ -24,6 +24,7 @@ Two things keep the CPU cost down without changing the model or the loss:
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -37,6 +38,10 @@ from reclib.data.sequences import training_windows
 from reclib.features.content import ItemFeatures, check_item_features
 from reclib.models.sequential import SequenceScoring
 
+if TYPE_CHECKING:                           # torch is imported when a model is built
+    import torch
+    from transformers import GPT2LMHeadModel
+
 __all__ = ["ItemGPT2Recommender", "next_item_logits"]
 
 #: the sizes are SASRecRecommender's validated ones (like for like); the epoch count is the
@@ -47,7 +52,8 @@ __all__ = ["ItemGPT2Recommender", "next_item_logits"]
 GPT2_EPOCHS = 15
 
 
-def next_item_logits(model, windows, positions=None):
+def next_item_logits(model: GPT2LMHeadModel, windows: torch.Tensor,
+                     positions: torch.Tensor | None = None) -> torch.Tensor:
     """Next-item logits of a ``GPT2LMHeadModel`` over item codes, only where they are needed.
 
     windows: (b, L) int64 tensor of left-padded codes (0 = padding, masked in attention);
