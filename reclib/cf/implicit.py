@@ -310,7 +310,8 @@ def bpr_sgd_step(P: np.ndarray, Q: np.ndarray, b: np.ndarray, users: np.ndarray,
     Equivalent to ``param -= lr * grad`` with the gradients of :func:`bpr_loss_and_grads`.
     Returns the batch's summed log-loss :math:`\\sum -\\ln\\sigma(\\hat x_{uij})` before the step (the
     penalty left out). Only the scalars are checked here (the step runs once
-    per batch); :class:`BPR` checks the parameters for NaN/inf once per epoch.
+    per batch); :class:`BPR` checks its loss for NaN/inf every epoch and the parameters after the
+    last one.
     """
     check_non_negative(reg=reg)
     check_positive(lr=lr)
@@ -367,8 +368,8 @@ class BPR(Recommender):
     n_factors, reg (:math:`\lambda`), learning_rate, epochs, batch_size, init_std, random_state, verbose.
     n_threads: the number of blocks, and of cells trained at once (see above): it fixes the numbers;
         the parallelism used is at most numba's thread count. Capped at the number of users and at
-        an eighth of the number of items (tiny catalogues train as one block). On P1's validation carve-out 2 blocks rank as well as 1 (NDCG@10 0.247 vs 0.244,
-        mean of six seeds).
+        an eighth of the number of items (tiny catalogues train as one block). On P1's validation
+        carve-out 2 blocks rank as well as 1 (NDCG@10 0.247 vs 0.244, mean of six seeds).
     dtype: ``"float64"`` (default) or ``"float32"`` factors (float32 halves the memory traffic of
         the random row accesses; the loss is still summed in float64).
     The defaults (64 factors, ``reg`` 0.03, ``learning_rate`` 0.05, 100 epochs, 2 threads) are the

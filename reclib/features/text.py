@@ -28,7 +28,7 @@ from reclib.checks import ParameterTypeError, check_choice, check_positive_int
 from reclib.data.sources import MINILM_HUB_NAME, default_cache_dir, fetch_minilm
 from reclib.features.cache import EmbeddingCache
 
-__all__ = ["DEFAULT_MODEL", "TextEncoder", "pool", "resolve_model"]
+__all__ = ["DEFAULT_MODEL", "TextEncoder", "pool", "resolve_model", "weights_hash"]
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +114,10 @@ def resolve_model(name_or_path: str = DEFAULT_MODEL) -> Path:
                   f"and only {DEFAULT_MODEL!r} is packaged for offline use")
 
 
-def _weights_hash(folder: Path) -> str:
+def weights_hash(folder: Path) -> str:
+    """SHA-256 (hex) of a model folder's weight, config and vocabulary files, names included: the
+    key of anything computed from those weights (the embedding cache here, the frozen encoder
+    states of :mod:`reclib.models.text_tower`)."""
     digest = hashlib.sha256()
     files = sorted(p for p in folder.iterdir() if p.suffix in (".safetensors", ".bin", ".json", ".txt"))
     for file in files:
@@ -175,7 +178,7 @@ class TextEncoder:
             raise ValueError(f"max_length={max_length} exceeds the {positions} positions of model {model!r}")
         self.cache = None
         if use_cache:
-            key = {"model": str(model), "weights": _weights_hash(self.folder), "pooling": pooling,
+            key = {"model": str(model), "weights": weights_hash(self.folder), "pooling": pooling,
                    "normalize": normalize, "max_length": max_length}
             self.cache = EmbeddingCache(Path(cache_dir) if cache_dir else default_cache_dir() / "embeddings", key,
                                         dim=self.dim)

@@ -47,7 +47,7 @@ from reclib.base import Recommender, user_batches
 from reclib.checks import (ParameterTypeError, check_choice, check_in_range, check_non_negative_int,
                            check_positive, check_positive_int, check_validate_function, require_columns)
 from reclib.features.content import item_text
-from reclib.features.text import DEFAULT_MODEL, _weights_hash, resolve_model
+from reclib.features.text import DEFAULT_MODEL, resolve_model, weights_hash
 
 __all__ = ["TextTowerRecommender", "in_batch_softmax_loss", "item_texts_series"]
 
@@ -221,7 +221,7 @@ class TextTowerRecommender(Recommender):
             parameter.requires_grad_(True)
         # the frozen bottom, once for every item (or taken from a live model fitted on the same tokens)
         self._cached = _frozen_states(encoder, tokens, self._additive, n_layers - self.trainable_layers,
-                                      _weights_hash(folder))
+                                      weights_hash(folder))
         return encoder
 
     def _encode(self, rows, training: bool):
