@@ -19,7 +19,7 @@ import numpy as np
 from reclib.checks import diverged
 from reclib.checks import ParameterTypeError, check_choice, check_non_negative_int, check_positive
 
-__all__ = ["RankingEarlyStopping", "StopOnNonFiniteLoss"]
+__all__ = ["EvaluateEachEpoch", "RankingEarlyStopping", "StopOnNonFiniteLoss"]
 
 
 class RankingEarlyStopping(keras.callbacks.Callback):
@@ -107,3 +107,21 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
             raise diverged(self.name, "epoch", epoch + 1, self.n_epochs, f"the training loss became {loss}",
                            {"learning_rate": self._current_learning_rate()},
                            "lower learning_rate (the optimizer's steps blow the weights up)")
+
+
+class EvaluateEachEpoch(keras.callbacks.Callback):
+    """Log ``val_<metric>`` (``model.evaluate`` on ``validation_data = (x, y)``) after every epoch,
+    for training loops that do not validate themselves (``fit_on_device``); put it before the
+    callbacks that read those logs (early stopping)."""
+
+    def __init__(self, validation_data: tuple, batch_size: int = 1024) -> None:
+        super().__init__()
+        if not isinstance(validation_data, tuple) or len(validation_data) != 2:
+            raise ParameterTypeError("validation_data must be a tuple (x, y)")
+        self.validation_data, self.batch_size = validation_data, batch_size
+
+    def on_epoch_end(self, epoch: int, logs=None) -> None:
+        x, y = self.validation_data
+        results = self.model.evaluate(x, y, batch_size=self.batch_size, verbose=0, return_dict=True)
+        if logs is not None:
+            logs.update({f"val_{name}": float(value) for name, value in results.items()})

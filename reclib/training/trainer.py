@@ -17,7 +17,9 @@
    ``reclib.models.tasks`` task overrides ``compute_loss``) unless ``loss`` is given,
    ``steps_per_execution`` and ``jit_compile``. ``learning_rate=None`` keeps the compile of
    an already compiled model (its optimizer, loss and metrics);
-6. runs ``model.fit`` with, first, :class:`StopOnNonFiniteLoss` (``FloatingPointError`` naming
+6. runs ``model.fit`` (or, with ``device_data=True`` on JAX or PyTorch, the device-resident loop of
+   :mod:`reclib.training.device_loop`: data on the device once, ``steps_per_execution`` steps per
+   host call, optional row-sparse embedding updates) with, first, :class:`StopOnNonFiniteLoss` (``FloatingPointError`` naming
    the epoch and ``learning_rate``), then early stopping — on ``validate()``'s ranking metric
    (:class:`RankingEarlyStopping`) or, with ``validation_data``, Keras' ``EarlyStopping`` on the
    logged ``monitor`` — restoring the best weights, then ``callbacks``.
@@ -37,7 +39,8 @@ import pandas as pd
 
 from reclib.checks import (ParameterTypeError, check_choice, check_non_negative_int, check_positive,
                            check_positive_int)
-from reclib.training.callbacks import RankingEarlyStopping, StopOnNonFiniteLoss
+from reclib.training.callbacks import EvaluateEachEpoch, RankingEarlyStopping, StopOnNonFiniteLoss
+from reclib.training.device_loop import DEVICE_BACKENDS, LinearWarmup, fit_on_device
 
 __all__ = ["PRECISIONS", "Trainer", "check_keras_verbose", "fit_binary_classifier"]
 
@@ -76,13 +79,19 @@ class Trainer:
         strategy (TensorFlow): anything with a ``scope()``; applied, nothing more.
     steps_per_execution, jit_compile: passed to ``compile``; loss: a compiled loss (``None``
         for models that own their loss through a task); callbacks: further Keras callbacks.
+    warmup_steps: the learning rate rises linearly over this many optimizer steps (0: none).
+    device_data: train from arrays held on the accelerator (``data=(x, y)`` with ``x`` a dict;
+        JAX and PyTorch backends); sparse_embeddings: with it, row-wise Adagrad at
+        ``sparse_learning_rate`` on the rows of the batch for the embedding tables that read a
+        model input (:func:`~reclib.training.device_loop.fit_on_device`).
     """
 
     def __init__(self, epochs: int = 20, batch_size: int = 1024, learning_rate: float | None = 1e-3,
                  patience: int = 3, monitor: str = "ndcg", random_state: int = 42, verbose: int | str = 0,
                  precision: str | None = None, distribution: object = None, steps_per_execution: int = 1,
                  jit_compile: bool | str = "auto", callbacks: Sequence[keras.callbacks.Callback] = (),
-                 loss: object = None, mode: str = "max") -> None:
+                 loss: object = None, mode: str = "max", warmup_steps: int = 0, device_data: bool = False,
+                 sparse_embeddings: bool = False, sparse_learning_rate: float = 0.05) -> None:
         check_positive_int(epochs=epochs, batch_size=batch_size, steps_per_execution=steps_per_execution)
         if learning_rate is not None:
             check_positive(learning_rate=learning_rate)
@@ -96,6 +105,18 @@ class Trainer:
                                      f"strategy (with a scope()), got {type(distribution).__name__}")
         check_choice("jit_compile", jit_compile, ("auto", True, False))
         check_choice("mode", mode, ("max", "min"))
+        check_non_negative_int(warmup_steps=warmup_steps)
+        check_choice("device_data", device_data, (True, False))
+        check_choice("sparse_embeddings", sparse_embeddings, (True, False))
+        check_positive(sparse_learning_rate=sparse_learning_rate)
+        if sparse_embeddings and not device_data:
+            raise ValueError("sparse_embeddings=True needs device_data=True (the row-sparse update is part of "
+                             "the device-resident loop)")
+        if device_data and keras.backend.backend() not in DEVICE_BACKENDS:
+            raise ValueError(f"device_data=True runs on the {' and '.join(DEVICE_BACKENDS)} backends, not "
+                             f"{keras.backend.backend()!r} (set KERAS_BACKEND before importing keras)")
+        if device_data and distribution is not None:
+            raise ValueError("device_data=True trains on one device: pass distribution=None")
         callbacks = list(callbacks)
         for j, callback in enumerate(callbacks):
             if not isinstance(callback, keras.callbacks.Callback):
@@ -106,6 +127,8 @@ class Trainer:
         self.precision, self.distribution = precision, distribution
         self.steps_per_execution, self.jit_compile, self.callbacks = steps_per_execution, jit_compile, callbacks
         self.loss, self.mode = loss, mode
+        self.warmup_steps, self.device_data = warmup_steps, device_data
+        self.sparse_embeddings, self.sparse_learning_rate = sparse_embeddings, sparse_learning_rate
 
     def fit(self, model: keras.Model | Callable[[], keras.Model], data: object,
             validate: Callable[[], dict[str, float]] | None = None,
@@ -143,7 +166,8 @@ class Trainer:
         if not model.built:
             model(_first_inputs(data, self.batch_size))          # build every layer on one real batch
         if self.learning_rate is not None:
-            model.compile(optimizer=keras.optimizers.Adam(self.learning_rate), loss=self.loss,
+            rate = LinearWarmup(self.learning_rate, self.warmup_steps) if self.warmup_steps else self.learning_rate
+            model.compile(optimizer=keras.optimizers.Adam(rate), loss=self.loss,
                           steps_per_execution=self.steps_per_execution, jit_compile=self.jit_compile)
         elif not model.compiled:
             raise ValueError("learning_rate=None keeps the model's compile, but the model is not compiled")
@@ -154,11 +178,21 @@ class Trainer:
             ranking = RankingEarlyStopping(validate, self.monitor, self.patience)
             callbacks.append(ranking)
         elif validation_data is not None:
+            if self.device_data:        # fit_on_device computes no val_* logs itself
+                callbacks.append(EvaluateEachEpoch(validation_data, self.batch_size))
             keras_stop = keras.callbacks.EarlyStopping(monitor=self.monitor, mode=self.mode, patience=self.patience,
                                                        restore_best_weights=True)
             callbacks.append(keras_stop)
         callbacks += self.callbacks
-        if isinstance(data, tuple):
+        if self.device_data:
+            if not isinstance(data, tuple) or len(data) != 2:
+                raise ParameterTypeError(f"device_data=True needs data=(x, y) arrays, got {type(data).__name__}")
+            logged = fit_on_device(model, data[0], data[1], self.epochs, self.batch_size, self.steps_per_execution,
+                                   callbacks, self.random_state, self.sparse_embeddings,
+                                   self.sparse_learning_rate, self.warmup_steps)
+            fitted = keras.callbacks.History()
+            fitted.history = logged
+        elif isinstance(data, tuple):
             x, y = data
             fitted = model.fit(x, y, batch_size=self.batch_size, validation_data=validation_data,
                                epochs=self.epochs, callbacks=callbacks, verbose=self.verbose, shuffle=True)
