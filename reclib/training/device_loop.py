@@ -116,7 +116,7 @@ def _host_arrays(x: object, y: object) -> tuple[dict[str, np.ndarray], np.ndarra
 
 def fit_on_device(model: keras.Model, x: dict[str, np.ndarray], y: np.ndarray, epochs: int, batch_size: int,
                   steps_per_call: int, callbacks: Sequence[keras.callbacks.Callback], random_state: int,
-                  sparse_embeddings: bool = False, sparse_learning_rate: float = 0.05,
+                  sparse_embeddings: bool = False, sparse_learning_rate: float = 0.1,
                   warmup_steps: int = 0) -> dict[str, list[float]]:
     """Train a compiled, built ``model`` on ``(x, y)`` held on the device (module doc); return the
     history ``{"loss": [...], <logged validation metrics>: [...]}`` of the epochs run.
@@ -143,23 +143,31 @@ def fit_on_device(model: keras.Model, x: dict[str, np.ndarray], y: np.ndarray, e
     runner_class = _JaxRunner if backend == "jax" else _TorchRunner
     runner = runner_class(model, xs, ys, batch_size, tables, sparse_learning_rate, warmup_steps)
     history: dict[str, list[float]] = {}
-    callback_list = keras.callbacks.CallbackList(list(callbacks), model=model, epochs=epochs, verbose=0)
+    callbacks = list(callbacks)
+    for callback in callbacks:      # called one by one with one logs dict: a callback's val_* reach the next
+        callback.set_model(model)
+        callback.set_params({"epochs": epochs, "steps": n // batch_size, "verbose": 0})
     rng = np.random.default_rng(random_state)
     steps = n // batch_size
     model.stop_training = False
-    callback_list.on_train_begin()
+    for callback in callbacks:
+        callback.on_train_begin({})
     for epoch in range(epochs):
-        callback_list.on_epoch_begin(epoch)
+        for callback in callbacks:
+            callback.on_epoch_begin(epoch, {})
         order = rng.permutation(n).astype(np.int32)
         loss = runner.epoch(order, steps, steps_per_call)
         runner.write_back()
         logs = {"loss": loss}
-        callback_list.on_epoch_end(epoch, logs)
+        for callback in callbacks:
+            callback.on_epoch_end(epoch, logs)
+        runner.read_back()
         for key, value in logs.items():
             history.setdefault(key, []).append(float(value))
         if model.stop_training:
             break
-    callback_list.on_train_end()
+    for callback in callbacks:
+        callback.on_train_end({})
     return history
 
 
@@ -195,10 +203,9 @@ class _JaxRunner(_Runner):
         self.jax, self.jnp = jax, jnp
         self.xs = {k: jax.device_put(v) for k, v in xs.items()}
         self.ys = jax.device_put(ys)
-        accumulators = [jnp.full((self.trainable[j].shape[0],), ADAGRAD_INITIAL, "float32") for j in tables]
-        self.state = ([v.value for v in self.trainable], [v.value for v in model.non_trainable_variables],
-                      [v.value for v in self.optimizer.variables], [v.value for v in model.metrics_variables],
-                      accumulators, jnp.zeros((), "int32"))
+        self.state = ([], [], [], [], [jnp.full((self.trainable[j].shape[0],), ADAGRAD_INITIAL, "float32")
+                                       for j in tables], jnp.zeros((), "int32"))
+        self.read_back()
         # the compiled optimizer's values, read by compute_loss_and_updates (loss scaling) only
         self.model_optimizer_values = [v.value for v in model.optimizer.variables]
         self.compiled = {}
@@ -257,11 +264,19 @@ class _JaxRunner(_Runner):
             losses.append(chunk)
         return float(self.jnp.mean(self.jnp.concatenate(losses)))
 
+    def _variable_groups(self) -> tuple:
+        return (self.trainable, self.model.non_trainable_variables, self.optimizer.variables,
+                self.model.metrics_variables)
+
+    def read_back(self) -> None:
+        """The state from the Keras variables: callbacks may have read them (an evaluation
+        donates and replaces their buffers) or written them (restoring the best weights)."""
+        *_, accumulators, step = self.state
+        self.state = tuple([v.value for v in group] for group in self._variable_groups()) + (accumulators, step)
+
     def write_back(self) -> None:
         trainable, non_trainable, optimizer_vars, metric_vars, _, _ = self.state
-        for variables, values in ((self.trainable, trainable), (self.model.non_trainable_variables, non_trainable),
-                                  (self.optimizer.variables, optimizer_vars),
-                                  (self.model.metrics_variables, metric_vars)):
+        for variables, values in zip(self._variable_groups(), (trainable, non_trainable, optimizer_vars, metric_vars)):
             for variable, value in zip(variables, values):
                 variable.assign(value)
 
@@ -308,3 +323,6 @@ class _TorchRunner(_Runner):
 
     def write_back(self) -> None:
         """Nothing to do: PyTorch updates the Keras variables in place."""
+
+    def read_back(self) -> None:
+        """Nothing to do: the training step reads the Keras variables themselves."""

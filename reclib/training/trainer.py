@@ -91,7 +91,7 @@ class Trainer:
                  precision: str | None = None, distribution: object = None, steps_per_execution: int = 1,
                  jit_compile: bool | str = "auto", callbacks: Sequence[keras.callbacks.Callback] = (),
                  loss: object = None, mode: str = "max", warmup_steps: int = 0, device_data: bool = False,
-                 sparse_embeddings: bool = False, sparse_learning_rate: float = 0.05) -> None:
+                 sparse_embeddings: bool = False, sparse_learning_rate: float = 0.1) -> None:
         check_positive_int(epochs=epochs, batch_size=batch_size, steps_per_execution=steps_per_execution)
         if learning_rate is not None:
             check_positive(learning_rate=learning_rate)

@@ -72,6 +72,19 @@ def main(out: str) -> None:
         runs = [fit(space, x, y, epochs=6, batch_size=128, device_data=True, sparse_embeddings=sparse,
                     sparse_learning_rate=0.3, steps_per_execution=5)[1]["loss"].tolist() for _ in range(2)]
         result[f"{label}_losses"] = runs
+    # Keras early stopping on validation AUC (the logs come from EvaluateEachEpoch), best weights kept
+    valid = {k: v[1536:] for k, v in x.items()}
+    trainer = Trainer(epochs=4, batch_size=128, learning_rate=None, random_state=3, device_data=True,
+                      monitor="val_loss", mode="min", patience=1)
+    keras.utils.set_random_seed(3)
+    model = build(space)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss=LOSS, metrics=[keras.metrics.AUC(name="auc", from_logits=True)])
+    history = trainer.fit(model, ({k: v[:1536] for k, v in x.items()}, y[:1536]), validation_data=(valid, y[1536:]))
+    result["validated"] = {"columns": sorted(history.columns), "epochs": len(history),
+                           "best_epoch": trainer.best_epoch_,
+                           "restored_val_loss": float(trainer.model_.evaluate(valid, y[1536:], verbose=0,
+                                                                              return_dict=True)["loss"]),
+                           "best_val_loss": float(history["val_loss"].min())}
     with open(out, "w") as handle:
         json.dump(result, handle)
 

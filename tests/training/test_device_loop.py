@@ -92,3 +92,13 @@ def test_device_runs_repeat_and_learn(probe, path):
     first, second = probe[f"{path}_losses"]
     assert first == second                       # same seed, same process: the same numbers
     assert len(first) == 6 and first[-1] < 0.5 * first[0]   # measured: 0.66 -> 0.01-0.18
+
+
+@pytest.mark.slow
+def test_validation_logs_and_best_weights(probe):
+    """``validation_data`` on the device path: ``val_*`` logged every epoch, Keras' early stopping
+    keeps the best epoch's weights (their validation loss is the best logged one)."""
+    validated = probe["validated"]
+    assert {"loss", "val_loss", "val_auc"} <= set(validated["columns"])
+    assert 1 <= validated["best_epoch"] <= validated["epochs"] <= 4
+    assert validated["restored_val_loss"] == pytest.approx(validated["best_val_loss"], rel=1e-5)
