@@ -11,7 +11,7 @@ PIP    := $(PY) -m pip --disable-pip-version-check
 # where the CPU build of torch comes from when re-locking; e.g. TORCH_INDEX=https://download.pytorch.org/whl/cpu
 TORCH_INDEX ?=
 
-.PHONY: setup lock data notebooks readme smoke test unit bench bench-train bench-peers tune lab clean distclean
+.PHONY: setup lock data notebooks readme smoke test unit bench bench-train bench-peers bench-gpu stage-device tune lab clean distclean
 
 setup: $(SETUP)
 
@@ -75,6 +75,15 @@ bench-train: $(DATA)
 bench-peers: $(DATA)
 	$(PIP) install --quiet -c $(LOCK) -e ".[peers]"
 	$(PY) -m experiments.bench_peers $(BENCH_ARGS)
+
+# the kit's training paths on a GPU (DCN-V2 in NVIDIA's shape on JAX and PyTorch, the MovieLens models)
+# -> build/bench_gpu/bench_gpu.{json,md}; `--tiny` rehearses it on the CPU (make test does)
+bench-gpu: $(DATA)
+	$(PY) -m experiments.bench_gpu --output build/bench_gpu $(BENCH_ARGS)
+
+# what a GPU machine without network needs (wheels for Python 3.12, data and encoder caches) -> .stage/
+stage-device: $(DATA)
+	$(PY) -m experiments.stage_device
 
 # hyper-parameter searches on validation carve-outs of the training data -> build/tuning/
 tune: $(DATA)
