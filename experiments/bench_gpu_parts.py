@@ -107,8 +107,7 @@ def dense_flops_per_sample(model) -> float:
     sample's forward (2 per weight) and backward (4 per weight) pass."""
     import keras
     tables = {id(layer.embeddings) for layer in model.layers if isinstance(layer, keras.layers.Embedding)}
-    return 6.0 * sum(int(np.prod(v.shape)) for v in model.trainable_variables
-                     if len(v.shape) == 2 and id(v) not in tables)
+    return 6.0 * sum(int(np.prod(v.shape)) for v in model.weights if len(v.shape) == 2 and id(v) not in tables)
 
 
 def dcnv2(part: str, out: Path, tiny: bool) -> None:
@@ -125,16 +124,23 @@ def dcnv2(part: str, out: Path, tiny: bool) -> None:
     space, x, y = zipf_clicks(shape)
     rec.set(data_seconds=round(time.perf_counter() - start, 1), click_rate=float(y.mean()))
 
-    def build():
-        return build_ctr_model("dcnv2", space, embedding_dim=shape["dim"], hidden_units=shape["mlp"], dropout=0.0,
-                               l2=0.0, cross_layers=shape["cross"], cross_rank=shape["rank"])
+    def build(frozen_tables: bool = False):
+        model = build_ctr_model("dcnv2", space, embedding_dim=shape["dim"], hidden_units=shape["mlp"], dropout=0.0,
+                                l2=0.0, cross_layers=shape["cross"], cross_rank=shape["rank"])
+        for layer in model.layers:       # the bound: what the step costs without any embedding gradient
+            if frozen_tables and isinstance(layer, keras.layers.Embedding):
+                layer.trainable = False
+        return model
 
     small, large = shape["batches"]
     # most informative first: a part stopped by its time share keeps the rows it finished
     configs = [("mixed_bfloat16", small, True, True), ("mixed_bfloat16", small, False, True),
                ("float32", small, True, True), ("mixed_bfloat16", large, True, True),
-               ("float32", large, True, True), ("mixed_bfloat16", small, False, False)]
+               ("float32", large, True, True), ("mixed_bfloat16", small, False, False),
+               ("mixed_bfloat16", small, "frozen", True)]
     for precision, batch, sparse, on_device in configs:
+        frozen = sparse == "frozen"
+        sparse = sparse is True
         rows = len(y) if on_device else 8 * batch           # model.fit is timed on fewer rows
         steps = rows // batch
         timer = EpochTimer()
@@ -143,7 +149,7 @@ def dcnv2(part: str, out: Path, tiny: bool) -> None:
                           sparse_embeddings=sparse, sparse_learning_rate=0.1, warmup_steps=min(8, steps),
                           steps_per_execution=steps if on_device else 1, jit_compile=backend == "jax", callbacks=[timer],
                           monitor="loss", mode="min", random_state=SEED)
-        history = trainer.fit(build, ({k: v[:rows] for k, v in x.items()}, y[:rows]))
+        history = trainer.fit(lambda: build(frozen), ({k: v[:rows] for k, v in x.items()}, y[:rows]))
         model = trainer.model_
         epoch_s = min(timer.seconds[1:])
         per_s = rows // batch * batch / epoch_s
@@ -151,7 +157,7 @@ def dcnv2(part: str, out: Path, tiny: bool) -> None:
         policy = sorted({layer.dtype_policy.compute_dtype for layer in model.layers if layer.weights})
         rec.set(flops_per_sample=flops, parameters=int(model.count_params()))
         rec.row(path="device loop" if on_device else "Keras model.fit (NumPy batches)", precision=precision,
-                batch=batch, embeddings="row-sparse Adagrad" if sparse else "dense Adam",
+                batch=batch, embeddings="frozen (no gradient)" if frozen else "row-sparse Adagrad" if sparse else "dense Adam",
                 samples_per_s=round(per_s), tflops=round(per_s * flops / 1e12, 1),
                 share_of_peak=round(per_s * flops / 1e12 / rec.result["peak_bf16_tflops"], 3),
                 first_epoch_s=round(timer.seconds[0], 2), epoch_s=round(epoch_s, 3),
