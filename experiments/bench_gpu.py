@@ -69,11 +69,11 @@ def _write(path: Path, payload: dict) -> None:
     os.replace(tmp, path)
 
 
-def run_part(part: str, output: Path, tiny: bool, timeout: float) -> dict:
+def run_part(part: str, output: Path, tiny: bool, timeout: float, skip_finetune: bool = False) -> dict:
     """Run one part in a fresh process with its Keras backend; return its JSON (or the failure)."""
     target = output / f"part_{part}.json"
     env = dict(os.environ, KERAS_BACKEND=PARTS[part], PYTHONHASHSEED="0", OMP_WAIT_POLICY="PASSIVE",
-               XLA_PYTHON_CLIENT_PREALLOCATE="false")
+               XLA_PYTHON_CLIENT_PREALLOCATE="false", RECLIB_BENCH_SKIP_FINETUNE="1" if skip_finetune else "0")
     command = [sys.executable, "-m", "experiments.bench_gpu_parts", part, str(target)] + (["--tiny"] if tiny else [])
     start = time.perf_counter()
     try:
@@ -120,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated, of {list(PARTS)}")
     parser.add_argument("--tiny", action="store_true", help="tiny shapes: the CPU rehearsal")
     parser.add_argument("--budget", type=float, default=480.0, help="seconds for all parts together")
+    parser.add_argument("--skip-finetune", action="store_true",
+                        help="leave out the P5 text towers (their full fine-tuning is for a GPU)")
     args = parser.parse_args(argv)
     parts = [p for p in args.parts.split(",") if p]
     unknown = sorted(set(parts) - set(PARTS))
@@ -137,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         share = left * WEIGHTS[part] / sum(WEIGHTS[p] for p in parts[j:])
         print(f"[bench_gpu] {part} ({share:.0f} of {left:.0f} s left)", flush=True)
-        report["parts"][part] = run_part(part, output, args.tiny, share)
+        report["parts"][part] = run_part(part, output, args.tiny, share, args.skip_finetune)
         _write(output / "bench_gpu.json", report)
         (output / "bench_gpu.md").write_text(markdown(report))
     _write(output / "bench_gpu.json", report)

@@ -19,12 +19,28 @@ Two things keep the CPU cost down without changing the model or the loss:
   ``(b, L, n_items + 1)`` logits and discarding most of them;
 - the activation is ``"gelu_pytorch_tanh"``, PyTorch's one-kernel form of GPT-2's tanh
   approximation of GELU (``"gelu_new"``, the same formula spelt as six element-wise operations).
+
+**Devices.** ``device`` ("auto", "cpu", "cuda" or "cuda:N") says where a fit trains and the
+fitted model scores; "auto" takes CUDA when torch sees a GPU. The weights are initialised and the
+windows shuffled on the CPU (``torch.manual_seed`` and a NumPy generator) whatever the device, so
+the CPU numbers are those of a model without the parameter, and a GPU fit starts from the same
+weights and sees the same batches (its arithmetic, and its dropout masks, differ). On CUDA,
+``precision="bfloat16"`` runs the training forward passes under ``torch.autocast`` in bfloat16
+(weights, optimiser and scoring stay float32). A pickled (saved) model holds CPU tensors
+whatever it was trained on (:func:`cpu_state`); loaded, it goes back to its GPU where that GPU is
+visible, else it stays on the CPU with ``device_ = "cpu"`` (:func:`restore_state`). The helpers
+here (:func:`check_device`, :func:`resolve_device`, ...) serve
+:class:`~reclib.models.text_tower.TextTowerRecommender` too.
 """
 
 from __future__ import annotations
 
+import contextlib
+import itertools
+import re
+import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -42,7 +58,8 @@ if TYPE_CHECKING:                           # torch is imported when a model is 
     import torch
     from transformers import GPT2LMHeadModel
 
-__all__ = ["ItemGPT2Recommender", "next_item_logits"]
+__all__ = ["ItemGPT2Recommender", "check_device", "check_precision", "cpu_state", "next_item_logits",
+           "resolve_device", "restore_state", "synchronize", "training_autocast"]
 
 #: the sizes are SASRecRecommender's validated ones (like for like); the epoch count is the
 #: early-stopped epoch on P3's validation event (``python -m experiments.tune_sequential --models
@@ -50,6 +67,128 @@ __all__ = ["ItemGPT2Recommender", "next_item_logits"]
 #: output layer and the six-operation GELU had peaked at 0.100: training noise of that size moves
 #: the early-stopped epoch)
 GPT2_EPOCHS = 15
+
+
+# -- devices and precision of the PyTorch models (here and reclib.models.text_tower) -----------------
+def check_device(device: object) -> None:
+    """Constructor check of a ``device`` parameter: "auto", "cpu", "cuda" or "cuda:N"."""
+    if not isinstance(device, str):
+        raise ParameterTypeError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N' (a string), got {device!r}")
+    if device not in ("auto", "cpu", "cuda") and not re.fullmatch(r"cuda:[0-9]+", device):
+        raise ValueError(f"device={device!r}: expected 'auto', 'cpu', 'cuda' or 'cuda:N' (N a GPU index)")
+
+
+def check_precision(precision: object) -> None:
+    """Constructor check of a ``precision`` parameter: ``None`` (float32) or "bfloat16" (CUDA only)."""
+    if precision is not None and not (isinstance(precision, str) and precision == "bfloat16"):
+        raise ValueError(f"precision={precision!r}: expected None (float32) or 'bfloat16' (CUDA only)")
+
+
+def _cuda_problem(device: str) -> str | None:
+    """Why CUDA ``device`` ("cuda" or "cuda:N") cannot be used here, or ``None`` if it can."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return (f"no CUDA device is visible (torch.cuda.is_available() is False; torch "
+                f"{torch.__version__})")
+    count, index = torch.cuda.device_count(), int(device.partition(":")[2] or 0)
+    if index >= count:
+        return f"only {count} CUDA device(s) are visible (cuda:0..cuda:{count - 1})"
+    return None
+
+
+def resolve_device(device: str, precision: str | None = None) -> str:
+    """The device a fit runs on: "auto" -> "cuda" if ``torch.cuda.is_available()`` else "cpu";
+    "cpu", "cuda" and "cuda:N" as given. Raises ``ValueError`` naming ``device`` when CUDA is asked
+    for and torch sees no GPU (or not GPU N), and naming ``precision`` when "bfloat16" would run on
+    the CPU."""
+    import torch
+
+    check_device(device)
+    check_precision(precision)
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    elif device != "cpu":
+        problem = _cuda_problem(device)
+        if problem:
+            raise ValueError(f"device={device!r}, but {problem}; use device='cpu' or 'auto'")
+    if precision == "bfloat16" and device == "cpu":
+        raise ValueError("precision='bfloat16' runs only on a CUDA device, but device resolved to 'cpu'; "
+                         "use precision=None on the CPU")
+    return device
+
+
+def training_autocast(device: str, precision: str | None):
+    """The context of a training forward pass: ``torch.autocast("cuda", torch.bfloat16)`` with
+    ``precision="bfloat16"`` on CUDA, else a no-op (float32, the numbers untouched)."""
+    import torch
+
+    if precision == "bfloat16" and device != "cpu":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def synchronize(device: str) -> None:
+    """Wait for the device's queued work (CUDA runs asynchronously) before reading a clock."""
+    if device != "cpu":
+        import torch
+
+        torch.cuda.synchronize(device)
+
+
+#: the key of ``cpu_state``'s record of the devices the moved attributes came from
+_DEVICES_KEY = "_torch_devices"
+
+
+def _device_of(value: torch.Tensor | torch.nn.Module) -> str:
+    """The device of a tensor, or of a module's first parameter or buffer ("cpu" if none)."""
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        return str(value.device)
+    first = next(itertools.chain(value.parameters(), value.buffers()), None)
+    return "cpu" if first is None else str(first.device)
+
+
+def cpu_state(state: dict[str, Any]) -> dict[str, Any]:
+    """A fitted torch model's ``__dict__`` as pickled (``__getstate__``; ``save``, ``copy``).
+
+    Unchanged when ``device_`` is "cpu" (or absent: unfitted). Otherwise its torch tensors and
+    modules that live on a GPU are copied to the CPU (one ``torch.save`` /
+    ``torch.load(map_location="cpu")`` round trip, so modules and tensors shared between attributes
+    stay shared) and their devices are recorded for :func:`restore_state`. So the bytes hold CPU
+    tensors only: a model trained on a GPU loads on a machine without one. The live model is not
+    changed.
+    """
+    if state.get("device_", "cpu") == "cpu":
+        return state
+    import io
+
+    import torch
+
+    parts = {k: v for k, v in state.items() if isinstance(v, (torch.Tensor, torch.nn.Module))}
+    devices = {k: d for k, d in ((k, _device_of(v)) for k, v in parts.items()) if d != "cpu"}
+    if not devices:
+        return state
+    buffer = io.BytesIO()
+    torch.save({k: parts[k] for k in devices}, buffer)
+    buffer.seek(0)
+    return {**state, **torch.load(buffer, map_location="cpu", weights_only=False), _DEVICES_KEY: devices}
+
+
+def restore_state(state: dict[str, Any]) -> dict[str, Any]:
+    """The inverse of :func:`cpu_state` (``__setstate__``): the recorded attributes go back to
+    their GPU when it is visible here; otherwise the model stays on the CPU and ``device_``
+    becomes "cpu" (it scores there; a refit resolves ``device`` again)."""
+    devices = state.pop(_DEVICES_KEY, None)
+    if not devices:
+        return state
+    if any(_cuda_problem(d) for d in set(devices.values())):
+        state["device_"] = "cpu"
+        return state
+    for name, device in devices.items():
+        state[name] = state[name].to(device)           # modules move in place: sharing is kept
+    return state
 
 
 def next_item_logits(model: GPT2LMHeadModel, windows: torch.Tensor,
@@ -79,8 +218,17 @@ class ItemGPT2Recommender(SequenceScoring, Recommender):
     (``torch.manual_seed`` and the window shuffle), verbose (print the loss per epoch). The sizes
     mirror :class:`~reclib.models.sequential.SASRecRecommender`'s defaults so the two compare like
     for like; ``epochs`` was chosen on the validation event (``GPT2_EPOCHS``).
+    device: "auto" (default: CUDA when torch sees a GPU, else the CPU), "cpu", "cuda" or
+    "cuda:N": where ``fit`` trains and the fitted model scores (windows are scored on it, scores
+    come back as NumPy arrays); CUDA where none is visible raises ``ValueError`` at fit.
+    precision: ``None`` (float32, default) or "bfloat16": on CUDA only (``ValueError`` at fit on
+    the CPU), the training forward passes run under ``torch.autocast`` in bfloat16; weights,
+    Adam and scoring stay float32.
 
-    After ``fit``: ``history_`` (loss per epoch), ``torch_model_``. Scoring, ``observe`` and the
+    After ``fit``: ``history_`` (loss and seconds of training per epoch, validation excluded),
+    ``torch_model_`` (on ``device_``), ``device_`` (the device resolved from ``device``, where the
+    model scores; a saved model holds CPU tensors and loads back on its GPU, or on the CPU with
+    ``device_ = "cpu"`` where that GPU is not visible: module doc). Scoring, ``observe`` and the
     real-time state as :class:`~reclib.models.sequential.SequenceScoring` (the last
     ``max_length`` items, re-encoded).
     """
@@ -88,7 +236,7 @@ class ItemGPT2Recommender(SequenceScoring, Recommender):
     def __init__(self, max_length: int = 50, embedding_dim: int = 128, n_layers: int = 2, n_heads: int = 2,
                  dropout: float = 0.2, epochs: int = GPT2_EPOCHS, batch_size: int = 128, learning_rate: float = 5e-3,
                  patience: int = 3, random_state: int = 42, verbose: bool = False, timestamp_col: str = "timestamp",
-                 **columns: str) -> None:
+                 device: str = "auto", precision: str | None = None, **columns: str) -> None:
         super().__init__(**columns)
         check_positive_int(max_length=max_length, embedding_dim=embedding_dim, n_layers=n_layers,
                            n_heads=n_heads, epochs=epochs, batch_size=batch_size)
@@ -99,9 +247,12 @@ class ItemGPT2Recommender(SequenceScoring, Recommender):
             raise ValueError(f"embedding_dim ({embedding_dim}) must be divisible by n_heads ({n_heads})")
         if not isinstance(timestamp_col, str):
             raise ParameterTypeError(f"timestamp_col must be a column name, got {timestamp_col!r}")
+        check_device(device)
+        check_precision(precision)
         self.max_length, self.embedding_dim, self.n_layers, self.n_heads = max_length, embedding_dim, n_layers, n_heads
         self.dropout, self.epochs, self.batch_size, self.learning_rate = dropout, epochs, batch_size, learning_rate
         self.patience, self.random_state, self.verbose, self.timestamp_col = patience, random_state, verbose, timestamp_col
+        self.device, self.precision = device, precision
 
     def fit(self, interactions: pd.DataFrame,
             validate: Callable[[Recommender], dict[str, float]] | None = None, *,
@@ -109,11 +260,13 @@ class ItemGPT2Recommender(SequenceScoring, Recommender):
         """Fit on ``interactions`` (needs ``timestamp_col``). ``validate(model) -> {"ndcg": ...}``
         runs after every epoch; training stops after ``patience`` epochs without a better
         ``ndcg`` and keeps the best epoch's weights (``best_epoch_``). ``item_features``: only its
-        ``item_ids`` are used, as the catalogue (see ``SASRecRecommender``)."""
+        ``item_ids`` are used, as the catalogue (see ``SASRecRecommender``). Trains on ``device``
+        (class doc)."""
         require_columns(interactions, self.user_col, self.item_col, self.timestamp_col)
         self.item_features_ = check_item_features(item_features, interactions, self.item_col,
                                                   model=type(self).__name__)
         check_validate_function(validate)
+        self.device_ = resolve_device(self.device, self.precision)
         return self._fit_with(interactions, _validate=validate)
 
     def _fit(self, matrix: sp.csr_matrix, interactions: pd.DataFrame) -> None:
@@ -130,21 +283,26 @@ class ItemGPT2Recommender(SequenceScoring, Recommender):
                             resid_pdrop=self.dropout, embd_pdrop=self.dropout, attn_pdrop=self.dropout,
                             bos_token_id=0, eos_token_id=0, pad_token_id=0,
                             activation_function="gelu_pytorch_tanh")
-        model = GPT2LMHeadModel(config)
+        device = self.device_
+        model = GPT2LMHeadModel(config).to(device)          # initialised on the CPU, then moved
         optimiser = torch.optim.Adam(model.parameters(), lr=self.learning_rate)
         rng = np.random.default_rng(self.random_state)
-        x_all, y_all = torch.from_numpy(inputs.astype(np.int64)), torch.from_numpy(targets.astype(np.int64))
+        x_all = torch.from_numpy(inputs.astype(np.int64)).to(device)
+        y_all = torch.from_numpy(targets.astype(np.int64)).to(device)
         self.torch_model_ = model
         rows, best, best_state, since_best = [], -np.inf, None, 0
         for epoch in range(self.epochs):
+            synchronize(device)
+            epoch_start = time.perf_counter()
             model.train()
-            order = torch.from_numpy(rng.permutation(len(inputs)))
+            order = torch.from_numpy(rng.permutation(len(inputs))).to(device)    # drawn on the CPU
             total, count = 0.0, 0
             for batch in user_batches(len(order), self.batch_size):
                 picked = order[batch]
                 x, y = x_all[picked], y_all[picked]
                 trained = y > 0
-                loss = torch.nn.functional.cross_entropy(next_item_logits(model, x, trained), y[trained] - 1)
+                with training_autocast(device, self.precision):
+                    loss = torch.nn.functional.cross_entropy(next_item_logits(model, x, trained), y[trained] - 1)
                 if not torch.isfinite(loss):
                     raise FloatingPointError(f"{type(self).__name__}: the loss became {loss.item()} at epoch "
                                              f"{epoch + 1}; lower learning_rate ({self.learning_rate})")
@@ -153,8 +311,9 @@ class ItemGPT2Recommender(SequenceScoring, Recommender):
                 optimiser.step()
                 n = int(trained.sum())
                 total, count = total + loss.item() * n, count + n
+            synchronize(device)
+            row = {"epoch": epoch + 1, "loss": total / count, "seconds": time.perf_counter() - epoch_start}
             model.eval()
-            row = {"epoch": epoch + 1, "loss": total / count}
             if self._validate is not None:
                 row.update({f"val_{k}": float(v) for k, v in self._validate(self).items()})
                 if row["val_ndcg"] > best:
@@ -175,12 +334,22 @@ class ItemGPT2Recommender(SequenceScoring, Recommender):
         self.history_ = pd.DataFrame(rows)
 
     def score_windows(self, windows: np.ndarray) -> np.ndarray:
-        """(b, n_items) next-item logits after left-padded code windows (b, max_length)."""
+        """(b, n_items) next-item logits (a NumPy array) after left-padded code windows
+        (b, max_length), computed on ``device_`` in float32."""
         import torch
 
+        device = getattr(self, "device_", "cpu")             # models saved before devices: the CPU
         out = np.empty((len(windows), len(self.item_ids_)), np.float32)
         with torch.no_grad():
             for batch in user_batches(len(windows), 256):
-                x = torch.from_numpy(windows[batch].astype(np.int64))
-                out[batch] = next_item_logits(self.torch_model_, x).numpy()
+                x = torch.from_numpy(windows[batch].astype(np.int64)).to(device)
+                out[batch] = next_item_logits(self.torch_model_, x).cpu().numpy()
         return out
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled (``save``) with the weights on the CPU (:func:`cpu_state`)."""
+        return cpu_state(self.__dict__.copy())
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Back on the fit's GPU when it is visible, else on the CPU (:func:`restore_state`)."""
+        self.__dict__.update(restore_state(state))

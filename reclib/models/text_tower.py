@@ -29,6 +29,20 @@ use index 0 too, so the text path learns to place an item on its own (TwoTower's
 It trains with PyTorch directly, as :class:`~reclib.models.item_lm.ItemGPT2Recommender`: the
 encoder is a ``transformers`` PyTorch module and the default Keras backend (TensorFlow) cannot
 train a wrapped torch module. ``torch`` is imported when a model is fitted.
+
+**Devices.** ``device`` ("auto", "cpu", "cuda" or "cuda:N"; "auto" takes CUDA when torch sees a
+GPU) is where a fit runs: the encoder, the towers, the cached frozen states and every batch live
+there. The weights are initialised, the batches ordered and the id-dropout masks drawn on the CPU
+(``torch.manual_seed``, a NumPy generator, a CPU ``torch.Generator``) whatever the device, so the
+CPU numbers are those of a model without the parameter and a GPU fit sees the same batches (its
+arithmetic, and the encoder's dropout masks, differ). Frozen states are shared only between fits on
+the same device. The score tables are computed on the device at the end of the fit and kept on the
+CPU, where ``score`` multiplies them (NumPy). On CUDA, ``precision="bfloat16"`` runs the training
+forward passes of the towers (trained layers, projection) under ``torch.autocast`` in bfloat16;
+the frozen states, the pooling, the loss's logits, the weights, the optimisers and the score
+tables stay float32. A pickled (saved) model holds CPU tensors whatever it was trained on, and
+loads back on its GPU where that GPU is visible, else on the CPU with ``device_ = "cpu"``
+(``reclib.models.item_lm.cpu_state`` and ``restore_state``).
 """
 
 from __future__ import annotations
@@ -48,6 +62,8 @@ from reclib.checks import (ParameterTypeError, check_choice, check_in_range, che
                            check_positive, check_positive_int, check_validate_function, require_columns)
 from reclib.features.content import item_text
 from reclib.features.text import DEFAULT_MODEL, resolve_model, weights_hash
+from reclib.models.item_lm import (check_device, check_precision, cpu_state, resolve_device, restore_state,
+                                   synchronize, training_autocast)
 
 __all__ = ["TextTowerRecommender", "in_batch_softmax_loss", "item_texts_series"]
 
@@ -55,24 +71,27 @@ MASK_LOGIT = -1e9       # as reclib.models.tasks: logit of an accidental hit (so
 N_LAYERS = 6            # transformer layers of all-MiniLM-L6-v2
 FROZEN_BATCH = 256      # catalogue rows per batch of the frozen forward pass
 
-#: (weights hash, tokens hash, depth) -> hidden states (n_items, tokens, hidden) after the bottom
-#: ``depth`` layers, held by a live model (module doc, "Shared frozen states")
+#: (weights hash, tokens hash, device, depth) -> hidden states (n_items, tokens, hidden) after the
+#: bottom ``depth`` layers, held by a live model (module doc, "Shared frozen states")
 _FROZEN_STATES: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
 
 
 def _frozen_states(encoder, tokens, additive, depth: int, weights: str):
     """Hidden states (n, t, hidden) float32 of every row of ``tokens`` after the token embeddings
     and the bottom ``depth`` transformer layers of ``encoder`` (eval mode, no gradients), in
-    batches of ``FROZEN_BATCH`` rows. ``additive``: the (n, 1, 1, t) additive attention mask;
-    ``weights``: a hash of the encoder's weights. Resumes from the deepest registered state at a
-    depth <= ``depth`` for the same weights and tokens, and registers the result."""
+    batches of ``FROZEN_BATCH`` rows. ``tokens``: the tokenizer's CPU tensors; ``additive``: the
+    (n, 1, 1, t) additive attention mask, on the encoder's device (where the states are computed
+    and kept); ``weights``: a hash of the encoder's weights. Resumes from the deepest registered
+    state at a depth <= ``depth`` for the same weights, tokens and device, and registers the
+    result."""
     import torch
 
     ids, types = tokens["input_ids"], tokens["token_type_ids"]
     digest = hashlib.sha256(str(tuple(ids.shape)).encode())
     for part in (ids, types):
         digest.update(part.numpy().tobytes())
-    key = (weights, digest.hexdigest())
+    device = additive.device
+    key = (weights, digest.hexdigest(), str(device))
     start = next((d for d in range(depth, -1, -1) if (*key, d) in _FROZEN_STATES), None)
     if start == depth:
         return _FROZEN_STATES[(*key, depth)]
@@ -81,8 +100,8 @@ def _frozen_states(encoder, tokens, additive, depth: int, weights: str):
     with torch.no_grad():
         parts = []
         for batch in user_batches(len(ids), FROZEN_BATCH):
-            hidden = (encoder.embeddings(input_ids=ids[batch], token_type_ids=types[batch]) if known is None
-                      else known[batch])
+            hidden = (encoder.embeddings(input_ids=ids[batch].to(device), token_type_ids=types[batch].to(device))
+                      if known is None else known[batch])
             for layer in layers:
                 hidden = layer(hidden, additive[batch])
             parts.append(hidden)
@@ -125,7 +144,11 @@ class TextTowerRecommender(Recommender):
     projection), encoder_learning_rate (AdamW, the trained transformer layers), max_length (tokens
     per item text), model (hub name or folder, see ``reclib.features.text.resolve_model``),
     random_state (``torch.manual_seed`` and the batch order), verbose (loss per epoch and a
-    progress bar).
+    progress bar). device: "auto" (default: CUDA when torch sees a GPU, else the CPU), "cpu",
+    "cuda" or "cuda:N": where ``fit`` runs (module doc, "Devices"); CUDA where none is visible
+    raises ``ValueError`` at fit. precision: ``None`` (float32, default) or "bfloat16": on CUDA
+    only (``ValueError`` at fit on the CPU), the training forward passes run under
+    ``torch.autocast`` in bfloat16.
 
     The defaults were chosen on P5's validation carve-out of ML-100K (``python -m
     experiments.tune_finetune``, ``build/tuning/finetune.json``), never on test: validation
@@ -138,15 +161,18 @@ class TextTowerRecommender(Recommender):
     from ``interactions`` (cold start), which are then scored from their text alone. Test users
     must be training users (``handles_unknown_users`` is False).
 
-    After ``fit``: ``history_`` (loss and seconds per epoch), ``fit_seconds_``, ``torch_model_``
-    (the encoder; frozen layers untouched).
+    After ``fit``: ``history_`` (loss and seconds of training per epoch, validation excluded),
+    ``fit_seconds_``, ``torch_model_`` (the encoder, on ``device_``; frozen layers untouched),
+    ``device_`` (the device resolved from ``device``; a saved model holds CPU tensors and loads
+    back on its GPU, or on the CPU with ``device_ = "cpu"`` where that GPU is not visible).
     """
 
     def __init__(self, trainable_layers: int = 0, embedding_dim: int = 64, use_item_id: bool = True,
                  id_dropout: float = 0.5, temperature: float = 0.1, log_q_correction: bool = True,
                  epochs: int = 2, batch_size: int = 2048, learning_rate: float = 1e-2,
                  encoder_learning_rate: float = 1e-4, max_length: int = 32, model: str = DEFAULT_MODEL,
-                 random_state: int = 42, verbose: bool = False, **columns: str) -> None:
+                 random_state: int = 42, verbose: bool = False, device: str = "auto",
+                 precision: str | None = None, **columns: str) -> None:
         super().__init__(**columns)
         check_non_negative_int(trainable_layers=trainable_layers, random_state=random_state)
         if trainable_layers > N_LAYERS:
@@ -163,17 +189,20 @@ class TextTowerRecommender(Recommender):
                        encoder_learning_rate=encoder_learning_rate)
         if not isinstance(model, str) or not model.strip():
             raise ParameterTypeError(f"model must be a hub name or a folder, got {model!r}")
+        check_device(device)
+        check_precision(precision)
         self.trainable_layers, self.embedding_dim, self.use_item_id = trainable_layers, embedding_dim, use_item_id
         self.id_dropout, self.temperature, self.log_q_correction = id_dropout, temperature, log_q_correction
         self.epochs, self.batch_size, self.learning_rate = epochs, batch_size, learning_rate
         self.encoder_learning_rate, self.max_length, self.model = encoder_learning_rate, max_length, model
-        self.random_state, self.verbose = random_state, verbose
+        self.random_state, self.verbose, self.device, self.precision = random_state, verbose, device, precision
 
     # -- data ------------------------------------------------------------------------------------
     def fit(self, interactions: pd.DataFrame, validate: Callable[[Recommender], dict[str, float]] | None = None,
             *, item_texts: pd.Series) -> TextTowerRecommender:
         """Fit on ``interactions``; ``item_texts``: class doc. ``validate(model) -> {name: value}``
-        runs after every epoch (its values go to ``history_`` as ``val_<name>``; no early stop)."""
+        runs after every epoch (its values go to ``history_`` as ``val_<name>``; no early stop).
+        Runs on ``device`` (class doc)."""
         check_validate_function(validate)
         self._validate = validate
         if not isinstance(item_texts, pd.Series):
@@ -192,6 +221,7 @@ class TextTowerRecommender(Recommender):
             raise ValueError(f"column {self.item_col!r}: {len(missing)} item(s) of the interactions have no "
                              f"entry in item_texts, e.g. {missing[:5].tolist()}")
         self.item_texts_ = item_texts
+        self.device_ = resolve_device(self.device, self.precision)
         return super().fit(interactions)
 
     def _item_catalogue(self, interactions: pd.DataFrame) -> np.ndarray:
@@ -204,13 +234,13 @@ class TextTowerRecommender(Recommender):
 
         folder = resolve_model(self.model)
         tokenizer = AutoTokenizer.from_pretrained(folder)
-        encoder = AutoModel.from_pretrained(folder, attn_implementation="eager")
+        encoder = AutoModel.from_pretrained(folder, attn_implementation="eager").to(self.device_)
         n_layers = len(encoder.encoder.layer)
         if self.trainable_layers > n_layers:
             raise ValueError(f"trainable_layers={self.trainable_layers} exceeds the {n_layers} layers of {self.model!r}")
         texts = self.item_texts_.loc[self.item_ids_].tolist()
         tokens = tokenizer(texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
-        self._mask = tokens["attention_mask"]
+        self._mask = tokens["attention_mask"].to(self.device_)
         # additive attention mask (n, 1, 1, t): 0 where a token is kept, the dtype's minimum on padding
         self._additive = (1.0 - self._mask[:, None, None, :].float()) * torch.finfo(torch.float32).min
         self._top = encoder.encoder.layer[n_layers - self.trainable_layers:]
@@ -232,19 +262,21 @@ class TextTowerRecommender(Recommender):
         self._top.train(training)
         for layer in self._top:
             hidden = layer(hidden, self._additive[rows])
+        hidden = hidden.float()                     # pooled in float32 (bfloat16 under autocast)
         weights = mask[..., None].to(hidden.dtype)
         pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
         return torch.nn.functional.normalize(pooled, dim=-1)
 
     def _item_vectors(self, rows, training: bool, generator=None):
-        """Unit item vectors (len(rows), d); rows: catalogue indices (torch long)."""
+        """Unit item vectors (len(rows), d); rows: catalogue indices (torch long, on ``device_``);
+        the id-dropout mask is drawn from ``generator`` (on the CPU)."""
         import torch
 
         x = self._projection(self._encode(rows, training))
         if self.use_item_id:
             ids = torch.where(self._trained_items[rows], rows + 1, torch.zeros_like(rows))
             if training and self.id_dropout > 0:
-                keep = torch.rand(len(rows), generator=generator) >= self.id_dropout
+                keep = (torch.rand(len(rows), generator=generator) >= self.id_dropout).to(rows.device)
                 ids = torch.where(keep, ids, torch.zeros_like(ids))
             x = x + self._item_embedding(ids)
         return torch.nn.functional.normalize(x, dim=-1)
@@ -254,21 +286,25 @@ class TextTowerRecommender(Recommender):
         import torch
 
         start = time.perf_counter()
+        device = self.device_
         torch.manual_seed(self.random_state)
-        generator = torch.Generator().manual_seed(self.random_state)
+        generator = torch.Generator().manual_seed(self.random_state)      # a CPU generator on any device
         n_users, n_items = matrix.shape
         self.torch_model_ = self._load_encoder()
         hidden_size = int(self.torch_model_.config.hidden_size)
+        # initialised on the CPU (the same weights on any device), then moved
         self._projection = torch.nn.Linear(hidden_size, self.embedding_dim)
         self._item_embedding = torch.nn.Embedding(n_items + 1, self.embedding_dim)
         self._user_embedding = torch.nn.Embedding(n_users, self.embedding_dim)
         for table in (self._item_embedding, self._user_embedding):
             torch.nn.init.normal_(table.weight, std=0.05)
+        for module in (self._projection, self._item_embedding, self._user_embedding):
+            module.to(device)
         counts = np.asarray((matrix > 0).sum(axis=0)).ravel()
-        self._trained_items = torch.from_numpy(counts > 0)       # items with a training row
-        log_q = torch.from_numpy(np.log(np.maximum(counts, 1) / counts.sum()).astype(np.float32))
-        users = torch.from_numpy(self.user_encoder_.transform(interactions[self.user_col]).astype(np.int64))
-        items = torch.from_numpy(self.item_encoder_.transform(interactions[self.item_col]).astype(np.int64))
+        self._trained_items = torch.from_numpy(counts > 0).to(device)       # items with a training row
+        log_q = torch.from_numpy(np.log(np.maximum(counts, 1) / counts.sum()).astype(np.float32)).to(device)
+        users = torch.from_numpy(self.user_encoder_.transform(interactions[self.user_col]).astype(np.int64)).to(device)
+        items = torch.from_numpy(self.item_encoder_.transform(interactions[self.item_col]).astype(np.int64)).to(device)
         heads = [*self._projection.parameters(), *self._user_embedding.parameters(),
                  *self._item_embedding.parameters()]
         optimisers = [torch.optim.Adam(heads, lr=self.learning_rate)]
@@ -277,16 +313,18 @@ class TextTowerRecommender(Recommender):
         rng = np.random.default_rng(self.random_state)
         rows = []
         for epoch in range(self.epochs):
+            synchronize(device)
             epoch_start, total = time.perf_counter(), 0.0
-            order = torch.from_numpy(rng.permutation(len(users)))
+            order = torch.from_numpy(rng.permutation(len(users))).to(device)      # drawn on the CPU
             batches = list(user_batches(len(order), self.batch_size))
             for batch in progress(batches, self.verbose, desc=f"epoch {epoch + 1}", unit="batch"):
                 picked = order[batch]
                 u, i = users[picked], items[picked]
                 unique, inverse = torch.unique(i, return_inverse=True)     # encode each item once
-                item_vectors = self._item_vectors(unique, True, generator)[inverse]
-                user_vectors = torch.nn.functional.normalize(self._user_embedding(u), dim=-1)
-                loss = in_batch_softmax_loss(user_vectors, item_vectors, i,
+                with training_autocast(device, self.precision):              # the towers
+                    item_vectors = self._item_vectors(unique, True, generator)[inverse]
+                    user_vectors = torch.nn.functional.normalize(self._user_embedding(u), dim=-1)
+                loss = in_batch_softmax_loss(user_vectors, item_vectors, i,                 # float32 logits
                                              log_q[i] if self.log_q_correction else None, self.temperature)
                 if not torch.isfinite(loss):
                     raise FloatingPointError(f"{type(self).__name__}: the loss became {loss.item()} at epoch "
@@ -298,6 +336,7 @@ class TextTowerRecommender(Recommender):
                 for optimiser in optimisers:
                     optimiser.step()
                 total += loss.item() * len(picked)
+            synchronize(device)
             rows.append({"epoch": epoch + 1, "loss": total / len(users),
                          "seconds": time.perf_counter() - epoch_start})
             if self._validate is not None:
@@ -311,14 +350,16 @@ class TextTowerRecommender(Recommender):
         self.fit_seconds_ = time.perf_counter() - start
 
     def _freeze_tables(self) -> None:
-        """Compute the unit user and item tables that ``score`` reads (eval mode, no grad)."""
+        """Compute the unit user and item tables that ``score`` reads (eval mode, no grad, float32)
+        on ``device_``, and keep them on the CPU."""
         import torch
 
         n_items = len(self.item_ids_)
         with torch.no_grad():
-            every = torch.arange(n_items)
-            self._item_table = torch.cat([self._item_vectors(every[b], False) for b in user_batches(n_items, 512)])
-            self._user_table = torch.nn.functional.normalize(self._user_embedding.weight, dim=-1)
+            every = torch.arange(n_items, device=self.device_)
+            self._item_table = torch.cat([self._item_vectors(every[b], False)
+                                          for b in user_batches(n_items, 512)]).cpu()
+            self._user_table = torch.nn.functional.normalize(self._user_embedding.weight, dim=-1).cpu()
 
     # -- scoring -------------------------------------------------------------------------------------
     def item_embeddings(self) -> np.ndarray:
@@ -330,6 +371,14 @@ class TextTowerRecommender(Recommender):
         if (np.asarray(users) < 0).any():
             raise ValueError(f"{type(self).__name__} scores only users seen at fit")
         return self._user_table.numpy()[users] @ self.item_embeddings().T
+
+    def __getstate__(self) -> dict:
+        """Pickled (``save``) with every tensor on the CPU (``reclib.models.item_lm.cpu_state``)."""
+        return cpu_state(self.__dict__.copy())
+
+    def __setstate__(self, state: dict) -> None:
+        """Back on the fit's GPU when it is visible, else on the CPU (``item_lm.restore_state``)."""
+        self.__dict__.update(restore_state(state))
 
 
 def item_texts_series(items: pd.DataFrame, item_col: str = "item_id") -> pd.Series:

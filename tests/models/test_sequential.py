@@ -200,3 +200,106 @@ def test_sequence_loss_scores_trained_positions_only_and_averages_over_all(make)
     weighted = float(keras.ops.convert_to_numpy(model.compute_loss(batch, y_pred=hidden)))
     assert expected > 1.0
     assert gathered == pytest.approx(expected, rel=1e-5) and weighted == pytest.approx(expected, rel=1e-5)
+
+
+# -- ItemGPT2Recommender's device and precision (a CUDA fit is checked by the ``gpu`` test) ------------
+def _tiny_lm(**params) -> ItemGPT2Recommender:
+    return ItemGPT2Recommender(**{**dict(max_length=8, embedding_dim=8, n_layers=1, epochs=2, device="cpu"), **params})
+
+
+@pytest.mark.parametrize("params, match", [
+    ({"device": "gpu"}, "device"), ({"device": "cuda:"}, "device"), ({"device": "cuda:-1"}, "device"),
+    ({"device": "cuda "}, "device"), ({"device": 1}, "device"), ({"device": None}, "device"),
+    ({"precision": "float32"}, "precision"), ({"precision": "bfloat"}, "precision"), ({"precision": 16}, "precision"),
+])
+def test_gpt2_bad_device_or_precision_raise_naming_it(params, match):
+    with pytest.raises(ValueError, match=match):
+        ItemGPT2Recommender(**params)
+
+
+def test_gpt2_device_and_precision_are_constructor_parameters():
+    from reclib.base import clone
+    assert {"device": "auto", "precision": None}.items() <= ItemGPT2Recommender().get_params().items()
+    model = ItemGPT2Recommender(device="cuda:0", precision="bfloat16")      # resolved at fit only
+    assert clone(model).get_params() == model.get_params()
+    assert model.get_params()["device"] == "cuda:0" and model.get_params()["precision"] == "bfloat16"
+    with pytest.raises(ValueError, match="device"):
+        model.set_params(device="tpu")
+
+
+def test_resolve_device(monkeypatch):
+    import torch
+
+    from reclib.models.item_lm import resolve_device
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == "cpu" and resolve_device("cpu") == "cpu"
+    with pytest.raises(ValueError, match=r"device='cuda:0', but no CUDA device is visible"):
+        resolve_device("cuda:0")
+    with pytest.raises(ValueError, match="precision='bfloat16' runs only on a CUDA device"):
+        resolve_device("auto", "bfloat16")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert resolve_device("auto") == "cuda" and resolve_device("cuda:0", "bfloat16") == "cuda:0"
+    with pytest.raises(ValueError, match=r"device='cuda:1', but only 1 CUDA device\(s\) are visible"):
+        resolve_device("cuda:1")
+
+
+def test_gpt2_cuda_where_none_is_visible_raises(monkeypatch):
+    import torch
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    data = _cyclic(n_users=5)
+    with pytest.raises(ValueError, match=r"device='cuda', but no CUDA device is visible"):
+        _tiny_lm(device="cuda").fit(data)
+    with pytest.raises(ValueError, match="precision='bfloat16' runs only on a CUDA device"):
+        _tiny_lm(device="cpu", precision="bfloat16").fit(data)
+
+
+def test_gpt2_on_the_cpu_equals_the_default_here_and_loads_the_same(tmp_path):
+    import torch
+    data = _cyclic(n_users=20)
+    users = data["user_id"].unique()
+    model = _tiny_lm().fit(data)
+    assert model.device_ == "cpu" and list(model.history_.columns) == ["epoch", "loss", "seconds"]
+    assert (model.history_["seconds"] > 0).all()
+    if not torch.cuda.is_available():                      # "auto" is the CPU here
+        default = _tiny_lm(device="auto").fit(data)
+        assert default.device_ == "cpu"
+        np.testing.assert_array_equal(default.score(users), model.score(users))
+        np.testing.assert_array_equal(default.history_["loss"], model.history_["loss"])
+    loaded = ItemGPT2Recommender.load(model.save(tmp_path / "gpt2.pkl"))
+    assert loaded.device_ == "cpu"
+    np.testing.assert_array_equal(loaded.score(users), model.score(users))
+
+
+def _top10_overlap(a: np.ndarray, b: np.ndarray) -> float:
+    k = min(10, a.shape[1] - 1)
+    top = [set(np.argsort(-row, kind="stable")[:k]) for row in (*a, *b)]
+    return float(np.mean([len(x & y) / k for x, y in zip(top[:len(a)], top[len(a):])]))
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("precision", [None, "bfloat16"])
+def test_gpt2_fits_on_cuda_close_to_the_cpu(precision, tmp_path, monkeypatch):
+    import pickle
+
+    import torch
+    data = _cyclic(n_users=80, n_items=40, length=20)
+    users = data["user_id"].unique()
+    params = dict(embedding_dim=16, epochs=3, dropout=0.0, learning_rate=0.01)
+    cpu = _tiny_lm(**params).fit(data)
+    gpu = _tiny_lm(**params, device="cuda", precision=precision).fit(data)
+    assert gpu.device_ == "cuda" and next(gpu.torch_model_.parameters()).is_cuda
+    scores = gpu.score(users)
+    assert isinstance(scores, np.ndarray) and scores.dtype == np.float32 and np.isfinite(scores).all()
+    assert _top10_overlap(scores, cpu.score(users)) >= 0.5
+    assert (gpu.history_["seconds"] > 0).all() and np.isfinite(gpu.history_["loss"]).all()
+    assert np.isfinite(gpu.score_histories([["i1", "i2"]])).all()
+    loaded = ItemGPT2Recommender.load(gpu.save(tmp_path / "gpu.pkl"))       # back on the GPU here
+    assert loaded.device_ == "cuda" and next(loaded.torch_model_.parameters()).is_cuda
+    np.testing.assert_allclose(loaded.score(users), scores, rtol=1e-5, atol=1e-5)
+    with open(tmp_path / "gpu.pkl", "rb") as handle:
+        blob = handle.read()
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)          # a machine without a GPU
+    on_cpu = pickle.loads(blob)
+    assert on_cpu.device_ == "cpu" and not next(on_cpu.torch_model_.parameters()).is_cuda
+    np.testing.assert_allclose(on_cpu.score(users), scores, rtol=1e-3, atol=1e-3)

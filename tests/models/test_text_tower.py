@@ -1,8 +1,10 @@
 """TextTowerRecommender: its torch loss equals RetrievalTask's, partial fine-tuning freezes exactly
-the bottom layers, k=0 is the frozen-encoder model, same seed -> same scores, argument checks."""
+the bottom layers, k=0 is the frozen-encoder model, same seed -> same scores, argument checks, the
+device and precision parameters (a CUDA fit is checked by the ``gpu`` test)."""
 
 from __future__ import annotations
 
+import pickle
 import time
 
 import numpy as np
@@ -11,6 +13,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from reclib.base import clone  # noqa: E402
 from reclib.models.tasks import RetrievalTask  # noqa: E402
 from reclib.models.text_tower import TextTowerRecommender, in_batch_softmax_loss  # noqa: E402
 
@@ -25,11 +28,13 @@ TEXTS = pd.Series({10: "Toy Story (1995). Animation, Children's, Comedy.",
 TRAIN = pd.DataFrame({"user_id": [1, 1, 1, 2, 2, 3, 3, 3, 4, 4, 4, 4],
                       "item_id": [10, 11, 13, 10, 15, 11, 12, 16, 13, 14, 16, 10],
                       "rating": 4.0, "timestamp": np.arange(12)})      # item 17 never rated: cold
+USERS = np.array([1, 2, 3, 4])
 
 
 def tiny(**params) -> TextTowerRecommender:
+    """A tiny model on the CPU (the tests below compare with CPU tensors), unless ``device`` is given."""
     settings = dict(trainable_layers=1, embedding_dim=8, epochs=2, batch_size=4, max_length=16,
-                    encoder_learning_rate=1e-3, random_state=3)
+                    encoder_learning_rate=1e-3, random_state=3, device="cpu")
     return TextTowerRecommender(**{**settings, **params})
 
 
@@ -112,6 +117,9 @@ def test_same_seed_same_scores(fitted):
     ({"id_dropout": 1.0}, "id_dropout"), ({"temperature": 0}, "temperature"),
     ({"encoder_learning_rate": float("nan")}, "encoder_learning_rate"), ({"max_length": 1}, "max_length"),
     ({"use_item_id": "yes"}, "use_item_id"), ({"model": ""}, "model"), ({"batch_size": 0}, "batch_size"),
+    ({"device": "gpu"}, "device"), ({"device": "cuda:"}, "device"), ({"device": "cuda:x"}, "device"),
+    ({"device": "CPU"}, "device"), ({"device": 0}, "device"), ({"device": None}, "device"),
+    ({"precision": "float16"}, "precision"), ({"precision": "bf16"}, "precision"), ({"precision": True}, "precision"),
 ])
 def test_bad_arguments_raise_naming_the_parameter(params, match):
     with pytest.raises((ValueError, TypeError), match=match):
@@ -167,3 +175,94 @@ def test_frozen_states_are_shared_between_live_models_with_identical_numbers(mon
     tiny(trainable_layers=0, max_length=8).fit(TRAIN, item_texts=TEXTS)
     assert len(embedding_calls) == 2
     assert top._cached.shape == frozen._cached.shape
+
+
+# -- device and precision -----------------------------------------------------------------------------
+def test_device_and_precision_are_constructor_parameters():
+    assert {"device": "auto", "precision": None}.items() <= TextTowerRecommender().get_params().items()
+    model = tiny(device="cuda:1", precision="bfloat16")       # stored as given: resolved at fit only
+    assert model.get_params()["device"] == "cuda:1" and model.get_params()["precision"] == "bfloat16"
+    assert clone(model).get_params() == model.get_params()
+    assert "device='cuda:1'" in repr(model)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="device='auto' is CUDA on this machine")
+def test_cpu_is_the_default_here_with_identical_numbers(fitted):
+    model, _ = fitted
+    default = tiny(device="auto").fit(TRAIN, item_texts=TEXTS)
+    assert default.device_ == model.device_ == "cpu"
+    np.testing.assert_array_equal(default.score(USERS), model.score(USERS))
+    np.testing.assert_array_equal(default.history_["loss"], model.history_["loss"])
+    assert (model.history_["seconds"] > 0).all()
+
+
+def test_cuda_where_none_is_visible_raises(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    for device in ("cuda", "cuda:0"):
+        with pytest.raises(ValueError, match=rf"device='{device}', but no CUDA device is visible"):
+            tiny(device=device).fit(TRAIN, item_texts=TEXTS)
+    with pytest.raises(ValueError, match="precision='bfloat16' runs only on a CUDA device"):
+        tiny(device="auto", precision="bfloat16").fit(TRAIN, item_texts=TEXTS)
+    with pytest.raises(ValueError, match="precision='bfloat16' runs only on a CUDA device"):
+        tiny(device="cpu", precision="bfloat16").fit(TRAIN, item_texts=TEXTS)
+
+
+def test_a_saved_model_loads_and_scores_the_same(fitted, tmp_path):
+    model, _ = fitted
+    loaded = TextTowerRecommender.load(model.save(tmp_path / "tower.pkl"))
+    assert loaded.device_ == "cpu"
+    np.testing.assert_array_equal(loaded.score(USERS), model.score(USERS))
+    np.testing.assert_array_equal(loaded.item_embeddings(), model.item_embeddings())
+
+
+def test_a_gpu_model_is_pickled_with_cpu_tensors(fitted, monkeypatch):
+    """What ``save`` does to a model fitted on CUDA, played on the CPU: ``device_`` says "cuda:0"
+    while the tensors are on the CPU, so the round trip through ``torch.save`` runs, and loading
+    where no GPU is visible leaves the model on the CPU with ``device_ = "cpu"``."""
+    model, _ = fitted
+    from reclib.models import item_lm
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(item_lm, "_device_of", lambda value: "cuda:0")
+    monkeypatch.setattr(model, "device_", "cuda:0")
+    state = model.__getstate__()
+    assert state["_torch_devices"]["torch_model_"] == "cuda:0" and state["torch_model_"] is not model.torch_model_
+    copy = pickle.loads(pickle.dumps(model))
+    assert model.device_ == "cuda:0" and copy.device_ == "cpu" and not hasattr(copy, "_torch_devices")
+    assert copy._top[0] is copy.torch_model_.encoder.layer[-1]           # shared modules stay shared
+    assert all(p.device.type == "cpu" for p in copy.torch_model_.parameters())
+    np.testing.assert_array_equal(copy.score(USERS), model.score(USERS))
+
+
+def _top10_overlap(a: np.ndarray, b: np.ndarray) -> float:
+    k = min(10, a.shape[1] - 1)
+    top = [set(np.argsort(-row, kind="stable")[:k]) for row in (*a, *b)]
+    return float(np.mean([len(x & y) / k for x, y in zip(top[:len(a)], top[len(a):])]))
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("precision", [None, "bfloat16"])
+def test_fits_on_cuda_close_to_the_cpu(precision, tmp_path, monkeypatch):
+    rng = np.random.default_rng(0)
+    keys = rng.choice(150 * 60, size=1500, replace=False)
+    data = pd.DataFrame({"user_id": keys // 60, "item_id": keys % 60})
+    genres = ["Action", "Comedy", "Drama", "Thriller", "Romance", "Horror", "Animation"]
+    texts = pd.Series({i: f"Film {i} ({1950 + i}). {genres[i % 7]}, {genres[i * 3 % 7]}." for i in range(64)})
+    users = np.sort(data["user_id"].unique())
+    params = dict(trainable_layers=1, embedding_dim=16, epochs=2, batch_size=256, max_length=16)
+    cpu = tiny(**params).fit(data, item_texts=texts)
+    gpu = tiny(**params, device="cuda", precision=precision).fit(data, item_texts=texts)
+    assert gpu.device_ == "cuda" and next(gpu.torch_model_.parameters()).is_cuda and gpu._cached.is_cuda
+    scores = gpu.score(users)
+    assert isinstance(scores, np.ndarray) and scores.dtype == np.float32 and np.isfinite(scores).all()
+    assert _top10_overlap(scores, cpu.score(users)) >= 0.5
+    assert (gpu.history_["seconds"] > 0).all() and np.isfinite(gpu.history_["loss"]).all()
+    loaded = TextTowerRecommender.load(gpu.save(tmp_path / "gpu.pkl"))      # back on the GPU here
+    assert loaded.device_ == "cuda" and next(loaded.torch_model_.parameters()).is_cuda
+    np.testing.assert_array_equal(loaded.score(users), scores)
+    blob = (tmp_path / "gpu.pkl").read_bytes()
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)          # a machine without a GPU
+    on_cpu = pickle.loads(blob)
+    assert on_cpu.device_ == "cpu" and not on_cpu._cached.is_cuda
+    assert all(not p.is_cuda for p in on_cpu.torch_model_.parameters())
+    np.testing.assert_array_equal(on_cpu.score(users), scores)             # the tables were on the CPU
