@@ -269,15 +269,16 @@ class _Vocabulary(FeatureSpec):
         """Embedding rows needed, the unknown index 0 included."""
         return len(self.vocabulary_) + 1
 
-    def _embeddings(self, inputs, dim: int, l2: float):
-        """Field and first-order embeddings of the indices: (..., dim) and (..., 1)."""
+    def _embeddings(self, inputs, dim: int, l2: float, layers: ModuleType):
+        """Field and first-order embeddings of the indices: (..., dim) and (..., 1), as
+        ``layers.TableEmbedding`` (float32 gathers under mixed precision)."""
         _check_embed_args(dim, l2)
         keras = _keras()
         reg = keras.regularizers.L2(l2) if l2 else None
-        vec = keras.layers.Embedding(self.vocabulary_size, dim, embeddings_regularizer=reg,
-                                     name=f"{self.name}_embedding")(inputs)
-        lin = keras.layers.Embedding(self.vocabulary_size, 1, embeddings_initializer="zeros",
-                                     name=f"{self.name}_weight")(inputs)
+        vec = layers.TableEmbedding(self.vocabulary_size, dim, embeddings_regularizer=reg,
+                                    name=f"{self.name}_embedding")(inputs)
+        lin = layers.TableEmbedding(self.vocabulary_size, 1, embeddings_initializer="zeros",
+                                    name=f"{self.name}_weight")(inputs)
         return vec, lin
 
 
@@ -322,7 +323,7 @@ class Categorical(_Vocabulary):
         return _keras().Input(shape=(), dtype="int32", name=self.name)
 
     def embed(self, inputs, dim: int, l2: float, layers: ModuleType):
-        vec, lin = self._embeddings(inputs, dim, l2)
+        vec, lin = self._embeddings(inputs, dim, l2, layers)
         return vec, _keras().ops.reshape(lin, (-1, 1))
 
 
@@ -387,7 +388,7 @@ class MultiCategorical(_Vocabulary):
         return _keras().Input(shape=(self.max_length_,), dtype="int32", name=self.name)
 
     def embed(self, inputs, dim: int, l2: float, layers: ModuleType):
-        vec, lin = self._embeddings(inputs, dim, l2)
+        vec, lin = self._embeddings(inputs, dim, l2, layers)
         pooling = layers.MaskedMeanPooling(mean=self.combiner == "mean", name=f"{self.name}_pooling")
         mask = _keras().ops.not_equal(inputs, 0)
         return pooling([vec, mask]), pooling([lin, mask])

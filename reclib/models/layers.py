@@ -8,6 +8,8 @@
 - :class:`CrossLayer`: DCN-V2's ``x0 * (W x + b) + x`` on ``(b, d)``.
 - :class:`FieldAttention`: AutoInt's multi-head self-attention across fields with a residual,
   ``(b, F, k)`` -> ``(b, F, k)``.
+- :class:`TableEmbedding`: ``keras.layers.Embedding`` whose table is never cast as a whole to a
+  mixed-precision compute dtype: rows are gathered in float32, then cast.
 - :func:`build_by_tracing`: the ``build()`` of the subclassed models (NeuMF, TwoTower).
 
 Only Keras layers and ``keras.ops``: they run on TensorFlow, JAX and PyTorch. Registered for
@@ -21,8 +23,8 @@ from keras import layers, ops
 
 from reclib.checks import ParameterTypeError, check_non_negative, check_non_negative_int, check_positive_int
 
-__all__ = ["CrossLayer", "FMInteraction", "FieldAttention", "MaskedMeanPooling", "StackFields", "build_by_tracing",
-           "fm_interaction"]
+__all__ = ["CrossLayer", "FMInteraction", "FieldAttention", "MaskedMeanPooling", "StackFields", "TableEmbedding",
+           "build_by_tracing", "fm_interaction"]
 
 
 def build_by_tracing(layer: layers.Layer, input_shape) -> None:
@@ -36,6 +38,31 @@ def build_by_tracing(layer: layers.Layer, input_shape) -> None:
     """
     symbolic = keras.tree.map_shape_structure(lambda shape: keras.KerasTensor(shape), input_shape)
     layer.compute_output_spec(symbolic)
+
+
+@keras.saving.register_keras_serializable(package="reclib")
+class TableEmbedding(layers.Embedding):
+    """``keras.layers.Embedding`` (same arguments, weights and float32 results) whose table variable
+    is created with ``autocast=False``.
+
+    Why: under a mixed policy (``mixed_bfloat16``), a Keras ``Embedding`` called inside a
+    functional model still reads its table through the model's autocast scope, so the whole table
+    (e.g. 100,000 x 128) is cast to bfloat16 before the gather, and the gradient is a bfloat16
+    scatter-add into a bfloat16 copy of the table: slow where many rows of a batch share an id (a
+    Zipf-distributed field: every duplicate is an atomic add into the same row) and a loss of
+    gradient precision. Here the batch's rows are gathered in float32 and cast afterwards; the
+    gradient is a float32 scatter-add. Under float32 the layer is ``keras.layers.Embedding``.
+    Input: integer ids ``(...)``; output ``(..., output_dim)`` in the compute dtype.
+    """
+
+    def build(self, input_shape=None) -> None:
+        if self.built:
+            return
+        self._embeddings = self.add_weight(shape=(self.input_dim, self.output_dim),
+                                           initializer=self.embeddings_initializer, name="embeddings",
+                                           regularizer=self.embeddings_regularizer,
+                                           constraint=self.embeddings_constraint, trainable=True, autocast=False)
+        self.built = True
 
 
 @keras.saving.register_keras_serializable(package="reclib")

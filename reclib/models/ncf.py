@@ -25,7 +25,7 @@ from keras import layers, ops
 
 from reclib.checks import (ParameterTypeError, check_choice, check_in_range, check_non_negative,
                            check_positive_int)
-from reclib.models.layers import build_by_tracing
+from reclib.models.layers import TableEmbedding, build_by_tracing
 from reclib.models.mlp import check_layer_sizes
 from reclib.models.tasks import PairwiseTask, PointwiseTask, total_loss
 
@@ -75,8 +75,8 @@ class NeuMF(keras.Model):
         reg = keras.regularizers.L2(l2) if l2 else None
         init = keras.initializers.RandomNormal(stddev=0.01)
 
-        def embedding(n: int, d: int, name: str) -> layers.Embedding:
-            return layers.Embedding(n, d, embeddings_initializer=init, embeddings_regularizer=reg, name=name)
+        def embedding(n: int, d: int, name: str) -> TableEmbedding:
+            return TableEmbedding(n, d, embeddings_initializer=init, embeddings_regularizer=reg, name=name)
 
         if variant in ("gmf", "neumf"):
             self.gmf_user, self.gmf_item = embedding(n_users, gmf_dim, "gmf_user"), embedding(n_items, gmf_dim, "gmf_item")

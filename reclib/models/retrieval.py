@@ -27,7 +27,7 @@ from keras import layers, ops
 
 from reclib.checks import (check_choice, check_in_range, check_non_negative, check_non_negative_int,
                            check_positive, check_positive_int)
-from reclib.models.layers import MaskedMeanPooling, build_by_tracing
+from reclib.models.layers import MaskedMeanPooling, TableEmbedding, build_by_tracing
 from reclib.models.mlp import check_layer_sizes
 from reclib.models.tasks import RetrievalTask, in_batch_logits, total_loss
 
@@ -85,11 +85,11 @@ class TwoTower(keras.Model):
         self.log_q_correction, self.l2, self.use_user_id = log_q_correction, l2, use_user_id
         reg = keras.regularizers.L2(l2) if l2 else None
         init = keras.initializers.RandomNormal(stddev=0.05)
-        self.user_embedding = layers.Embedding(n_users + 1, embedding_dim, embeddings_initializer=init,
+        self.user_embedding = TableEmbedding(n_users + 1, embedding_dim, embeddings_initializer=init,
                                                embeddings_regularizer=reg, name="user_id")
-        self.item_embedding = layers.Embedding(n_items + 1, embedding_dim, embeddings_initializer=init,
+        self.item_embedding = TableEmbedding(n_items + 1, embedding_dim, embeddings_initializer=init,
                                                embeddings_regularizer=reg, name="item_id")
-        self.history_embedding = layers.Embedding(n_items + 1, embedding_dim, embeddings_initializer=init,
+        self.history_embedding = TableEmbedding(n_items + 1, embedding_dim, embeddings_initializer=init,
                                                   embeddings_regularizer=reg, name="history_item")
         self.genre_projection = layers.Dense(embedding_dim, name="genres") if n_genres else None
         self.text_projection = layers.Dense(embedding_dim, name="text") if text_dim else None

@@ -34,6 +34,7 @@ from reclib.checks import (ParameterTypeError, check_choice, check_in_range, che
                            check_positive_int, require_columns)
 from reclib.data.sequences import last_window, pad_histories, training_windows, user_sequences
 from reclib.features.content import ItemFeatures, check_item_features
+from reclib.models.layers import TableEmbedding
 from reclib.models.recommenders import KerasRecommender, Validate
 from reclib.models.tasks import NextItemTask, total_loss
 from reclib.training.data import InBatchDataset
@@ -57,7 +58,7 @@ class SequenceModel(keras.Model):
         check_positive_int(n_items=n_items, embedding_dim=embedding_dim)
         check_positive(temperature=temperature)
         self.n_items, self.embedding_dim, self.temperature, self.n_sampled = n_items, embedding_dim, temperature, n_sampled
-        self.item_embedding = layers.Embedding(n_items + 1, embedding_dim, name="item_embedding")
+        self.item_embedding = TableEmbedding(n_items + 1, embedding_dim, name="item_embedding")
         self.task = NextItemTask(n_sampled=n_sampled, temperature=temperature, seed=seed, top_k=top_k,
                                  name="next_item")
 
@@ -180,7 +181,7 @@ class SASRec(SequenceModel):
         if embedding_dim % n_heads:
             raise ValueError(f"embedding_dim ({embedding_dim}) must be divisible by n_heads ({n_heads})")
         self.max_length, self.n_blocks, self.n_heads, self.dropout = max_length, n_blocks, n_heads, dropout
-        self.position_embedding = layers.Embedding(max_length, embedding_dim, name="position_embedding")
+        self.position_embedding = TableEmbedding(max_length, embedding_dim, name="position_embedding")
         self.embedding_dropout = layers.Dropout(dropout)
         self.blocks = []
         for b in range(n_blocks):

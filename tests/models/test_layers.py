@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from reclib.checks import ParameterTypeError
-from reclib.models.layers import (CrossLayer, FieldAttention, FMInteraction, MaskedMeanPooling, StackFields,
+from reclib.models.layers import (CrossLayer, FieldAttention, FMInteraction, MaskedMeanPooling, StackFields, TableEmbedding,
                                   fm_interaction)
 
 RNG = np.random.default_rng(0)
@@ -94,7 +94,7 @@ def test_bad_layer_arguments(make, error, match):
 
 
 def test_registered_names_are_stable():
-    for layer in (MaskedMeanPooling, StackFields, FMInteraction, CrossLayer, FieldAttention):
+    for layer in (MaskedMeanPooling, StackFields, FMInteraction, CrossLayer, FieldAttention, TableEmbedding):
         assert keras.saving.get_registered_name(layer) == f"reclib>{layer.__name__}"
 
 
@@ -118,3 +118,32 @@ def test_keras_round_trip(tmp_path):
     loaded = keras.models.load_model(path)
     np.testing.assert_allclose(numpy(loaded(data)), numpy(model(data)), rtol=1e-6)
     assert loaded.get_layer("sum").mean is False and loaded.get_layer("cross").rank == 2
+
+
+def test_table_embedding_gathers_in_float32_under_mixed_precision():
+    """The table is not cast as a whole to bfloat16 (its gradient would be a bfloat16 scatter-add
+    into a bfloat16 table): the variable is never autocast, the gathered rows come out in the
+    compute dtype, and under float32 it gives keras.layers.Embedding's numbers."""
+    import keras
+    import numpy as np
+
+    from reclib.models.layers import TableEmbedding
+
+    ids = np.array([[1, 2, 2]], dtype="int32")
+    keras.utils.set_random_seed(0)
+    plain = keras.layers.Embedding(5, 3)(ids)
+    keras.utils.set_random_seed(0)
+    ours = TableEmbedding(5, 3)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(ours(ids)), keras.ops.convert_to_numpy(plain))
+    previous = keras.config.dtype_policy()
+    try:
+        keras.config.set_dtype_policy("mixed_bfloat16")
+        inputs = keras.Input((3,), dtype="int32")
+        layer = TableEmbedding(5, 3)
+        model = keras.Model(inputs, layer(inputs))
+        assert layer.embeddings.dtype == "float32"
+        assert keras.backend.standardize_dtype(model(ids).dtype) == "bfloat16"
+        with keras.src.backend.AutocastScope("bfloat16"):        # the scope a functional model enters
+            assert keras.backend.standardize_dtype(layer.embeddings.value.dtype) == "float32"
+    finally:
+        keras.config.set_dtype_policy(previous)
