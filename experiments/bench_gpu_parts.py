@@ -146,7 +146,7 @@ def dcnv2(part: str, out: Path, tiny: bool) -> None:
         timer = EpochTimer()
         trainer = Trainer(epochs=3, batch_size=batch, learning_rate=1e-3, loss=keras.losses.BinaryCrossentropy(
                               from_logits=True), precision=precision, device_data=on_device,
-                          sparse_embeddings=sparse, sparse_learning_rate=0.1, warmup_steps=min(8, steps),
+                          sparse_embeddings=sparse, warmup_steps=min(8, steps),
                           steps_per_execution=steps if on_device else 1, jit_compile=backend == "jax", callbacks=[timer],
                           monitor="loss", mode="min", random_state=SEED)
         history = trainer.fit(lambda: build(frozen), ({k: v[:rows] for k, v in x.items()}, y[:rows]))
@@ -184,11 +184,25 @@ def _subsample(frame, tiny: bool, users: int = 80):
     return frame[frame["user_id"] <= users] if tiny else frame
 
 
+def next_item_row(rec: Recorder, name: str, model_class, ratings, tiny: bool) -> None:
+    """Fit a sequential model with its defaults on P3's training and validation events, test on
+    the last event of each user, and record the row."""
+    import pandas as pd
+    from reclib.evaluation import P3
+
+    p3_train, valid, p3_test = P3.split(ratings)
+    history = pd.concat([p3_train, valid])
+    model = model_class(random_state=SEED, **({"epochs": 1} if tiny else {}))
+    seconds = _timed_fit(model, history)
+    values = P3.evaluate(model, history, p3_test).values
+    rec.row(model=name, protocol="P3", fit_s=round(seconds, 1), epochs=model.epochs,
+            ndcg=round(float(values["ndcg"]), 4), hit_rate=round(float(values["hit_rate"]), 4))
+
+
 def ml100k_jax(part: str, out: Path, tiny: bool) -> None:
     import keras
-    import pandas as pd
     from reclib.data import load_movielens
-    from reclib.evaluation import P1, P3
+    from reclib.evaluation import P1
     from reclib.models import SASRecRecommender, TwoTowerRecommender
 
     rec = Recorder(out, backend=keras.backend.backend())
@@ -199,20 +213,13 @@ def ml100k_jax(part: str, out: Path, tiny: bool) -> None:
     values = P1.evaluate(model, train, test).values
     rec.row(model="two-tower (ids)", protocol="P1", fit_s=round(seconds, 1), epochs=model.epochs,
             ndcg=round(float(values["ndcg"]), 4), recall=round(float(values["recall"]), 4))
-    p3_train, valid, p3_test = P3.split(ratings)
-    history = pd.concat([p3_train, valid])
-    model = SASRecRecommender(random_state=SEED, **({"epochs": 1} if tiny else {}))
-    seconds = _timed_fit(model, history)
-    values = P3.evaluate(model, history, p3_test).values
-    rec.row(model="SASRec", protocol="P3", fit_s=round(seconds, 1), epochs=model.epochs,
-            ndcg=round(float(values["ndcg"]), 4), hit_rate=round(float(values["hit_rate"]), 4))
+    next_item_row(rec, "SASRec", SASRecRecommender, ratings, tiny)
 
 
 def ml100k_torch(part: str, out: Path, tiny: bool) -> None:
-    import pandas as pd
     import torch
     from reclib.data import load_movielens
-    from reclib.evaluation import P3, P5, paired_difference
+    from reclib.evaluation import P5, paired_difference
     from reclib.models import ItemGPT2Recommender
     from reclib.models.text_tower import TextTowerRecommender, item_texts_series
 
@@ -220,13 +227,7 @@ def ml100k_torch(part: str, out: Path, tiny: bool) -> None:
                    device=torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu")
     ml = load_movielens("100k")
     ratings = _subsample(ml.ratings, tiny)
-    p3_train, valid, p3_test = P3.split(ratings)
-    history = pd.concat([p3_train, valid])
-    model = ItemGPT2Recommender(random_state=SEED, **({"epochs": 1} if tiny else {}))
-    seconds = _timed_fit(model, history)
-    values = P3.evaluate(model, history, p3_test).values
-    rec.row(model="GPT-2 over item ids", protocol="P3", fit_s=round(seconds, 1), epochs=model.epochs,
-            ndcg=round(float(values["ndcg"]), 4), hit_rate=round(float(values["hit_rate"]), 4))
+    next_item_row(rec, "GPT-2 over item ids", ItemGPT2Recommender, ratings, tiny)
     if os.environ.get("RECLIB_BENCH_SKIP_FINETUNE") == "1":
         return
     texts = item_texts_series(ml.items)

@@ -19,7 +19,7 @@ from reclib.features import Categorical, FeatureSpace, MultiCategorical, Numeric
 from reclib.models.interaction import build_ctr_model
 from reclib.training import Trainer
 
-RATES = (0.01, 0.03, 0.1, 0.3)
+RATES = (0.001, 0.003, 0.01, 0.03, 0.1)
 SPECS = [Categorical("user_id"), Categorical("item_id"), Categorical("gender"), Categorical("occupation"),
          Categorical("age_bucket"), Categorical("zip_prefix"), MultiCategorical("genres"), Numeric("year")]
 

@@ -33,6 +33,17 @@ def synthetic_interactions() -> pd.DataFrame:
                          "timestamp": rng.integers(0, 10**6, size=5000)})
 
 
+@pytest.fixture()
+def top10_overlap():
+    """``overlap(a, b)``: the mean share of each row's top 10 columns (stable order; top n - 1 when
+    there are fewer) that two (users, items) score matrices have in common, in [0, 1]."""
+    def overlap(a: np.ndarray, b: np.ndarray) -> float:
+        k = min(10, a.shape[1] - 1)
+        top = [set(np.argsort(-row, kind="stable")[:k]) for row in (*a, *b)]
+        return float(np.mean([len(x & y) / k for x, y in zip(top[:len(a)], top[len(a):])]))
+    return overlap
+
+
 def pytest_collection_modifyitems(config, items):
     """Tests marked ``gpu`` run only where an NVIDIA GPU is visible (``nvidia-smi`` on the PATH)."""
     import shutil

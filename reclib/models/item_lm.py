@@ -35,9 +35,6 @@ here (:func:`check_device`, :func:`resolve_device`, ...) serve
 
 from __future__ import annotations
 
-import contextlib
-import itertools
-import re
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -53,13 +50,14 @@ from reclib.checks import (ParameterTypeError, check_in_range, check_non_negativ
 from reclib.data.sequences import training_windows
 from reclib.features.content import ItemFeatures, check_item_features
 from reclib.models.sequential import SequenceScoring
+from reclib.models.torch_device import (check_device, check_precision, cpu_state, resolve_device, restore_state,
+                                        synchronize, training_autocast)
 
 if TYPE_CHECKING:                           # torch is imported when a model is built
     import torch
     from transformers import GPT2LMHeadModel
 
-__all__ = ["ItemGPT2Recommender", "check_device", "check_precision", "cpu_state", "next_item_logits",
-           "resolve_device", "restore_state", "synchronize", "training_autocast"]
+__all__ = ["ItemGPT2Recommender", "next_item_logits"]
 
 #: the sizes are SASRecRecommender's validated ones (like for like); the epoch count is the
 #: early-stopped epoch on P3's validation event (``python -m experiments.tune_sequential --models
@@ -70,127 +68,6 @@ GPT2_EPOCHS = 15
 
 
 # -- devices and precision of the PyTorch models (here and reclib.models.text_tower) -----------------
-def check_device(device: object) -> None:
-    """Constructor check of a ``device`` parameter: "auto", "cpu", "cuda" or "cuda:N"."""
-    if not isinstance(device, str):
-        raise ParameterTypeError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N' (a string), got {device!r}")
-    if device not in ("auto", "cpu", "cuda") and not re.fullmatch(r"cuda:[0-9]+", device):
-        raise ValueError(f"device={device!r}: expected 'auto', 'cpu', 'cuda' or 'cuda:N' (N a GPU index)")
-
-
-def check_precision(precision: object) -> None:
-    """Constructor check of a ``precision`` parameter: ``None`` (float32) or "bfloat16" (CUDA only)."""
-    if precision is not None and not (isinstance(precision, str) and precision == "bfloat16"):
-        raise ValueError(f"precision={precision!r}: expected None (float32) or 'bfloat16' (CUDA only)")
-
-
-def _cuda_problem(device: str) -> str | None:
-    """Why CUDA ``device`` ("cuda" or "cuda:N") cannot be used here, or ``None`` if it can."""
-    import torch
-
-    if not torch.cuda.is_available():
-        return (f"no CUDA device is visible (torch.cuda.is_available() is False; torch "
-                f"{torch.__version__})")
-    count, index = torch.cuda.device_count(), int(device.partition(":")[2] or 0)
-    if index >= count:
-        return f"only {count} CUDA device(s) are visible (cuda:0..cuda:{count - 1})"
-    return None
-
-
-def resolve_device(device: str, precision: str | None = None) -> str:
-    """The device a fit runs on: "auto" -> "cuda" if ``torch.cuda.is_available()`` else "cpu";
-    "cpu", "cuda" and "cuda:N" as given. Raises ``ValueError`` naming ``device`` when CUDA is asked
-    for and torch sees no GPU (or not GPU N), and naming ``precision`` when "bfloat16" would run on
-    the CPU."""
-    import torch
-
-    check_device(device)
-    check_precision(precision)
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    elif device != "cpu":
-        problem = _cuda_problem(device)
-        if problem:
-            raise ValueError(f"device={device!r}, but {problem}; use device='cpu' or 'auto'")
-    if precision == "bfloat16" and device == "cpu":
-        raise ValueError("precision='bfloat16' runs only on a CUDA device, but device resolved to 'cpu'; "
-                         "use precision=None on the CPU")
-    return device
-
-
-def training_autocast(device: str, precision: str | None):
-    """The context of a training forward pass: ``torch.autocast("cuda", torch.bfloat16)`` with
-    ``precision="bfloat16"`` on CUDA, else a no-op (float32, the numbers untouched)."""
-    import torch
-
-    if precision == "bfloat16" and device != "cpu":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
-def synchronize(device: str) -> None:
-    """Wait for the device's queued work (CUDA runs asynchronously) before reading a clock."""
-    if device != "cpu":
-        import torch
-
-        torch.cuda.synchronize(device)
-
-
-#: the key of ``cpu_state``'s record of the devices the moved attributes came from
-_DEVICES_KEY = "_torch_devices"
-
-
-def _device_of(value: torch.Tensor | torch.nn.Module) -> str:
-    """The device of a tensor, or of a module's first parameter or buffer ("cpu" if none)."""
-    import torch
-
-    if isinstance(value, torch.Tensor):
-        return str(value.device)
-    first = next(itertools.chain(value.parameters(), value.buffers()), None)
-    return "cpu" if first is None else str(first.device)
-
-
-def cpu_state(state: dict[str, Any]) -> dict[str, Any]:
-    """A fitted torch model's ``__dict__`` as pickled (``__getstate__``; ``save``, ``copy``).
-
-    Unchanged when ``device_`` is "cpu" (or absent: unfitted). Otherwise its torch tensors and
-    modules that live on a GPU are copied to the CPU (one ``torch.save`` /
-    ``torch.load(map_location="cpu")`` round trip, so modules and tensors shared between attributes
-    stay shared) and their devices are recorded for :func:`restore_state`. So the bytes hold CPU
-    tensors only: a model trained on a GPU loads on a machine without one. The live model is not
-    changed.
-    """
-    if state.get("device_", "cpu") == "cpu":
-        return state
-    import io
-
-    import torch
-
-    parts = {k: v for k, v in state.items() if isinstance(v, (torch.Tensor, torch.nn.Module))}
-    devices = {k: d for k, d in ((k, _device_of(v)) for k, v in parts.items()) if d != "cpu"}
-    if not devices:
-        return state
-    buffer = io.BytesIO()
-    torch.save({k: parts[k] for k in devices}, buffer)
-    buffer.seek(0)
-    return {**state, **torch.load(buffer, map_location="cpu", weights_only=False), _DEVICES_KEY: devices}
-
-
-def restore_state(state: dict[str, Any]) -> dict[str, Any]:
-    """The inverse of :func:`cpu_state` (``__setstate__``): the recorded attributes go back to
-    their GPU when it is visible here; otherwise the model stays on the CPU and ``device_``
-    becomes "cpu" (it scores there; a refit resolves ``device`` again)."""
-    devices = state.pop(_DEVICES_KEY, None)
-    if not devices:
-        return state
-    if any(_cuda_problem(d) for d in set(devices.values())):
-        state["device_"] = "cpu"
-        return state
-    for name, device in devices.items():
-        state[name] = state[name].to(device)           # modules move in place: sharing is kept
-    return state
-
-
 def next_item_logits(model: GPT2LMHeadModel, windows: torch.Tensor,
                      positions: torch.Tensor | None = None) -> torch.Tensor:
     """Next-item logits of a ``GPT2LMHeadModel`` over item codes, only where they are needed.

@@ -55,6 +55,11 @@ class TableEmbedding(layers.Embedding):
     Input: integer ids ``(...)``; output ``(..., output_dim)`` in the compute dtype.
     """
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if self.lora_rank or self.quantization_config is not None:
+            raise ValueError("TableEmbedding has no LoRA or quantised tables: use keras.layers.Embedding for those")
+
     def build(self, input_shape=None) -> None:
         if self.built:
             return

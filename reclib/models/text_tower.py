@@ -42,7 +42,7 @@ forward passes of the towers (trained layers, projection) under ``torch.autocast
 the frozen states, the pooling, the loss's logits, the weights, the optimisers and the score
 tables stay float32. A pickled (saved) model holds CPU tensors whatever it was trained on, and
 loads back on its GPU where that GPU is visible, else on the CPU with ``device_ = "cpu"``
-(``reclib.models.item_lm.cpu_state`` and ``restore_state``).
+(``reclib.models.torch_device.cpu_state`` and ``restore_state``).
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ from reclib.checks import (ParameterTypeError, check_choice, check_in_range, che
                            check_positive, check_positive_int, check_validate_function, require_columns)
 from reclib.features.content import item_text
 from reclib.features.text import DEFAULT_MODEL, resolve_model, weights_hash
-from reclib.models.item_lm import (check_device, check_precision, cpu_state, resolve_device, restore_state,
+from reclib.models.torch_device import (check_device, check_precision, cpu_state, resolve_device, restore_state,
                                    synchronize, training_autocast)
 
 __all__ = ["TextTowerRecommender", "in_batch_softmax_loss", "item_texts_series"]
@@ -373,11 +373,11 @@ class TextTowerRecommender(Recommender):
         return self._user_table.numpy()[users] @ self.item_embeddings().T
 
     def __getstate__(self) -> dict:
-        """Pickled (``save``) with every tensor on the CPU (``reclib.models.item_lm.cpu_state``)."""
+        """Pickled (``save``) with every tensor on the CPU (``reclib.models.torch_device.cpu_state``)."""
         return cpu_state(self.__dict__.copy())
 
     def __setstate__(self, state: dict) -> None:
-        """Back on the fit's GPU when it is visible, else on the CPU (``item_lm.restore_state``)."""
+        """Back on the fit's GPU when it is visible, else on the CPU (``torch_device.restore_state``)."""
         self.__dict__.update(restore_state(state))
 
 

@@ -7,27 +7,36 @@ regularisers alike) and the Trainer's callbacks, but feeds the steps itself:
 1. **Data on the device once.** ``x`` and ``y`` are copied to the accelerator before the first
    epoch; each epoch only sends a shuffled permutation of the row indices (4 bytes a row, drawn
    on the host from ``random_state``, so the order is the same on every backend and machine) and
-   every batch is gathered on the device by its slice of that permutation. Keras' ``model.fit``
-   on NumPy arrays copies every batch from host memory instead; on a GPU that copy, not the
-   arithmetic, limits a wide click model.
+   every batch is gathered on the device by its slice of that permutation (the arrays are an
+   argument of the compiled call, not constants inside it). Keras' ``model.fit`` on NumPy arrays
+   copies every batch from host memory instead.
 2. **Many steps per host call.** On JAX, ``steps_per_execution`` steps run inside one compiled
    program (``jax.lax.fori_loop`` over the model's ``compute_loss_and_updates`` and the
    optimizer's ``stateless_apply``), with the training state donated so it is updated in place;
-   the host waits only once an epoch, for the losses. On PyTorch the steps are queued eagerly
-   and, likewise, synchronised once an epoch.
+   the host waits only once an epoch, for the losses. On PyTorch the steps are queued eagerly,
+   with no per-step read-back to the host.
 3. **Row-sparse embedding updates** (``sparse_embeddings=True``): the tables of the
    ``keras.layers.Embedding`` layers that read a model input directly are updated by row-wise
    Adagrad on the rows of the batch only (FBGEMM's "rowwise Adagrad": one accumulator per row,
-   :math:`a_r \mathrel{+}= \overline{g_r^2}`, :math:`w_r \mathrel{-}= \eta\, g_r / (\sqrt{a_r} + \epsilon)`),
+   starting at 0, :math:`a_r \mathrel{+}= \overline{g_r^2}`,
+   :math:`w_r \mathrel{-}= \eta\, g_r / (\sqrt{a_r} + \epsilon)`; an id read several times by a
+   batch gets its summed gradient once),
    instead of a dense optimizer step over every row of every table. For a DCN-V2 with 26 tables
    of 100,000 x 128 float32 rows (1.33 GB), Adam reads and writes the table, both moments and
    the gradient each step (about 9 GB); the row-wise update touches ``26 x batch`` rows. The
    gradient itself is still formed densely by the autodiff of the gather (a zero-filled table
    plus a scatter-add); only the optimizer is sparse. An L2 regulariser on such a table then
-   acts on the batch's rows only (lazy regularisation). The other variables keep the model's
-   optimizer.
+   acts on the batch's rows only (lazy regularisation), and the optimizer's ``clipnorm`` and
+   variable constraints do not apply to the tables. A table must be read only by its own input
+   (not shared with another input, not tied to an output layer): rows it gets gradient from
+   elsewhere would not be updated. The other variables keep the model's optimizer.
 4. **Warm-up**: the learning rate(s) rise linearly over the first ``warmup_steps`` steps
    (:class:`LinearWarmup`), which large batches need (Goyal et al. 2017).
+
+Not supported here (use ``model.fit``): loss scaling (``mixed_float16``; refused), sample weights,
+callbacks that change the learning rate (the loop trains with a copy of the compiled optimizer,
+so ``model.optimizer`` is not the one that trained), a progress bar (``verbose`` is ignored).
+Callbacks may read and set weights at every epoch boundary.
 
 Rows that do not fill the last batch of an epoch are skipped that epoch (each epoch reshuffles,
 so every row is used across epochs): every step has the same shape and compiles once.
@@ -50,7 +59,7 @@ __all__ = ["LinearWarmup", "DEVICE_BACKENDS", "direct_embedding_inputs", "fit_on
 
 DEVICE_BACKENDS = ("jax", "torch")
 ADAGRAD_EPSILON = 1e-8
-ADAGRAD_INITIAL = 0.1     # every row's starting accumulator, as Keras' Adagrad
+ADAGRAD_INITIAL = 0.0     # every row's starting accumulator, as FBGEMM's row-wise Adagrad
 
 
 @keras.saving.register_keras_serializable(package="reclib")
@@ -116,7 +125,7 @@ def _host_arrays(x: object, y: object) -> tuple[dict[str, np.ndarray], np.ndarra
 
 def fit_on_device(model: keras.Model, x: dict[str, np.ndarray], y: np.ndarray, epochs: int, batch_size: int,
                   steps_per_call: int, callbacks: Sequence[keras.callbacks.Callback], random_state: int,
-                  sparse_embeddings: bool = False, sparse_learning_rate: float = 0.1,
+                  sparse_embeddings: bool = False, sparse_learning_rate: float = 0.03,
                   warmup_steps: int = 0) -> dict[str, list[float]]:
     """Train a compiled, built ``model`` on ``(x, y)`` held on the device (module doc); return the
     history ``{"loss": [...], <logged validation metrics>: [...]}`` of the epochs run.
@@ -124,6 +133,8 @@ def fit_on_device(model: keras.Model, x: dict[str, np.ndarray], y: np.ndarray, e
     x: ``{input name: (n, ...) array}``; y: ``(n,)`` labels; ``batch_size`` <= n.
     ``callbacks`` get ``on_train_begin``, ``on_epoch_begin``/``end`` (with ``logs["loss"]``) and
     ``on_train_end``; a callback that sets ``model.stop_training`` ends the run after that epoch.
+    ``warmup_steps`` warms up the row-sparse rate; the other variables train at the compiled
+    optimizer's rate or schedule (``Trainer`` compiles its warm-up into it).
     """
     backend = keras.backend.backend()
     if backend not in DEVICE_BACKENDS:
@@ -155,8 +166,14 @@ def fit_on_device(model: keras.Model, x: dict[str, np.ndarray], y: np.ndarray, e
     for epoch in range(epochs):
         for callback in callbacks:
             callback.on_epoch_begin(epoch, {})
+        runner.read_back()          # weights a callback set before the epoch are the ones trained
         order = rng.permutation(n).astype(np.int32)
-        loss = runner.epoch(order, steps, steps_per_call)
+        try:
+            loss = runner.epoch(order, steps, steps_per_call)
+        except Exception as error:
+            raise RuntimeError(f"epoch {epoch + 1} of {model.name!r} failed on the device ({error}); on JAX the "
+                               f"training state was donated to the failed call, so rebuild the model before "
+                               f"training it again") from error
         runner.write_back()
         logs = {"loss": loss}
         for callback in callbacks:
@@ -178,15 +195,16 @@ class _Runner:
     def __init__(self, model, xs, ys, batch_size, tables, sparse_learning_rate, warmup_steps) -> None:
         if getattr(model, "optimizer", None) is None:
             raise ValueError(f"model {model.name!r} must be compiled (with an optimizer) before fit_on_device")
+        if isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer):
+            raise ValueError("device_data=True does not scale losses: use precision='mixed_bfloat16' or 'float32', "
+                             "not 'mixed_float16' (its LossScaleOptimizer)")
         self.model, self.batch_size, self.tables = model, batch_size, tables
         self.sparse_learning_rate, self.warmup_steps = float(sparse_learning_rate), int(warmup_steps)
         self.trainable = list(model.trainable_variables)
         self.dense = [j for j in range(len(self.trainable)) if j not in tables]
-        config = model.optimizer.get_config()
-        rate = config["learning_rate"]
-        if warmup_steps and isinstance(rate, (int, float)):
-            config["learning_rate"] = LinearWarmup(float(rate), warmup_steps)
-        self.optimizer = type(model.optimizer).from_config(config)
+        # a copy of the compiled optimizer (its learning rate or schedule, warm-up included: Trainer
+        # compiles the warm-up into it) over the variables that are not row-sparse tables
+        self.optimizer = type(model.optimizer).from_config(model.optimizer.get_config())
         self.optimizer.build([self.trainable[j] for j in self.dense])
 
     def sparse_rate(self, step):
@@ -201,25 +219,25 @@ class _JaxRunner(_Runner):
 
         super().__init__(model, xs, ys, batch_size, tables, sparse_learning_rate, warmup_steps)
         self.jax, self.jnp = jax, jnp
-        self.xs = {k: jax.device_put(v) for k, v in xs.items()}
-        self.ys = jax.device_put(ys)
+        # an argument of every compiled call, never a constant captured by it (JAX would copy
+        # closed-over arrays into the program itself)
+        self.data = ({k: jax.device_put(v) for k, v in xs.items()}, jax.device_put(ys), [])
         self.state = ([], [], [], [], [jnp.full((self.trainable[j].shape[0],), ADAGRAD_INITIAL, "float32")
                                        for j in tables], jnp.zeros((), "int32"))
         self.read_back()
-        # the compiled optimizer's values, read by compute_loss_and_updates (loss scaling) only
-        self.model_optimizer_values = [v.value for v in model.optimizer.variables]
         self.compiled = {}
 
-    def _step(self, state, rows):
-        jax, jnp, model = self.jax, self.jnp, self.model
+    def _step(self, state, data, rows):
+        jax, model = self.jax, self.model
         trainable, non_trainable, optimizer_vars, metric_vars, accumulators, step = state
-        xb = {k: v[rows] for k, v in self.xs.items()}
-        yb = self.ys[rows]
+        xs, ys, model_optimizer_values = data
+        xb = {k: v[rows] for k, v in xs.items()}
+        yb = ys[rows]
 
         def loss_of(values):
             loss, (_, _, new_non_trainable, new_metrics) = model.compute_loss_and_updates(
                 values, non_trainable, metric_vars, xb, yb, None, training=True,
-                optimizer_variables=self.model_optimizer_values)
+                optimizer_variables=model_optimizer_values)
             return loss, (new_non_trainable, new_metrics)
 
         (loss, (non_trainable, metric_vars)), grads = jax.value_and_grad(loss_of, has_aux=True)(trainable)
@@ -231,12 +249,11 @@ class _JaxRunner(_Runner):
         rate = self.sparse_rate(step)
         accumulators = list(accumulators)
         for a, (j, name) in enumerate(self.tables.items()):
-            ids = xb[name].astype("int32")
-            rows_used = jnp.unique(ids, size=ids.shape[0], fill_value=ids[0])   # repeats of ids[0] pad it
-            step_rows, acc = rowwise_adagrad(grads[j][rows_used], accumulators[a][rows_used], rate)
+            ids = xb[name].astype("int32")      # an id read twice gets the same row twice: same values written
+            step_rows, acc = rowwise_adagrad(grads[j][ids], accumulators[a][ids], rate)
             table = trainable[j]
-            trainable[j] = table.at[rows_used].set(table[rows_used] - step_rows.astype(table.dtype))
-            accumulators[a] = accumulators[a].at[rows_used].set(acc)
+            trainable[j] = table.at[ids].set(table[ids] - step_rows.astype(table.dtype))
+            accumulators[a] = accumulators[a].at[ids].set(acc)
         return (trainable, non_trainable, optimizer_vars, metric_vars, accumulators, step + 1), loss
 
     def _program(self, n_steps: int):
@@ -244,11 +261,11 @@ class _JaxRunner(_Runner):
         if n_steps not in self.compiled:
             jax, jnp, size = self.jax, self.jnp, self.batch_size
 
-            def run(state, order, start):
+            def run(state, data, order, start):
                 def body(i, carry):
                     state, losses = carry
                     rows = jax.lax.dynamic_slice_in_dim(order, (start + i) * size, size)
-                    state, loss = self._step(state, rows)
+                    state, loss = self._step(state, data, rows)
                     return state, losses.at[i].set(loss.astype("float32"))
                 return jax.lax.fori_loop(0, n_steps, body, (state, jnp.zeros((n_steps,), "float32")))
 
@@ -260,7 +277,7 @@ class _JaxRunner(_Runner):
         losses = []
         for start in range(0, steps, steps_per_call):
             n_steps = min(steps_per_call, steps - start)
-            self.state, chunk = self._program(n_steps)(self.state, order, self.jnp.int32(start))
+            self.state, chunk = self._program(n_steps)(self.state, self.data, order, self.jnp.int32(start))
             losses.append(chunk)
         return float(self.jnp.mean(self.jnp.concatenate(losses)))
 
@@ -273,6 +290,8 @@ class _JaxRunner(_Runner):
         donates and replaces their buffers) or written them (restoring the best weights)."""
         *_, accumulators, step = self.state
         self.state = tuple([v.value for v in group] for group in self._variable_groups()) + (accumulators, step)
+        # the compiled optimizer's values, which compute_loss_and_updates reads for loss scaling
+        self.data = self.data[:2] + ([v.value for v in self.model.optimizer.variables],)
 
     def write_back(self) -> None:
         trainable, non_trainable, optimizer_vars, metric_vars, _, _ = self.state
@@ -308,10 +327,10 @@ class _TorchRunner(_Runner):
             rate = self.sparse_rate(self.step)
             for a, (j, name) in enumerate(self.tables.items()):
                 table = self.trainable[j].value
-                rows_used = torch.unique(xb[name].long())
-                step_rows, acc = rowwise_adagrad(table.grad[rows_used], self.accumulators[a][rows_used], rate)
-                self.accumulators[a][rows_used] = acc
-                table.index_add_(0, rows_used, -step_rows.to(table.dtype))
+                ids = xb[name].long()           # an id read twice gets the same row twice: same values written
+                step_rows, acc = rowwise_adagrad(table.grad[ids], self.accumulators[a][ids], rate)
+                self.accumulators[a].index_copy_(0, ids, acc)
+                table.index_copy_(0, ids, table[ids] - step_rows.to(table.dtype))
         self.step += 1
         return loss.detach()
 

@@ -230,7 +230,7 @@ def test_gpt2_device_and_precision_are_constructor_parameters():
 def test_resolve_device(monkeypatch):
     import torch
 
-    from reclib.models.item_lm import resolve_device
+    from reclib.models.torch_device import resolve_device
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert resolve_device("auto") == "cpu" and resolve_device("cpu") == "cpu"
     with pytest.raises(ValueError, match=r"device='cuda:0', but no CUDA device is visible"):
@@ -271,15 +271,9 @@ def test_gpt2_on_the_cpu_equals_the_default_here_and_loads_the_same(tmp_path):
     np.testing.assert_array_equal(loaded.score(users), model.score(users))
 
 
-def _top10_overlap(a: np.ndarray, b: np.ndarray) -> float:
-    k = min(10, a.shape[1] - 1)
-    top = [set(np.argsort(-row, kind="stable")[:k]) for row in (*a, *b)]
-    return float(np.mean([len(x & y) / k for x, y in zip(top[:len(a)], top[len(a):])]))
-
-
 @pytest.mark.gpu
 @pytest.mark.parametrize("precision", [None, "bfloat16"])
-def test_gpt2_fits_on_cuda_close_to_the_cpu(precision, tmp_path, monkeypatch):
+def test_gpt2_fits_on_cuda_close_to_the_cpu(precision, tmp_path, monkeypatch, top10_overlap):
     import pickle
 
     import torch
@@ -291,7 +285,7 @@ def test_gpt2_fits_on_cuda_close_to_the_cpu(precision, tmp_path, monkeypatch):
     assert gpu.device_ == "cuda" and next(gpu.torch_model_.parameters()).is_cuda
     scores = gpu.score(users)
     assert isinstance(scores, np.ndarray) and scores.dtype == np.float32 and np.isfinite(scores).all()
-    assert _top10_overlap(scores, cpu.score(users)) >= 0.5
+    assert top10_overlap(scores, cpu.score(users)) >= 0.5
     assert (gpu.history_["seconds"] > 0).all() and np.isfinite(gpu.history_["loss"]).all()
     assert np.isfinite(gpu.score_histories([["i1", "i2"]])).all()
     loaded = ItemGPT2Recommender.load(gpu.save(tmp_path / "gpu.pkl"))       # back on the GPU here

@@ -220,10 +220,10 @@ def test_a_gpu_model_is_pickled_with_cpu_tensors(fitted, monkeypatch):
     while the tensors are on the CPU, so the round trip through ``torch.save`` runs, and loading
     where no GPU is visible leaves the model on the CPU with ``device_ = "cpu"``."""
     model, _ = fitted
-    from reclib.models import item_lm
+    from reclib.models import torch_device
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    monkeypatch.setattr(item_lm, "_device_of", lambda value: "cuda:0")
+    monkeypatch.setattr(torch_device, "_device_of", lambda value: "cuda:0")
     monkeypatch.setattr(model, "device_", "cuda:0")
     state = model.__getstate__()
     assert state["_torch_devices"]["torch_model_"] == "cuda:0" and state["torch_model_"] is not model.torch_model_
@@ -234,15 +234,9 @@ def test_a_gpu_model_is_pickled_with_cpu_tensors(fitted, monkeypatch):
     np.testing.assert_array_equal(copy.score(USERS), model.score(USERS))
 
 
-def _top10_overlap(a: np.ndarray, b: np.ndarray) -> float:
-    k = min(10, a.shape[1] - 1)
-    top = [set(np.argsort(-row, kind="stable")[:k]) for row in (*a, *b)]
-    return float(np.mean([len(x & y) / k for x, y in zip(top[:len(a)], top[len(a):])]))
-
-
 @pytest.mark.gpu
 @pytest.mark.parametrize("precision", [None, "bfloat16"])
-def test_fits_on_cuda_close_to_the_cpu(precision, tmp_path, monkeypatch):
+def test_fits_on_cuda_close_to_the_cpu(precision, tmp_path, monkeypatch, top10_overlap):
     rng = np.random.default_rng(0)
     keys = rng.choice(150 * 60, size=1500, replace=False)
     data = pd.DataFrame({"user_id": keys // 60, "item_id": keys % 60})
@@ -255,7 +249,7 @@ def test_fits_on_cuda_close_to_the_cpu(precision, tmp_path, monkeypatch):
     assert gpu.device_ == "cuda" and next(gpu.torch_model_.parameters()).is_cuda and gpu._cached.is_cuda
     scores = gpu.score(users)
     assert isinstance(scores, np.ndarray) and scores.dtype == np.float32 and np.isfinite(scores).all()
-    assert _top10_overlap(scores, cpu.score(users)) >= 0.5
+    assert top10_overlap(scores, cpu.score(users)) >= 0.5
     assert (gpu.history_["seconds"] > 0).all() and np.isfinite(gpu.history_["loss"]).all()
     loaded = TextTowerRecommender.load(gpu.save(tmp_path / "gpu.pkl"))      # back on the GPU here
     assert loaded.device_ == "cuda" and next(loaded.torch_model_.parameters()).is_cuda

@@ -13,7 +13,7 @@ import pandas as pd
 from reclib.features.specs import Categorical, FeatureSpace, Numeric
 from reclib.models.interaction import build_ctr_model
 from reclib.training import Trainer
-from reclib.training.device_loop import direct_embedding_inputs
+from reclib.training.device_loop import ADAGRAD_EPSILON, direct_embedding_inputs
 
 LOSS = keras.losses.BinaryCrossentropy(from_logits=True)
 
@@ -36,6 +36,79 @@ def fit(space, x, y, **options):
     trainer = Trainer(learning_rate=1e-2, loss=LOSS, random_state=3, **options)
     history = trainer.fit(lambda: build(space), (x, y))
     return trainer.model_, history
+
+
+def table_weights(model) -> dict[str, np.ndarray]:
+    """The row-sparse tables of a model, by the input that reads them."""
+    return {name: keras.ops.convert_to_numpy(model.trainable_variables[j]).copy()
+            for j, name in direct_embedding_inputs(model).items()}
+
+
+def compiled_with(space, optimizer):
+    def factory():
+        model = build(space)
+        model.compile(optimizer=optimizer, loss=LOSS)
+        return model
+    return factory
+
+
+def sparse_step_against_reference(space, x, y) -> dict[str, float]:
+    """One row-sparse step from seeded weights against the formula, with the table gradient g
+    read off a plain SGD step of rate 1 from the same weights (w - w' = g): the rows of the
+    batch move by 0.01 g / (sqrt(mean g^2) + eps) (accumulators start at 0), the others stay."""
+    keras.utils.set_random_seed(3)
+    before = table_weights(build(space))
+    sgd = Trainer(epochs=1, batch_size=len(y), learning_rate=None, random_state=3, device_data=True)
+    sgd.fit(compiled_with(space, keras.optimizers.SGD(1.0)), (x, y))
+    sparse = Trainer(epochs=1, batch_size=len(y), learning_rate=None, random_state=3, device_data=True,
+                     sparse_embeddings=True, sparse_learning_rate=0.01)
+    sparse.fit(compiled_with(space, keras.optimizers.Adam(1e-2)), (x, y))
+    errors = {}
+    for name, start in before.items():
+        g = start - table_weights(sgd.model_)[name]
+        expected = start - 0.01 * g / (np.sqrt(np.mean(g * g, axis=1, keepdims=True)) + ADAGRAD_EPSILON)
+        expected[~np.isin(np.arange(len(start)), x[name])] = start[~np.isin(np.arange(len(start)), x[name])]
+        errors[name] = float(np.max(np.abs(table_weights(sparse.model_)[name] - expected)))
+    return errors
+
+
+def _scatter_dtypes(jaxpr) -> set[str]:
+    """Output dtypes of every scatter in a jaxpr, nested calls included."""
+    found = set()
+    for eqn in jaxpr.eqns:
+        if eqn.primitive.name.startswith("scatter"):
+            found.add(str(eqn.outvars[0].aval.dtype))
+        for param in eqn.params.values():
+            inner = getattr(param, "jaxpr", param)
+            if hasattr(inner, "eqns"):
+                found |= _scatter_dtypes(inner)
+    return found
+
+
+def scatter_dtypes() -> dict[str, list[str]]:
+    """JAX only: the dtypes of the scatter-adds in the gradient of a two-field model under
+    mixed_bfloat16, with keras.layers.Embedding and with TableEmbedding."""
+    import jax
+
+    from reclib.models.layers import TableEmbedding
+    found = {}
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        for label, layer_class in (("keras", keras.layers.Embedding), ("reclib", TableEmbedding)):
+            ids = keras.Input((), dtype="int32", name="ids")
+            model = keras.Model(ids, keras.layers.Dense(1)(layer_class(50, 4)(ids)))
+            batch = np.array([1, 2, 2, 7], dtype="int32")
+
+            def loss(values):
+                out, _ = model.stateless_call(values, [], batch)
+                return jax.numpy.sum(out.astype("float32"))
+
+            jaxpr = jax.make_jaxpr(jax.grad(loss))([v.value for v in model.trainable_variables])
+            found[label] = sorted(_scatter_dtypes(jaxpr.jaxpr))
+    finally:
+        keras.config.set_dtype_policy(previous)
+    return found
 
 
 def main(out: str) -> None:
@@ -67,11 +140,29 @@ def main(out: str) -> None:
         checked[name] = {"untouched_rows_changed": int(changed[~used].sum()), "used_rows_unchanged": int((~changed[used]).sum()),
                          "used_rows": int(used.sum())}
     result["sparse_rows"] = checked
-    # whole runs: repeatable, and the loss falls
+    result["sparse_step_error"] = sparse_step_against_reference(space, first, y[:64])
+    # four steps in one compiled call or in four calls: the same numbers
+    four = {k: v[:256] for k, v in x.items()}
+    weights = [fit(space, four, y[:256], epochs=1, batch_size=64, device_data=True, sparse_embeddings=True,
+                   steps_per_execution=k)[0].get_weights() for k in (1, 4)]
+    result["steps_per_call_max_diff"] = max(float(np.max(np.abs(a - b))) for a, b in zip(*weights))
+    # whole runs: repeatable, and the loss falls; the row-sparse tables move
+    keras.utils.set_random_seed(3)
+    start = table_weights(build(space))
     for label, sparse in (("dense", False), ("sparse", True)):
         runs = [fit(space, x, y, epochs=6, batch_size=128, device_data=True, sparse_embeddings=sparse,
-                    sparse_learning_rate=0.3, steps_per_execution=5)[1]["loss"].tolist() for _ in range(2)]
-        result[f"{label}_losses"] = runs
+                    steps_per_execution=5) for _ in range(2)]
+        result[f"{label}_losses"] = [history["loss"].tolist() for _, history in runs]
+        result[f"{label}_table_moved"] = min(float(np.max(np.abs(table_weights(runs[0][0])[name] - start[name])))
+                                             for name in start)
+    if keras.backend.backend() == "jax":
+        result["scatter_dtypes"] = scatter_dtypes()
+    try:
+        Trainer(epochs=1, batch_size=64, learning_rate=1e-2, loss=LOSS, device_data=True,
+                precision="mixed_float16").fit(lambda: build(space), (first, y[:64]))
+        result["float16_refused"] = ""
+    except ValueError as error:
+        result["float16_refused"] = str(error)
     # Keras early stopping on validation AUC (the logs come from EvaluateEachEpoch), best weights kept
     valid = {k: v[1536:] for k, v in x.items()}
     trainer = Trainer(epochs=4, batch_size=128, learning_rate=None, random_state=3, device_data=True,
