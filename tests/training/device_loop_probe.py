@@ -72,6 +72,21 @@ def sparse_step_against_reference(space, x, y) -> dict[str, float]:
     return errors
 
 
+def program_size(space, x, y) -> int:
+    """JAX only: characters of the lowered two-step training program for data (x, y): the same
+    for any number of rows when the data is an argument of the call, not a constant inside it."""
+    import jax.numpy as jnp
+
+    from reclib.training.device_loop import _JaxRunner
+    keras.utils.set_random_seed(3)
+    model = build(space)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss=LOSS)
+    model({k: v[:2] for k, v in x.items()})
+    runner = _JaxRunner(model, x, y, 64, {}, 0.03, 0)
+    lowered = runner._program(2).lower(runner.state, runner.data, jnp.arange(len(y), dtype="int32"), jnp.int32(0))
+    return len(lowered.as_text())
+
+
 def _scatter_dtypes(jaxpr) -> set[str]:
     """Output dtypes of every scatter in a jaxpr, nested calls included."""
     found = set()
@@ -157,6 +172,7 @@ def main(out: str) -> None:
                                              for name in start)
     if keras.backend.backend() == "jax":
         result["scatter_dtypes"] = scatter_dtypes()
+        result["program_chars"] = [program_size(space, {k: v[:n] for k, v in x.items()}, y[:n]) for n in (256, 2048)]
     try:
         Trainer(epochs=1, batch_size=64, learning_rate=1e-2, loss=LOSS, device_data=True,
                 precision="mixed_float16").fit(lambda: build(space), (first, y[:64]))

@@ -129,3 +129,11 @@ def test_validation_logs_and_best_weights(probe):
     assert {"loss", "val_loss", "val_auc"} <= set(validated["columns"])
     assert 1 <= validated["best_epoch"] <= validated["epochs"] <= 4
     assert validated["restored_val_loss"] == pytest.approx(validated["best_val_loss"], rel=1e-5)
+
+
+def test_training_data_is_not_compiled_into_the_program(probe):
+    """8x the rows, the same program (a captured array would be copied into it as a constant)."""
+    if probe["backend"] != "jax":
+        pytest.skip("the lowered program is read on JAX")
+    small, large = probe["program_chars"]
+    assert large < 1.05 * small
