@@ -91,3 +91,18 @@ def test_backend_matches_tensorflow_within_the_seed_spread(results, backend):
 def test_tensorflow_run_is_deterministic(results):
     """Same seed, same process setup: the very same metrics (measured so on JAX and PyTorch too)."""
     assert results["tensorflow_again"]["metrics"] == results["tensorflow"]["metrics"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_keras_recommenders_keep_the_contract_on(backend):
+    """tests/test_contract.py (fit, score, recommend without seen items, predict, unknown users,
+    clone and refit to the same scores, save and load) for the Keras recommenders, run under
+    another Keras backend in its own process (measured: 8 tests, 10-22 s)."""
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONHASHSEED": "0", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_contract.py",
+                           "-k", "NCF or TwoTower or SASRec"], cwd=root, env=env, capture_output=True, text=True,
+                          timeout=TIMEOUT)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert "8 passed" in proc.stdout, proc.stdout[-500:]
