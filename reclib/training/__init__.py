@@ -1,14 +1,16 @@
 """Training for the Keras models (notebooks 04-08): one :class:`Trainer` (seeding, precision,
-distribution, compile, callbacks) for every model, input pipelines that re-sample negatives every
-epoch, early stopping on validation ranking metrics, seeding, saving."""
+distribution, compile, callbacks) for every model, its device-resident path for accelerators
+(:mod:`reclib.training.device_loop`), input pipelines that re-sample negatives every epoch, early
+stopping on validation ranking metrics, seeding, saving."""
 
-from reclib.training.callbacks import RankingEarlyStopping, StopOnNonFiniteLoss
+from reclib.training.callbacks import EvaluateEachEpoch, RankingEarlyStopping, StopOnNonFiniteLoss
 from reclib.training.devices import (ctr_arrays, data_parallel_check, device_report, linear_scaling,
                                      time_training)
 from reclib.training.data import InBatchDataset, NegativeSamplingDataset
+from reclib.training.device_loop import LinearWarmup, fit_on_device
 from reclib.training.persistence import load_model, save_model, set_seed
 from reclib.training.trainer import Trainer, fit_binary_classifier
 
-__all__ = ["InBatchDataset", "NegativeSamplingDataset", "RankingEarlyStopping", "StopOnNonFiniteLoss",
-           "Trainer", "fit_binary_classifier", "load_model", "save_model", "set_seed",
+__all__ = ["EvaluateEachEpoch", "InBatchDataset", "LinearWarmup", "NegativeSamplingDataset", "RankingEarlyStopping",
+           "StopOnNonFiniteLoss", "Trainer", "fit_on_device", "fit_binary_classifier", "load_model", "save_model", "set_seed",
            "ctr_arrays", "data_parallel_check", "device_report", "linear_scaling", "time_training"]
