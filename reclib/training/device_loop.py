@@ -43,7 +43,10 @@ so every row is used across epochs): every step has the same shape and compiles 
 The history logs the mean training loss per epoch (``loss``); compiled training metrics are not
 computed on this path (validation metrics are, through the callbacks).
 
-TensorFlow keeps Keras' ``model.fit`` (its ``tf.data`` pipeline already prefetches to the device).
+It serves models trained from fixed arrays (the click models of ``build_ctr_model``, any Keras model
+fed ``(x, y)``). The recommenders whose examples a host dataset re-draws every epoch (sampled
+negatives, in-batch retrieval, sequence windows) keep ``model.fit``. TensorFlow keeps Keras'
+``model.fit`` too (its ``tf.data`` pipeline already prefetches to the device).
 """
 
 from __future__ import annotations
