@@ -12,13 +12,14 @@ import pytest
 import reclib.cf  # noqa: F401  (imports register the subclasses)
 import reclib.features  # noqa: F401
 import reclib.models  # noqa: F401
-from reclib.base import Recommender, clone
+from reclib.base import Recommender
 from reclib.cf import (BPR, EASE, BaselinePredictor, BiasedMF, ImplicitALS, ItemKNN, LastItemKNN,
                        MostPopular, NeighborhoodCF, RP3beta)
 from reclib.features import ContentRecommender, FeatureToFactorRecommender, HybridRecommender
 from reclib.features.content import ItemFeatures
 from reclib.models import (NCF, ItemGPT2Recommender, RecurrentRecommender, SASRecRecommender,
                            SequentialRecommender, TextTowerRecommender, TwoTowerRecommender)
+from reclib.testing import check_recommender
 
 N_USERS, N_ITEMS = 60, 40
 ITEMS = np.arange(100, 100 + N_ITEMS)
@@ -120,37 +121,15 @@ def test_every_recommender_is_in_the_contract():
 
 
 @pytest.mark.parametrize("cls", list(FACTORIES), ids=lambda c: c.__name__)
-def test_contract(cls, frame, tmp_path):
-    model = FACTORIES[cls]()
-    fit_data = FIT_DATA.get(cls, {})
-    assert model.fit(frame, **fit_data) is model
-    users = np.sort(frame["user_id"].unique())[:7]
-    scores = model.score(users)
-    assert scores.shape == (len(users), len(model.item_ids_)) and np.isfinite(scores).all()
+def test_contract(cls, frame):
+    check_recommender(FACTORIES[cls](), frame, FIT_DATA.get(cls, {}))
 
-    recs = model.recommend(users, k=5, exclude_seen=True)
-    assert list(recs.columns) == ["user_id", "item_id", "score", "rank"]
-    seen = set(zip(frame["user_id"], frame["item_id"]))
-    assert not any((u, i) in seen for u, i in zip(recs["user_id"], recs["item_id"]))
-    assert (recs.groupby("user_id")["rank"].apply(list) == [list(range(1, 6))] * len(users)).all()
 
-    column = {item: j for j, item in enumerate(model.item_ids_)}
-    pairs = recs.head(10)
-    rows = np.searchsorted(users, pairs["user_id"])
-    np.testing.assert_allclose(model.predict(pairs["user_id"], pairs["item_id"]),
-                               scores[rows, [column[i] for i in pairs["item_id"]]], rtol=1e-5, atol=1e-6)
+def test_the_contract_check_catches_a_broken_model(frame):
+    """A recommender that recommends seen items fails check_recommender, naming the check."""
+    class Careless(MostPopular):
+        def recommend(self, user_ids, k=10, exclude_seen=True):
+            return super().recommend(user_ids, k=k, exclude_seen=False)
 
-    if model.handles_unknown_users:
-        assert np.isfinite(model.score([10**9])).all()
-    else:
-        with pytest.raises(ValueError, match="not seen at fit"):
-            model.score([10**9])
-
-    again = clone(model)
-    assert again.get_params().keys() == model.get_params().keys()
-    assert not hasattr(again, "train_matrix_")
-    np.testing.assert_allclose(again.fit(frame, **fit_data).score(users), scores, rtol=1e-5, atol=1e-6)
-
-    path = model.save(tmp_path / "model.pkl")
-    loaded = cls.load(path)
-    np.testing.assert_array_equal(loaded.score(users), scores)
+    with pytest.raises(AssertionError, match="returned an item the user interacted with"):
+        check_recommender(Careless(), frame)
