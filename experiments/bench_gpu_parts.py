@@ -144,7 +144,7 @@ def dcnv2(part: str, out: Path, tiny: bool) -> None:
         rows = len(y) if on_device else 8 * batch           # model.fit is timed on fewer rows
         steps = rows // batch
         timer = EpochTimer()
-        trainer = Trainer(epochs=3, batch_size=batch, learning_rate=1e-3, loss=keras.losses.BinaryCrossentropy(
+        trainer = Trainer(epochs=2, batch_size=batch, learning_rate=1e-3, loss=keras.losses.BinaryCrossentropy(
                               from_logits=True), precision=precision, device_data=on_device,
                           sparse_embeddings=sparse, warmup_steps=min(8, steps),
                           steps_per_execution=steps if on_device else 1, jit_compile=backend == "jax", callbacks=[timer],
