@@ -7,7 +7,8 @@ Subpackages follow the notebooks in reading order and data flows one way:
 ``reclib.checks`` (argument checks), ``reclib.io`` (atomic writes) and ``reclib.notebook``
 (metric records read back from executed notebooks).
 
-Quiet by default. Importing reclib (which every notebook does before anything else):
+Importing reclib changes nothing global. :func:`quiet` (which every notebook and the notebook
+runner call first, before TensorFlow or transformers load) quiets their start-up logs:
 
 - sets ``TF_CPP_MIN_LOG_LEVEL=3``, ``ABSL_MIN_LOG_LEVEL=3``, ``TRANSFORMERS_VERBOSITY=error`` and
   ``HF_HUB_DISABLE_PROGRESS_BARS=1`` unless the environment already sets them;
@@ -42,17 +43,6 @@ _QUIET_ENVIRONMENT = {
     "TRANSFORMERS_VERBOSITY": "error",
     "HF_HUB_DISABLE_PROGRESS_BARS": "1",
 }
-# quiet unless the user chose a level; "RECLIB_QUIET_TF" marks a level reclib itself set, so a
-# child process (a notebook kernel started by reclib's runner) inherits the quiet import too
-_QUIET_TENSORFLOW = ("TF_CPP_MIN_LOG_LEVEL" not in os.environ
-                     or os.environ.get("RECLIB_QUIET_TF") == "1")
-if _QUIET_TENSORFLOW:
-    os.environ["RECLIB_QUIET_TF"] = "1"
-for _name, _value in _QUIET_ENVIRONMENT.items():
-    os.environ.setdefault(_name, _value)
-# `import tqdm.auto` (by any library) in a Jupyter kernel without ipywidgets warns once; the text
-# bar it falls back to works, and reclib's own bars (``progress``) never need the widget
-warnings.filterwarnings("ignore", message="IProgress not found", module="tqdm")
 
 
 class _SilentLoader(importlib.abc.Loader):
@@ -103,8 +93,22 @@ class _QuietTensorFlowImport(importlib.abc.MetaPathFinder):
         return spec
 
 
-if _QUIET_TENSORFLOW and "tensorflow" not in sys.modules:
-    sys.meta_path.insert(0, _QuietTensorFlowImport())
+def quiet() -> None:
+    """Quiet TensorFlow's and transformers' start-up logs in this process and the processes it
+    starts (module doc); call it before they are imported. Idempotent. Quiet unless the user
+    chose a TensorFlow log level; ``RECLIB_QUIET_TF=1`` marks a level that reclib itself set, so a
+    child process (a notebook kernel started by the runner) quiets its own TensorFlow import too."""
+    quiet_tensorflow = "TF_CPP_MIN_LOG_LEVEL" not in os.environ or os.environ.get("RECLIB_QUIET_TF") == "1"
+    if quiet_tensorflow:
+        os.environ["RECLIB_QUIET_TF"] = "1"
+    for name, value in _QUIET_ENVIRONMENT.items():
+        os.environ.setdefault(name, value)
+    # `import tqdm.auto` (by any library) in a Jupyter kernel without ipywidgets warns once; the text
+    # bar it falls back to works, and reclib's own bars (``progress``) never need the widget
+    warnings.filterwarnings("ignore", message="IProgress not found", module="tqdm")
+    if (quiet_tensorflow and "tensorflow" not in sys.modules
+            and not any(isinstance(finder, _QuietTensorFlowImport) for finder in sys.meta_path)):
+        sys.meta_path.insert(0, _QuietTensorFlowImport())
 
 T = TypeVar("T")
 

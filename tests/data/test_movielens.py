@@ -104,3 +104,20 @@ def test_bad_arguments_are_named():
         load_movielens("1m")
     with pytest.raises(ValueError, match="sources"):
         load_movielens(sources=("kaggle",))
+
+
+def test_cache_folder_follows_the_documented_order(tmp_path, monkeypatch):
+    """$RECLIB_DATA_DIR, else the checkout's data/cache, else the user's cache folder (an
+    installed reclib has no pyproject.toml above its package)."""
+    from reclib.data import sources
+
+    monkeypatch.setenv("RECLIB_DATA_DIR", str(tmp_path / "mine"))
+    assert sources.default_cache_dir() == tmp_path / "mine"
+    monkeypatch.delenv("RECLIB_DATA_DIR")
+    assert sources.default_cache_dir() == sources._REPO_ROOT / "data" / "cache"
+    monkeypatch.setattr(sources, "_REPO_ROOT", tmp_path / "site-packages-parent")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert sources.default_cache_dir() == tmp_path / "xdg" / "reclib"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert sources.default_cache_dir() == tmp_path / "home" / ".cache" / "reclib"
