@@ -27,7 +27,7 @@ $(SETUP): $(LOCK) pyproject.toml
 lock:
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet "uv==0.13.9"
-	$(VENV)/bin/uv pip compile pyproject.toml --extra test --python-version 3.11 \
+	$(VENV)/bin/uv pip compile pyproject.toml --extra all --extra test --python-version 3.11 \
 	    --python-platform x86_64-manylinux_2_28 --index-strategy unsafe-best-match --no-header --quiet \
 	    $(if $(PIP_FIND_LINKS),--find-links $(PIP_FIND_LINKS)) $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) \
 	    -o $(LOCK).new
