@@ -273,5 +273,7 @@ PART_FUNCTIONS = {"dcnv2_jax": dcnv2, "dcnv2_torch": dcnv2, "ml100k_jax": ml100k
 
 
 if __name__ == "__main__":
+    import reclib
+    reclib.quiet()          # before any part imports Keras or transformers
     name, target = sys.argv[1], Path(sys.argv[2])
     PART_FUNCTIONS[name](name, target, "--tiny" in sys.argv[3:])

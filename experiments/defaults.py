@@ -5,6 +5,10 @@ the kit's protocols (P1 NDCG@10 for the ranking models, P2 RMSE for BiasedMF), s
 
 from __future__ import annotations
 
+import reclib
+
+reclib.quiet()  # a script: TensorFlow's start-up logs off before anything imports it
+
 import argparse
 import json
 import time

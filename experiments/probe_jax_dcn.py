@@ -10,6 +10,10 @@ set a policy, i.e. ``--precision float32``).
 
 from __future__ import annotations
 
+import reclib
+
+reclib.quiet()  # a script: TensorFlow's start-up logs off before anything imports it
+
 import argparse
 import time
 

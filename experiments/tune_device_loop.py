@@ -9,6 +9,10 @@ Prints the best validation AUC and log loss per setting; the test rows are never
 
 from __future__ import annotations
 
+import reclib
+
+reclib.quiet()  # a script: TensorFlow's start-up logs off before anything imports it
+
 import keras
 import numpy as np
 from sklearn.metrics import log_loss, roc_auc_score

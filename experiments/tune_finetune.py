@@ -23,6 +23,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import reclib
+
 __all__ = ["BASE", "GRID", "main"]
 
 #: parameters held fixed during the search
@@ -34,6 +36,7 @@ GRID: dict[str, list[Any]] = {"trainable_layers": [0, 1], "encoder_learning_rate
 
 
 def main(argv: list[str] | None = None) -> int:
+    reclib.quiet()          # TensorFlow's and transformers' start-up logs off, before they load
     from reclib.data import load_movielens
     from reclib.evaluation import P5
     from reclib.io import atomic_write_bytes

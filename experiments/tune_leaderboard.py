@@ -24,6 +24,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import reclib
+
 __all__ = ["BLEND_WEIGHTS", "RP3_GRID", "main"]
 
 #: the RP3beta grid
@@ -34,6 +36,7 @@ BLEND_WEIGHTS: list[float] = [0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0]
 
 
 def main(argv: list[str] | None = None) -> int:
+    reclib.quiet()          # TensorFlow's and transformers' start-up logs off, before they load
     from reclib.cf import EASE, ImplicitALS, RP3beta
     from reclib.data import load_movielens
     from reclib.evaluation import P1

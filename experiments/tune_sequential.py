@@ -24,6 +24,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import reclib
+
 __all__ = ["CANDIDATES", "main"]
 
 BASE: dict[str, Any] = {"batch_size": 128, "random_state": 42}
@@ -53,6 +55,7 @@ CANDIDATES: dict[str, list[dict[str, Any]]] = {
 
 
 def main(argv: list[str] | None = None) -> int:
+    reclib.quiet()          # TensorFlow's and transformers' start-up logs off, before they load
     import pandas as pd
 
     from reclib.data import load_movielens

@@ -22,6 +22,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import reclib
+
 __all__ = ["BASE", "GRID", "main"]
 
 #: parameters held fixed during the search (those of notebook 05 / the current defaults)
@@ -32,6 +34,7 @@ GRID: dict[str, list[Any]] = {"use_user_id": [False, True], "temperature": [0.05
 
 
 def main(argv: list[str] | None = None) -> int:
+    reclib.quiet()          # TensorFlow's and transformers' start-up logs off, before they load
     from reclib.data import load_movielens
     from reclib.evaluation import P1
     from reclib.io import atomic_write_bytes

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+import reclib
 from reclib.base import interaction_matrix
 from reclib.io import atomic_write_bytes
 
@@ -283,6 +284,7 @@ BENCHES: dict[str, Callable[[int], dict[str, float]]] = {
 
 
 def main(argv: list[str] | None = None) -> int:
+    reclib.quiet()          # TensorFlow's and transformers' start-up logs off, before they load
     parser = argparse.ArgumentParser(prog="python -m reclib.bench", description=__doc__)
     parser.add_argument("--output", type=Path, default=Path("build/bench.json"))
     parser.add_argument("--repeat", type=int, default=3)

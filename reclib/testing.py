@@ -14,7 +14,7 @@
    gives the same scores (same seed, same numbers);
 7. ``save`` then ``load`` gives the very same scores.
 
-Only NumPy and pandas are needed (no test framework): a broken promise raises ``AssertionError``
+It needs reclib's core only (no test framework): a broken promise raises ``AssertionError``
 naming the check.
 """
 
@@ -71,7 +71,9 @@ def check_recommender(model: Recommender, frame: pd.DataFrame, fit_data: dict[st
     pairs = recs.head(10)
     rows = np.searchsorted(users, pairs["user_id"])
     expected = scores[rows, [column[i] for i in pairs["item_id"]]]
-    _require(np.allclose(model.predict(pairs["user_id"], pairs["item_id"]), expected, rtol=rtol, atol=atol),
+    predicted = np.asarray(model.predict(pairs["user_id"], pairs["item_id"]))
+    _require(predicted.shape == expected.shape, f"{name}.predict: expected shape {expected.shape}, got {predicted.shape}")
+    _require(np.allclose(predicted, expected, rtol=rtol, atol=atol),
              f"{name}.predict differs from score")
 
     if model.handles_unknown_users:
@@ -87,7 +89,8 @@ def check_recommender(model: Recommender, frame: pd.DataFrame, fit_data: dict[st
     again = clone(model)
     _require(again.get_params().keys() == model.get_params().keys(), f"{name}: clone changed the parameters")
     _require(not hasattr(again, "train_matrix_"), f"{name}: clone kept fitted state")
-    _require(np.allclose(again.fit(frame, **fit_data).score(users), scores, rtol=rtol, atol=atol),
+    refitted = again.fit(frame, **fit_data).score(users)
+    _require(refitted.shape == scores.shape and np.allclose(refitted, scores, rtol=rtol, atol=atol),
              f"{name}: the same seed on the same data must give the same scores")
 
     with tempfile.TemporaryDirectory() as folder:

@@ -41,6 +41,7 @@ def test_quiet_keeps_a_level_the_user_chose():
     code = ("import os, sys, reclib\nreclib.quiet()\nprint(os.environ['TF_CPP_MIN_LOG_LEVEL'],\n"
             "      any(type(f).__name__ == '_QuietTensorFlowImport' for f in sys.meta_path))")
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "0 False"
 
 

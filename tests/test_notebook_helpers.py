@@ -143,12 +143,14 @@ def test_progress_bars_are_off_unless_verbose(capsys):
     assert "shown" in capsys.readouterr().err
 
 
-def test_importing_reclib_first_silences_tensorflow_start_up_logs():
+def test_reclib_quiet_first_silences_tensorflow_start_up_logs():
     import os
     import subprocess
     import sys
-    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
-    code = "import reclib, tensorflow as tf; print(float(tf.constant(1.0) + 1))"
+    quiet_variables = ("TF_CPP_MIN_LOG_LEVEL", "ABSL_MIN_LOG_LEVEL", "TRANSFORMERS_VERBOSITY",
+                       "HF_HUB_DISABLE_PROGRESS_BARS", "RECLIB_QUIET_TF")
+    env = {k: v for k, v in os.environ.items() if k not in quiet_variables}
+    code = "import reclib; reclib.quiet(); import tensorflow as tf; print(float(tf.constant(1.0) + 1))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                             timeout=300)
     assert result.returncode == 0 and result.stdout.strip() == "2.0", result.stderr

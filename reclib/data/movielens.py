@@ -79,7 +79,8 @@ def load_movielens(size: str = "100k", cache_dir: str | os.PathLike[str] | None 
     ----------
     size: the MovieLens edition; only ``"100k"`` is supported.
     cache_dir: cache folder; default :func:`reclib.data.sources.default_cache_dir`
-        (``$RECLIB_DATA_DIR`` or ``data/cache``). A freshly downloaded copy is cached there.
+        (``$RECLIB_DATA_DIR``, else a checkout's ``data/cache``, else ``~/.cache/reclib``). A freshly
+        downloaded copy is cached there.
     sources: the sources to try, in order, a subset of ``("cache", "grouplens", "recbole")``.
     timeout: seconds to wait for the GroupLens server.
     """
