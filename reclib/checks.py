@@ -21,7 +21,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-__all__ = ["GROWTH_LIMIT", "ParameterTypeError", "check_choice", "check_divergence", "diverged", "check_finite_array", "check_fraction", "check_in_range",
+__all__ = ["GROWTH_LIMIT", "ParameterTypeError", "check_choice", "check_divergence", "diverged", "check_finite_array", "check_fraction", "check_in_range", "check_indices",
            "check_non_negative", "check_non_negative_int", "check_positive", "check_positive_int",
            "check_probability", "check_validate_function", "require_columns"]
 
@@ -124,6 +124,37 @@ def check_finite_array(name: str, values: object) -> np.ndarray:
         raise ValueError(f"{name} holds {int(bad.sum())} non-finite value(s) (NaN or inf), "
                          f"first at index {tuple(int(i) for i in first)}: {array[first]!r}")
     return array
+
+
+def check_indices(name: str, values: object, n: int, ndim: int | None = None) -> np.ndarray:
+    """Return ``values`` as an int64 array of indices in ``[0, n)``, else raise naming ``name``.
+
+    The one check for every function that takes user or item *indices* (rows or columns of a
+    matrix): a float array is accepted only where every value is a whole number (``2.0``, not
+    ``2.5``), so nothing is truncated; a negative index is refused rather than read from the end;
+    ``ndim`` (optional) is the required number of dimensions. The message names the first
+    offending value and its position.
+    """
+    array = np.asarray(values)
+    if ndim is not None and array.ndim != ndim:
+        raise ValueError(f"{name} must be a {ndim}-D array of indices, got shape {array.shape}")
+    if array.size == 0:
+        return array.astype(np.int64)
+    if array.dtype.kind == "f":
+        fractional = ~np.isfinite(array) | (array != np.round(array))
+        if fractional.any():
+            first = np.unravel_index(int(np.argmax(fractional)), array.shape)
+            raise ValueError(f"{name} must hold integer indices, got {array[first].item()!r} at position "
+                             f"{tuple(int(i) for i in first)}")
+    elif array.dtype.kind not in "iu":
+        raise ParameterTypeError(f"{name} must be integer indices in [0, {n}), got dtype "
+                                 f"{array.dtype} (raw ids? encode them to indices first)")
+    outside = (array < 0) | (array >= n)
+    if outside.any():
+        first = np.unravel_index(int(np.argmax(outside)), array.shape)
+        raise ValueError(f"{name} must be indices in [0, {n}), got {array[first].item()!r} at position "
+                         f"{tuple(int(i) for i in first)} ({int(outside.sum())} out of range)")
+    return array.astype(np.int64)
 
 
 def require_columns(df: pd.DataFrame, *columns: str) -> None:

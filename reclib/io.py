@@ -3,6 +3,8 @@
 Every cache and artifact in reclib is written through :func:`atomic_write`: the bytes go to a
 temporary file in the target folder, are flushed to disk, and the temporary file is renamed over
 the target (``os.replace`` is atomic on POSIX and Windows when both paths share a file system).
+The file gets the permissions a plain ``open(path, "w")`` would give (``0666`` less the umask),
+not the private ``0600`` of a temporary file.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[Pat
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
+    os.chmod(tmp_name, 0o666 & ~_umask())       # mkstemp's 0600 -> the mode ``open`` would give
     tmp = Path(tmp_name)
     try:
         yield tmp
@@ -38,6 +41,13 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[Pat
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def _umask() -> int:
+    """The process's file-mode creation mask (read by setting and restoring it)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
