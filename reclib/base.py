@@ -18,7 +18,6 @@ from __future__ import annotations
 import copy
 import inspect
 import os
-import pickle
 from pathlib import Path
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -28,7 +27,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from reclib.data.encoding import IdEncoder
-from reclib.io import atomic_write
+from reclib.io import atomic_write_bytes
 from reclib.data.validation import validate_interactions
 
 __all__ = ["Recommender", "canonical_order", "clone", "interaction_matrix", "top_k", "user_batches"]
@@ -339,28 +338,44 @@ class Recommender:
 
     # -- persistence ------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the fitted model to ``path`` (``.pkl``) atomically and return the path.
+        """Write the fitted model to ``path`` (``.reclib``) atomically and return the path.
 
-        The format is a Python pickle of the whole object; Keras parts are stored inside it in
-        Keras's own ``.keras`` format (Keras 3 pickles models that way). Load it with
-        :meth:`Recommender.load` in an environment with the same reclib and library versions.
-        Like every pickle, load only files you trust.
+        The format (:mod:`reclib.model_format`) holds arrays and plain metadata, never a pickle:
+        loading it runs no code from the file and checks every member's SHA-256. An attribute the
+        format cannot hold (a lambda, an open file) is a ``TypeError`` naming it, before anything
+        is written.
         """
+        from reclib import __version__
+        from reclib.model_format import write_model
+
         self._check_fitted()
         path = Path(path)
-        if path.suffix != ".pkl":
-            raise ValueError(f"{path}: the file name must end in .pkl")
-        with atomic_write(path) as tmp:
-            tmp.write_bytes(pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL))
-        return path
+        if path.suffix != ".reclib":
+            raise ValueError(f"{path}: the file name must end in .reclib")
+        return atomic_write_bytes(path, write_model(self, path, __version__))
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> Recommender:
-        """Read a model written by :meth:`save`; raises ``ValueError`` if it is not a ``cls``."""
-        with open(path, "rb") as handle:
-            model = pickle.load(handle)
+    def load(cls, path: str | os.PathLike[str], allow_pickle: bool = False) -> Recommender:
+        """Read a model written by :meth:`save`; it must be a ``cls``.
+
+        A damaged, truncated or foreign file, one holding another class, or a member whose hash
+        does not match raises ``reclib.model_format.ModelFileError`` (a ``ValueError``) naming the
+        path, before any object is built. ``allow_pickle=True`` also reads the pickles written
+        by reclib 0.1: only for files you trust, since unpickling runs whatever code the file
+        names.
+        """
+        from reclib.model_format import ModelFileError, read_model
+
+        if not allow_pickle:
+            return read_model(path, cls)
+        import pickle
+
+        raw = Path(path).read_bytes()
+        if raw[:1] != b"\x80":
+            return read_model(path, cls)
+        model = pickle.loads(raw)
         if not isinstance(model, cls):
-            raise ValueError(f"{path} holds a {type(model).__name__}, not a {cls.__name__}")
+            raise ModelFileError(f"{path} holds a {type(model).__name__}, not a {cls.__name__}")
         return model
 
     def __repr__(self) -> str:

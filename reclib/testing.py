@@ -94,5 +94,5 @@ def check_recommender(model: Recommender, frame: pd.DataFrame, fit_data: dict[st
              f"{name}: the same seed on the same data must give the same scores")
 
     with tempfile.TemporaryDirectory() as folder:
-        loaded = type(model).load(model.save(Path(folder) / "model.pkl"))
+        loaded = type(model).load(model.save(Path(folder) / "model.reclib"))
         _require(np.array_equal(loaded.score(users), scores), f"{name}: a saved and loaded model scores differently")

@@ -26,7 +26,7 @@ windows shuffled on the CPU (``torch.manual_seed`` and a NumPy generator) whatev
 the CPU numbers are those of a model without the parameter, and a GPU fit starts from the same
 weights and sees the same batches (its arithmetic, and its dropout masks, differ). On CUDA,
 ``precision="bfloat16"`` runs the training forward passes under ``torch.autocast`` in bfloat16
-(weights, optimiser and scoring stay float32). A pickled (saved) model holds CPU tensors
+(weights, optimiser and scoring stay float32). A saved (or copied) model holds CPU tensors
 whatever it was trained on (:func:`cpu_state`); loaded, it goes back to its GPU where that GPU is
 visible, else it stays on the CPU with ``device_ = "cpu"`` (:func:`restore_state`). The helpers
 here (:func:`check_device`, :func:`resolve_device`, ...) serve
@@ -224,7 +224,7 @@ class ItemGPT2Recommender(SequenceScoring, Recommender):
         return out
 
     def __getstate__(self) -> dict[str, Any]:
-        """Pickled (``save``) with the weights on the CPU (:func:`cpu_state`)."""
+        """The state ``save`` and ``copy`` keep, the weights on the CPU (:func:`cpu_state`)."""
         return cpu_state(self.__dict__.copy())
 
     def __setstate__(self, state: dict[str, Any]) -> None:

@@ -40,7 +40,7 @@ the same device. The score tables are computed on the device at the end of the f
 CPU, where ``score`` multiplies them (NumPy). On CUDA, ``precision="bfloat16"`` runs the training
 forward passes of the towers (trained layers, projection) under ``torch.autocast`` in bfloat16;
 the frozen states, the pooling, the loss's logits, the weights, the optimisers and the score
-tables stay float32. A pickled (saved) model holds CPU tensors whatever it was trained on, and
+tables stay float32. A saved (or copied) model holds CPU tensors whatever it was trained on, and
 loads back on its GPU where that GPU is visible, else on the CPU with ``device_ = "cpu"``
 (``reclib.models.torch_device.cpu_state`` and ``restore_state``).
 """
@@ -204,7 +204,6 @@ class TextTowerRecommender(Recommender):
         runs after every epoch (its values go to ``history_`` as ``val_<name>``; no early stop).
         Runs on ``device`` (class doc)."""
         check_validate_function(validate)
-        self._validate = validate
         if not isinstance(item_texts, pd.Series):
             raise ParameterTypeError(f"item_texts must be a pandas Series of texts indexed by item id, "
                                      f"got {type(item_texts).__name__}")
@@ -222,7 +221,7 @@ class TextTowerRecommender(Recommender):
                              f"entry in item_texts, e.g. {missing[:5].tolist()}")
         self.item_texts_ = item_texts
         self.device_ = resolve_device(self.device, self.precision)
-        return super().fit(interactions)
+        return self._fit_with(interactions, _validate=validate)
 
     def _item_catalogue(self, interactions: pd.DataFrame) -> np.ndarray:
         return self.item_texts_.index.to_numpy()
@@ -373,12 +372,19 @@ class TextTowerRecommender(Recommender):
         return self._user_table.numpy()[users] @ self.item_embeddings().T
 
     def __getstate__(self) -> dict:
-        """Pickled (``save``) with every tensor on the CPU (``reclib.models.torch_device.cpu_state``)."""
-        return cpu_state(self.__dict__.copy())
+        """The state ``save`` and ``copy`` keep, every tensor on the CPU
+        (``reclib.models.torch_device.cpu_state``); ``_top``, a view of the encoder's last layers,
+        is rebuilt from the encoder by ``__setstate__``."""
+        state = self.__dict__.copy()
+        state.pop("_top", None)
+        return cpu_state(state)
 
     def __setstate__(self, state: dict) -> None:
         """Back on the fit's GPU when it is visible, else on the CPU (``torch_device.restore_state``)."""
         self.__dict__.update(restore_state(state))
+        if "torch_model_" in state:
+            layers = self.torch_model_.encoder.layer
+            self._top = layers[len(layers) - self.trainable_layers:]
 
 
 def item_texts_series(items: pd.DataFrame, item_col: str = "item_id") -> pd.Series:

@@ -99,12 +99,12 @@ def _device_of(value: torch.Tensor | torch.nn.Module) -> str:
 
 
 def cpu_state(state: dict[str, Any]) -> dict[str, Any]:
-    """A fitted torch model's ``__dict__`` as pickled (``__getstate__``; ``save``, ``copy``).
+    """A fitted torch model's ``__dict__`` as saved or copied (``__getstate__``).
 
     Unchanged when ``device_`` is "cpu" (or absent: unfitted). Otherwise its torch tensors and
     modules that live on a GPU are copied to the CPU (one ``torch.save`` /
     ``torch.load(map_location="cpu")`` round trip, so modules and tensors shared between attributes
-    stay shared) and their devices are recorded for :func:`restore_state`. So the bytes hold CPU
+    stay shared) and their devices are recorded for :func:`restore_state`. So a saved file holds CPU
     tensors only: a model trained on a GPU loads on a machine without one. The live model is not
     changed.
     """

@@ -266,7 +266,7 @@ def test_gpt2_on_the_cpu_equals_the_default_here_and_loads_the_same(tmp_path):
         assert default.device_ == "cpu"
         np.testing.assert_array_equal(default.score(users), model.score(users))
         np.testing.assert_array_equal(default.history_["loss"], model.history_["loss"])
-    loaded = ItemGPT2Recommender.load(model.save(tmp_path / "gpt2.pkl"))
+    loaded = ItemGPT2Recommender.load(model.save(tmp_path / "gpt2.reclib"))
     assert loaded.device_ == "cpu"
     np.testing.assert_array_equal(loaded.score(users), model.score(users))
 
@@ -274,8 +274,6 @@ def test_gpt2_on_the_cpu_equals_the_default_here_and_loads_the_same(tmp_path):
 @pytest.mark.gpu
 @pytest.mark.parametrize("precision", [None, "bfloat16"])
 def test_gpt2_fits_on_cuda_close_to_the_cpu(precision, tmp_path, monkeypatch, top10_overlap):
-    import pickle
-
     import torch
     data = _cyclic(n_users=80, n_items=40, length=20)
     users = data["user_id"].unique()
@@ -288,12 +286,10 @@ def test_gpt2_fits_on_cuda_close_to_the_cpu(precision, tmp_path, monkeypatch, to
     assert top10_overlap(scores, cpu.score(users)) >= 0.5
     assert (gpu.history_["seconds"] > 0).all() and np.isfinite(gpu.history_["loss"]).all()
     assert np.isfinite(gpu.score_histories([["i1", "i2"]])).all()
-    loaded = ItemGPT2Recommender.load(gpu.save(tmp_path / "gpu.pkl"))       # back on the GPU here
+    loaded = ItemGPT2Recommender.load(gpu.save(tmp_path / "gpu.reclib"))       # back on the GPU here
     assert loaded.device_ == "cuda" and next(loaded.torch_model_.parameters()).is_cuda
     np.testing.assert_allclose(loaded.score(users), scores, rtol=1e-5, atol=1e-5)
-    with open(tmp_path / "gpu.pkl", "rb") as handle:
-        blob = handle.read()
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)          # a machine without a GPU
-    on_cpu = pickle.loads(blob)
+    on_cpu = ItemGPT2Recommender.load(tmp_path / "gpu.reclib")
     assert on_cpu.device_ == "cpu" and not next(on_cpu.torch_model_.parameters()).is_cuda
     np.testing.assert_allclose(on_cpu.score(users), scores, rtol=1e-3, atol=1e-3)

@@ -4,7 +4,6 @@ device and precision parameters (a CUDA fit is checked by the ``gpu`` test)."""
 
 from __future__ import annotations
 
-import pickle
 import time
 
 import numpy as np
@@ -209,16 +208,16 @@ def test_cuda_where_none_is_visible_raises(monkeypatch):
 
 def test_a_saved_model_loads_and_scores_the_same(fitted, tmp_path):
     model, _ = fitted
-    loaded = TextTowerRecommender.load(model.save(tmp_path / "tower.pkl"))
+    loaded = TextTowerRecommender.load(model.save(tmp_path / "tower.reclib"))
     assert loaded.device_ == "cpu"
     np.testing.assert_array_equal(loaded.score(USERS), model.score(USERS))
     np.testing.assert_array_equal(loaded.item_embeddings(), model.item_embeddings())
 
 
-def test_a_gpu_model_is_pickled_with_cpu_tensors(fitted, monkeypatch):
+def test_a_gpu_model_is_saved_with_cpu_tensors(fitted, monkeypatch, tmp_path):
     """What ``save`` does to a model fitted on CUDA, played on the CPU: ``device_`` says "cuda:0"
-    while the tensors are on the CPU, so the round trip through ``torch.save`` runs, and loading
-    where no GPU is visible leaves the model on the CPU with ``device_ = "cpu"``."""
+    while the tensors are on the CPU, so the move to the CPU runs, and loading where no GPU is
+    visible leaves the model on the CPU with ``device_ = "cpu"``."""
     model, _ = fitted
     from reclib.models import torch_device
 
@@ -227,7 +226,7 @@ def test_a_gpu_model_is_pickled_with_cpu_tensors(fitted, monkeypatch):
     monkeypatch.setattr(model, "device_", "cuda:0")
     state = model.__getstate__()
     assert state["_torch_devices"]["torch_model_"] == "cuda:0" and state["torch_model_"] is not model.torch_model_
-    copy = pickle.loads(pickle.dumps(model))
+    copy = TextTowerRecommender.load(model.save(tmp_path / "gpu.reclib"))
     assert model.device_ == "cuda:0" and copy.device_ == "cpu" and not hasattr(copy, "_torch_devices")
     assert copy._top[0] is copy.torch_model_.encoder.layer[-1]           # shared modules stay shared
     assert all(p.device.type == "cpu" for p in copy.torch_model_.parameters())
@@ -251,12 +250,11 @@ def test_fits_on_cuda_close_to_the_cpu(precision, tmp_path, monkeypatch, top10_o
     assert isinstance(scores, np.ndarray) and scores.dtype == np.float32 and np.isfinite(scores).all()
     assert top10_overlap(scores, cpu.score(users)) >= 0.5
     assert (gpu.history_["seconds"] > 0).all() and np.isfinite(gpu.history_["loss"]).all()
-    loaded = TextTowerRecommender.load(gpu.save(tmp_path / "gpu.pkl"))      # back on the GPU here
+    loaded = TextTowerRecommender.load(gpu.save(tmp_path / "gpu.reclib"))      # back on the GPU here
     assert loaded.device_ == "cuda" and next(loaded.torch_model_.parameters()).is_cuda
     np.testing.assert_array_equal(loaded.score(users), scores)
-    blob = (tmp_path / "gpu.pkl").read_bytes()
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)          # a machine without a GPU
-    on_cpu = pickle.loads(blob)
+    on_cpu = TextTowerRecommender.load(tmp_path / "gpu.reclib")
     assert on_cpu.device_ == "cpu" and not on_cpu._cached.is_cuda
     assert all(not p.is_cuda for p in on_cpu.torch_model_.parameters())
     np.testing.assert_array_equal(on_cpu.score(users), scores)             # the tables were on the CPU
