@@ -295,6 +295,13 @@ class Recommender:
         matrix.data[:] = 1.0
         return matrix
 
+    @classmethod
+    def scores_histories(cls) -> bool:
+        """Whether the class implements :meth:`score_histories` (its own, or through
+        ``_score_history_matrix``): what ``reclib.serving`` needs of a model."""
+        return (cls.score_histories is not Recommender.score_histories
+                or cls._score_history_matrix is not Recommender._score_history_matrix)
+
     def _score_history_matrix(self, history: sp.csr_matrix) -> np.ndarray:
         raise NotImplementedError(f"{type(self).__name__} cannot score from an explicit history")
 

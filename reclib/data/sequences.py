@@ -24,7 +24,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from reclib.checks import check_positive_int, require_columns
+from reclib.checks import check_finite_array, check_indices, check_positive_int, require_columns
+from reclib.data.validation import check_finite_column, check_no_nulls
+
+#: codes are int32 (item index + 1): indices stay below this
+_CODE_LIMIT = int(np.iinfo(np.int32).max)
 
 __all__ = ["Sequences", "last_window", "order_signal", "pad_histories", "training_windows", "user_sequences"]
 
@@ -53,20 +57,24 @@ class Sequences:
 
 
 def user_sequences(interactions: pd.DataFrame, item_index: np.ndarray | pd.Series,
-                   user_col: str = "user_id", timestamp_col: str = "timestamp") -> Sequences:
+                   user_col: str = "user_id", timestamp_col: str = "timestamp",
+                   n_items: int | None = None) -> Sequences:
     """Chronological sequences of ``interactions`` (ties by item index, then row order).
 
-    item_index: (n_rows,) the rows' item indices in ``[0, n_items)`` (e.g. from an ``IdEncoder``);
-    the codes are ``item_index + 1``. Raises when ``timestamp_col`` is missing: a sequence
-    needs an order.
+    item_index: (n_rows,) the rows' item indices in ``[0, n_items)`` (e.g. from an ``IdEncoder``;
+    without ``n_items``, below int32's maximum); the codes are ``item_index + 1``. The checks
+    of ``fit``, before any work: ``timestamp_col`` present (a sequence needs an order), numeric
+    and finite (text would sort as text, NaN as the newest event), no null user, whole
+    non-negative item indices (unknown items encode as -1).
     """
     require_columns(interactions, user_col, timestamp_col)
     item_index = np.asarray(item_index)
     if item_index.shape != (len(interactions),):
         raise ValueError(f"item_index must hold one index per row ({len(interactions)},), got shape "
                          f"{item_index.shape}")
-    if len(item_index) and item_index.min() < 0:
-        raise ValueError(f"item_index must be >= 0 (unknown items encode as -1), got {item_index.min()}")
+    check_no_nulls(interactions, user_col)
+    check_finite_column(interactions, timestamp_col)
+    item_index = check_indices("item_index", item_index, _CODE_LIMIT if n_items is None else n_items)
     users, user_codes = np.unique(interactions[user_col].to_numpy(), return_inverse=True)
     order = np.lexsort([item_index, interactions[timestamp_col].to_numpy(), user_codes])
     counts = np.bincount(user_codes, minlength=len(users))
@@ -125,15 +133,26 @@ def last_window(sequences: Sequences, max_length: int) -> np.ndarray:
     return out
 
 
-def pad_histories(histories: list, max_length: int) -> np.ndarray:
+def pad_histories(histories: list, max_length: int, n_items: int | None = None) -> np.ndarray:
     """(len(histories), max_length) int32 from lists of codes (oldest first): the last
-    ``max_length`` codes of each, left-padded with 0."""
+    ``max_length`` codes of each, left-padded with 0. Codes are whole numbers in ``[1, n_items]``
+    (0 is the padding, so it is refused inside a history; ``n_items`` defaults to no upper
+    bound below int32's)."""
     check_positive_int(max_length=max_length)
+    if isinstance(histories, (str, bytes)):
+        raise ValueError(f"histories must be a list of code lists, got {type(histories).__name__}")
+    lengths = np.array([len(codes) for codes in histories], dtype=np.int64)
+    flat = np.concatenate([np.asarray(codes).ravel() for codes in histories]) if len(histories) else np.zeros(0)
+    upper = _CODE_LIMIT if n_items is None else n_items + 1
+    flat = check_indices("history codes", flat, upper) if flat.size else flat.astype(np.int64)
+    if (flat == 0).any():
+        raise ValueError("history codes must be >= 1 (code 0 is the padding; a code is item index + 1)")
+    keep = np.minimum(lengths, max_length)
+    owner = np.repeat(np.arange(len(histories)), keep)
+    back = np.arange(int(keep.sum())) - np.repeat(np.cumsum(keep) - keep, keep)   # 0 .. keep-1
+    ends = np.cumsum(lengths)
     out = np.zeros((len(histories), max_length), np.int32)
-    for r, codes in enumerate(histories):
-        tail = np.asarray(codes, dtype=np.int32)[-max_length:]
-        if len(tail):
-            out[r, max_length - len(tail):] = tail
+    out[owner, max_length - keep[owner] + back] = flat[ends[owner] - keep[owner] + back]
     return out
 
 
@@ -141,10 +160,14 @@ def order_signal(sequences: Sequences, item_vectors: np.ndarray, seed: int = 42)
     """(consecutive, random): mean cosine similarity of each item to the **next** item of the
     same user, and to a random item of the same user's sequence (drawn uniformly, seeded).
 
-    item_vectors: (n_items, d) rows indexed by item index (code - 1); a zero row has similarity 0.
-    If consecutive > random, order carries information a bag of items loses.
+    item_vectors: (n_items, d) finite rows indexed by item index (code - 1); a zero row has
+    similarity 0 (a NaN row is refused, not read as zeros). If consecutive > random, order
+    carries information a bag of items loses.
     """
-    vectors = np.asarray(item_vectors, dtype=np.float64)
+    vectors = check_finite_array("item_vectors", np.asarray(item_vectors, dtype=np.float64))
+    if vectors.ndim != 2 or len(vectors) < int(sequences.codes.max(initial=0)):
+        raise ValueError(f"item_vectors must be (n_items, d) with a row for every item code, got shape "
+                         f"{vectors.shape} for codes up to {int(sequences.codes.max(initial=0))}")
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     unit = np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
     lengths = sequences.lengths

@@ -13,7 +13,8 @@ import pandas as pd
 
 from reclib.checks import ParameterTypeError, check_in_range, check_positive_int, require_columns
 
-__all__ = ["drop_duplicate_interactions", "k_core", "to_implicit", "validate_interactions"]
+__all__ = ["check_finite_column", "check_no_nulls", "drop_duplicate_interactions", "k_core", "to_implicit",
+           "validate_interactions"]
 
 _SHOW = 5
 
@@ -48,12 +49,9 @@ def validate_interactions(df: pd.DataFrame, user_col: str = "user_id", item_col:
     columns = list(dict.fromkeys([user_col, item_col, *required, *optional]))
     if df.empty:
         raise ValueError(f"interactions are empty: no rows in columns {columns}")
-    for col in columns:
-        nulls = df[col].isna()
-        if nulls.any():
-            _fail(col, "null values", df.loc[nulls, col])
+    check_no_nulls(df, *columns)
     for col in optional:
-        _check_finite_column(df, col)
+        check_finite_column(df, col)
     if rating_col in optional and rating_range is not None:
         low, high = rating_range
         bad = (df[rating_col] < low) | (df[rating_col] > high)
@@ -67,12 +65,21 @@ def validate_interactions(df: pd.DataFrame, user_col: str = "user_id", item_col:
     return df
 
 
-def _check_finite_column(df: pd.DataFrame, col: str) -> None:
-    """``df[col]`` must be numeric (not bool) with no null, NaN or ±inf value."""
+def check_no_nulls(df: pd.DataFrame, *columns: str) -> None:
+    """Each of ``columns`` of ``df`` must hold no null; else ``ValueError`` naming the column and
+    the first rows."""
+    for col in columns:
+        nulls = df[col].isna()
+        if nulls.any():
+            _fail(col, "null values", df.loc[nulls, col])
+
+
+def check_finite_column(df: pd.DataFrame, col: str) -> None:
+    """``df[col]`` must be numeric (not bool) with no null, NaN or ±inf value (a timestamp or a
+    rating: text would sort as text, NaN would sort last); else ``ValueError`` naming the column
+    and the first rows."""
     values = df[col]
-    nulls = values.isna()
-    if nulls.any():
-        _fail(col, "null values", df.loc[nulls, col])
+    check_no_nulls(df, col)
     if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
         numbers = pd.to_numeric(values, errors="coerce")
         shown = df.loc[numbers.isna(), col] if numbers.isna().any() else values
@@ -95,12 +102,9 @@ def drop_duplicate_interactions(df: pd.DataFrame, user_col: str = "user_id",
     require_columns(df, *columns)
     if df.empty:
         raise ValueError(f"interactions are empty: no rows in columns {columns}")
-    for col in (user_col, item_col):
-        nulls = df[col].isna()
-        if nulls.any():
-            _fail(col, "null values", df.loc[nulls, col])
+    check_no_nulls(df, user_col, item_col)
     if timestamp_col is not None:
-        _check_finite_column(df, timestamp_col)
+        check_finite_column(df, timestamp_col)
     ordered = df if timestamp_col is None else df.sort_values(timestamp_col, kind="stable")
     kept = ordered.drop_duplicates(subset=[user_col, item_col], keep="last")
     return kept.sort_index()
@@ -151,7 +155,7 @@ def to_implicit(df: pd.DataFrame, threshold: float | None = None, rating_col: st
     require_columns(df, rating_col)
     if df.empty:
         raise ValueError(f"interactions are empty: no rows in column {rating_col!r}")
-    _check_finite_column(df, rating_col)
+    check_finite_column(df, rating_col)
     out = df if threshold is None else df[df[rating_col] >= threshold]
     if out.empty:
         raise ValueError(f"to_implicit: no row has {rating_col!r} >= threshold={threshold!r} (the "

@@ -33,6 +33,7 @@ from reclib.base import user_batches
 from reclib.checks import (ParameterTypeError, check_choice, check_in_range, check_positive,
                            check_positive_int, require_columns)
 from reclib.data.sequences import last_window, pad_histories, training_windows, user_sequences
+from reclib.data.validation import validate_interactions
 from reclib.features.content import ItemFeatures, check_item_features
 from reclib.models.layers import TableEmbedding
 from reclib.models.recommenders import KerasRecommender, Validate
@@ -291,11 +292,23 @@ class SequenceScoring:
                                          self.user_col, self.timestamp_col)
 
     def observe(self, events: pd.DataFrame):
-        """Append ``events`` (known users and items, with timestamps) to the fitted sequences; returns self."""
+        """Append ``events`` (known users and items, with timestamps) to the fitted sequences; returns self.
+
+        Checked as ``fit`` checks its frame (no nulls, numeric finite timestamps, no duplicate
+        (user, item, timestamp) row), and an event already stored (from ``fit`` or an earlier
+        ``observe``) is refused rather than counted twice. Nothing is stored unless all pass.
+        """
         self._check_fitted()
-        require_columns(events, self.user_col, self.item_col, self.timestamp_col)
+        key = [self.user_col, self.item_col, self.timestamp_col]
+        validate_interactions(events, self.user_col, self.item_col, rating_col=None,
+                              timestamp_col=self.timestamp_col, required=(self.timestamp_col,))
         self.user_encoder_.transform(events[self.user_col])       # unknown users/items raise, naming them
         self.item_encoder_.transform(events[self.item_col])
+        stored = pd.MultiIndex.from_frame(events[key]).isin(pd.MultiIndex.from_frame(self.events_[key]))
+        if stored.any():
+            first = events.loc[stored, key].head(5)
+            raise ValueError(f"{int(stored.sum())} event(s) of observe are already stored (from fit or an "
+                             f"earlier observe); first:\n{first.to_string()}")
         self._store_sequences(pd.concat([self.events_, events[list(self.events_.columns)]], ignore_index=True))
         return self
 

@@ -1,9 +1,11 @@
 """Per-event serving: keep each user's events and return a fresh top-k after every event.
 
-Two kinds of model are served the same way:
+The served scores are the model's own: ``model.score_histories([history])`` of the user's stored
+history (its last ``max_length`` events when the store is bounded). Two kinds of model get there
+differently:
 
-- **history models** (EASE, item-kNN, ...: ``Recommender._score_history_matrix``) are rescored
-  from the user's whole stored history after every event;
+- **history models** (EASE, item-kNN, last-item kNN, ...) are rescored through
+  ``score_histories`` after every event;
 - **stateful models** (the sequential recommenders of ``reclib.models``, which define
   ``start_state(items)``, ``advance(state, item)`` and ``state_scores(state)``) keep a state per
   user: one recurrent step for a GRU/LSTM, the last ``max_length`` items for an attention model,
@@ -18,9 +20,10 @@ from collections.abc import Hashable
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from reclib.base import Recommender, top_k
-from reclib.checks import check_positive_int
+from reclib.checks import ParameterTypeError, check_non_negative_int, check_positive_int, require_columns
 
 __all__ = ["RealTimeRecommender", "UserStateStore", "update_latency"]
 
@@ -59,33 +62,58 @@ class RealTimeRecommender:
     ``update(user, item)`` appends one event and returns the user's new top-``k`` frame
     (item_id, score, rank), excluding items already in the history when ``exclude_seen``.
     Stateful models (module doc) keep one state per user in ``states``.
+
+    **Cold start**: a user with no stored history is served the model's most popular items
+    (interaction counts of its training matrix, ties by lower item index), not whatever an empty
+    history happens to score. The model must be fitted and able to score histories
+    (``type(model).scores_histories()``), checked here; items are checked against the model's
+    catalogue before anything is stored.
     """
 
     def __init__(self, model: Recommender, k: int = 10, exclude_seen: bool = True,
                  max_length: int | None = None) -> None:
         if not isinstance(model, Recommender):
-            raise ValueError(f"model must be a fitted Recommender, got {type(model).__name__}")
+            raise ParameterTypeError(f"model must be a fitted Recommender, got {type(model).__name__}")
+        if not type(model).scores_histories():
+            raise ValueError(f"{type(model).__name__} cannot score histories (score_histories), so it "
+                             "cannot be served per event; serve a history model (module doc)")
+        model._check_fitted()
         check_positive_int(k=k)
-        self.model, self.k, self.exclude_seen = model, k, exclude_seen
+        if not isinstance(exclude_seen, (bool, np.bool_)):
+            raise ParameterTypeError(f"exclude_seen must be True or False, got {exclude_seen!r}")
+        self.model, self.k, self.exclude_seen = model, k, bool(exclude_seen)
         self.store = UserStateStore(max_length)
         self.stateful = all(callable(getattr(model, name, None)) for name in ("start_state", "advance", "state_scores"))
         self.states: dict[Hashable, object] = {}
+        counts = np.diff(sp.csc_matrix(model.train_matrix_).indptr).astype(np.float64)
+        self.popularity_ = counts                     # (n_items,) the cold-start scores
+
+    def _check_items(self, items: list) -> None:
+        if isinstance(items, (str, bytes)) or not hasattr(items, "__len__"):
+            raise ParameterTypeError(f"items must be a list of item ids, got {type(items).__name__}")
+        if len(items):
+            self.model.item_encoder_.transform(np.asarray(list(items)))   # an unknown item raises, naming it
 
     def seed(self, user: Hashable, items: list) -> None:
-        """Load ``items`` (oldest first) as the user's history."""
+        """Load ``items`` (oldest first) as the user's history; every item must be known to the
+        model (checked before anything is stored)."""
+        self._check_items(items)
         for item in items:
             self.store.add(user, item)
         if self.stateful:
             self.states[user] = self.model.start_state(self.store.history(user))
 
     def scores(self, user: Hashable) -> np.ndarray:
-        """(n_items,) the model's scores for the user's next item, from the current state."""
+        """(n_items,) the model's scores for the user's next item, from the current state; the
+        popularity scores for a user with no history (class doc)."""
+        history = self.store.history(user)
+        if not history:
+            return self.popularity_.copy()
         if self.stateful:
             if user not in self.states:
-                self.states[user] = self.model.start_state(self.store.history(user))
+                self.states[user] = self.model.start_state(history)
             return np.asarray(self.model.state_scores(self.states[user]), dtype=np.float64)
-        history = self.model.history_matrix([self.store.history(user)])
-        return np.asarray(self.model._score_history_matrix(history), dtype=np.float64)[0]
+        return np.asarray(self.model.score_histories([history]), dtype=np.float64)[0]
 
     def recommend(self, user: Hashable) -> pd.DataFrame:
         """The user's top-``k`` from their current history."""
@@ -99,7 +127,7 @@ class RealTimeRecommender:
 
     def update(self, user: Hashable, item: Hashable) -> pd.DataFrame:
         """Record one event and return the refreshed top-``k``."""
-        self.model.item_encoder_.transform([item])          # an unknown item raises here, naming it
+        self._check_items([item])                           # before anything is stored
         if self.stateful and user in self.states:           # else built from the stored history
             self.states[user] = self.model.advance(self.states[user], item)
         self.store.add(user, item)
@@ -114,9 +142,14 @@ def update_latency(server: RealTimeRecommender, events: pd.DataFrame, user_col: 
     ``warmup`` calls (compilation, caches) are run but not timed. Returns a Series with
     ``p50``, ``p90``, ``p99``, ``mean`` (ms) and ``n`` (timed events).
     """
-    users, items = events[user_col].to_numpy(), events[item_col].to_numpy()
+    if not isinstance(server, RealTimeRecommender):
+        raise ParameterTypeError(f"server must be a RealTimeRecommender, got {type(server).__name__}")
+    check_non_negative_int(warmup=warmup)
+    require_columns(events, user_col, item_col)
     if len(events) <= warmup:
-        raise ValueError(f"events needs more than warmup={warmup} rows, got {len(events)}")
+        raise ValueError(f"events needs more than warmup={warmup} rows (at least one timed event), "
+                         f"got {len(events)}")
+    users, items = events[user_col].to_numpy(), events[item_col].to_numpy()
     times = np.empty(len(events))
     for j, (user, item) in enumerate(zip(users, items)):   # one event at a time: what is measured
         start = time.perf_counter()

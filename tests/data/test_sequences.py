@@ -70,7 +70,7 @@ def test_bad_input_names_the_problem():
         user_sequences(frame.drop(columns="timestamp"), np.array([0]))
     with pytest.raises(ValueError, match="item_index"):
         user_sequences(frame, np.array([0, 1]))
-    with pytest.raises(ValueError, match=">= 0"):
+    with pytest.raises(ValueError, match=r"item_index must be indices in \[0, .*got -1"):
         user_sequences(frame, np.array([-1]))
     with pytest.raises(ValueError, match="max_length"):
         training_windows(user_sequences(frame, np.array([0])), 0)

@@ -118,6 +118,18 @@ def test_observe_appends_events_without_training():
     assert all(np.array_equal(a, b) for a, b in zip(before, model.keras_model_.get_weights()))
     with pytest.raises(ValueError, match="not seen at fit"):
         model.observe(last.assign(item_id="unknown"))
+    stored = model.events_.copy()
+    bad = [(last, "2 event\\(s\\) of observe are already stored"),              # the same events again
+           (data.head(1), "already stored"),                                        # an event of fit
+           (last.assign(timestamp=np.nan), "column 'timestamp': .*null values"),
+           (last.assign(timestamp="2024-01-01"), "column 'timestamp': .*non-numeric"),
+           (last.assign(user_id=None), "column 'user_id': .*null values"),
+           (pd.concat([last.iloc[:1], last.iloc[:1]]), "duplicate the key"),
+           (last.drop(columns="timestamp"), "column 'timestamp' is missing")]
+    for events, message in bad:
+        with pytest.raises(ValueError, match=message):
+            model.observe(events.head(2) if message.startswith("2 event") else events)
+    pd.testing.assert_frame_equal(model.events_, stored)                  # nothing was stored
 
 
 def test_gpt2_early_stops_on_validate_and_keeps_the_best_epoch():

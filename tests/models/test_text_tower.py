@@ -110,6 +110,33 @@ def test_same_seed_same_scores(fitted):
     assert not np.allclose(model.score(users), other.score(users))
 
 
+_FIT_IN_A_FRESH_PROCESS = """
+import sys
+import numpy as np
+sys.path.insert(0, sys.argv[1])
+import reclib
+reclib.quiet()
+from test_text_tower import TEXTS, TRAIN, USERS, tiny
+np.save(sys.argv[2], tiny().fit(TRAIN, item_texts=TEXTS).score(USERS))
+"""
+
+
+def test_same_seed_same_scores_in_two_fresh_processes(tmp_path):
+    """Bit-identical on one machine across processes too (no frozen states shared in memory):
+    the CPU kernels the tower uses are deterministic for a fixed thread count."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    runs = []
+    for n in range(2):
+        out = tmp_path / f"scores{n}.npy"
+        subprocess.run([sys.executable, "-c", _FIT_IN_A_FRESH_PROCESS, str(Path(__file__).parent), str(out)],
+                       check=True, capture_output=True, timeout=300)
+        runs.append(np.load(out))
+    np.testing.assert_array_equal(runs[0], runs[1])
+
+
 @pytest.mark.parametrize("params, match", [
     ({"trainable_layers": 7}, "trainable_layers"), ({"trainable_layers": -1}, "trainable_layers"),
     ({"trainable_layers": 1.5}, "trainable_layers"), ({"embedding_dim": 0}, "embedding_dim"),
