@@ -1,7 +1,7 @@
 """The package's one-way data flow, checked on the source: no stage imports one to its right.
 
 data -> features -> cf / models (+ training) -> evaluation -> serving. The shared roots
-(base, checks, io, model_format) import no stage except the frame helpers of reclib.data that base needs.
+(base, checks, io, model_format, model_state) import no stage except the frame helpers of reclib.data that base needs.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "reclib"
 RANK = {"data": 0, "features": 1, "cf": 2, "models": 2, "training": 2, "evaluation": 3, "serving": 4,
         "interactive": 5}
 SIBLINGS_ALLOWED = {("models", "training"), ("training", "models")}
-ROOTS = {"base", "checks", "io", "model_format"}
-ROOT_MAY_IMPORT = {"reclib.base", "reclib.checks", "reclib.io", "reclib.model_format", "reclib.data.encoding", "reclib.data.validation"}
+ROOTS = {"base", "checks", "io", "model_format", "model_state"}
+ROOT_MAY_IMPORT = {"reclib.base", "reclib.checks", "reclib.io", "reclib.model_format", "reclib.model_state", "reclib.data.encoding", "reclib.data.validation"}
 
 
 def _imports(path: Path) -> set[str]:

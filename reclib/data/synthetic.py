@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from reclib.checks import check_non_negative_int, check_positive, check_positive_int
+from reclib.checks import check_indices, check_non_negative_int, check_positive, check_positive_int
 
 __all__ = ["SyntheticImplicit", "synthetic_ctr_chunks"]
 
@@ -92,8 +92,9 @@ class SyntheticImplicit:
         self._topic_cdf[:, -1] = 1.0
 
     def preferences(self, users: np.ndarray) -> np.ndarray:
-        """The planted :math:`P(i \\mid u)` for user indices ``users``: (len(users), n_items), rows sum to 1."""
-        return self.user_topics_[np.asarray(users)] @ self.topic_items_
+        """The planted :math:`P(i \\mid u)` for user indices ``users`` (1-D, in ``[0, n_users)``):
+        (len(users), n_items), rows sum to 1."""
+        return self.user_topics_[check_indices("users", users, self.n_users, ndim=1)] @ self.topic_items_
 
     def planted_top_items(self, users: np.ndarray, k: int = 10,
                           exclude: sp.spmatrix | None = None) -> np.ndarray:

@@ -16,8 +16,13 @@ slate's order and change their mind.
 The *expected* reward of slate :math:`S` is :math:`\sum_{i \in S} p_{ui}`. The oracle knows
 :math:`p` and shows, in round :math:`t`, the items ranked :math:`(t-1)k+1 .. tk` by :math:`p_{ui}`
 among those the user may be shown; after :math:`T` rounds it has collected the sum of the
-:math:`Tk` largest :math:`p_{ui}`, the most any policy can expect. Cumulative (pseudo-)regret after
-:math:`T` rounds is that sum minus the policy's summed expected reward; it is never negative.
+:math:`Tk` largest :math:`p_{ui}`, the most any policy can expect from :math:`Tk` distinct items
+(rounds past the end of the catalogue add 0). Cumulative (pseudo-)regret after :math:`T` rounds is
+that sum minus the policy's summed expected reward; it is never negative (up to float round-off)
+for a policy that shows each item at most once, which :func:`~reclib.interactive.loop.simulate`
+guarantees. The regret of a *single* round can be negative: a policy that shows the oracle's
+second-best items in round 1 and its best in round 2 beats the oracle in round 2, and the oracle
+catches up only in the sum.
 """
 
 from __future__ import annotations
@@ -30,8 +35,8 @@ import scipy.sparse as sp
 from scipy.special import ndtr
 
 from reclib.base import Recommender
-from reclib.checks import (check_finite_array, check_non_negative_int, check_positive,
-                           check_positive_int, require_columns)
+from reclib.checks import (check_finite_array, check_indices, check_non_negative_int,
+                           check_positive, check_positive_int, require_columns)
 
 __all__ = ["ClickSimulator", "interest_sentences"]
 
@@ -93,8 +98,12 @@ class ClickSimulator:
         return self.true_ratings.shape[1]
 
     def expected(self, users: np.ndarray, slates: np.ndarray) -> np.ndarray:
-        """:math:`p_{ui}` of each shown item: (n, k) for users (n,) and slates (n, k)."""
-        users, slates = np.asarray(users), np.asarray(slates)
+        """:math:`p_{ui}` of each shown item: (n, k) for users (n,) and slates (n, k) (indices)."""
+        users = check_indices("users", users, self.n_users, ndim=1)
+        slates = check_indices("slates", slates, self.n_items, ndim=2)
+        if len(slates) != len(users):
+            raise ValueError(f"slates must have one row per user: {len(users)} users, slates of shape "
+                             f"{slates.shape}")
         return self.click_probability_[users[:, None], slates]
 
     def step(self, users: np.ndarray, slates: np.ndarray) -> np.ndarray:
@@ -106,9 +115,14 @@ class ClickSimulator:
                exclude: sp.spmatrix | np.ndarray | None = None) -> np.ndarray:
         """The oracle's expected reward per round, (rounds, n_users): the sum of the ``k`` items
         ranked :math:`(t-1)k+1 .. tk` by :math:`p_{ui}` among items not in ``exclude``
-        (a (n_users, n_items) sparse matrix or boolean array of items the user may not be shown)."""
+        (a (len(users), n_items) sparse matrix or boolean array of items each user may not be
+        shown); past the last item a round adds 0."""
         check_positive_int(rounds=rounds, k=k)
-        p = self.click_probability_[np.asarray(users)].copy()
+        users = check_indices("users", users, self.n_users, ndim=1)
+        if exclude is not None and np.shape(exclude) != (len(users), self.n_items):
+            raise ValueError(f"exclude must have shape (len(users), n_items) = "
+                             f"{(len(users), self.n_items)}, got {np.shape(exclude)}")
+        p = self.click_probability_[users].copy()
         if sp.issparse(exclude):
             coo = sp.coo_matrix(exclude)
             p[coo.row, coo.col] = 0.0

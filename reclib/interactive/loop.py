@@ -15,24 +15,44 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from reclib.checks import check_finite_array, check_positive_int, require_columns
+from reclib.checks import (ParameterTypeError, check_finite_array, check_indices,
+                           check_positive_int, require_columns)
 from reclib.interactive.environment import ClickSimulator
-from reclib.interactive.policies import Policy
+from reclib.interactive.policies import Policy, distinct_users
 
 __all__ = ["cumulative_curves", "exposure", "replay", "simulate"]
 
 
 def simulate(env: ClickSimulator, policy: Policy, users: np.ndarray, rounds: int = 50,
              k: int = 5) -> tuple[pd.DataFrame, np.ndarray]:
-    """Run ``rounds`` rounds of slates of ``k`` items for ``users`` (indices into the simulator and
-    the policy, which must share them).
+    """Run ``rounds`` rounds of slates of ``k`` items for ``users`` (distinct indices into the
+    simulator and the policy, which must share one catalogue).
 
     Returns ``(frame, slates)``: ``frame`` has one row per (round, user) with ``clicks`` (the
     realised reward), ``expected`` (the slate's expected reward) and ``oracle`` (the oracle's
     expected reward in that round, module doc of the environment); ``slates`` is (rounds, n, k).
+    No item is shown to a user twice, so every user needs ``rounds * k`` items the policy has not
+    shown them yet; a shorter catalogue raises ``ValueError`` before the first round.
     """
     check_positive_int(rounds=rounds, k=k)
-    users = policy._users(users)
+    if not isinstance(env, ClickSimulator) or not isinstance(policy, Policy):
+        raise ParameterTypeError(f"simulate needs a ClickSimulator and a Policy, got "
+                                 f"{type(env).__name__} and {type(policy).__name__}")
+    if env.n_items != policy.n_items:
+        raise ValueError(f"the simulator has {env.n_items} items but the policy {policy.n_items}: "
+                         f"they must share one catalogue")
+    name = "users" if env.n_users == policy.n_users else \
+        f"users (the simulator has {env.n_users} users, the policy {policy.n_users})"
+    users = check_indices(name, np.atleast_1d(users), min(env.n_users, policy.n_users), ndim=1)
+    if len(users) == 0:
+        raise ValueError("users is empty: simulate needs at least one user index")
+    distinct_users("simulate", users)
+    left = policy.n_items - policy.shown[users].sum(axis=1)
+    if rounds * k > left.min():
+        first = int(np.argmin(left))
+        raise ValueError(f"rounds={rounds} x k={k} = {rounds * k} items per user, but user "
+                         f"{users[first]} has only {left[first]} of the {policy.n_items}-item "
+                         f"catalogue left unshown: lower rounds or k")
     oracle = env.oracle(users, rounds, k, policy.shown[users])
     slates = np.empty((rounds, len(users), k), dtype=np.int64)
     clicks = np.empty((rounds, len(users)))
@@ -69,10 +89,23 @@ def exposure(slates: np.ndarray, item_vectors: np.ndarray, popularity: np.ndarra
     vectors) and ``popularity`` (mean popularity percentile of shown items, 1 = most popular).
 
     slates: (..., k) item indices; item_vectors: (n_items, d) unit vectors; popularity (n_items,).
+    Raises ``ValueError`` for an empty ``slates``, an index outside ``[0, n_items)`` or a vector
+    whose norm is not 1 (within 1e-3).
     """
-    slates = np.asarray(slates)
     vectors = check_finite_array("item_vectors", item_vectors)
     pop = check_finite_array("popularity", popularity)
+    if vectors.ndim != 2 or pop.shape != (len(vectors),):
+        raise ValueError(f"item_vectors must be (n_items, d) and popularity (n_items,), got "
+                         f"{vectors.shape} and {pop.shape}")
+    norms = np.linalg.norm(vectors, axis=1)
+    not_unit = ~np.isclose(norms, 1.0, atol=1e-3)           # the diversity formula needs unit vectors
+    if not_unit.any():
+        first = int(np.argmax(not_unit))
+        raise ValueError(f"item_vectors must be unit vectors, row {first} has norm {norms[first]:.4g}")
+    slates = check_indices("slates", slates, len(vectors))
+    if slates.ndim == 0 or slates.size == 0:
+        raise ValueError(f"slates must be a non-empty (..., k) array of item indices, got shape "
+                         f"{slates.shape}")
     flat = slates.reshape(-1, slates.shape[-1])
     k = flat.shape[1]
     v = vectors[flat]                                                  # (n_slates, k, d)
@@ -91,14 +124,26 @@ def replay(policy: Policy, events: pd.DataFrame, k: int = 10,
 
     Returns ``events`` (replayed), ``matched`` (events whose item was in the slate), ``match_rate``
     and ``reward`` (mean reward over the matched events: the replay estimate of the policy's
-    click rate).
+    click rate; 0.0 when nothing matched). Raises ``ValueError`` before the replay for an empty
+    log, indices outside the policy's users or items, a log none of whose events can match (every
+    item already shown to its user), or a user with fewer than ``k + events - 1`` items left
+    unshown (a slate could then repeat an item).
     """
+    if not isinstance(policy, Policy):
+        raise ParameterTypeError(f"policy must be a Policy, got {type(policy).__name__}")
     require_columns(events, "user", "item", "reward")
     check_positive_int(k=k)
+    if max_steps is not None:
+        check_positive_int(max_steps=max_steps)
+    if len(events) == 0:
+        raise ValueError("events is empty: replay needs at least one logged (user, item, reward)")
+    users = check_indices("events['user']", events["user"].to_numpy(), policy.n_users, ndim=1)
+    items = check_indices("events['item']", events["item"].to_numpy(), policy.n_items, ndim=1)
+    rewards = check_finite_array("events['reward']", events["reward"].to_numpy())
     step = events.groupby("user", sort=False).cumcount().to_numpy()
     keep = step < max_steps if max_steps is not None else np.ones(len(step), bool)
-    users, items = events["user"].to_numpy()[keep], events["item"].to_numpy()[keep]
-    rewards, step = check_finite_array("reward", events["reward"].to_numpy()[keep]), step[keep]
+    users, items, rewards, step = users[keep], items[keep], rewards[keep], step[keep]
+    _check_replay_room(policy, users, items, k)
     matched, total = 0, 0.0
     for s in range(int(step.max()) + 1 if len(step) else 0):     # one vectorised step per event rank
         at = step == s
@@ -108,4 +153,22 @@ def replay(policy: Policy, events: pd.DataFrame, k: int = 10,
         matched += int(hit.sum())
         total += float(r[hit].sum())
     return {"events": float(len(users)), "matched": float(matched),
-            "match_rate": matched / max(len(users), 1), "reward": total / max(matched, 1)}
+            "match_rate": matched / len(users), "reward": total / max(matched, 1)}
+
+
+def _check_replay_room(policy: Policy, users: np.ndarray, items: np.ndarray, k: int) -> None:
+    """Raise before the replay if some event can never match, or if a user could run out of
+    unshown items: at their last event a user has been shown at most (events - 1) more items, so
+    they need ``k + events - 1`` items left unshown for every slate to be new."""
+    unshown = ~policy.shown[users, items]
+    if not unshown.any():
+        raise ValueError(f"none of the {len(users)} events can match: every logged item was already "
+                         f"shown to (or excluded for) its user in the policy")
+    present, n_events = np.unique(users, return_counts=True)
+    need = k + n_events - 1
+    left = policy.n_items - policy.shown[present].sum(axis=1)
+    if (left < need).any():
+        first = int(np.argmax(left < need))
+        raise ValueError(f"user {present[first]} has {n_events[first]} events to replay with slates "
+                         f"of k={k} but only {left[first]} of {policy.n_items} items left unshown "
+                         f"(needs k + events - 1 = {need[first]}): lower k or max_steps")

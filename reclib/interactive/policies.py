@@ -3,8 +3,8 @@ r"""Policies for the recommend -> feedback -> update loop: ``select(users, k)`` 
 Every policy works on user and item *indices* of one catalogue (the simulator's columns) and on a
 whole population at once: ``select`` takes an int or an array of ``n`` users and returns an
 (n, k) array of items, best first, never an item the user was already shown (or has in their
-``exclude`` history); ``update`` takes the users, the (n, k) items shown and the (n, k) rewards
-(1.0 click, 0.0 none). ``select`` changes no state except the random draws, so the offline replay
+``exclude`` history; ``ValueError`` when fewer than ``k`` such items are left); ``update`` takes
+the users, the (n, k) items shown and the (n, k) rewards (1.0 click, 0.0 none). ``select`` changes no state except the random draws, so the offline replay
 (:func:`~reclib.interactive.loop.replay`) can discard slates. Ties go to the lower item index
 (:func:`reclib.base.top_k`).
 
@@ -33,8 +33,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from reclib.base import top_k, user_batches
-from reclib.checks import (check_finite_array, check_non_negative, check_non_negative_int,
-                           check_positive, check_positive_int, check_probability)
+from reclib.checks import (check_finite_array, check_indices, check_non_negative,
+                           check_non_negative_int, check_positive, check_positive_int,
+                           check_probability)
 
 __all__ = ["EpsilonGreedyPolicy", "GreedyPolicy", "LinUCBPolicy", "LinearThompsonPolicy", "Policy",
            "PopularityPolicy", "TextPolicy", "arm_features"]
@@ -62,10 +63,22 @@ def arm_features(text_vectors: np.ndarray, popularity: np.ndarray, n_components:
     return np.hstack([pca.transform(vectors), logpop[:, None], np.ones((len(vectors), 1))]), pca
 
 
-class Policy:
-    """Shared state: the (n_users, n_items) mask of items each user may no longer be shown.
+def distinct_users(caller: str, users: np.ndarray) -> None:
+    """Raise ``ValueError`` naming the first user index that occurs more than once in ``users``."""
+    values, counts = np.unique(users, return_counts=True)
+    if (counts > 1).any():
+        first = int(np.argmax(counts > 1))
+        raise ValueError(f"{caller} takes each user at most once per call, got user {values[first]} "
+                         f"{counts[first]} times")
 
-    Subclasses implement ``_scores(users) -> (n, n_items)`` and may extend ``_learn``.
+
+class Policy:
+    """Shared state: the (n_users, n_items) mask ``shown`` of items each user may no longer be shown.
+
+    Users and items are indices (``reclib.checks.check_indices``: integers, or whole floats, in
+    ``[0, n_users)`` and ``[0, n_items)``). ``select`` raises ``ValueError`` naming the user when a
+    user has fewer than ``k`` items left unshown, rather than repeat an item. Subclasses implement
+    ``_scores(users) -> (n, n_items)`` and may extend ``_learn``.
     """
 
     name = "policy"
@@ -84,11 +97,8 @@ class Policy:
         self.rng = np.random.default_rng(seed)
 
     def _users(self, users: object) -> np.ndarray:
-        users = np.atleast_1d(np.asarray(users))
-        if users.ndim != 1 or users.dtype.kind not in "iu" or (users < 0).any() or \
-                (users >= self.n_users).any():
-            raise ValueError(f"users must be indices in [0, {self.n_users}), got {users[:5]!r}")
-        return users.astype(np.int64)
+        """``users`` (an int or a 1-D array) as an int64 array of user indices, else raise."""
+        return check_indices("users", np.atleast_1d(users), self.n_users, ndim=1)
 
     def _scores(self, users: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -97,19 +107,27 @@ class Policy:
         """The (n, k) items to show, best first (module doc)."""
         check_positive_int(k=k)
         users = self._users(users)
+        shown = self.shown[users]
+        left = self.n_items - shown.sum(axis=1)
+        if (left < k).any():
+            first = int(np.argmax(left < k))
+            raise ValueError(f"user {users[first]} has {left[first]} of {self.n_items} items left "
+                             f"unshown, fewer than k={k}: a slate would repeat an item")
         scores = np.array(self._scores(users), dtype=np.float64)
-        scores[self.shown[users]] = -np.inf
+        scores[shown] = -np.inf
         return top_k(scores, k)[0]
 
     def update(self, users: object, items: np.ndarray, rewards: np.ndarray) -> None:
         """Record that ``items`` (n, k) were shown to ``users`` (n,) with ``rewards`` (n, k)."""
         users = self._users(users)
+        items = check_indices("items", items, self.n_items, ndim=2)
+        rewards = check_finite_array("rewards", rewards)
+        if len(items) != len(users) or rewards.shape != items.shape:
+            raise ValueError(f"items and rewards must both be (len(users), k) = ({len(users)}, k), "
+                             f"got items {items.shape} and rewards {rewards.shape}")
         if len(users) == 0:
             return
-        if len(np.unique(users)) != len(users):
-            raise ValueError("update takes each user at most once per call")
-        items = np.asarray(items, dtype=np.int64).reshape(len(users), -1)
-        rewards = check_finite_array("rewards", rewards).reshape(items.shape)
+        distinct_users("update", users)
         self.shown[users[:, None], items] = True
         self._learn(users, items, rewards)
 
@@ -165,6 +183,7 @@ class GreedyPolicy(PopularityPolicy):
 
     def fold_in(self, users: np.ndarray) -> None:
         """Recompute the vectors of ``users`` from their positive items (one batched solve)."""
+        users = self._users(users)
         if len(users):
             strength = sp.csr_matrix(self.positive[users], dtype=np.float64) @ self.to_model
             self.user_factors[users] = self.model.fold_in_matrix(strength)
@@ -240,6 +259,7 @@ class LinUCBPolicy(Policy):
 
     def theta(self, users: np.ndarray) -> np.ndarray:
         """:math:`\\hat\\theta_u = A_u^{-1} b_u`, (n, d)."""
+        users = self._users(users)
         return np.einsum("nde,ne->nd", self.A_inv[users], self.b[users])
 
     def _scores(self, users: np.ndarray) -> np.ndarray:

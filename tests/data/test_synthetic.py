@@ -90,3 +90,10 @@ def test_ctr_chunks():
 def test_bad_arguments(kwargs):
     with pytest.raises((ValueError, TypeError)):
         SyntheticImplicit(**kwargs)
+
+
+@pytest.mark.parametrize("users, message", [([0, -1], r"got -1 at position \(1,\)"), ([1000], "got 1000"),
+                                            ([0.5], "integer indices, got 0.5"), ([[0]], "1-D array")])
+def test_planted_preferences_refuse_indices_that_would_wrap_or_truncate(generator, users, message):
+    with pytest.raises(ValueError, match=rf"users .*{message}"):
+        generator.planted_top_items(users)
