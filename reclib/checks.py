@@ -21,7 +21,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-__all__ = ["GROWTH_LIMIT", "ParameterTypeError", "check_choice", "check_divergence", "diverged", "check_finite_array", "check_fraction", "check_in_range", "check_indices",
+__all__ = ["GROWTH_LIMIT", "ParameterTypeError", "check_choice", "check_distinct_rows", "check_divergence", "diverged", "check_finite_array", "check_fraction", "check_in_range", "check_indices",
            "check_non_negative", "check_non_negative_int", "check_positive", "check_positive_int",
            "check_probability", "check_validate_function", "require_columns"]
 
@@ -155,6 +155,16 @@ def check_indices(name: str, values: object, n: int, ndim: int | None = None) ->
         raise ValueError(f"{name} must be indices in [0, {n}), got {array[first].item()!r} at position "
                          f"{tuple(int(i) for i in first)} ({int(outside.sum())} out of range)")
     return array.astype(np.int64)
+
+
+def check_distinct_rows(name: str, values: np.ndarray) -> None:
+    """Raise ``ValueError`` if a row of the 2-D ``values`` repeats an entry (a slate showing one item
+    twice), naming the first such row and value."""
+    ordered = np.sort(values, axis=1)
+    repeated = ordered[:, 1:] == ordered[:, :-1]
+    if repeated.any():
+        row, col = np.unravel_index(int(np.argmax(repeated)), repeated.shape)
+        raise ValueError(f"{name} row {int(row)} holds item {ordered[row, col].item()!r} more than once")
 
 
 def require_columns(df: pd.DataFrame, *columns: str) -> None:

@@ -35,7 +35,7 @@ import scipy.sparse as sp
 from scipy.special import ndtr
 
 from reclib.base import Recommender
-from reclib.checks import (check_finite_array, check_indices, check_non_negative_int,
+from reclib.checks import (check_distinct_rows, check_finite_array, check_indices, check_non_negative_int,
                            check_positive, check_positive_int, require_columns)
 
 __all__ = ["ClickSimulator", "interest_sentences"]
@@ -101,6 +101,7 @@ class ClickSimulator:
         """:math:`p_{ui}` of each shown item: (n, k) for users (n,) and slates (n, k) (indices)."""
         users = check_indices("users", users, self.n_users, ndim=1)
         slates = check_indices("slates", slates, self.n_items, ndim=2)
+        check_distinct_rows("slates", slates)
         if len(slates) != len(users):
             raise ValueError(f"slates must have one row per user: {len(users)} users, slates of shape "
                              f"{slates.shape}")

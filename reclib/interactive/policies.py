@@ -33,7 +33,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from reclib.base import top_k, user_batches
-from reclib.checks import (check_finite_array, check_indices, check_non_negative,
+from reclib.checks import (check_distinct_rows, check_finite_array, check_indices, check_non_negative,
                            check_non_negative_int, check_positive, check_positive_int,
                            check_probability)
 
@@ -128,6 +128,12 @@ class Policy:
         if len(users) == 0:
             return
         distinct_users("update", users)
+        check_distinct_rows("items", items)
+        again = self.shown[users[:, None], items]
+        if again.any():
+            row, col = np.unravel_index(int(np.argmax(again)), again.shape)
+            raise ValueError(f"items: item {items[row, col]} was already shown to (or excluded for) user "
+                             f"{users[row]}; a policy shows each item once per user")
         self.shown[users[:, None], items] = True
         self._learn(users, items, rewards)
 
