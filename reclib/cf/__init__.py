@@ -8,8 +8,8 @@ Rating prediction (explicit feedback): :class:`BaselinePredictor`, :class:`Neigh
 from reclib.cf.baseline import BaselinePredictor, fit_biases
 from reclib.cf.ease import EASE, ease_weights
 from reclib.cf.graph import RP3beta, rp3beta_weights
-from reclib.cf.implicit import (BPR, ImplicitALS, bpr_loss_and_grads, implicit_als_half_step,
-                                implicit_als_loss)
+from reclib.cf.bpr import BPR, bpr_loss_and_grads
+from reclib.cf.implicit import ImplicitALS, implicit_als_half_step, implicit_als_loss
 from reclib.cf.mf import BiasedMF, als_half_step, mf_loss_and_grads
 from reclib.cf.neighbors import ItemKNN, LastItemKNN, NeighborhoodCF, corated_similarity, cosine_item_similarity
 from reclib.cf.popularity import MostPopular

@@ -15,7 +15,7 @@ import scipy.sparse as sp
 
 from reclib.cf import (BPR, BiasedMF, ImplicitALS, bpr_loss_and_grads, implicit_als_half_step,
                        implicit_als_loss, kernels)
-from reclib.cf.implicit import bpr_sgd_step
+from reclib.cf.bpr import bpr_sgd_step
 from reclib.cf.mf import mf_loss_and_grads, mf_sgd_step
 
 
@@ -214,7 +214,7 @@ def _small_interactions(rng: np.random.Generator) -> "pd.DataFrame":
 
 def _replay_bpr(model: BPR, epochs: int) -> tuple[np.ndarray, np.ndarray, list[float]]:
     """BPR's fit written out as a plain sequential loop over the cells of every epoch."""
-    from reclib.cf.implicit import _balanced_blocks
+    from reclib.cf.bpr import _balanced_blocks
     matrix = sp.csr_matrix(model.train_matrix_)
     coo = matrix.tocoo()
     users, items = coo.row.astype(np.int64), coo.col.astype(np.int64)
@@ -401,7 +401,7 @@ def test_the_shuffle_gives_every_order_equally_often():
 def test_every_triplet_of_a_cell_stays_inside_its_user_block_and_item_block(rng):
     """The invariant that makes a round race-free: cell (s, t) touches users of block s and
     items (positives and negatives) of block t only."""
-    from reclib.cf.implicit import _balanced_blocks
+    from reclib.cf.bpr import _balanced_blocks
     R = sp.csr_matrix((rng.random((60, 45)) < 0.2).astype(float))
     coo = R.tocoo()
     users, items = coo.row.astype(np.int64), coo.col.astype(np.int64)
@@ -437,7 +437,7 @@ def test_bpr_refuses_blocks_that_skip_many_triplets():
 
 
 def test_counting_sort_is_a_stable_sort_and_blocks_split_the_mass_evenly(rng):
-    from reclib.cf.implicit import _balanced_blocks
+    from reclib.cf.bpr import _balanced_blocks
     keys = rng.integers(0, 7, 1000)
     order, starts = kernels.counting_sort(keys, 7)
     np.testing.assert_array_equal(order, np.argsort(keys, kind="stable"))

@@ -1,6 +1,6 @@
 r"""Compiled inner loops (numba) of the factorisation models: one place for the per-user and per-sample work.
 
-Every kernel here is the plain loop of the math derived in :mod:`reclib.cf.implicit` and
+Every kernel here is the plain loop of the math derived in :mod:`reclib.cf.implicit`, :mod:`reclib.cf.bpr` and
 :mod:`reclib.cf.mf`; the NumPy functions there (``implicit_als_half_step``, ``bpr_loss_and_grads``,
 ``mf_loss_and_grads``) stay as the readable references that notebook 02 and the tests compare against.
 

@@ -1,5 +1,5 @@
 """BPR (Rendle et al.): the SGD epoch, the seeded triplet sampler and the blocked parallel epoch, compiled
-(the math is derived in :mod:`reclib.cf.implicit`)."""
+(the math is derived in :mod:`reclib.cf.bpr`)."""
 
 from __future__ import annotations
 
