@@ -10,8 +10,8 @@ from reclib.models.mlp import fit_binary_classifier, mlp_classifier
 from reclib.models.ncf import NeuMF, PairwiseScorer
 from reclib.models.recommenders import NCF, KerasRecommender, TwoTowerRecommender
 from reclib.models.retrieval import TwoTower, in_batch_logits
-from reclib.models.sequential import (RecurrentEncoder, RecurrentRecommender, SASRec, SASRecRecommender,
-                                      SequentialRecommender, recurrent_step)
+from reclib.models.sequence_encoders import RecurrentEncoder, SASRec, recurrent_step
+from reclib.models.sequential import RecurrentRecommender, SASRecRecommender, SequentialRecommender
 from reclib.models.tasks import NextItemTask, PairwiseTask, PointwiseTask, RetrievalTask
 from reclib.models.text_tower import TextTowerRecommender
 

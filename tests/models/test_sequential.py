@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from reclib.models.item_lm import ItemGPT2Recommender
-from reclib.models.sequential import (RecurrentEncoder, RecurrentRecommender, SASRec, SASRecRecommender,
-                                     recurrent_step)
+from reclib.models.sequence_encoders import RecurrentEncoder, SASRec, recurrent_step
+from reclib.models.sequential import RecurrentRecommender, SASRecRecommender
 
 
 @pytest.mark.parametrize("cell", ["gru", "lstm"])
