@@ -7,6 +7,7 @@ or a per-user serving state (:class:`SequenceScoring`, shared with GPT-2 over it
 
 from __future__ import annotations
 
+import copy
 from collections import deque
 from collections.abc import Sequence
 
@@ -52,8 +53,9 @@ class SequenceScoring:
     ``score_windows(windows (b, max_length)) -> (b, n_items)``. Then:
 
     - ``score(users)`` (through ``_score``) reads each user's last ``max_length`` items;
-    - ``observe(events)`` appends events that arrived after ``fit`` to the users' sequences
-      (no training): the next ``score`` / ``recommend`` reads them, as a served model would;
+    - ``observe(events)`` returns a copy whose users' sequences also hold events that arrived
+      after ``fit`` (no training; the fitted model is unchanged): its ``score`` / ``recommend``
+      read them, as a served model would;
     - ``score_histories(lists of raw item ids, oldest first)`` scores explicit histories;
     - ``start_state(items)``, ``advance(state, item)``, ``state_scores(state)``: the real-time
       state of ``reclib.serving.RealTimeRecommender``, here the last ``max_length`` codes,
@@ -76,11 +78,12 @@ class SequenceScoring:
                                          self.user_col, self.timestamp_col)
 
     def observe(self, events: pd.DataFrame):
-        """Append ``events`` (known users and items, with timestamps) to the fitted sequences; returns self.
+        """A copy of this model whose users' sequences also hold ``events`` (known users and items,
+        with timestamps); the fitted model itself never changes, and the copy shares its weights.
 
         Checked as ``fit`` checks its frame (no nulls, numeric finite timestamps, no duplicate
-        (user, item, timestamp) row), and an event already stored (from ``fit`` or an earlier
-        ``observe``) is refused rather than counted twice. Nothing is stored unless all pass.
+        (user, item, timestamp) row), and an event already held (from ``fit`` or an earlier
+        ``observe`` of the model it is called on) is refused rather than counted twice.
         """
         self._check_fitted()
         key = [self.user_col, self.item_col, self.timestamp_col]
@@ -93,8 +96,9 @@ class SequenceScoring:
             first = events.loc[stored, key].head(5)
             raise ValueError(f"{int(stored.sum())} event(s) of observe are already stored (from fit or an "
                              f"earlier observe); first:\n{first.to_string()}")
-        self._store_sequences(pd.concat([self.events_, events[list(self.events_.columns)]], ignore_index=True))
-        return self
+        observed = copy.copy(self)
+        observed._store_sequences(pd.concat([self.events_, events[list(self.events_.columns)]], ignore_index=True))
+        return observed
 
     def _score(self, users: np.ndarray) -> np.ndarray:
         return self.score_windows(last_window(self.sequences_, self.max_length)[users])

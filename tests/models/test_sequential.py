@@ -112,10 +112,13 @@ def test_observe_appends_events_without_training():
     last = data.sort_values("timestamp").groupby("user_id").tail(1)
     model = SASRecRecommender(max_length=8, embedding_dim=8, n_blocks=1, epochs=2).fit(data.drop(last.index))
     before = model.keras_model_.get_weights()
-    model.observe(last)
+    fitted_scores = model.score(np.sort(data["user_id"].unique()))
+    observed = model.observe(last)
     histories = data.sort_values(["user_id", "timestamp"]).groupby("user_id")["item_id"].apply(list)
-    np.testing.assert_allclose(model.score(histories.index), model.score_histories(histories.tolist()), atol=1e-5)
-    assert all(np.array_equal(a, b) for a, b in zip(before, model.keras_model_.get_weights()))
+    np.testing.assert_allclose(observed.score(histories.index), model.score_histories(histories.tolist()), atol=1e-5)
+    assert all(np.array_equal(a, b) for a, b in zip(before, observed.keras_model_.get_weights()))
+    np.testing.assert_array_equal(model.score(np.sort(data["user_id"].unique())), fitted_scores)  # unchanged
+    model = observed
     with pytest.raises(ValueError, match="not seen at fit"):
         model.observe(last.assign(item_id="unknown"))
     stored = model.events_.copy()
