@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["atomic_write", "atomic_write_bytes"]
+__all__ = ["atomic_write", "atomic_write_bytes", "check_writable_folder"]
 
 
 @contextlib.contextmanager
@@ -55,3 +55,18 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     with atomic_write(path) as tmp:
         tmp.write_bytes(data)
     return Path(path)
+
+
+def check_writable_folder(name: str, folder: str | os.PathLike[str]) -> Path:
+    """``folder`` created if needed and checked by writing (and removing) a temporary file in it,
+    so a run finds an unwritable output folder before any work; else ``ValueError`` naming
+    ``name`` (the argument or flag) and the folder."""
+    path = Path(folder)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as err:
+        raise ValueError(f"{name} {str(path)!r}: cannot create or write this folder "
+                         f"({err.strerror or err})") from None
+    return path

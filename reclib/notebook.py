@@ -6,6 +6,12 @@
 notebook's last cell, displays one table of everything recorded so far. After the notebook runs
 (papermill, nbclient, JupyterLab), :func:`read_records` collects every record with
 :mod:`nbformat`. It replaces scrapbook, which is unmaintained and breaks on pandas 2.
+
+``record_parameter("example_user", 6)`` records, the same way under its own MIME type
+(:data:`PARAMETER_MIME_TYPE`, so it is never counted as a metric), the value a notebook actually
+used for a parameter when that is not the value it was given (a user not in a subsampled split,
+say); :func:`read_parameters` reads them back and the runner's summary shows them instead of the
+requested values.
 """
 
 from __future__ import annotations
@@ -22,9 +28,11 @@ import pandas as pd
 
 from reclib.checks import ParameterTypeError
 
-__all__ = ["MIME_TYPE", "read_records", "record", "record_table", "show_records"]
+__all__ = ["MIME_TYPE", "PARAMETER_MIME_TYPE", "read_parameters", "read_records", "record",
+           "record_parameter", "record_table", "show_records"]
 
 MIME_TYPE = "application/vnd.reclib.metric+json"
+PARAMETER_MIME_TYPE = "application/vnd.reclib.parameter+json"
 Scalar = int | float | str | bool
 _RECORDED: dict[str, Scalar] = {}   # this kernel's records, in order, for show_records
 
@@ -95,14 +103,35 @@ def show_records() -> pd.DataFrame:
     return frame
 
 
-def read_records(notebook: str | os.PathLike[str] | nbformat.NotebookNode) -> dict[str, Scalar]:
-    """Every metric recorded in an executed notebook, in order (a later record of a name wins)."""
+def record_parameter(name: str, value: Any) -> None:
+    """Record that the notebook used ``value`` for its parameter ``name`` (checked as in
+    :func:`record`); shows nothing and is not a metric (:func:`show_records` leaves it out)."""
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(f"record_parameter needs a parameter name, got {name!r}")
+    from IPython.display import display
+
+    display({PARAMETER_MIME_TYPE: {"name": name, "value": _plain(name, value)}, "text/plain": ""},
+            raw=True)
+
+
+def _read(notebook: str | os.PathLike[str] | nbformat.NotebookNode,
+          mime_type: str) -> dict[str, Scalar]:
     nb = notebook if isinstance(notebook, nbformat.NotebookNode) else nbformat.read(
         os.fspath(notebook), as_version=4)
     records: dict[str, Scalar] = {}
     for cell in nb.cells:
         for output in cell.get("outputs", []):
-            payload = output.get("data", {}).get(MIME_TYPE)
+            payload = output.get("data", {}).get(mime_type)
             if payload is not None:
                 records[payload["name"]] = payload["value"]
     return records
+
+
+def read_records(notebook: str | os.PathLike[str] | nbformat.NotebookNode) -> dict[str, Scalar]:
+    """Every metric recorded in an executed notebook, in order (a later record of a name wins)."""
+    return _read(notebook, MIME_TYPE)
+
+
+def read_parameters(notebook: str | os.PathLike[str] | nbformat.NotebookNode) -> dict[str, Scalar]:
+    """The parameter values an executed notebook recorded with :func:`record_parameter`."""
+    return _read(notebook, PARAMETER_MIME_TYPE)

@@ -13,38 +13,38 @@ warning lines each executed notebook holds) go to ``build/summary.json`` and
 exit status 1; the existing ``summary.*`` are then left untouched and what finished goes to
 ``summary-failed.json`` / ``summary-failed.md`` instead (a later successful run removes those).
 
-Parameters are checked before any kernel starts, against the cell tagged ``parameters`` of each
-selected notebook (read with :mod:`ast`): ``-p NAME VALUE`` (VALUE a Python literal, else a
-string) and every entry of ``notebooks/smoke.json`` must name a parameter of the notebook, and
-the value must have the type of its default: an int may be given for a float (it is passed as
-a float, also inside lists); str, bool, int, float and list do not mix otherwise; a list's
-items must match the default's items. A default of ``None`` or a non-literal accepts any value;
-``None`` is accepted where the default is ``None`` or the parameter's comment mentions ``None``.
-With several notebooks selected, a ``-p`` name must belong to at least one of them and is passed
-only to the notebooks that have it. A bad name, value, notebook or kernel exits with status 2
-and a one-line message on stderr.
+Everything is checked before any kernel starts: the notebooks, the kernel, that ``--output-dir``
+and ``--summary-dir`` can be created and written, and the parameters (``-p NAME VALUE``, VALUE a
+Python literal, else a string, and every entry of ``notebooks/smoke.json``) against the cell
+tagged ``parameters`` of each selected notebook: names, types and the ranges declared in the
+parameters' comments (:mod:`reclib.notebook_params`). With several notebooks selected, a ``-p``
+name must belong to at least one of them and is passed only to the notebooks that have it. Bad
+input exits with status 2 and a one-line message on stderr.
+
+The summary records, for each notebook, the parameters it was given, updated with the values it
+reports having used (:func:`reclib.notebook.record_parameter`); a given value the notebook
+replaced is listed under ``replaced`` (``{name: requested value}``).
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
-import io
 import json
 import os
 import re
 import sys
 import time
-import tokenize
 import traceback
 from pathlib import Path
 from typing import Any
 
 import reclib
-from reclib.io import atomic_write_bytes
-from reclib.notebook import read_records
+from reclib.io import atomic_write_bytes, check_writable_folder
+from reclib.notebook import read_parameters, read_records
+from reclib.notebook_params import ANY, RunnerInputError, check_parameters, notebook_parameters
 
-__all__ = ["NOTEBOOK_DIR", "NotebookFailed", "RunnerInputError", "check_parameters",
+__all__ = ["ANY", "NOTEBOOK_DIR", "NotebookFailed", "RunnerInputError", "check_parameters",
            "find_notebooks", "main", "noise", "noise_table", "notebook_parameters", "run_notebook",
            "smoke_parameters", "write_summary"]
 
@@ -56,21 +56,6 @@ WARNING_LINE = re.compile(r"\b[A-Z]\w*Warning\b|^\s*WARNING\b|^W\d{4} ")
 
 class NotebookFailed(RuntimeError):
     """A notebook stopped at a failing cell."""
-
-
-class RunnerInputError(ValueError):
-    """Bad input to the runner (notebook, parameter name or value, smoke file, kernel); the
-    command line reports it in one line, before any kernel starts."""
-
-
-class _Any:
-    """The default of a parameter whose type cannot be inferred: any value is accepted."""
-
-    def __repr__(self) -> str:
-        return "<not a literal>"
-
-
-ANY = _Any()
 
 
 def find_notebooks(names: list[str] | None = None, folder: Path = NOTEBOOK_DIR) -> list[Path]:
@@ -106,98 +91,13 @@ def smoke_parameters(folder: Path = NOTEBOOK_DIR) -> dict[str, dict[str, Any]]:
     return smoke
 
 
-def notebook_parameters(path: Path) -> dict[str, tuple[Any, str]]:
-    """The parameters of notebook ``path``: ``{name: (default, comment)}`` in cell order.
-
-    Read with :mod:`ast` from the code cell tagged ``parameters`` (``{}`` if there is none):
-    every top-level ``name = value``; the default is the value as a Python literal, or
-    :data:`ANY` when it is not one; the comment is the ``#`` comment on the line(s) of the
-    assignment. (``papermill.inspect_notebook`` is not used: it silently skips assignments whose
-    comment holds ``>=``.)
-    """
-    import nbformat
-
+def _check_writable(flag: str, folder: Path) -> None:
+    """Create ``folder`` if needed and write a temporary file in it, else raise
+    :class:`RunnerInputError` naming ``flag`` and the folder."""
     try:
-        nb = nbformat.read(os.fspath(path), as_version=4)
-    except (OSError, ValueError) as err:
-        raise RunnerInputError(f"cannot read notebook {path}: {err}") from None
-    cells = [c for c in nb.cells
-             if c.cell_type == "code" and "parameters" in c.metadata.get("tags", [])]
-    if not cells:
-        return {}
-    source = cells[0].source
-    try:
-        tree = ast.parse(source)
-        comments = {tok.start[0]: tok.string.lstrip("# ") for tok in
-                    tokenize.generate_tokens(io.StringIO(source).readline)
-                    if tok.type == tokenize.COMMENT}
-    except (SyntaxError, tokenize.TokenError) as err:
-        raise RunnerInputError(f"{Path(path).stem}: the parameters cell is not valid Python: "
-                               f"{err}") from None
-    found: dict[str, tuple[Any, str]] = {}
-    for node in tree.body:
-        targets = (node.targets if isinstance(node, ast.Assign)
-                   else [node.target] if isinstance(node, ast.AnnAssign) and node.value else [])
-        for target in targets:
-            if isinstance(target, ast.Name):
-                try:
-                    default = ast.literal_eval(node.value)  # type: ignore[arg-type]
-                except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-                    default = ANY
-                lines = range(node.lineno, (node.end_lineno or node.lineno) + 1)
-                comment = " ".join(comments[line] for line in lines if line in comments)
-                found[target.id] = (default, comment)
-    return found
-
-
-def _kind(value: Any) -> str:
-    return "bool" if isinstance(value, bool) else type(value).__name__
-
-
-def _conform(value: Any, default: Any, comment: str, where: str) -> Any:
-    """``value`` if it has the type of ``default`` (an int becomes a float where a float is
-    expected, also inside lists), else :class:`RunnerInputError` naming ``where``."""
-    if default is ANY or default is None or (value is None and "None" in comment):
-        return value
-    expected = f"{where} expects {_kind(default)} (default {default!r})"
-    if isinstance(default, float) and _kind(value) in ("int", "float"):
-        return float(value)
-    if _kind(value) != _kind(default):
-        raise RunnerInputError(f"{expected}, got {value!r} ({_kind(value)})")
-    kinds = {_kind(item) for item in default} if isinstance(default, list) else set()
-    if (kinds and kinds <= {"int", "float"}) or len(kinds) == 1:
-        item_kind = "float" if "float" in kinds else kinds.pop()
-        converted = []
-        for i, item in enumerate(value):
-            if item_kind == "float" and _kind(item) == "int":
-                item = float(item)
-            if _kind(item) != item_kind:
-                raise RunnerInputError(f"{where} expects a list of {item_kind} (default "
-                                       f"{default!r}), got {value!r}: item {i} is {item!r} "
-                                       f"({_kind(item)})")
-            converted.append(item)
-        return converted
-    return value
-
-
-def check_parameters(path: Path, parameters: dict[str, Any],
-                     origin: str = "parameter") -> dict[str, Any]:
-    """Check ``parameters`` against notebook ``path``'s parameters cell; return them with ints
-    turned into floats where a float is expected. ``origin`` names the source in messages.
-
-    Raises :class:`RunnerInputError` for an unknown name (listing the valid ones) or a value
-    whose type does not match the default's.
-    """
-    declared = notebook_parameters(path)
-    stem = Path(path).stem
-    checked = {}
-    for name, value in parameters.items():
-        if name not in declared:
-            raise RunnerInputError(f"{origin} {name!r} is not a parameter of {stem}; valid names: "
-                                   f"{', '.join(declared) or '(none: no cell tagged parameters)'}")
-        default, comment = declared[name]
-        checked[name] = _conform(value, default, comment, f"{origin} {name!r} of {stem}")
-    return checked
+        check_writable_folder(flag, folder)
+    except ValueError as err:
+        raise RunnerInputError(str(err)) from None
 
 
 def _check_output_dir(output_dir: Path, path: Path) -> None:
@@ -231,9 +131,12 @@ def noise(notebook: str | os.PathLike[str] | Any) -> dict[str, int]:
 def run_notebook(path: Path, output_dir: Path, parameters: dict[str, Any] | None = None,
                  kernel_name: str = "python3", progress_bar: bool = True) -> dict[str, Any]:
     """Execute one notebook; return ``{"metrics", "parameters", "seconds", "output",
-    "stderr_outputs", "warnings"}`` (the last two from :func:`noise`).
+    "stderr_outputs", "warnings"}`` (the last two from :func:`noise`), plus ``"replaced"``
+    (``{name: requested value}``) when the notebook used other values than it was given.
 
-    ``parameters`` are checked first (:func:`check_parameters`; :class:`RunnerInputError`).
+    ``parameters`` are checked first (:func:`check_parameters`; :class:`RunnerInputError`);
+    the returned ``parameters`` are those given, updated with the values the notebook recorded
+    with :func:`reclib.notebook.record_parameter` (the ones it actually used).
     Raises :class:`NotebookFailed` naming the cell and the error if a cell fails.
     """
     import papermill as pm
@@ -261,8 +164,12 @@ def run_notebook(path: Path, output_dir: Path, parameters: dict[str, Any] | None
                              f"(index {err.cell_index}): {err.ename}: {err.evalue}\n"
                              f"executed copy with the traceback: {output}") from err
     seconds = round(time.perf_counter() - start, 1)
-    return {"metrics": read_records(output), "parameters": parameters, "seconds": seconds,
-            "output": str(output), **noise(output)}
+    used = read_parameters(output)
+    replaced = {name: parameters[name] for name, value in used.items()
+                if name in parameters and parameters[name] != value}
+    return {"metrics": read_records(output), "parameters": {**parameters, **used},
+            "seconds": seconds, "output": str(output), **noise(output),
+            **({"replaced": replaced} if replaced else {})}
 
 
 def write_summary(results: dict[str, dict[str, Any]], folder: Path, name: str = SUMMARY,
@@ -283,8 +190,12 @@ def write_summary(results: dict[str, dict[str, Any]], folder: Path, name: str = 
     if results:
         lines += [noise_table(results), ""]
     for stem, result in results.items():
-        lines += [f"## {stem}", "", f"{result['seconds']} s; parameters: "
-                  f"`{json.dumps(result['parameters'])}`", "", "| metric | value |", "|---|---|"]
+        replaced = "".join(f"; {name} {value!r} was replaced by "
+                           f"{result['parameters'][name]!r}"
+                           for name, value in result.get("replaced", {}).items())
+        lines += [f"## {stem}", "", f"{result['seconds']} s; parameters used: "
+                  f"`{json.dumps(result['parameters'])}`{replaced}", "", "| metric | value |",
+                  "|---|---|"]
         for metric, value in result["metrics"].items():
             shown = f"{value:.4f}" if isinstance(value, float) else value
             lines.append(f"| {metric} | {shown} |")
@@ -314,8 +225,10 @@ def _parse_value(text: str) -> Any:
 
 
 def _plan(names: list[str], pairs: list[list[str]], smoke_run: bool, output_dir: Path,
-          kernel: str, folder: Path = NOTEBOOK_DIR) -> list[tuple[Path, dict[str, Any]]]:
-    """Each selected notebook with its checked parameters; every check before any kernel starts."""
+          kernel: str, folder: Path = NOTEBOOK_DIR,
+          summary_dir: Path | None = None) -> list[tuple[Path, dict[str, Any]]]:
+    """Each selected notebook with its checked parameters; every check before any kernel starts.
+    The output folders are created and test-written last, once everything else passed."""
     notebooks = find_notebooks(names, folder)
     if not notebooks:
         raise RunnerInputError(f"no notebook (NN_name.ipynb) in {folder}")
@@ -353,6 +266,9 @@ def _plan(names: list[str], pairs: list[list[str]], smoke_run: bool, output_dir:
     except NoSuchKernel:
         raise RunnerInputError(f"--kernel {kernel!r}: no such Jupyter kernel; have "
                                f"{sorted(KernelSpecManager().find_kernel_specs())}") from None
+    _check_writable("--output-dir", output_dir)
+    if summary_dir is not None:
+        _check_writable("--summary-dir", summary_dir)
     return plan
 
 
@@ -376,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         plan = _plan(args.names, args.parameter, args.smoke, args.output_dir, args.kernel,
-                     args.notebook_dir)
+                     args.notebook_dir, args.summary_dir)
     except RunnerInputError as err:
         print(f"{parser.prog}: error: {' '.join(str(err).split())}", file=sys.stderr)
         return 2

@@ -17,14 +17,15 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
+from reclib import notebook_params
 from reclib import run_notebooks as rn
 
 PARAMETERS_A = """\
-k = 3                 # list length
-rate = 0.5
+k = 3                 # in [1, inf); list length
+rate = 0.5            # in (0, inf)
 name = "mean"         # "mean" or "rating"
 flag = False
-sizes = [8, 16]
+sizes = [8, 16]       # in [1, 64]
 regs = [0.1, 1.0]
 limit = None          # None: everything
 cap = 100             # a number, or None for no cap
@@ -98,6 +99,15 @@ BAD_ARGS = [
     ("float-list-item-str", ["00", "-p", "regs", "[0.1, None]"],
      r"'regs' of 00_alpha expects a list of float.*item 1 is None"),
     ("twice", ["00", "-p", "k", "1", "-p", "k", "2"], r"-p 'k' is given more than once"),
+    # ranges declared in the parameters' comments ("in [1, inf)")
+    ("int-below-range", ["00", "-p", "k", "-5"], r"-p 'k' of 00_alpha must lie in \[1, inf\), got -5"),
+    ("int-zero", ["00", "-p", "k", "0"], r"'k' of 00_alpha must lie in \[1, inf\), got 0$"),
+    ("float-at-open-end", ["00", "-p", "rate", "0"],
+     r"'rate' of 00_alpha must lie in \(0, inf\), got 0\.0"),
+    ("float-negative", ["00", "-p", "rate", "-0.5"], r"'rate' of 00_alpha must lie in \(0, inf\)"),
+    ("list-item-above", ["00", "-p", "sizes", "[8, 128]"],
+     r"'sizes' of 00_alpha must lie in \[1, 64\], got \[8, 128\]: item 1 is 128"),
+    ("list-item-below", ["00", "-p", "sizes", "[0]"], r"'sizes' of 00_alpha.*item 0 is 0"),
     ("no-such-notebook", ["99"],
      r"no notebook named '99'; have \['00_alpha', '01_beta', '02_plain'\]"),
     ("no-such-kernel", ["00", "--kernel", "no_such_kernel"], r"--kernel 'no_such_kernel': no such"),
@@ -123,6 +133,8 @@ BAD_SMOKE = [
      r"smoke.json parameter 'k' of 00_alpha expects int \(default 3\), got 'small' \(str\)"),
     ("float-for-int", {"00_alpha": {}, "01_beta": {"seed": 1.5}, "02_plain": {}},
      r"smoke.json parameter 'seed' of 01_beta expects int.*1\.5"),
+    ("out-of-range", {"00_alpha": {"k": 0}, "01_beta": {}, "02_plain": {}},
+     r"smoke.json parameter 'k' of 00_alpha must lie in \[1, inf\), got 0"),
     ("missing-entry", {"00_alpha": {}, "01_beta": {}},
      r"--smoke: .*smoke.json has no entry for 02_plain"),
     ("not-an-object", {"00_alpha": [1]}, r"smoke.json must map each notebook stem to an object"),
@@ -144,6 +156,27 @@ def test_output_dir_may_not_overwrite_the_notebooks(folder, capsys):
     argv = ["--notebook-dir", str(folder), "--output-dir", str(folder), "00"]
     assert rn.main(argv) == 2
     assert "--output-dir" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag", ["--output-dir", "--summary-dir"])
+def test_unwritable_output_folder_is_found_before_any_kernel(folder, capsys, flag):
+    blocker = folder.parent / "a file"
+    blocker.write_text("not a folder")
+    argv = _main(folder, "00") + [flag, str(blocker / "sub")]
+    assert rn.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert re.search(rf"{flag} .*a file/sub.: cannot create or write this folder", err), err
+    assert not (folder.parent / "out" / "00_alpha.ipynb").exists()    # no notebook ran
+
+
+def test_declared_ranges_are_read_from_comments():
+    assert notebook_params.declared_range("in [1, inf); list length") == (
+        "[1, inf)", 1.0, float("inf"), True, False)
+    assert notebook_params.declared_range("share in (0, 1]") == ("(0, 1]", 0.0, 1.0, False, True)
+    assert notebook_params.declared_range("in [-1e3, 2_000] or None")[1:3] == (-1000.0, 2000.0)
+    assert notebook_params.declared_range("a rating >= this counts") is None
+    assert notebook_params.declared_range("rows in the H200 run (see [1])") is None
 
 
 def test_broken_parameters_cell_is_named(folder, capsys):
@@ -222,3 +255,16 @@ def test_successful_run_writes_the_summary(folder, capsys):
     assert summary["00_alpha"]["parameters"] == {"k": 7, "rate": 2.0}
     assert not (build / "summary-failed.md").exists()
     assert "summary:" in capsys.readouterr().out
+
+
+def test_summary_records_the_values_the_notebook_used(folder):
+    """A value the notebook replaces (a user not in a subsample, say) was recorded as if used."""
+    _notebook(folder, "03_replaces", "k = 3  # in [1, inf)",
+              "from reclib.notebook import record, record_parameter\n"
+              "used = k if k <= 10 else 10\nrecord_parameter('k', used)\nrecord('k_used', used)")
+    build = folder.parent / "build"
+    assert rn.main(_main(folder, "03", "-p", "k", "50")) == 0
+    result = json.loads((build / "summary.json").read_text())["03_replaces"]
+    assert result["parameters"] == {"k": 10} and result["replaced"] == {"k": 50}
+    assert result["metrics"] == {"k_used": 10}
+    assert "parameters used: `{\"k\": 10}`; k 50 was replaced by 10" in (build / "summary.md").read_text()

@@ -7,6 +7,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
 from reclib import notebook as nbh
+from reclib.notebook_params import check_parameters, declared_range
 from reclib.run_notebooks import (NOTEBOOK_DIR, _plan, find_notebooks, noise, noise_table,
                                   notebook_parameters, smoke_parameters, write_summary)
 
@@ -76,6 +77,39 @@ def test_read_records_from_a_notebook(tmp_path):
     path = tmp_path / "nb.ipynb"
     nbformat.write(nb, path)
     assert nbh.read_records(path) == {"a": 2, "b": 0.5}
+
+
+def test_record_parameter_is_read_back_apart_from_the_metrics(shown, tmp_path):
+    assert nbh.record_parameter("example_user", np.int64(6)) is None
+    assert shown == [{nbh.PARAMETER_MIME_TYPE: {"name": "example_user", "value": 6},
+                      "text/plain": ""}]
+    assert nbh._RECORDED == {} and nbh.show_records().empty      # not a metric
+    with pytest.raises(ValueError, match="parameter name, got 'not a name'"):
+        nbh.record_parameter("not a name", 1)
+    with pytest.raises(ValueError, match="'k'.*nan"):
+        nbh.record_parameter("k", float("nan"))
+    nb = new_notebook(cells=[new_code_cell("a", outputs=[
+        new_output("display_data", data=shown[0]),
+        new_output("display_data", data={nbh.MIME_TYPE: {"name": "ndcg", "value": 0.5}})])])
+    nbformat.write(nb, tmp_path / "nb.ipynb")
+    assert nbh.read_parameters(tmp_path / "nb.ipynb") == {"example_user": 6}
+    assert nbh.read_records(tmp_path / "nb.ipynb") == {"ndcg": 0.5}
+
+
+def test_numeric_notebook_parameters_declare_ranges_their_values_meet():
+    """Every int / float parameter (or list of them) of every notebook declares a range in its
+    comment, and its default and smoke value lie in it (so ``-p k -5`` fails before a kernel)."""
+    smoke = smoke_parameters()
+    for path in find_notebooks():
+        declared = notebook_parameters(path)
+        for name, (default, comment) in declared.items():
+            items = default if isinstance(default, list) else [default]
+            numeric = items and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                    for v in items)
+            if numeric:
+                assert declared_range(comment), f"{path.stem}: {name} declares no range"
+        check_parameters(path, {n: d for n, (d, c) in declared.items() if declared_range(c)})
+        check_parameters(path, smoke[path.stem], origin="smoke.json parameter")
 
 
 def test_summary_files(tmp_path):

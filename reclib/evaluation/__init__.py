@@ -7,7 +7,7 @@ from reclib.base import top_k
 from reclib.evaluation.beyond import (gini_index, item_bucket_table, per_user_diversity,
                                       per_user_novelty, popularity_percentile, sampled_ranking,
                                       serendipity, user_bucket_table)
-from reclib.evaluation.leaderboard import Leaderboard, leaderboard
+from reclib.evaluation.leaderboard import Leaderboard, LeaderboardFailed, leaderboard
 from reclib.evaluation.metrics import (auc, catalogue_coverage, hit_rate_at_k,
                                        intra_list_diversity, log_loss, mae, map_at_k, mrr_at_k,
                                        ndcg_at_k, novelty, popularity_bias, precision_at_k,
@@ -18,7 +18,7 @@ from reclib.evaluation.ranking import (EvaluationResult, RankingResult, evaluate
 from reclib.evaluation.uncertainty import (bootstrap_auc, bootstrap_interval, bootstrap_ratio,
                                            holm, paired_difference)
 
-__all__ = ["P1", "P2", "P3", "P4", "P5", "PROTOCOLS", "EvaluationResult", "Leaderboard", "Protocol",
+__all__ = ["P1", "P2", "P3", "P4", "P5", "PROTOCOLS", "EvaluationResult", "Leaderboard", "LeaderboardFailed", "Protocol",
            "RankingResult", "auc", "bootstrap_auc", "bootstrap_interval", "bootstrap_ratio", "catalogue_coverage",
            "evaluate_ranking", "evaluate_scores", "gini_index", "hit_rate_at_k", "holm",
            "intra_list_diversity", "item_bucket_table", "leaderboard", "log_loss", "lookup_hits", "mae",

@@ -8,7 +8,7 @@
     board.per_user["EASE"] # users x per-user metrics
     board.times            # fit and evaluation seconds per model
     board.significance("ndcg")   # paired tests of every pair, Holm-adjusted
-    board.write("../build")      # leaderboard.md and leaderboard.json, written atomically
+    board.write("../build")      # leaderboard.md and leaderboard.json, one run id in both
 
 Intervals come from :mod:`reclib.evaluation.uncertainty`, resampling the evaluated users with
 one ``seed`` for every model (so all models see the same user samples):
@@ -22,10 +22,16 @@ one ``seed`` for every model (so all models see the same user samples):
 
 Numbers depend only on the models, the data and ``seed``; fit and evaluation times are reported
 apart (``times``) so that two runs can be compared on the numbers alone.
+
+Every argument is checked before the first model is fitted. When an entry raises while it is
+fitted or evaluated, the entries that finished are kept: :class:`LeaderboardFailed` names the
+entry, chains its error and holds the partial board (written to ``{output_name}-failed.md`` and
+``.json`` when ``output_dir`` is given, so a complete earlier board is not overwritten).
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import os
@@ -39,16 +45,17 @@ import numpy as np
 import pandas as pd
 
 from reclib import progress
-from reclib.checks import ParameterTypeError, check_fraction, check_positive_int
+from reclib.checks import check_fraction
 from reclib.evaluation.beyond import (gini_index, per_user_diversity, per_user_novelty,
                                       popularity_percentile, serendipity)
+from reclib.evaluation.leaderboard_inputs import check_inputs, entries, writable_folder
 from reclib.evaluation.protocols import ClickProtocol, Protocol, RatingProtocol
 from reclib.evaluation.ranking import EvaluationResult
 from reclib.evaluation.uncertainty import (bootstrap_auc, bootstrap_interval, bootstrap_ratio,
                                            holm, paired_difference)
-from reclib.io import atomic_write_bytes
+from reclib.io import atomic_write
 
-__all__ = ["Leaderboard", "leaderboard"]
+__all__ = ["Leaderboard", "LeaderboardFailed", "leaderboard"]
 
 Entry = tuple[str, Any] | tuple[str, Any, Mapping[str, Any]]
 
@@ -66,6 +73,7 @@ class Leaderboard:
     times: one row per model: ``fit_seconds`` and ``eval_seconds`` (wall clock).
     results: model name -> the protocol's :class:`EvaluationResult`.
     n_boot, confidence, seed: the bootstrap settings.
+    failure: ``None``, or for the partial board of a failed run the error that stopped it.
     """
 
     protocol: str
@@ -77,6 +85,7 @@ class Leaderboard:
     n_boot: int = 1000
     confidence: float = 0.95
     seed: int = 42
+    failure: str | None = None
 
     @property
     def models(self) -> list[str]:
@@ -140,7 +149,10 @@ class Leaderboard:
         table = self.table(metrics, digits)
         times = self.times.round(2)
         k = "" if self.k is None else f" (K = {self.k})"
-        lines = [f"# Leaderboard: {self.protocol}{k}", "",
+        stopped = [] if self.failure is None else [
+            "**The run failed**; the models below finished before it stopped:", "",
+            "```", self.failure, "```", ""]
+        lines = [f"# Leaderboard: {self.protocol}{k}", "", *stopped,
                  f"Values with {self.confidence:.0%} percentile-bootstrap intervals over "
                  f"{'rows' if self.protocol == 'P4' else 'users'} ({self.n_boot} resamples, seed "
                  f"{self.seed}); catalogue-level metrics have no interval.", "",
@@ -150,18 +162,30 @@ class Leaderboard:
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict: settings, ``rows`` (the tidy frame; NaN as null) and ``times``."""
         rows = self.frame.astype(object).where(self.frame.notna(), None).to_dict("records")
+        failure = {} if self.failure is None else {"failure": self.failure}
         return {"protocol": self.protocol, "k": self.k, "n_boot": self.n_boot,
-                "confidence": self.confidence, "seed": self.seed, "rows": rows,
+                "confidence": self.confidence, "seed": self.seed, **failure, "rows": rows,
                 "times": self.times.reset_index().to_dict("records")}
 
     def write(self, folder: str | os.PathLike[str], name: str = "leaderboard",
               metrics: Sequence[str] | None = None) -> tuple[Path, Path]:
-        """Write ``{name}.md`` and ``{name}.json`` into ``folder`` (created if needed) atomically;
-        returns both paths."""
+        """Write ``{name}.md`` and ``{name}.json`` into ``folder`` (created if needed); returns
+        both paths.
+
+        Both texts are made first and written to temporary files beside the targets; then the
+        ``.md`` is renamed into place and the ``.json`` last (:func:`reclib.io.atomic_write`).
+        Both carry the same ``run_id``, a hash of the JSON content, so a reader can tell a mixed
+        pair (a new ``.md`` beside an old ``.json`` after a crash between the two renames).
+        """
         folder = Path(folder)
-        md = atomic_write_bytes(folder / f"{name}.md", self.to_markdown(metrics).encode())
-        js = atomic_write_bytes(folder / f"{name}.json",
-                                (json.dumps(self.to_json(), indent=1) + "\n").encode())
+        payload = self.to_json()
+        run_id = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+        data = (json.dumps({"run_id": run_id, **payload}, indent=1) + "\n").encode()
+        text = f"{self.to_markdown(metrics)}\nrun id: `{run_id}`\n".encode()
+        md, js = folder / f"{name}.md", folder / f"{name}.json"
+        with atomic_write(js) as js_tmp, atomic_write(md) as md_tmp:   # md renamed first
+            md_tmp.write_bytes(text)
+            js_tmp.write_bytes(data)
         return md, js
 
     def __repr__(self) -> str:
@@ -182,29 +206,6 @@ def _markdown(table: pd.DataFrame) -> str:
     lines += ["| " + " | ".join([str(i)] + [str(v) for v in row]) + " |"
               for i, row in zip(table.index, table.itertuples(index=False))]
     return "\n".join(lines)
-
-
-def _entries(models: object) -> list[tuple[str, Any, Mapping[str, Any]]]:
-    """``models`` (a mapping name -> model, or (name, model[, fit_kwargs]) tuples) as triples."""
-    if isinstance(models, Mapping):
-        models = list(models.items())
-    if not isinstance(models, Sequence) or isinstance(models, str) or not models:
-        raise ValueError("models must be a non-empty list of (name, model) or "
-                         "(name, model, fit_kwargs) tuples, or a mapping name -> model")
-    out = []
-    for entry in models:
-        if not isinstance(entry, tuple) or len(entry) not in (2, 3) or not isinstance(entry[0], str):
-            raise ValueError(f"each model entry must be (name, model) or (name, model, fit_kwargs), "
-                             f"got {entry!r:.80}")
-        kwargs = entry[2] if len(entry) == 3 else {}
-        if not isinstance(kwargs, Mapping):
-            raise ParameterTypeError(f"fit_kwargs of {entry[0]!r} must be a mapping, "
-                                     f"got {type(kwargs).__name__}")
-        out.append((entry[0], entry[1], kwargs))
-    names = [name for name, _, _ in out]
-    if len(set(names)) != len(names):
-        raise ValueError(f"model names must be distinct, got {names}")
-    return out
 
 
 def _probabilities(model: Any, test: pd.DataFrame) -> np.ndarray:
@@ -255,12 +256,79 @@ def _ranking_extras(result: EvaluationResult, train: pd.DataFrame, test: pd.Data
     return extra, catalogue_level
 
 
+class LeaderboardFailed(RuntimeError):
+    """An entry of :func:`leaderboard` raised while fitted or evaluated (the error is chained).
+
+    ``entry``: its name; ``partial``: the :class:`Leaderboard` of the entries that finished
+    before it (``None`` when none did); ``paths``: the files the partial board went to.
+    """
+
+    def __init__(self, message: str, entry: str, partial: Leaderboard | None,
+                 paths: tuple[Path, ...]) -> None:
+        super().__init__(message)
+        self.entry, self.partial, self.paths = entry, partial, paths
+
+
+def _evaluate_entry(name: str, model: Any, kwargs: Mapping[str, Any], protocol: Protocol,
+                    train: pd.DataFrame, test: pd.DataFrame, fit: bool,
+                    item_vectors: Mapping[str, pd.DataFrame], expected: pd.DataFrame | None,
+                    boot: dict[str, Any], user_col: str, item_col: str) -> tuple[
+                        list[dict[str, Any]], pd.DataFrame, dict[str, Any], EvaluationResult]:
+    """Fit (with ``fit``) and evaluate one entry: its frame rows, per-user values, times, result."""
+    rows = []
+    start = time.perf_counter()
+    if fit and hasattr(model, "fit"):
+        model.fit(train, **kwargs)
+    fitted = time.perf_counter()
+    if isinstance(protocol, ClickProtocol):
+        model = _probabilities(model, test)
+    result = protocol.evaluate(model, train, test)
+    evaluated = time.perf_counter()
+    times = {"model": name, "fit_seconds": fitted - start, "eval_seconds": evaluated - fitted}
+    values = result.values
+    if isinstance(protocol, RatingProtocol):
+        users = result.per_user
+        for metric, column, sqrt in (("rmse", "squared_error", True),
+                                     ("mae", "absolute_error", False)):
+            ratio = bootstrap_ratio(users[column], users["n"], sqrt=sqrt, **boot)
+            rows.append({"model": name, "metric": metric, "value": values[metric],
+                         "low": ratio["low"], "high": ratio["high"]})
+    elif isinstance(protocol, ClickProtocol):
+        labels = test["label"].to_numpy(np.float64)
+        prob = np.clip(np.asarray(model, np.float64), 1e-7, 1 - 1e-7)
+        loss = -(labels * np.log(prob) + (1 - labels) * np.log1p(-prob))
+        users = pd.DataFrame({"log_loss": loss}, index=test.index)
+        auc = bootstrap_auc(labels, prob, **boot)
+        ll = bootstrap_interval(users, **boot).loc["log_loss"]
+        rows += [{"model": name, "metric": "auc", "value": values["auc"],
+                  "low": auc["low"], "high": auc["high"]},
+                 {"model": name, "metric": "log_loss", "value": values["log_loss"],
+                  "low": ll["low"], "high": ll["high"]}]
+    else:
+        extra, catalogue_level = _ranking_extras(result, train, test, item_vectors, expected,
+                                                 user_col, item_col)
+        users = pd.concat([result.per_user, extra], axis=1)
+        intervals = bootstrap_interval(users.dropna(axis=0, how="any"), **boot)
+        for metric in users.columns:
+            rows.append({"model": name, "metric": metric, "value": users[metric].mean(),
+                         "low": intervals.loc[metric, "low"],
+                         "high": intervals.loc[metric, "high"]})
+        for metric, value in {"coverage": values["coverage"], **catalogue_level,
+                              "popularity_bias": values["popularity_bias"]}.items():
+            rows.append({"model": name, "metric": metric, "value": value,
+                         "low": np.nan, "high": np.nan})
+    return rows, users, times, result
+
+
 def leaderboard(models: Sequence[Entry] | Mapping[str, Any], protocol: Protocol,
                 train: pd.DataFrame, test: pd.DataFrame, *, fit: bool = True,
                 item_vectors: Mapping[str, pd.DataFrame] | None = None,
                 expected: pd.DataFrame | None = None, n_boot: int = 1000,
                 confidence: float = 0.95, seed: int = 42, verbose: bool = False,
-                user_col: str = "user_id", item_col: str = "item_id") -> Leaderboard:
+                user_col: str = "user_id", item_col: str = "item_id",
+                output_dir: str | os.PathLike[str] | None = None,
+                output_name: str = "leaderboard",
+                metrics: Sequence[str] | None = None) -> Leaderboard:
     """Fit each model on ``train``, evaluate it on ``test`` with ``protocol``, add intervals.
 
     Parameters
@@ -273,71 +341,55 @@ def leaderboard(models: Sequence[Entry] | Mapping[str, Any], protocol: Protocol,
         was fitted on as ``train`` (``pd.concat([train, valid])``).
     train, test: the protocol's split.
     item_vectors: ranking only: name -> DataFrame (index: raw item ids, rows: vectors) for
-        intra-list diversity columns ``diversity_<name>``.
+        intra-list diversity columns ``diversity_<name>``; a row for every item a model can
+        recommend (the protocol's candidates, else every item of ``train``).
     expected: ranking only: users x K raw item ids of a primitive model (e.g. MostPopular's
-        ``top_items``) for the serendipity column.
+        ``top_items``) for the serendipity column; a list for every user of ``test``.
     n_boot, confidence, seed: bootstrap settings (one seed: every model sees the same users).
     verbose: show a progress bar over the models.
+    output_dir: when given, the board is written there with :meth:`Leaderboard.write` as
+        ``{output_name}.md`` / ``.json`` (the table limited to ``metrics``, all when ``None``),
+        and stale ``{output_name}-failed.*`` files are removed; the folder is checked (created,
+        written to) before any model is fitted.
 
-    Returns a :class:`Leaderboard`.
+    Everything above is checked before the first fit. Returns a :class:`Leaderboard`; raises
+    :class:`LeaderboardFailed` (chaining the entry's error) when an entry fails.
     """
-    entries = _entries(models)
-    check_positive_int(n_boot=n_boot)
-    check_fraction(confidence=confidence)
-    if not isinstance(protocol, Protocol):
-        raise ParameterTypeError(f"protocol must be a Protocol (P1-P5), got "
-                                 f"{type(protocol).__name__}")
-    item_vectors = dict(item_vectors or {})
-    rows, per_user, times, results = [], {}, [], {}
+    chosen = entries(models)
     boot = {"n_boot": n_boot, "confidence": confidence, "seed": seed}
-    for name, model, kwargs in progress(entries, verbose, desc=f"{protocol.name} leaderboard"):
-        start = time.perf_counter()
-        if fit and hasattr(model, "fit"):
-            model.fit(train, **kwargs)
-        fitted = time.perf_counter()
-        if isinstance(protocol, ClickProtocol):
-            model = _probabilities(model, test)
-        result = protocol.evaluate(model, train, test)
-        evaluated = time.perf_counter()
-        times.append({"model": name, "fit_seconds": fitted - start,
-                      "eval_seconds": evaluated - fitted})
-        results[name] = result
-        values = result.values
-        if isinstance(protocol, RatingProtocol):
-            users = result.per_user
-            for metric, column, sqrt in (("rmse", "squared_error", True),
-                                         ("mae", "absolute_error", False)):
-                ratio = bootstrap_ratio(users[column], users["n"], sqrt=sqrt, **boot)
-                rows.append({"model": name, "metric": metric, "value": values[metric],
-                             "low": ratio["low"], "high": ratio["high"]})
-            per_user[name] = users
-        elif isinstance(protocol, ClickProtocol):
-            labels = test["label"].to_numpy(np.float64)
-            prob = np.clip(np.asarray(model, np.float64), 1e-7, 1 - 1e-7)
-            loss = -(labels * np.log(prob) + (1 - labels) * np.log1p(-prob))
-            per_row = pd.DataFrame({"log_loss": loss}, index=test.index)
-            auc = bootstrap_auc(labels, prob, **boot)
-            ll = bootstrap_interval(per_row, **boot).loc["log_loss"]
-            rows += [{"model": name, "metric": "auc", "value": values["auc"],
-                      "low": auc["low"], "high": auc["high"]},
-                     {"model": name, "metric": "log_loss", "value": values["log_loss"],
-                      "low": ll["low"], "high": ll["high"]}]
-            per_user[name] = per_row
-        else:
-            extra, catalogue_level = _ranking_extras(result, train, test, item_vectors, expected,
-                                                     user_col, item_col)
-            users = pd.concat([result.per_user, extra], axis=1)
-            intervals = bootstrap_interval(users.dropna(axis=0, how="any"), **boot)
-            for metric in users.columns:
-                rows.append({"model": name, "metric": metric, "value": users[metric].mean(),
-                             "low": intervals.loc[metric, "low"],
-                             "high": intervals.loc[metric, "high"]})
-            for metric, value in {"coverage": values["coverage"], **catalogue_level,
-                                  "popularity_bias": values["popularity_bias"]}.items():
-                rows.append({"model": name, "metric": metric, "value": value,
-                             "low": np.nan, "high": np.nan})
-            per_user[name] = users
-    frame = pd.DataFrame(rows, columns=["model", "metric", "value", "low", "high"])
-    frame[["value", "low", "high"]] = frame[["value", "low", "high"]].astype(np.float64)
-    return Leaderboard(protocol.name, protocol.k, frame, per_user,
-                       pd.DataFrame(times).set_index("model"), results, n_boot, confidence, seed)
+    item_vectors = {} if item_vectors is None else item_vectors
+    check_inputs(protocol, train, test, fit, item_vectors, expected, user_col, item_col, metrics,
+                 output_name, boot)
+    folder = None if output_dir is None else writable_folder(output_dir)
+    item_vectors = dict(item_vectors)
+    rows, per_user, times, results = [], {}, [], {}
+
+    def board(failure: str | None = None) -> Leaderboard:
+        frame = pd.DataFrame(rows, columns=["model", "metric", "value", "low", "high"])
+        frame[["value", "low", "high"]] = frame[["value", "low", "high"]].astype(np.float64)
+        return Leaderboard(protocol.name, protocol.k, frame, per_user,
+                           pd.DataFrame(times, columns=["model", "fit_seconds", "eval_seconds"])
+                           .set_index("model"), results, n_boot, confidence, seed, failure)
+
+    for name, model, kwargs in progress(chosen, verbose, desc=f"{protocol.name} leaderboard"):
+        try:
+            entry = _evaluate_entry(name, model, kwargs, protocol, train, test, fit,
+                                    item_vectors, expected, boot, user_col, item_col)
+        except Exception as err:
+            failure = f"model {name!r} ({type(model).__name__}) failed: {type(err).__name__}: {err}"
+            partial = board(failure) if results else None
+            paths = () if folder is None or partial is None else partial.write(
+                folder, f"{output_name}-failed", metrics)
+            kept = (f"; the {len(results)} model(s) that finished ({', '.join(results)}) are in "
+                    f"the error's .partial" + (f" and in {paths[0]}" if paths else "")
+                    if results else "; no model had finished")
+            raise LeaderboardFailed(failure + kept, name, partial, paths) from err
+        rows += entry[0]
+        per_user[name], results[name] = entry[1], entry[3]
+        times.append(entry[2])
+    done = board()
+    if folder is not None:
+        done.write(folder, output_name, metrics)
+        for suffix in (".md", ".json"):
+            (folder / f"{output_name}-failed{suffix}").unlink(missing_ok=True)
+    return done

@@ -16,6 +16,12 @@ replicates at a time, so memory stays about ``_BLOCK_CELLS`` numbers whatever ``
 The same ``seed`` gives the same counts, so two models bootstrapped with one seed see the same
 user samples. Two models are compared on the *paired* per-user differences (the users are the
 same), which is much tighter than comparing two separate intervals.
+
+Pairing: the helpers that take two inputs row by row (:func:`paired_difference`,
+:func:`bootstrap_ratio`, :func:`bootstrap_auc`) pair two pandas inputs (Series or one-column
+DataFrames) by their index, the user (or row) ids, in the order of the first; differing id sets
+raise ``ValueError``. Anything else (NumPy arrays, lists, or one pandas input beside an array)
+is paired by position.
 """
 
 from __future__ import annotations
@@ -62,6 +68,53 @@ def _frame(name: str, values: object) -> pd.DataFrame:
                              f"value(s), first at row {frame.index[bad][0]!r}; drop or fill "
                              f"those users before bootstrapping")
     return frame.astype(np.float64)
+
+
+def _column(name: str, values: object) -> np.ndarray:
+    """``values`` as a float array of one column (see :func:`_frame`); a DataFrame with several
+    columns raises naming them rather than one being picked silently."""
+    frame = _frame(name, values)
+    if frame.shape[1] != 1:
+        raise ValueError(f"{name} must hold one column of values, got a DataFrame with "
+                         f"columns {list(frame.columns)}; pass one column, e.g. "
+                         f"{name}[{frame.columns[0]!r}]")
+    return frame.iloc[:, 0].to_numpy()
+
+
+def _paired(names: tuple[str, str], a: object, b: object,
+            rows: str = "users") -> tuple[np.ndarray, np.ndarray]:
+    """Two inputs of one value per user (``rows``) as equal-length float arrays, row ``i`` of
+    both for the same user.
+
+    Two pandas inputs (Series or one-column DataFrames) are paired by index, in ``a``'s order:
+    each index must be unique (unless both are identical) and both must hold the same ids, else
+    ``ValueError`` says how many ids are only in one of them and the first. Anything else is
+    paired by position and must have equal length.
+    """
+    name_a, name_b = names
+    if isinstance(a, (pd.Series, pd.DataFrame)) and isinstance(b, (pd.Series, pd.DataFrame)) \
+            and not a.index.equals(b.index):
+        for name, values in ((name_a, a), (name_b, b)):
+            repeated = values.index[values.index.duplicated()]
+            if len(repeated):
+                raise ValueError(f"{name} must hold one value per {rows[:-1]} (index id); "
+                                 f"{len(repeated)} id(s) repeat, first "
+                                 f"{repeated[:1].tolist()[0]!r}")
+        only_a = a.index.difference(b.index, sort=False)
+        only_b = b.index.difference(a.index, sort=False)
+        if len(only_a) or len(only_b):
+            first = [f"first {ids[:1].tolist()[0]!r}" if len(ids) else "none"
+                     for ids in (only_a, only_b)]
+            raise ValueError(f"{name_a} and {name_b} must cover the same {rows} (paired by "
+                             f"index): {len(only_a)} only in {name_a} ({first[0]}), "
+                             f"{len(only_b)} only in {name_b} ({first[1]})")
+        b = b.reindex(a.index)
+    a_values, b_values = _column(name_a, a), _column(name_b, b)
+    if a_values.shape != b_values.shape:
+        raise ValueError(f"{name_a} and {name_b} must hold one value per {rows[:-1]} for the same "
+                         f"{rows} (paired by position), got lengths {len(a_values)} and "
+                         f"{len(b_values)}")
+    return a_values, b_values
 
 
 def _check(n_boot: object, confidence: object, seed: object) -> None:
@@ -124,15 +177,12 @@ def bootstrap_ratio(numerator: object, denominator: object, n_boot: int = 1000,
     users: the form of metrics that are not means of per-user values, e.g. P2's RMSE
     (``sqrt(sum squared_error / sum n)``, with ``sqrt=True``) and MAE, or P4's log loss.
 
-    ``numerator``, ``denominator``: 1-D, equal length (one value per user), finite; the
-    denominator non-negative with a positive sum. Returns a Series ``value, low, high``.
+    ``numerator``, ``denominator``: one finite value per user each, paired as in the module doc
+    (two Series by user id, arrays by position); the denominator non-negative with a positive
+    sum. Returns a Series ``value, low, high``.
     """
     _check(n_boot, confidence, seed)
-    num = _frame("numerator", numerator).iloc[:, 0].to_numpy()
-    den = _frame("denominator", denominator).iloc[:, 0].to_numpy()
-    if num.shape != den.shape:
-        raise ValueError(f"numerator and denominator must have one value per user each, "
-                         f"got {num.shape} and {den.shape}")
+    num, den = _paired(("numerator", "denominator"), numerator, denominator)
     if (den < 0).any() or den.sum() <= 0:
         raise ValueError("denominator must be non-negative with a positive sum (e.g. counts)")
     replicates = []
@@ -156,15 +206,13 @@ def bootstrap_auc(labels: object, scores: object, n_boot: int = 1000, confidence
 
     Each replicate's AUC is the weighted Mann-Whitney statistic with the resample counts as
     weights (ties count 1/2, as in :func:`~reclib.evaluation.auc`), computed for a block of
-    replicates at once over the distinct scores. ``labels`` 0/1 and ``scores`` finite, 1-D, equal
-    length, both classes present. Returns a Series ``value, low, high`` (``value``: the AUC of
-    the data itself). Replicates that drew a single class are skipped.
+    replicates at once over the distinct scores. ``labels`` 0/1 and ``scores`` finite, one per
+    row, paired as in the module doc (two Series by row index, arrays by position), both classes
+    present. Returns a Series ``value, low, high`` (``value``: the AUC of the data itself).
+    Replicates that drew a single class are skipped.
     """
     _check(n_boot, confidence, seed)
-    y = _frame("labels", labels).iloc[:, 0].to_numpy()
-    s = _frame("scores", scores).iloc[:, 0].to_numpy()
-    if y.shape != s.shape:
-        raise ValueError(f"labels and scores must have equal length, got {y.shape} and {s.shape}")
+    y, s = _paired(("labels", "scores"), labels, scores, rows="rows")
     if not np.isin(y, (0.0, 1.0)).all() or y.min() == y.max():
         raise ValueError("labels must be 0/1 with both classes present")
     _, group = np.unique(s, return_inverse=True)     # distinct scores, ascending
@@ -197,25 +245,15 @@ def paired_difference(a: object, b: object, n_boot: int = 1000, confidence: floa
     interval, and the two-sided Wilcoxon signed-rank p-value (:func:`scipy.stats.wilcoxon`,
     zero differences dropped; 1.0 when every difference is zero).
 
-    ``a``, ``b``: per-user values of one metric, 1-D arrays of equal length (same user order) or
-    Series over the same users (aligned by index; different users raise ``ValueError``).
+    ``a``, ``b``: per-user values of one metric. Two Series (or one-column DataFrames, e.g.
+    ``result.per_user[["ndcg"]]``) are paired by index (user id), whatever their order; differing
+    user sets raise ``ValueError`` naming how many users are only in each and the first of them.
+    Plain arrays are paired by position (same user order, equal length).
     Returns ``{"mean_diff", "low", "high", "p_value"}``; an interval excluding 0 (or a small
     p-value) means the difference is unlikely to come from the choice of users alone.
     """
     _check(n_boot, confidence, seed)
-    if isinstance(a, pd.Series) and isinstance(b, pd.Series):
-        if not a.index.is_unique or not b.index.is_unique:
-            raise ValueError("a and b must each hold one value per user (repeated index found)")
-        if len(a) != len(b) or not a.index.isin(b.index).all():
-            missing = a.index.symmetric_difference(b.index)
-            raise ValueError(f"a and b must cover the same users; {len(missing)} differ, "
-                             f"e.g. {missing[:5].tolist()}")
-        b = b.reindex(a.index)
-    a_values = _frame("a", a).iloc[:, 0].to_numpy()
-    b_values = _frame("b", b).iloc[:, 0].to_numpy()
-    if a_values.shape != b_values.shape:
-        raise ValueError(f"a and b must hold one value per user for the same users, got "
-                         f"{a_values.shape} and {b_values.shape}")
+    a_values, b_values = _paired(("a", "b"), a, b)
     diff = a_values - b_values
     interval = bootstrap_interval(diff, n_boot, confidence, seed).iloc[0]
     p_value = 1.0 if not diff.any() else float(wilcoxon(diff).pvalue)

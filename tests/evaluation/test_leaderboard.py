@@ -6,7 +6,8 @@ import pytest
 
 from reclib.cf import EASE, BaselinePredictor, MostPopular
 from reclib.evaluation import P1, P2, P4, bootstrap_interval
-from reclib.evaluation.leaderboard import Leaderboard, leaderboard
+from reclib.checks import ParameterTypeError
+from reclib.evaluation.leaderboard import Leaderboard, LeaderboardFailed, leaderboard
 
 
 @pytest.fixture(scope="module")
@@ -113,3 +114,128 @@ def test_bad_entries_raise(small_p1):
         leaderboard([], P1, train, test)
     with pytest.raises(ValueError, match="n_boot"):
         leaderboard([("a", MostPopular())], P1, train, test, n_boot=0)
+
+
+# -- every argument is checked before the first model is fitted ----------------------------------
+class _MustNotFit:
+    """A model whose fit fails the test: the checks must raise before any fit."""
+
+    def fit(self, *args, **kwargs):
+        raise AssertionError("a model was fitted before the arguments were checked")
+
+
+TRAIN = pd.DataFrame({"user_id": [1, 1, 2, 2, 3], "item_id": [10, 11, 10, 12, 11]})
+TEST = pd.DataFrame({"user_id": [1, 2, 3], "item_id": [12, 11, 12]})
+VECTORS = pd.DataFrame(np.eye(3), index=[10, 11, 12])
+EXPECTED = pd.DataFrame([[10], [10], [10]], index=[1, 2, 3])
+OK = [("a", _MustNotFit())]
+
+# (id, keyword arguments replacing the valid ones, exception, message pattern)
+LEADERBOARD_CASES = [
+    ("seed-negative", {"seed": -1}, ValueError, "seed"),
+    ("seed-float", {"seed": 1.5}, ParameterTypeError, "seed"),
+    ("n-boot-zero", {"n_boot": 0}, ValueError, "n_boot"),
+    ("confidence-one", {"confidence": 1.0}, ValueError, "confidence"),
+    ("names-repeat", {"models": [("a", _MustNotFit()), ("a", _MustNotFit())]}, ValueError,
+     r"distinct.*\['a', 'a'\]"),
+    ("name-empty", {"models": [(" ", _MustNotFit())]}, ValueError,
+     "model name must be a non-empty string, got ' ' for _MustNotFit"),
+    ("name-not-str", {"models": [(3, _MustNotFit())]}, ValueError, r"\(name, model\).*got \(3,"),
+    ("no-models", {"models": []}, ValueError, "models must be a non-empty list"),
+    ("fit-kwargs-list", {"models": [("a", _MustNotFit(), [1])]}, ParameterTypeError,
+     "fit_kwargs of 'a' must be a mapping"),
+    ("protocol-str", {"protocol": "P1"}, ParameterTypeError, "protocol must be a Protocol.*str"),
+    ("fit-str", {"fit": "yes"}, ParameterTypeError, "fit must be True or False, got 'yes'"),
+    ("test-not-frame", {"test": TEST.to_numpy()}, ParameterTypeError, "test must be a DataFrame"),
+    ("train-no-item-column", {"train": TRAIN.rename(columns={"item_id": "movie"})}, ValueError,
+     "train has no column 'item_id'"),
+    ("vectors-not-mapping", {"item_vectors": VECTORS}, ParameterTypeError,
+     "item_vectors must be a mapping"),
+    ("vectors-missing-item", {"item_vectors": {"g": VECTORS.iloc[:2]}}, ValueError,
+     r"item_vectors\['g'\] has no row \(needed for diversity_g\) for 1 id\(s\), first 12"),
+    ("vectors-nan", {"item_vectors": {"g": VECTORS.replace({1.0: np.nan})}}, ValueError,
+     r"item_vectors\['g'\] holds 3 non-finite"),
+    ("vectors-repeated-id", {"item_vectors": {"g": VECTORS.set_axis([10, 11, 11])}}, ValueError,
+     r"item_vectors\['g'\] repeats item id 11"),
+    ("vectors-array", {"item_vectors": {"g": np.eye(3)}}, ParameterTypeError,
+     r"item_vectors\['g'\] must be a DataFrame"),
+    ("expected-missing-user", {"expected": EXPECTED.iloc[:2]}, ValueError,
+     r"expected has no list \(needed for serendipity\) for 1 id\(s\), first 3"),
+    ("expected-unknown-item", {"expected": EXPECTED.replace({10: 99})}, ValueError,
+     "expected holds 3 value.*neither train nor test, first 99"),
+    ("expected-array", {"expected": EXPECTED.to_numpy()}, ParameterTypeError,
+     "expected must be a DataFrame"),
+    ("vectors-on-p2", {"protocol": P2, "item_vectors": {"g": VECTORS}}, ValueError,
+     "item_vectors and expected apply to ranking protocols.*not P2"),
+    ("metric-unknown", {"metrics": ["ndcg", "auc"]}, ValueError,
+     "metrics: 'auc' is not reported on P1"),
+    ("metric-serendipity-without-expected", {"metrics": ["serendipity"]}, ValueError,
+     "metrics: 'serendipity'"),
+    ("metrics-str", {"metrics": "ndcg"}, ParameterTypeError, "metrics must be a list"),
+    ("output-name-path", {"output_name": "../board"}, ValueError,
+     "output_name must be a plain file name, got '../board'"),
+    ("output-dir-int", {"output_dir": 5}, ParameterTypeError, "output_dir must be a path"),
+]
+
+
+@pytest.mark.parametrize(("changes", "error", "pattern"), [c[1:] for c in LEADERBOARD_CASES],
+                         ids=[c[0] for c in LEADERBOARD_CASES])
+def test_leaderboard_rejects_bad_input_before_fitting(changes, error, pattern):
+    kwargs = {"models": OK, "protocol": P1, "train": TRAIN, "test": TEST, **changes}
+    with pytest.raises(error, match=pattern):
+        leaderboard(**kwargs)
+
+
+def test_unwritable_output_dir_is_refused_before_fitting(tmp_path):
+    blocker = tmp_path / "a file"
+    blocker.write_text("not a folder")
+    with pytest.raises(ValueError, match="output_dir .*a file/board.: cannot create or write this folder"):
+        leaderboard(OK, P1, TRAIN, TEST, output_dir=blocker / "board")
+
+
+def test_valid_vectors_and_expected_pass_the_checks():
+    with pytest.raises(LeaderboardFailed, match="model 'a' .*_MustNotFit.* failed"):
+        leaderboard(OK, P1, TRAIN, TEST, item_vectors={"g": VECTORS}, expected=EXPECTED,
+                    metrics=["ndcg", "diversity_g", "serendipity", "gini"])
+
+
+# -- a failing entry keeps what finished, names itself and writes a consistent pair --------------
+class _Broken(MostPopular):
+    def fit(self, *args, **kwargs):
+        raise FloatingPointError("the loss diverged")
+
+
+def test_failing_entry_keeps_the_finished_results(small_p1, tmp_path):
+    train, test = small_p1
+    out = tmp_path / "build"
+    out.mkdir()
+    (out / "board.md").write_text("old complete board")
+    models = [("MostPopular", MostPopular()), ("broken", _Broken()), ("EASE", EASE(reg=100.0))]
+    with pytest.raises(LeaderboardFailed, match=r"model 'broken' \(_Broken\) failed: "
+                       r"FloatingPointError: the loss diverged.*MostPopular") as caught:
+        leaderboard(models, P1, train, test, n_boot=50, output_dir=out, output_name="board",
+                    metrics=["ndcg", "coverage"])
+    err = caught.value
+    assert err.entry == "broken" and isinstance(err.__cause__, FloatingPointError)
+    assert err.partial.models == ["MostPopular"] and list(err.partial.times.index) == ["MostPopular"]
+    assert err.paths == (out / "board-failed.md", out / "board-failed.json")
+    assert (out / "board.md").read_text() == "old complete board"       # not overwritten
+    data = json.loads((out / "board-failed.json").read_text())
+    assert "the loss diverged" in data["failure"] and {r["model"] for r in data["rows"]} == {
+        "MostPopular"}
+    text = (out / "board-failed.md").read_text()
+    assert "The run failed" in text and f"run id: `{data['run_id']}`" in text
+    # a later successful run writes the board and removes the stale failed pair
+    board = leaderboard(models[:1], P1, train, test, n_boot=50, output_dir=out,
+                        output_name="board")
+    assert not (out / "board-failed.md").exists() and not (out / "board-failed.json").exists()
+    assert board.failure is None and "old complete" not in (out / "board.md").read_text()
+
+
+def test_write_puts_one_run_id_in_both_files(small_p1, tmp_path):
+    train, test = small_p1
+    md, js = _board(train, test).write(tmp_path)
+    run_id = json.loads(js.read_text())["run_id"]
+    assert md.read_text().rstrip().endswith(f"run id: `{run_id}`") and len(run_id) == 16
+    assert (md.stat().st_mode & 0o777) == (js.stat().st_mode & 0o777) != 0o600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["leaderboard.json", "leaderboard.md"]

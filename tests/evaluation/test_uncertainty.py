@@ -3,7 +3,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from reclib.evaluation import bootstrap_interval, bootstrap_ratio, holm, paired_difference
+from reclib.evaluation import (bootstrap_auc, bootstrap_interval, bootstrap_ratio, holm,
+                               paired_difference)
 
 
 def test_bootstrap_matches_a_loop_over_the_same_draws():
@@ -131,3 +132,85 @@ def test_bootstrap_auc_value_and_replicates():
     assert out["high"] == pytest.approx(np.quantile(reps, 0.975), abs=1e-12)
     with pytest.raises(ValueError, match="both classes"):
         bootstrap_auc(np.ones(5), np.arange(5.0))
+
+
+# -- pairing: two pandas inputs by index (user / row id), arrays by position ----------------------
+def test_paired_frames_in_another_user_order_are_aligned_by_user():
+    """One-column frames (``per_user[["ndcg"]]``) were paired by position: the same users in
+    another order gave p = 0.39 instead of a tiny p-value."""
+    rng = np.random.default_rng(0)
+    a = pd.Series(rng.random(60), index=np.arange(100, 160), name="ndcg")
+    b = a - 0.1 + rng.normal(0, 0.01, 60)
+    expected = paired_difference(a.to_numpy(), b.to_numpy(), n_boot=200)
+    shuffled = b.sample(frac=1.0, random_state=1)
+    assert paired_difference(a.to_frame(), shuffled.to_frame(), n_boot=200) == expected
+    assert paired_difference(a, shuffled.to_frame(), n_boot=200) == expected
+    assert expected["p_value"] < 1e-9
+
+
+def test_ratio_and_auc_pair_series_by_index():
+    squared = pd.Series([4.0, 0.0, 1.0, 9.0], index=[1, 2, 3, 4])
+    n = pd.Series([1.0, 2.0, 1.0, 2.0], index=[1, 2, 3, 4])
+    reference = bootstrap_ratio(squared.to_numpy(), n.to_numpy(), n_boot=300, sqrt=True)
+    pd.testing.assert_series_equal(bootstrap_ratio(squared, n.iloc[::-1], n_boot=300, sqrt=True),
+                                   reference)
+    labels = pd.Series([0, 1, 0, 1, 1, 0], index=list("abcdef"))
+    scores = pd.Series([0.1, 0.9, 0.3, 0.6, 0.4, 0.5], index=list("abcdef"))
+    reference = bootstrap_auc(labels.to_numpy(), scores.to_numpy(), n_boot=100)
+    pd.testing.assert_series_equal(bootstrap_auc(labels, scores.iloc[::-1], n_boot=100), reference)
+
+
+def test_arrays_and_identical_indexes_keep_positional_pairing():
+    a, b = np.array([0.3, 0.5, 0.9]), np.array([0.1, 0.2, 0.3])
+    by_position = paired_difference(a, b, n_boot=100)
+    same = pd.Series(a, index=[7, 7, 8])          # repeated ids, but the same index on both sides
+    assert paired_difference(same, pd.Series(b, index=[7, 7, 8]), n_boot=100) == by_position
+    assert paired_difference(pd.Series(a, index=[9, 8, 7]), b, n_boot=100) == by_position
+
+
+USERS = pd.Index([1, 2, 3, 4])
+SERIES = pd.Series([0.1, 0.2, 0.3, 0.4], index=USERS)
+LABELS = pd.Series([0, 1, 0, 1], index=USERS)
+
+# (id, function, args, exception, message pattern)
+PAIRING_CASES = [
+    ("diff-user-only-in-a", paired_difference, (SERIES, SERIES.iloc[1:]), ValueError,
+     r"a and b must cover the same users.*1 only in a \(first 1\), 0 only in b \(none\)"),
+    ("diff-users-both-sides", paired_difference, (SERIES, SERIES.set_axis([1, 2, 3, 99])),
+     ValueError, r"1 only in a \(first 4\), 1 only in b \(first 99\)"),
+    ("diff-string-ids", paired_difference, (SERIES.set_axis(list("wxyz")),
+                                            SERIES.set_axis(list("wxyq"))), ValueError,
+     r"first 'z'.*first 'q'"),
+    ("diff-frame-user-missing", paired_difference, (SERIES.to_frame("ndcg"),
+                                                    SERIES.iloc[:3].to_frame("ndcg")), ValueError,
+     r"1 only in a \(first 4\)"),
+    ("diff-repeated-id-in-b", paired_difference, (SERIES, SERIES.set_axis([1, 1, 2, 3])),
+     ValueError, r"b must hold one value per user.*1 id\(s\) repeat, first 1"),
+    ("diff-two-column-frame", paired_difference, (SERIES.to_frame("ndcg").assign(recall=0.5),
+                                                  SERIES), ValueError,
+     r"a must hold one column.*\['ndcg', 'recall'\]"),
+    ("diff-array-lengths", paired_difference, (np.ones(3), np.ones(4)), ValueError,
+     r"a and b must hold one value per user.*lengths 3 and 4"),
+    ("diff-nan-in-b", paired_difference, (SERIES, SERIES.where(SERIES > 0.15)), ValueError,
+     r"b column 'value' holds 1 NaN"),
+    ("ratio-user-only-in-denominator", bootstrap_ratio, (SERIES.iloc[:3], SERIES), ValueError,
+     r"numerator and denominator must cover the same users.*1 only in denominator \(first 4\)"),
+    ("ratio-two-column-numerator", bootstrap_ratio, (pd.DataFrame({"x": SERIES, "y": SERIES}),
+                                                     SERIES), ValueError,
+     r"numerator must hold one column.*\['x', 'y'\]"),
+    ("ratio-array-lengths", bootstrap_ratio, (np.ones(3), np.ones(2)), ValueError,
+     r"numerator and denominator.*lengths 3 and 2"),
+    ("auc-row-only-in-scores", bootstrap_auc, (LABELS.iloc[:3], SERIES), ValueError,
+     r"labels and scores must cover the same rows.*1 only in scores \(first 4\)"),
+    ("auc-repeated-row", bootstrap_auc, (LABELS.set_axis([1, 2, 2, 3]), SERIES), ValueError,
+     r"labels must hold one value per row.*first 2"),
+    ("auc-array-lengths", bootstrap_auc, (np.array([0, 1, 0]), np.ones(4)), ValueError,
+     r"labels and scores.*lengths 3 and 4"),
+]
+
+
+@pytest.mark.parametrize(("func", "args", "error", "pattern"), [c[1:] for c in PAIRING_CASES],
+                         ids=[c[0] for c in PAIRING_CASES])
+def test_paired_helpers_reject_mismatched_inputs(func, args, error, pattern):
+    with pytest.raises(error, match=pattern):
+        func(*args, n_boot=10)
