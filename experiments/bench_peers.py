@@ -9,7 +9,7 @@ What is timed: ``fit`` only, on the same machine, in one process, alternately (A
 matrix comes first and is not timed (numba compiles reclib's kernels there, or loads them from its
 on-disk cache). All contenders get 2 threads (numba, implicit's ``num_threads``, Cornac's
 ``num_threads``, BLAS via threadpoolctl); reclib's BPR trains two cells of a stratified split at a
-time (``n_threads=2``, its default: bit-reproducible whatever the thread timing); implicit's and
+time (``n_blocks=2``, its default: bit-reproducible whatever the thread timing); implicit's and
 Cornac's BPR are multi-threaded Hogwild (not reproducible run to run).
 
 Settings (matched): ALS 64 factors, 15 iterations, regularisation 30, alpha 3, 3 CG steps; `implicit`

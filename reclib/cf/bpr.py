@@ -98,15 +98,15 @@ class BPR(Recommender):
     gradients are applied with step ``learning_rate`` (``batch_size=1``, the default, is Rendle et
     al.'s LearnBPR; ``batch_size > 1`` sums a batch's gradients at the parameters before it).
 
-    **Parallel and still reproducible** (``n_threads``, DSGD-style stratification; Gemulla et al.
-    2011): every epoch splits users and items into ``n_threads`` random blocks of equal interaction
+    **Parallel and still reproducible** (``n_blocks``, DSGD-style stratification; Gemulla et al.
+    2011): every epoch splits users and items into ``n_blocks`` random blocks of equal interaction
     mass; cell ``(s, t)`` holds the interactions of user block ``s`` with item block ``t`` and
-    draws its negatives from item block ``t``. The ``n_threads`` cells ``(s, (s + r) mod B)`` of a
+    draws its negatives from item block ``t``. The ``n_blocks`` cells ``(s, (s + r) mod B)`` of a
     round ``r`` touch disjoint user and item rows, so they train at the same time without races,
-    each as sequential SGD with its own random stream. The result depends on ``n_threads`` and the
+    each as sequential SGD with its own random stream. The result depends on ``n_blocks`` and the
     seed, never on the machine, the number of cores or the thread timing (unlike the Hogwild
     updates of ``implicit`` and Cornac; the same OS math library is assumed for ``exp``/``log1p``).
-    With ``n_threads > 1`` a negative comes from the positive's block (for 2, a fresh random half
+    With ``n_blocks > 1`` a negative comes from the positive's block (for 2, a fresh random half
     of the interaction mass each epoch; a block holds fewer items when they are popular, so popular
     items are drawn slightly more often as negatives: +0.4 % for the top 10 MovieLens-100K films at
     2 blocks, +7 % at 16) rather than the whole catalogue. A triplet whose user has seen nearly every
@@ -118,7 +118,7 @@ class BPR(Recommender):
     Parameters
     ----------
     n_factors, reg (:math:`\lambda`), learning_rate, epochs, batch_size, init_std, random_state, verbose.
-    n_threads: the number of blocks, and of cells trained at once (see above): it fixes the numbers;
+    n_blocks: the number of blocks, and of cells trained at once (see above): it fixes the numbers;
         the parallelism used is at most numba's thread count. Capped at the number of users and at
         an eighth of the number of items (tiny catalogues train as one block). On P1's validation
         carve-out 2 blocks rank as well as 1 (NDCG@10 0.247 vs 0.244, mean of six seeds).
@@ -143,18 +143,18 @@ class BPR(Recommender):
 
     def __init__(self, n_factors: int = 64, reg: float = 0.03, learning_rate: float = 0.05,
                  epochs: int = 100, batch_size: int = 1, init_std: float = 0.1, random_state: int = 42,
-                 verbose: bool = False, dtype: str = "float64", n_threads: int = 2,
+                 verbose: bool = False, dtype: str = "float64", n_blocks: int = 2,
                  **columns: str) -> None:
         super().__init__(**columns)
         check_positive_int(n_factors=n_factors, epochs=epochs, batch_size=batch_size,
-                           n_threads=n_threads)
+                           n_blocks=n_blocks)
         check_positive(learning_rate=learning_rate, init_std=init_std)
         check_non_negative(reg=reg)
         check_non_negative_int(random_state=random_state)
         check_choice("verbose", verbose, (True, False))
         check_choice("dtype", dtype, ("float64", "float32"))
         self.n_factors, self.reg, self.learning_rate, self.epochs = n_factors, reg, learning_rate, epochs
-        self.batch_size, self.init_std, self.n_threads = batch_size, init_std, n_threads
+        self.batch_size, self.init_std, self.n_blocks = batch_size, init_std, n_blocks
         self.random_state, self.verbose, self.dtype = random_state, verbose, dtype
 
     def _fit(self, matrix: sp.csr_matrix, interactions: pd.DataFrame) -> None:
@@ -178,7 +178,7 @@ class BPR(Recommender):
         Q = kernels.cache_line_rows(
             rng.normal(0, self.init_std, (n_items, self.n_factors)).astype(self.dtype))
         b = kernels.cache_line_rows(np.zeros((n_items, 1), dtype=self.dtype))
-        blocks = max(1, min(self.n_threads, n_users, n_items // 8))   # >= 8 items per block
+        blocks = max(1, min(self.n_blocks, n_users, n_items // 8))   # >= 8 items per block
         triplets = np.empty((3, len(pair_users)), dtype=np.int64)     # the kernel's scratch
         marks = kernels.cache_line_rows(np.zeros((blocks, n_items), dtype=np.uint8))
         history = []
@@ -197,9 +197,9 @@ class BPR(Recommender):
                 self.batch_size)
             if skipped > 0.01 * len(pair_users):
                 raise ValueError(f"BPR epoch {epoch + 1} skipped {skipped} of {len(pair_users)} "
-                                 f"triplets: with n_threads={self.n_threads} some item block is "
+                                 f"triplets: with n_blocks={self.n_blocks} some item block is "
                                  f"almost all positives of its users (one item holds most of its "
-                                 f"interactions); use fewer n_threads")
+                                 f"interactions); use fewer n_blocks")
             loss = total / (len(pair_users) - skipped)
             # the factors themselves are scanned after the last epoch only (a scan costs about a
             # tenth of an epoch on MovieLens-100K): a NaN/inf row turns the loss non-finite at the

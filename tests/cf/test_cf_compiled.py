@@ -219,7 +219,7 @@ def _replay_bpr(model: BPR, epochs: int) -> tuple[np.ndarray, np.ndarray, list[f
     coo = matrix.tocoo()
     users, items = coo.row.astype(np.int64), coo.col.astype(np.int64)
     draws = np.random.default_rng(model.random_state)
-    f, B = model.n_factors, model.n_threads
+    f, B = model.n_factors, model.n_blocks
     P, Q = draws.normal(0, 0.1, (matrix.shape[0], f)), draws.normal(0, 0.1, (matrix.shape[1], f))
     b = np.zeros(matrix.shape[1])
     losses = []
@@ -244,10 +244,10 @@ def _replay_bpr(model: BPR, epochs: int) -> tuple[np.ndarray, np.ndarray, list[f
     return P, b, losses
 
 
-@pytest.mark.parametrize("n_threads", [1, 2, 3])
-def test_bpr_fit_is_the_sequential_loop_over_its_cells(rng, n_threads):
+@pytest.mark.parametrize("n_blocks", [1, 2, 3])
+def test_bpr_fit_is_the_sequential_loop_over_its_cells(rng, n_blocks):
     frame = _small_interactions(rng)
-    model = BPR(n_factors=4, epochs=3, random_state=7, n_threads=n_threads).fit(frame)
+    model = BPR(n_factors=4, epochs=3, random_state=7, n_blocks=n_blocks).fit(frame)
     P, b, losses = _replay_bpr(model, 3)
     np.testing.assert_array_equal(model.user_factors_, P)
     np.testing.assert_array_equal(model.item_bias_, b)
@@ -260,9 +260,9 @@ def test_bpr_is_the_same_whatever_the_number_of_cores(synthetic_interactions):
     before = numba.get_num_threads()
     try:
         numba.set_num_threads(1)
-        one = BPR(n_factors=8, epochs=3, n_threads=4).fit(synthetic_interactions)
+        one = BPR(n_factors=8, epochs=3, n_blocks=4).fit(synthetic_interactions)
         numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
-        many = BPR(n_factors=8, epochs=3, n_threads=4).fit(synthetic_interactions)
+        many = BPR(n_factors=8, epochs=3, n_blocks=4).fit(synthetic_interactions)
     finally:
         numba.set_num_threads(before)
     np.testing.assert_array_equal(one.user_factors_, many.user_factors_)
@@ -431,9 +431,9 @@ def test_bpr_refuses_blocks_that_skip_many_triplets():
     import pandas as pd
     frame = pd.DataFrame({"user_id": np.arange(230),           # 200 users of item 0, 2 of each other
                           "item_id": [0] * 200 + [i for i in range(1, 16) for _ in range(2)]})
-    with pytest.raises(ValueError, match="n_threads=2"):     # once item 0 is a block of its own
-        BPR(n_factors=4, epochs=60, n_threads=2).fit(frame)
-    BPR(n_factors=4, epochs=60, n_threads=1).fit(frame)          # one block: nothing skipped
+    with pytest.raises(ValueError, match="n_blocks=2"):     # once item 0 is a block of its own
+        BPR(n_factors=4, epochs=60, n_blocks=2).fit(frame)
+    BPR(n_factors=4, epochs=60, n_blocks=1).fit(frame)          # one block: nothing skipped
 
 
 def test_counting_sort_is_a_stable_sort_and_blocks_split_the_mass_evenly(rng):
