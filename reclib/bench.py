@@ -198,7 +198,7 @@ def bench_interactive(repeat: int, sizes: tuple[int, ...] = ANN_SIZES,
     from reclib.cf import ImplicitALS
     from reclib.data import load_movielens
     from reclib.evaluation import P1
-    from reclib.serving import ApproximateIndex, ExactIndex, clustered_vectors, latency_ms, recall_at_k
+    from reclib.serving import ApproximateIndex, ExactIndex, clustered_vectors, latency_ms, neighbor_recall
 
     train, _ = P1.split(load_movielens("100k").ratings)
     model = ImplicitALS().fit(train)
@@ -225,7 +225,7 @@ def bench_interactive(repeat: int, sizes: tuple[int, ...] = ANN_SIZES,
         out[f"{name}_hnsw_build_s"] = time.perf_counter() - start
         truth, _ = exact.search_arrays(queries, 10)
         found, _ = approximate.search_arrays(queries, 10)
-        out[f"{name}_hnsw_recall@10"] = recall_at_k(found, truth)
+        out[f"{name}_hnsw_recall@10"] = neighbor_recall(found, truth)
         for label, index in (("exact", exact), ("hnsw", approximate)):
             p50, p99 = latency_ms(lambda q, index=index: index.search_arrays(q, 10),
                                    queries[:200] if label == "exact" and len(items) > 10**5 else queries)

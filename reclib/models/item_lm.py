@@ -3,7 +3,7 @@
 The tokens are item codes (item index + 1; ``0`` is padding), a "sentence" is a user's window
 of items in time order, and next-token prediction is next-item prediction. The configuration
 (``GPT2Config(vocab_size=n_items + 1, n_positions=max_length, n_embd, n_layer, n_head)``) is a
-causal transformer like :class:`~reclib.models.sequential.SASRec`: learned positions, masked
+causal transformer like :class:`~reclib.models.sequence_encoders.SASRec`: learned positions, masked
 self-attention, layer norm, residuals and an output layer tied to the input embeddings. The
 differences are GPT-2's details (GELU, a 4x wider feed-forward layer, its initialisation), so
 the two can be compared on quality and speed.
@@ -44,14 +44,13 @@ import pandas as pd
 import scipy.sparse as sp
 
 from reclib.base import Recommender, user_batches
-from reclib.checks import (ParameterTypeError, check_in_range, check_non_negative_int,
-                           check_positive, check_positive_int, check_validate_function,
-                           require_columns)
+from reclib.checks import (ParameterTypeError, check_in_range, check_non_negative_int, check_positive,
+                           check_positive_int, check_validate_function, require_columns)
 from reclib.data.sequences import training_windows
 from reclib.features.content import ItemFeatures, check_item_features
 from reclib.models.sequential import SequenceScoring
-from reclib.models.torch_device import (check_device, check_precision, cpu_state, resolve_device, restore_state,
-                                        synchronize, training_autocast)
+from reclib.models.torch_device import (DivergenceCheck, check_device, check_precision, cpu_state, resolve_device,
+                                        restore_state, synchronize, training_autocast)
 
 if TYPE_CHECKING:                           # torch is imported when a model is built
     import torch
@@ -168,6 +167,8 @@ class ItemGPT2Recommender(SequenceScoring, Recommender):
         y_all = torch.from_numpy(targets.astype(np.int64)).to(device)
         self.torch_model_ = model
         rows, best, best_state, since_best = [], -np.inf, None, 0
+        check = DivergenceCheck(type(self).__name__, self.epochs, {"learning_rate": self.learning_rate},
+                                model.named_parameters())
         for epoch in range(self.epochs):
             synchronize(device)
             epoch_start = time.perf_counter()
@@ -180,16 +181,15 @@ class ItemGPT2Recommender(SequenceScoring, Recommender):
                 trained = y > 0
                 with training_autocast(device, self.precision):
                     loss = torch.nn.functional.cross_entropy(next_item_logits(model, x, trained), y[trained] - 1)
-                if not torch.isfinite(loss):
-                    raise FloatingPointError(f"{type(self).__name__}: the loss became {loss.item()} at epoch "
-                                             f"{epoch + 1}; lower learning_rate ({self.learning_rate})")
+                value = check.batch(loss, epoch + 1)
                 optimiser.zero_grad()
                 loss.backward()
                 optimiser.step()
                 n = int(trained.sum())
-                total, count = total + loss.item() * n, count + n
+                total, count = total + value * n, count + n
             synchronize(device)
             row = {"epoch": epoch + 1, "loss": total / count, "seconds": time.perf_counter() - epoch_start}
+            check.epoch(epoch + 1, row["loss"])
             model.eval()
             if self._validate is not None:
                 row.update({f"val_{k}": float(v) for k, v in self._validate(self).items()})

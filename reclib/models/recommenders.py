@@ -49,8 +49,9 @@ class KerasRecommender(Recommender):
 
     The training arguments are checked here (``epochs``, ``batch_size`` >= 1; ``learning_rate``
     > 0; ``patience``, ``random_state`` >= 0; ``monitor`` a name; ``verbose`` 0, 1, 2 or "auto").
-    A training loss that becomes NaN or inf stops ``fit`` with ``FloatingPointError`` naming the
-    epoch and ``learning_rate``.
+    A fit that diverges (an epoch's loss or a weight NaN or inf, or the loss grown past
+    ``reclib.checks.GROWTH_LIMIT`` times its first batch's) stops ``fit`` with
+    ``FloatingPointError`` naming the epoch and ``learning_rate``.
     """
 
     def __init__(self, epochs: int, batch_size: int, learning_rate: float, patience: int,

@@ -62,8 +62,8 @@ from reclib.checks import (ParameterTypeError, check_choice, check_in_range, che
                            check_positive, check_positive_int, check_validate_function, require_columns)
 from reclib.features.content import item_text
 from reclib.features.text import DEFAULT_MODEL, resolve_model, weights_hash
-from reclib.models.torch_device import (check_device, check_precision, cpu_state, resolve_device, restore_state,
-                                   synchronize, training_autocast)
+from reclib.models.torch_device import (DivergenceCheck, check_device, check_precision, cpu_state, resolve_device,
+                                        restore_state, synchronize, training_autocast)
 
 __all__ = ["TextTowerRecommender", "in_batch_softmax_loss", "item_texts_series"]
 
@@ -310,7 +310,13 @@ class TextTowerRecommender(Recommender):
         if self.trainable_layers:
             optimisers.append(torch.optim.AdamW(self._top.parameters(), lr=self.encoder_learning_rate))
         rng = np.random.default_rng(self.random_state)
-        rows = []
+        rows, culprits = [], {"learning_rate": self.learning_rate}
+        if self.trainable_layers:           # (the loss of unit vectors is bounded: NaN, not growth, stops a fit)
+            culprits["encoder_learning_rate"] = self.encoder_learning_rate
+        towers = {"projection": self._projection, "users": self._user_embedding, "items": self._item_embedding,
+                  "top": self._top}
+        check = DivergenceCheck(type(self).__name__, self.epochs, culprits, [
+            (f"{name}.{key}", p) for name, tower in towers.items() for key, p in tower.named_parameters()])
         for epoch in range(self.epochs):
             synchronize(device)
             epoch_start, total = time.perf_counter(), 0.0
@@ -325,19 +331,17 @@ class TextTowerRecommender(Recommender):
                     user_vectors = torch.nn.functional.normalize(self._user_embedding(u), dim=-1)
                 loss = in_batch_softmax_loss(user_vectors, item_vectors, i,                 # float32 logits
                                              log_q[i] if self.log_q_correction else None, self.temperature)
-                if not torch.isfinite(loss):
-                    raise FloatingPointError(f"{type(self).__name__}: the loss became {loss.item()} at epoch "
-                                             f"{epoch + 1}; lower learning_rate ({self.learning_rate}) or "
-                                             f"encoder_learning_rate ({self.encoder_learning_rate})")
+                value = check.batch(loss, epoch + 1)
                 for optimiser in optimisers:
                     optimiser.zero_grad()
                 loss.backward()
                 for optimiser in optimisers:
                     optimiser.step()
-                total += loss.item() * len(picked)
+                total += value * len(picked)
             synchronize(device)
             rows.append({"epoch": epoch + 1, "loss": total / len(users),
                          "seconds": time.perf_counter() - epoch_start})
+            check.epoch(epoch + 1, rows[-1]["loss"])
             if self._validate is not None:
                 self._freeze_tables()
                 rows[-1].update({f"val_{k}": float(v) for k, v in self._validate(self).items()})

@@ -1,21 +1,23 @@
-"""Where the PyTorch-backed recommenders run: device and precision arguments, autocast, and
-pickling that stores CPU tensors (shared by :mod:`reclib.models.item_lm` and
-:mod:`reclib.models.text_tower`). ``torch`` is imported when a function needs it."""
+"""Where the PyTorch-backed recommenders run and how their loops stay safe: device and precision
+arguments, autocast, saved state that holds CPU tensors, and the divergence check of their
+training loops (shared by :mod:`reclib.models.item_lm` and :mod:`reclib.models.text_tower`).
+``torch`` is imported when a function needs it."""
 
 from __future__ import annotations
 
 import contextlib
 import itertools
+import math
 import re
 from typing import TYPE_CHECKING, Any
 
-from reclib.checks import ParameterTypeError
+from reclib.checks import ParameterTypeError, check_divergence, diverged
 
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["check_device", "check_precision", "cpu_state", "resolve_device", "restore_state", "synchronize",
-           "training_autocast"]
+__all__ = ["DivergenceCheck", "check_device", "check_precision", "cpu_state", "resolve_device", "restore_state",
+           "synchronize", "training_autocast"]
 
 
 def check_device(device: object) -> None:
@@ -137,3 +139,40 @@ def restore_state(state: dict[str, Any]) -> dict[str, Any]:
     for name, device in devices.items():
         state[name] = state[name].to(device)           # modules move in place: sharing is kept
     return state
+
+
+class DivergenceCheck:
+    """:func:`reclib.checks.check_divergence` for a PyTorch training loop: it only reads the losses
+    and the weights, never changes them.
+
+    model: the name in the error; n_epochs: of the fit; culprits: the hyper-parameters to name
+    (``{"learning_rate": 0.01}``); parameters: the trained ``(name, tensor)`` pairs. Call
+    :meth:`batch` with every batch's loss before its step, :meth:`epoch` after every epoch.
+    """
+
+    def __init__(self, model: str, n_epochs: int, culprits: dict[str, object], parameters) -> None:
+        self.model, self.n_epochs, self.culprits = model, n_epochs, culprits
+        self.advice = "lower " + " or ".join(culprits)
+        self.parameters, self.start_loss = list(parameters), None
+
+    def batch(self, loss: torch.Tensor, epoch: int) -> float:
+        """The batch's loss as a float; raise if it is NaN or inf (before the step it would take).
+        The first one is the starting loss the growth is measured from."""
+        value = loss.item()
+        if not math.isfinite(value):
+            raise diverged(self.model, "epoch", epoch, self.n_epochs, f"the training loss became {value}",
+                           self.culprits, self.advice)
+        self.start_loss = value if self.start_loss is None else self.start_loss
+        return value
+
+    def epoch(self, epoch: int, loss: float) -> None:
+        """Raise if epoch ``epoch``'s mean ``loss`` grew past the limit, or a weight is NaN or inf
+        (scanned on its device with one read-back; the tensors that hold them are named)."""
+        import torch
+
+        finite = (torch.stack([torch.isfinite(p.detach()).all() for _, p in self.parameters]).all().item()
+                  if self.parameters else True)
+        bad = {} if finite else {name: p.detach().float().cpu().numpy() for name, p in self.parameters
+                                 if not torch.isfinite(p.detach()).all()}
+        check_divergence(self.model, "epoch", epoch, self.n_epochs, loss, self.start_loss, self.culprits,
+                         self.advice, **bad)

@@ -5,12 +5,12 @@
 (``Recommender.score_histories``) into fresh top-K lists after every event; :class:`ExactIndex`
 finds the top-K items for query vectors by exact inner product (the reference an approximate
 index is measured against); :class:`ApproximateIndex` answers the same queries from a faiss HNSW
-graph, and :func:`recall_at_k` compares the two.
+graph, and :func:`neighbor_recall` compares the two.
 """
 
 from reclib.serving.index import (ApproximateIndex, ExactIndex, clustered_vectors, latency_ms,
-                                  recall_at_k)
+                                  neighbor_recall)
 from reclib.serving.realtime import RealTimeRecommender, UserStateStore, update_latency
 
-__all__ = ["ApproximateIndex", "ExactIndex", "RealTimeRecommender", "UserStateStore", "recall_at_k",
+__all__ = ["ApproximateIndex", "ExactIndex", "RealTimeRecommender", "UserStateStore", "neighbor_recall",
            "update_latency"]

@@ -4,7 +4,7 @@
 :class:`ApproximateIndex` searches a hierarchical navigable small-world graph (HNSW, Malkov &
 Yashunin 2018) built by ``faiss``: each query walks a layered proximity graph from a fixed entry
 point, keeping the ``ef_search`` best candidates seen so far, so it visits a few thousand items
-instead of all of them. It can miss true neighbours; :func:`recall_at_k` measures how often.
+instead of all of them. It can miss true neighbours; :func:`neighbor_recall` measures how often.
 Both have the same interface: ``search(queries (n, d), k)`` returns a frame (query, item_id,
 score, rank).
 """
@@ -21,7 +21,7 @@ import pandas as pd
 from reclib.base import top_k, user_batches
 from reclib.checks import check_choice, check_finite_array, check_positive_int
 
-__all__ = ["ApproximateIndex", "ExactIndex", "clustered_vectors", "latency_ms", "recall_at_k"]
+__all__ = ["ApproximateIndex", "ExactIndex", "clustered_vectors", "latency_ms", "neighbor_recall"]
 
 
 class _VectorIndex:
@@ -137,8 +137,10 @@ class ApproximateIndex(_VectorIndex):
         return items.astype(np.int64), scores
 
 
-def recall_at_k(approximate: np.ndarray, exact: np.ndarray) -> float:
-    """Mean share of each row's exact top-k item positions that the approximate row also holds.
+def neighbor_recall(approximate: np.ndarray, exact: np.ndarray) -> float:
+    """Recall of an approximate nearest-neighbour search against the exact one (the "recall@k" of
+    ANN benchmarks, not the ranking metric ``reclib.evaluation.recall_at_k``): the mean share of
+    each row's exact top-k neighbours that the approximate row also holds.
 
     Both (n_queries, k) integer arrays (``-1`` entries of ``approximate`` never match).
     """

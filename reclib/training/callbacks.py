@@ -5,7 +5,9 @@
 needs nothing from the evaluation stage. :class:`RankingEarlyStopping` logs the metrics as
 ``val_<name>``, stops after ``patience`` epochs without improvement of ``monitor`` and restores
 the best weights. :class:`StopOnNonFiniteLoss` raises ``FloatingPointError`` (the error every
-reclib training loop raises when it diverges) as soon as an epoch's training loss is NaN or inf.
+reclib training loop raises when it diverges, :func:`reclib.checks.check_divergence`) as soon as an
+epoch's training loss or a trained weight is NaN or inf, or the loss has grown past
+:data:`~reclib.checks.GROWTH_LIMIT` times its starting value.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ from collections.abc import Callable
 import keras
 import numpy as np
 
-from reclib.checks import diverged
-from reclib.checks import ParameterTypeError, check_choice, check_non_negative_int, check_positive
+from reclib.checks import (ParameterTypeError, check_choice, check_divergence, check_non_negative_int,
+                           check_positive)
 
 __all__ = ["EvaluateEachEpoch", "RankingEarlyStopping", "StopOnNonFiniteLoss"]
 
@@ -72,13 +74,20 @@ class RankingEarlyStopping(keras.callbacks.Callback):
 
 
 class StopOnNonFiniteLoss(keras.callbacks.Callback):
-    """Raise ``FloatingPointError`` when an epoch's training loss is NaN or inf.
+    """Raise ``FloatingPointError`` when the fit diverges (:func:`reclib.checks.check_divergence`).
 
-    Checked once per epoch on the epoch's mean loss (Keras averages the batch losses, so one
-    NaN batch makes it NaN): no per-batch synchronisation. The message names ``name``, the epoch
-    (of ``n_epochs``, if given) and ``learning_rate`` (by default the optimizer's). Put it first
-    in the callback list, so that it fires before callbacks that would evaluate the broken model.
+    Checked once per epoch: the epoch's mean loss (Keras averages the batch losses, so one NaN
+    batch makes it NaN) must be finite and at most ``GROWTH_LIMIT`` times ``max(start, 1)``, and
+    every trained weight finite (one ``isfinite`` reduction per variable, no per-batch
+    synchronisation). ``start`` is the loss of the first batch (logged before its update), or the
+    first epoch's loss in loops that log no batches (``fit_on_device``): a too large step blows
+    the loss up within the first epoch, and then it may fall again while staying absurd.
+    The message names ``name``, the epoch (of ``n_epochs``, if given) and ``learning_rate`` (by
+    default the optimizer's). Put it first in the callback list, so that it fires before
+    callbacks that would evaluate the broken model. It only reads the loss and the weights.
     """
+
+    async_safe = True         # its batch hook only reads the logs: Keras may dispatch it in a thread
 
     def __init__(self, name: str = "model", n_epochs: int | None = None,
                  learning_rate: float | None = None) -> None:
@@ -88,6 +97,7 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
         if learning_rate is not None:
             check_positive(learning_rate=learning_rate)
         self.name, self.n_epochs, self.learning_rate = str(name), n_epochs, learning_rate
+        self.start_loss: float | None = None
 
     def _current_learning_rate(self) -> float | str:
         if self.learning_rate is not None:
@@ -98,15 +108,33 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
             return "unknown"
         return float(f"{value:.6g}")                 # 0.001, not float32's 0.0010000000474974513
 
+    def on_train_begin(self, logs=None) -> None:
+        self.start_loss = None
+
+    def on_train_batch_end(self, batch: int, logs=None) -> None:
+        if self.start_loss is None and (logs or {}).get("loss") is not None:
+            self.start_loss = float(logs["loss"])
+
+    def _bad_weights(self) -> dict[str, np.ndarray]:
+        """The trained weights holding NaN or inf, by path (empty when all are finite)."""
+        weights = [w for w in self.model.trainable_weights if "float" in str(w.dtype)]
+        if not weights or bool(keras.ops.all(keras.ops.stack(
+                [keras.ops.all(keras.ops.isfinite(w)) for w in weights]))):
+            return {}
+        values = {w.path: keras.ops.convert_to_numpy(w) for w in weights}
+        return {path: value for path, value in values.items() if not np.isfinite(value).all()}
+
     def on_epoch_end(self, epoch: int, logs=None) -> None:
         loss = (logs or {}).get("loss")
         if loss is None:
             return
         loss = float(loss)
-        if not math.isfinite(loss):
-            raise diverged(self.name, "epoch", epoch + 1, self.n_epochs, f"the training loss became {loss}",
-                           {"learning_rate": self._current_learning_rate()},
-                           "lower learning_rate (the optimizer's steps blow the weights up)")
+        if self.start_loss is None:
+            self.start_loss = loss
+        check_divergence(self.name, "epoch", epoch + 1, self.n_epochs, loss, self.start_loss,
+                         {"learning_rate": self._current_learning_rate()},
+                         "lower learning_rate (the optimizer's steps blow the weights up)",
+                         **self._bad_weights())
 
 
 class EvaluateEachEpoch(keras.callbacks.Callback):

@@ -3,6 +3,10 @@
 Each dataset is a ``keras.utils.PyDataset``: it yields batches straight from NumPy index arrays
 (so all negatives never sit in memory at once beyond one epoch's worth of indices) and draws fresh
 negatives in ``on_epoch_end``, which Keras calls after every epoch. Works on every Keras backend.
+
+The checks of the Trainer's array data (:func:`check_array_data`: numeric, NaN/inf named by input
+and row, sample weights) live here too, so bad data are refused before a step runs and a diverging
+loss can only mean a bad hyper-parameter.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from reclib.checks import (ParameterTypeError, check_choice, check_non_negative_
                            check_positive_int)
 from reclib.data.sampling import sample_negatives
 
-__all__ = ["InBatchDataset", "NegativeSamplingDataset"]
+__all__ = ["InBatchDataset", "NegativeSamplingDataset", "check_array_data", "check_inputs"]
 
 
 def _check_indices(name: str, values: object, size: int | None, length: int) -> None:
@@ -36,17 +40,67 @@ def _check_indices(name: str, values: object, size: int | None, length: int) -> 
                          f"{first}: {array[first]!r}")
 
 
-def _check_numeric(name: str, values: object) -> None:
-    """A numeric array whose floating-point values are finite (one vectorised pass)."""
+def _check_numeric(name: str, values: object) -> np.ndarray:
+    """``values`` as an array (one row per example) if numeric with floating-point values finite,
+    else raise naming ``name`` and the first bad row. One ``sum`` per float array (NaN and inf
+    propagate through it); the exact element-wise scan runs only where that sum is not finite."""
     array = np.asarray(values)
-    if array.dtype.kind not in "biuf":
-        raise ParameterTypeError(f"{name} must be a numeric array, got dtype {array.dtype}")
-    if array.dtype.kind == "f":
+    if array.dtype.kind not in "biuf" or array.ndim == 0:
+        raise ParameterTypeError(f"{name} must be a numeric array with one row per example, got dtype "
+                                 f"{array.dtype}, shape {array.shape}")
+    if array.dtype.kind == "f" and not np.isfinite(array.sum(dtype=np.float64)):
         bad = ~np.isfinite(array)
         if bad.any():
             first = tuple(int(i) for i in np.unravel_index(int(np.argmax(bad)), array.shape))
-            raise ValueError(f"{name} holds {int(bad.sum())} non-finite value(s) (NaN or inf), "
-                             f"first at index {first}: {array[first]!r}")
+            where = f"row {first[0]}" + (f" (index {first})" if array.ndim > 1 else "")
+            raise ValueError(f"{name} holds {int(bad.sum())} non-finite value(s) (NaN or inf), first at "
+                             f"{where}: {array[first].item()!r}")
+    return array
+
+
+def check_inputs(name: str, x: object) -> int:
+    """Check one model input or target (an array, or a dict of named arrays): numeric, float
+    values finite, one row count; return that count (the message names ``name['key']``)."""
+    arrays = x.items() if isinstance(x, dict) else [(None, x)]
+    rows = {len(_check_numeric(name if key is None else f"{name}[{key!r}]", values)) for key, values in arrays}
+    if len(rows) != 1:
+        raise ValueError(f"{name}: every input array needs the same number of rows, got {sorted(rows)}")
+    return rows.pop()
+
+
+def check_array_data(data: tuple, prefix: str = "") -> tuple[object, object, np.ndarray | None]:
+    """Check array data ``(x, y)`` or ``(x, y, sample_weight)`` before any training; return
+    ``(x, y, sample_weight)``, x and y as given and the weights scaled to mean 1 (float32).
+
+    x (and y, which may be ``None`` for a model whose loss needs no labels) pass
+    :func:`check_inputs`, with one row per example each. ``sample_weight``: one finite weight >= 0
+    per row, not all 0. Weights are relative: scaled to mean 1, the loss keeps the scale of the
+    unweighted loss (Keras divides a batch's weighted sum by its row count), a weight of 2 counts
+    a row twice and a weight of 0 drops it (exactly so when one batch holds every row).
+    ``prefix`` starts every name in a message (``"validation "``).
+    """
+    if not isinstance(data, tuple) or len(data) not in (2, 3):
+        got = f"a tuple of {len(data)}" if isinstance(data, tuple) else type(data).__name__
+        raise ParameterTypeError(f"{prefix}data must be a tuple (x, y) or (x, y, sample_weight), got {got}")
+    x, y, weight = (*data, None)[:3]
+    n = check_inputs(f"{prefix}x", x)
+    if n == 0:
+        raise ValueError(f"{prefix}x has no rows")
+    rows = n if y is None else check_inputs(f"{prefix}y", y)
+    if rows != n:
+        raise ValueError(f"{prefix}y has {rows} rows but {prefix}x has {n}")
+    if weight is None:
+        return x, y, None
+    weight = _check_numeric(f"{prefix}sample_weight", weight).astype(np.float64)
+    if weight.shape != (n,):
+        raise ValueError(f"{prefix}sample_weight must hold one weight per row, shape ({n},), got shape "
+                         f"{weight.shape}")
+    if (weight < 0).any():
+        first = int(np.argmax(weight < 0))
+        raise ValueError(f"{prefix}sample_weight must be >= 0, got {weight[first].item()!r} at row {first}")
+    if weight.sum() == 0:
+        raise ValueError(f"{prefix}sample_weight is 0 on every row: nothing would be trained")
+    return x, y, (weight * (n / weight.sum())).astype(np.float32)
 
 
 class NegativeSamplingDataset(keras.utils.PyDataset):

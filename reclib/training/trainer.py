@@ -19,10 +19,12 @@
    an already compiled model (its optimizer, loss and metrics);
 6. runs ``model.fit`` (or, with ``device_data=True`` on JAX or PyTorch, the device-resident loop of
    :mod:`reclib.training.device_loop`: data on the device once, ``steps_per_execution`` steps per
-   host call, optional row-sparse embedding updates) with, first, :class:`StopOnNonFiniteLoss` (``FloatingPointError`` naming
-   the epoch and ``learning_rate``), then early stopping — on ``validate()``'s ranking metric
-   (:class:`RankingEarlyStopping`) or, with ``validation_data``, Keras' ``EarlyStopping`` on the
-   logged ``monitor`` — restoring the best weights, then ``callbacks``.
+   host call, optional row-sparse embedding updates) with, first, :class:`StopOnNonFiniteLoss`
+   (``FloatingPointError`` naming the epoch and ``learning_rate`` when an epoch's loss or a weight
+   is NaN or inf, or the loss grew past ``reclib.checks.GROWTH_LIMIT`` times its first batch's),
+   then early stopping — on ``validate()``'s ranking metric (:class:`RankingEarlyStopping`) or,
+   with ``validation_data``, Keras' ``EarlyStopping`` on the logged ``monitor`` — restoring the
+   best weights, then ``callbacks``.
 
 After ``fit``: ``history_`` (a frame, one row per epoch: ``epoch``, ``loss``, metrics),
 ``best_epoch_`` (1-based), ``model_`` (the trained model) and ``keras_history_``.
@@ -40,6 +42,7 @@ import pandas as pd
 from reclib.checks import (ParameterTypeError, check_choice, check_non_negative_int, check_positive,
                            check_positive_int)
 from reclib.training.callbacks import EvaluateEachEpoch, RankingEarlyStopping, StopOnNonFiniteLoss
+from reclib.training.data import check_array_data, check_inputs
 from reclib.training.device_loop import DEVICE_BACKENDS, LinearWarmup, fit_on_device
 
 __all__ = ["PRECISIONS", "Trainer", "check_keras_verbose", "fit_binary_classifier"]
@@ -61,6 +64,25 @@ def _first_inputs(data: object, batch_size: int):
         return np.asarray(x)[:batch_size]
     batch = data[0]
     return batch[0] if isinstance(batch, tuple) else batch
+
+
+def _checked_data(data: object, validation_data: object, device_data: bool):
+    """``(data, sample_weight, validation_data)`` for ``Trainer.fit``: array tuples checked by
+    :func:`~reclib.training.data.check_array_data` (data as ``(x, y)`` and its weights apart,
+    validation weights kept in the tuple Keras takes); anything else passes unchanged."""
+    weight, validation_weight = None, None
+    if isinstance(data, tuple):
+        x, y, weight = check_array_data(data)
+        data = (x, y)
+    if isinstance(validation_data, tuple):
+        x, y, validation_weight = check_array_data(validation_data, "validation ")
+        validation_data = (x, y) if validation_weight is None else (x, y, validation_weight)
+    if device_data and not isinstance(data, tuple):
+        raise ParameterTypeError(f"device_data=True needs data=(x, y) arrays, got {type(data).__name__}")
+    if device_data and (weight is not None or validation_weight is not None):
+        raise ValueError("sample_weight is not supported with device_data=True (the device loop trains every "
+                         "row alike): pass data=(x, y) or device_data=False")
+    return data, weight, validation_data
 
 
 class Trainer:
@@ -141,9 +163,15 @@ class Trainer:
         """Train ``model`` on ``data`` (module doc); return the history frame.
 
         data: a ``keras.utils.PyDataset`` (yielding inputs, or (inputs, labels)) or a tuple
-        ``(x, y)`` of arrays (x an array or a dict of arrays), shuffled every epoch.
+        ``(x, y)`` or ``(x, y, sample_weight)`` of arrays (x an array or a dict of arrays; y may be
+        ``None`` for a model whose loss needs no labels), shuffled every epoch. Array data are
+        checked before anything runs (:func:`~reclib.training.data.check_array_data`: NaN or inf
+        is named by input and row, so a later divergence error can only mean the hyper-parameters);
+        sample weights are relative (scaled to mean 1: a weight of 0 drops a row); not with
+        ``device_data=True``.
         validate: a function ``() -> {metric: value}`` run after every epoch (ranking early
-        stopping on ``monitor``); validation_data: ``(x, y)`` for Keras' own validation.
+        stopping on ``monitor``); validation_data: ``(x, y)`` or ``(x, y, sample_weight)`` for
+        Keras' own validation, checked likewise.
         name: names the model in a divergence error (default: the model's name).
         """
         if validate is not None and not callable(validate):
@@ -152,6 +180,7 @@ class Trainer:
         if not isinstance(model, keras.Model) and not callable(model):
             raise ParameterTypeError(f"model must be a keras.Model or a function returning one, got "
                                      f"{type(model).__name__}")
+        data, weight, validation_data = _checked_data(data, validation_data, self.device_data)
         previous = keras.config.dtype_policy()
         scope = self.distribution.scope() if self.distribution is not None else contextlib.nullcontext()
         try:
@@ -159,11 +188,11 @@ class Trainer:
             if self.precision is not None:
                 keras.config.set_dtype_policy(self.precision)
             with scope:
-                return self._fit(model, data, validate, validation_data, name)
+                return self._fit(model, data, weight, validate, validation_data, name)
         finally:
             keras.config.set_dtype_policy(previous)
 
-    def _fit(self, model, data, validate, validation_data, name) -> pd.DataFrame:
+    def _fit(self, model, data, weight, validate, validation_data, name) -> pd.DataFrame:
         if not isinstance(model, keras.Model):
             model = model()
             if not isinstance(model, keras.Model):
@@ -190,8 +219,6 @@ class Trainer:
             callbacks.append(keras_stop)
         callbacks += self.callbacks
         if self.device_data:
-            if not isinstance(data, tuple) or len(data) != 2:
-                raise ParameterTypeError(f"device_data=True needs data=(x, y) arrays, got {type(data).__name__}")
             logged = fit_on_device(model, data[0], data[1], self.epochs, self.batch_size, self.steps_per_execution,
                                    callbacks, self.random_state, self.sparse_embeddings,
                                    self.sparse_learning_rate, self.warmup_steps)
@@ -199,7 +226,7 @@ class Trainer:
             fitted.history = logged
         elif isinstance(data, tuple):
             x, y = data
-            fitted = model.fit(x, y, batch_size=self.batch_size, validation_data=validation_data,
+            fitted = model.fit(x, y, batch_size=self.batch_size, validation_data=validation_data, sample_weight=weight,
                                epochs=self.epochs, callbacks=callbacks, verbose=self.verbose, shuffle=True)
         else:
             fitted = model.fit(data, validation_data=validation_data, epochs=self.epochs, callbacks=callbacks,
@@ -214,32 +241,6 @@ class Trainer:
             best = len(history)
         self.model_, self.keras_history_, self.history_, self.best_epoch_ = model, fitted, history, best
         return history
-
-
-def _check_features(name: str, x: object) -> int:
-    """Check one model input (an array, or a dict of named arrays); return its number of rows.
-
-    Floating-point arrays must be free of NaN/inf: one ``sum`` per array (NaN and inf propagate
-    through it), and an exact element-wise check only where that sum is not finite.
-    """
-    arrays = x.items() if isinstance(x, dict) else [(None, x)]
-    rows = set()
-    for key, values in arrays:
-        label = name if key is None else f"{name}[{key!r}]"
-        array = np.asarray(values)
-        if array.dtype.kind not in "biuf" or array.ndim == 0:
-            raise ParameterTypeError(f"{label} must be a numeric array with one row per example, "
-                                     f"got dtype {array.dtype}, shape {array.shape}")
-        if array.dtype.kind == "f" and not np.isfinite(array.sum(dtype=np.float64)):
-            bad = ~np.isfinite(array)
-            if bad.any():
-                first = tuple(int(i) for i in np.unravel_index(int(np.argmax(bad)), array.shape))
-                raise ValueError(f"{label} holds {int(bad.sum())} non-finite value(s) (NaN or inf), "
-                                 f"first at index {first}: {array[first]!r}")
-        rows.add(len(array))
-    if len(rows) != 1:
-        raise ValueError(f"{name}: every input array needs the same number of rows, got {sorted(rows)}")
-    return rows.pop()
 
 
 def _check_labels(name: str, y: object, n_rows: int) -> None:
@@ -267,16 +268,16 @@ def fit_binary_classifier(model, x_train: np.ndarray | dict, y_train: np.ndarray
     they must be numeric and free of NaN/inf, and the labels finite values in [0, 1], one per row.
     ``model`` must be a compiled Keras model with an ``auc`` metric (``mlp_classifier``,
     ``build_ctr_model``); it keeps its compile (a :class:`Trainer` with ``learning_rate=None``).
-    A training loss that becomes NaN or inf stops the fit with ``FloatingPointError`` naming the
-    epoch and the optimizer's ``learning_rate``.
+    A training loss that becomes NaN or inf or grows without bound stops the fit with
+    ``FloatingPointError`` naming the epoch and the optimizer's ``learning_rate``.
     """
     if not isinstance(model, keras.Model):
         raise ParameterTypeError(f"model must be a compiled keras.Model, got {type(model).__name__}")
     check_positive_int(epochs=epochs, batch_size=batch_size)
     check_non_negative_int(patience=patience, seed=seed)
     check_keras_verbose(verbose)
-    _check_labels("y_train", y_train, _check_features("x_train", x_train))
-    _check_labels("y_valid", y_valid, _check_features("x_valid", x_valid))
+    _check_labels("y_train", y_train, check_inputs("x_train", x_train))
+    _check_labels("y_valid", y_valid, check_inputs("x_valid", x_valid))
     as_inputs = lambda x: x if isinstance(x, dict) else np.asarray(x, np.float32)  # noqa: E731
     trainer = Trainer(epochs=epochs, batch_size=batch_size, learning_rate=None, patience=patience,
                       monitor="val_auc", mode="max", random_state=seed, verbose=verbose)

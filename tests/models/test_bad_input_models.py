@@ -20,7 +20,7 @@ from reclib.cf import (BPR, EASE, BaselinePredictor, BiasedMF, ImplicitALS, Item
                        als_half_step, bpr_loss_and_grads, corated_similarity, cosine_item_similarity,
                        ease_weights, fit_biases, implicit_als_half_step, implicit_als_loss,
                        mf_loss_and_grads)
-from reclib.cf.implicit import bpr_sgd_step
+from reclib.cf.bpr import bpr_sgd_step
 from reclib.cf.mf import mf_sgd_step
 from reclib.checks import ParameterTypeError
 from reclib.features import (ContentRecommender, FeatureToFactorRecommender, HybridRecommender,
@@ -467,6 +467,43 @@ def test_two_tower_divergence_names_the_learning_rate(synthetic_interactions):
     with pytest.raises(FloatingPointError, match=r"TwoTowerRecommender diverged .*learning_rate=1e\+20"):
         TwoTowerRecommender(embedding_dim=4, tower_dims=(8,), epochs=2, batch_size=512,
                             learning_rate=1e20).fit(synthetic_interactions)
+
+
+def test_ncf_whose_loss_explodes_without_overflowing_stops(synthetic_interactions):
+    # the loss reaches about 4e14 in epoch 1 and then falls: finite, so only the growth check sees it
+    with pytest.raises(FloatingPointError, match=r"NCF diverged at epoch 1 of 2 with learning_rate=100000.0: "
+                                                 r"the training loss grew from 0.69\d* to \d"):
+        NCF(gmf_dim=4, mlp_dims=(8, 4), epochs=2, learning_rate=1e5).fit(synthetic_interactions)
+
+
+def test_item_gpt2_whose_loss_explodes_stops_naming_the_learning_rate():
+    pytest.importorskip("transformers")
+    from reclib.models import ItemGPT2Recommender
+
+    rng = np.random.default_rng(0)
+    events = pd.DataFrame({"user_id": np.repeat(np.arange(30), 10), "item_id": rng.integers(0, 12, 300),
+                           "timestamp": np.tile(np.arange(10), 30)})
+    model = ItemGPT2Recommender(max_length=8, embedding_dim=8, n_layers=1, epochs=3, device="cpu",
+                                learning_rate=1e5)
+    with pytest.raises(FloatingPointError, match=r"ItemGPT2Recommender diverged at epoch 2 of 3 with "
+                                                 r"learning_rate=100000.0: the training loss grew from"):
+        model.fit(events)
+
+
+def test_text_tower_whose_loss_becomes_nan_names_both_learning_rates():
+    pytest.importorskip("transformers")
+    from reclib.models.text_tower import TextTowerRecommender
+
+    texts = pd.Series({10: "Toy Story (1995). Animation, Comedy.", 11: "GoldenEye (1995). Action, Thriller.",
+                       12: "Four Rooms (1995). Thriller.", 13: "Get Shorty (1995). Action, Comedy, Drama."})
+    train = pd.DataFrame({"user_id": [1, 1, 2, 2, 3, 3, 4, 4], "item_id": [10, 11, 12, 13, 10, 12, 11, 13]})
+    model = TextTowerRecommender(trainable_layers=1, embedding_dim=8, epochs=2, batch_size=4, max_length=16,
+                                 encoder_learning_rate=1e5, random_state=3, device="cpu")
+    with pytest.raises(FloatingPointError, match=r"TextTowerRecommender diverged at epoch \d of 2 with "
+                                                 r"learning_rate=0.01, encoder_learning_rate=100000.0: the "
+                                                 r"training loss became nan; lower learning_rate or "
+                                                 r"encoder_learning_rate"):
+        model.fit(train, item_texts=texts)
 
 
 def test_fit_binary_classifier_divergence_names_the_learning_rate():

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from reclib.serving import ApproximateIndex, ExactIndex, clustered_vectors, latency_ms, recall_at_k
+from reclib.serving import ApproximateIndex, ExactIndex, clustered_vectors, latency_ms, neighbor_recall
 
 
 @pytest.fixture(scope="module")
@@ -17,11 +17,11 @@ def test_approximate_index_recalls_the_exact_top10(catalogue):
     exact, _ = ExactIndex(items).search_arrays(queries, 10)
     index = ApproximateIndex(items, threads=1)
     found, scores = index.search_arrays(queries, 10)
-    assert recall_at_k(found, exact) >= 0.99
+    assert neighbor_recall(found, exact) >= 0.99
     np.testing.assert_allclose(scores[:, 0], np.einsum("nd,nd->n", queries, items[found[:, 0]]), rtol=1e-5)
     index.ef_search = 10
     low, _ = index.search_arrays(queries, 10)
-    assert recall_at_k(low, exact) <= recall_at_k(found, exact)
+    assert neighbor_recall(low, exact) <= neighbor_recall(found, exact)
 
 
 def test_same_frame_as_exact_index_on_a_tiny_catalogue():
@@ -50,9 +50,9 @@ def test_approximate_index_checks_input():
 def test_recall_at_k_worked_example():
     approx = np.array([[1, 2, 3], [4, 5, -1]])
     exact = np.array([[3, 2, 9], [4, 6, 7]])
-    assert recall_at_k(approx, exact) == pytest.approx(3 / 6)
+    assert neighbor_recall(approx, exact) == pytest.approx(3 / 6)
     with pytest.raises(ValueError, match="one shape"):
-        recall_at_k(approx, exact[:, :2])
+        neighbor_recall(approx, exact[:, :2])
 
 
 def test_latency_ms_returns_ordered_percentiles():
