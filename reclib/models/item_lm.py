@@ -60,9 +60,7 @@ __all__ = ["ItemGPT2Recommender", "next_item_logits"]
 
 #: the sizes are SASRecRecommender's validated ones (like for like); the epoch count is the
 #: early-stopped epoch on P3's validation event (``python -m experiments.tune_sequential --models
-#: gpt2``: validation NDCG@10 0.101 at epoch 15; 0.094 at epoch 10, where the run with the full
-#: output layer and the six-operation GELU had peaked at 0.100: training noise of that size moves
-#: the early-stopped epoch)
+#: gpt2``; its numbers: README, "How the defaults were chosen")
 GPT2_EPOCHS = 15
 
 

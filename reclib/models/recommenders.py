@@ -33,9 +33,8 @@ Validate = Callable[[Recommender], dict[str, float]]
 
 #: default ``epochs``: the early-stopped epoch (patience 2, at most 20) on P1's validation carve-out
 #: of ML-100K (``P1.validation_split(P1.split(ratings)[0])``) with notebook 05's parameters and
-#: the other defaults. Measured: NeuMF best epoch 8 (P1 test NDCG@10 0.433 when refitted on train);
-#: ids-only two-tower (embedding_dim 128, temperature 0.2, use_user_id True, chosen on the same
-#: carve-out by ``experiments/tune_two_tower.py``) best epoch 7.
+#: the other defaults; the two-tower's sizes are chosen on the same carve-out by
+#: ``experiments/tune_two_tower.py`` (the numbers: README, "How the defaults were chosen").
 NCF_EPOCHS = 8
 TWO_TOWER_EPOCHS = 7
 

@@ -29,16 +29,9 @@ from reclib.training.data import InBatchDataset
 __all__ = ["RecurrentRecommender", "SASRecRecommender", "SequenceScoring", "SequentialRecommender"]
 
 
-#: defaults chosen on P3's validation event of ML-100K by ``python -m experiments.tune_sequential``
-#: (each candidate early-stopped on validation NDCG@10; the best candidate's early-stopped epoch).
-#: SASRec: window 50, width 128, rate 0.005 won (validation NDCG@10 0.122) over width 64 (0.102),
-#: window 100 (0.110), dropout 0.5 (0.103), rate 0.002 (0.119), overlapping windows (0.117). That
-#: search ran before the models took the full catalogue at ``fit``; the winner refitted on train
-#: with the catalogue early-stops at epoch 10 (validation NDCG@10 0.113 with the loss over every
-#: position, 0.115 with the loss at the trained positions only, the same epoch), so
-#: ``SASREC_EPOCHS`` is 10 (it was the earlier search's 17); refitted on train + valid it reaches P3
-#: test NDCG@10 0.097 / HR@10 0.181 in about 45 s on two CPU cores. GRU: width 128, rate 0.005
-#: (validation 0.116, 18 epochs).
+#: the early-stopped epochs of the settings chosen on P3's validation event of ML-100K by
+#: ``python -m experiments.tune_sequential`` (the search's numbers: README, "How the defaults were
+#: chosen")
 SASREC_EPOCHS = 10
 GRU_EPOCHS = 18
 #: rows per scoring call; shorter bulk calls are padded to it, single windows (serving) are not
