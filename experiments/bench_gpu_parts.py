@@ -114,7 +114,7 @@ def dcnv2(part: str, out: Path, tiny: bool) -> None:
     import keras
     from reclib.models.interaction import build_ctr_model
     from reclib.training import Trainer
-    from reclib.training.devices import EpochTimer
+    from reclib.training.timing import EpochTimer
 
     backend = keras.backend.backend()
     shape = SHAPES["tiny" if tiny else "full"]

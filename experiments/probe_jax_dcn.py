@@ -22,7 +22,7 @@ import keras
 from experiments.bench_gpu_parts import SHAPES, zipf_clicks
 from reclib.models.interaction import build_ctr_model
 from reclib.training import Trainer
-from reclib.training.devices import EpochTimer
+from reclib.training.timing import EpochTimer
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -102,7 +102,7 @@ class ApproximateIndex(_VectorIndex):
         default. The graph faiss builds with more than one thread can differ slightly between runs.
 
     The defaults (``M`` 32, ``ef_construction`` 80, ``ef_search`` 64) reach recall@10 >= 0.95 on
-    clustered 64-d unit vectors up to 10^6 items (``python -m reclib.bench --only interactive``).
+    clustered 64-d unit vectors up to 10^6 items (``python -m experiments.bench --only interactive``).
     Build cost is about ``n_items * ef_construction * M`` distance computations.
     """
 

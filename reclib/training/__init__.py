@@ -4,8 +4,8 @@ distribution, compile, callbacks) for every model, its device-resident path for 
 stopping on validation ranking metrics, seeding, saving."""
 
 from reclib.training.callbacks import EvaluateEachEpoch, RankingEarlyStopping, StopOnNonFiniteLoss
-from reclib.training.devices import (ctr_arrays, data_parallel_check, device_report, linear_scaling,
-                                     time_training)
+from reclib.training.devices import data_parallel_check, device_report
+from reclib.training.timing import ctr_arrays, linear_scaling, time_training
 from reclib.training.data import InBatchDataset, NegativeSamplingDataset
 from reclib.training.device_loop import LinearWarmup, fit_on_device
 from reclib.training.persistence import load_model, save_model, set_seed

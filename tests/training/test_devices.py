@@ -1,4 +1,4 @@
-"""reclib.training.devices: device report, synthetic CTR arrays, timing and the linear fit."""
+"""reclib.training.devices and reclib.training.timing: device report, synthetic CTR arrays, timing and the linear fit."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import keras
 import numpy as np
 import pytest
 
-from reclib.training.devices import ctr_arrays, device_report, linear_scaling, time_training
+from reclib.training.devices import device_report
+from reclib.training.timing import ctr_arrays, linear_scaling, time_training
 
 
 def test_device_report_names_backend_devices_and_policy():

@@ -1,4 +1,4 @@
-"""``python -m reclib.bench`` (``make bench``): speed figures, written to ``build/bench.json``.
+"""``python -m experiments.bench`` (``make bench``): speed figures, written to ``build/bench.json``.
 
 Each case is timed with :func:`time.perf_counter` as the best of ``--repeat`` runs after one
 warm-up. Speed is measured here, never in unit tests.
@@ -55,7 +55,6 @@ def bench_evaluation(repeat: int) -> dict[str, float]:
     ml = load_movielens("100k")
     train, test = P1.split(ml.ratings)
     model = ItemKNN().fit(train)
-    users = model.user_index(train["user_id"].unique())
     scores = model.score(model.user_ids_)
     shape = (len(model.user_ids_), len(model.item_ids_))
     tr = interaction_matrix(model.user_index(train.user_id), model.item_encoder_.transform(train.item_id), shape)
@@ -63,7 +62,7 @@ def bench_evaluation(repeat: int) -> dict[str, float]:
     te = interaction_matrix(model.user_index(known.user_id), model.item_encoder_.transform(known.item_id), shape)
     out = {"ml100k_eval_943x1682_s": timed(lambda: evaluate_scores(scores, tr, te, k=10), repeat),
            "ml100k_itemknn_fit_s": timed(lambda: ItemKNN().fit(train), repeat),
-           "ml100k_itemknn_score_all_s": timed(lambda: model._score(users), repeat)}
+           "ml100k_itemknn_score_all_s": timed(lambda: model.score(model.user_ids_), repeat)}
     big_train, big_test = _random_split_matrices(5000, 10_000, 5_000_000, 1_000_000)
     big_scores = np.random.default_rng(1).random((5000, 10_000), dtype=np.float32)
     out["eval_5000x10000_5M_train_s"] = timed(
@@ -244,7 +243,7 @@ def bench_train(repeat: int, batch_sizes: tuple[int, ...] = (1024, 4096), row_co
     import keras
 
     from reclib.models import build_ctr_model
-    from reclib.training.devices import ctr_arrays, linear_scaling, time_training
+    from reclib.training.timing import ctr_arrays, linear_scaling, time_training
 
     space, x, y = ctr_arrays(max(row_counts), seed=0)
     build = lambda: build_ctr_model("dcnv2", space, embedding_dim=16, hidden_units=(128, 64))  # noqa: E731
@@ -285,7 +284,7 @@ BENCHES: dict[str, Callable[[int], dict[str, float]]] = {
 
 def main(argv: list[str] | None = None) -> int:
     reclib.quiet()          # TensorFlow's and transformers' start-up logs off, before they load
-    parser = argparse.ArgumentParser(prog="python -m reclib.bench", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m experiments.bench", description=__doc__)
     parser.add_argument("--output", type=Path, default=Path("build/bench.json"))
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--only", nargs="*", choices=list(BENCHES),
