@@ -4,7 +4,7 @@ distribution, compile, callbacks) for every model, its device-resident path for 
 stopping on validation ranking metrics, seeding, saving."""
 
 from reclib.training.callbacks import EvaluateEachEpoch, RankingEarlyStopping, StopOnNonFiniteLoss
-from reclib.training.devices import data_parallel_check, device_report
+from reclib.training.devices import device_report
 from reclib.training.timing import ctr_arrays, linear_scaling, time_training
 from reclib.training.data import InBatchDataset, NegativeSamplingDataset
 from reclib.training.device_loop import LinearWarmup, fit_on_device
@@ -13,4 +13,4 @@ from reclib.training.trainer import Trainer, fit_binary_classifier
 
 __all__ = ["EvaluateEachEpoch", "InBatchDataset", "LinearWarmup", "NegativeSamplingDataset", "RankingEarlyStopping",
            "StopOnNonFiniteLoss", "Trainer", "fit_on_device", "fit_binary_classifier", "load_model", "save_model", "set_seed",
-           "ctr_arrays", "data_parallel_check", "device_report", "linear_scaling", "time_training"]
+           "ctr_arrays", "device_report", "linear_scaling", "time_training"]

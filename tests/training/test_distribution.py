@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from reclib.training.devices import data_parallel_check, multi_worker_check
+from reclib.models.distribution import data_parallel_check, multi_worker_check
 
 
 @pytest.mark.slow
