@@ -65,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     grid = {**GRID, "encoder_learning_rate": args.encoder_learning_rates}
     results["grid"] = grid
     for values in itertools.product(*grid.values()):
-        params = {**BASE, **dict(zip(grid, values)), "epochs": args.max_epochs}
+        # patience = max_epochs: every fit runs all its epochs, so the whole validation curve is read
+        params = {**BASE, **dict(zip(grid, values)), "epochs": args.max_epochs, "patience": args.max_epochs}
         model = TextTowerRecommender(**params).fit(fit, validate, item_texts=texts)
         for row in model.history_.to_dict("records"):
             results["runs"].append({"params": {**params, "epochs": int(row["epoch"])},

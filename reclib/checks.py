@@ -21,7 +21,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-__all__ = ["GROWTH_LIMIT", "ParameterTypeError", "check_choice", "check_distinct_rows", "check_divergence", "diverged", "check_finite_array", "check_fraction", "check_in_range", "check_indices",
+__all__ = ["GROWTH_LIMIT", "ParameterTypeError", "check_choice", "check_distinct_rows", "check_divergence", "diverged", "check_finite_array", "check_fraction", "check_in_range", "check_indices", "check_monitor",
            "check_non_negative", "check_non_negative_int", "check_positive", "check_positive_int",
            "check_probability", "check_validate_function", "require_columns"]
 
@@ -165,6 +165,12 @@ def check_distinct_rows(name: str, values: np.ndarray) -> None:
     if repeated.any():
         row, col = np.unravel_index(int(np.argmax(repeated)), repeated.shape)
         raise ValueError(f"{name} row {int(row)} holds item {ordered[row, col].item()!r} more than once")
+
+
+def check_monitor(monitor: object) -> None:
+    """``monitor``, the validation metric early stopping follows, must be a non-empty name."""
+    if not isinstance(monitor, str) or not monitor:
+        raise ParameterTypeError(f"monitor must be a metric name (a non-empty string), got {monitor!r}")
 
 
 def require_columns(df: pd.DataFrame, *columns: str) -> None:

@@ -44,13 +44,14 @@ import pandas as pd
 import scipy.sparse as sp
 
 from reclib.base import Recommender, user_batches
-from reclib.checks import (ParameterTypeError, check_in_range, check_non_negative_int, check_positive,
-                           check_positive_int, check_validate_function, require_columns)
+from reclib.checks import (ParameterTypeError, check_in_range, check_monitor, check_non_negative_int,
+                           check_positive, check_positive_int, check_validate_function, require_columns)
 from reclib.data.sequences import training_windows
 from reclib.features.content import ItemFeatures, check_item_features
 from reclib.models.sequential import SequenceScoring
-from reclib.models.torch_device import (DivergenceCheck, check_device, check_precision, cpu_state, resolve_device,
-                                        restore_state, synchronize, training_autocast)
+from reclib.models.torch_device import (BestEpoch, DivergenceCheck, check_device, check_precision, cpu_state,
+                                        print_epoch, resolve_device, restore_state, synchronize,
+                                        training_autocast)
 
 if TYPE_CHECKING:                           # torch is imported when a model is built
     import torch
@@ -88,7 +89,8 @@ class ItemGPT2Recommender(SequenceScoring, Recommender):
     ----------
     max_length: L, the window of items (GPT-2's ``n_positions``); embedding_dim (``n_embd``,
     divisible by ``n_heads``), n_layers, n_heads, dropout (every GPT-2 dropout); epochs,
-    batch_size, learning_rate (Adam), patience (early stopping with ``validate``), random_state
+    batch_size, learning_rate (Adam), patience and monitor (early stopping with ``validate``, by the
+    rule of the Keras recommenders: :class:`~reclib.models.torch_device.BestEpoch`), random_state
     (``torch.manual_seed`` and the window shuffle), verbose (print the loss per epoch). The sizes
     mirror :class:`~reclib.models.sequential.SASRecRecommender`'s defaults so the two compare like
     for like; ``epochs`` was chosen on the validation event (``GPT2_EPOCHS``).
@@ -109,14 +111,16 @@ class ItemGPT2Recommender(SequenceScoring, Recommender):
 
     def __init__(self, max_length: int = 50, embedding_dim: int = 128, n_layers: int = 2, n_heads: int = 2,
                  dropout: float = 0.2, epochs: int = GPT2_EPOCHS, batch_size: int = 128, learning_rate: float = 5e-3,
-                 patience: int = 3, random_state: int = 42, verbose: bool = False, timestamp_col: str = "timestamp",
-                 device: str = "auto", precision: str | None = None, **columns: str) -> None:
+                 patience: int = 3, monitor: str = "ndcg", random_state: int = 42, verbose: bool = False,
+                 timestamp_col: str = "timestamp", device: str = "auto", precision: str | None = None,
+                 **columns: str) -> None:
         super().__init__(**columns)
         check_positive_int(max_length=max_length, embedding_dim=embedding_dim, n_layers=n_layers,
                            n_heads=n_heads, epochs=epochs, batch_size=batch_size)
         check_in_range("dropout", dropout, 0.0, 1.0, high_inclusive=False)
         check_positive(learning_rate=learning_rate)
         check_non_negative_int(random_state=random_state, patience=patience)
+        check_monitor(monitor)
         if embedding_dim % n_heads:
             raise ValueError(f"embedding_dim ({embedding_dim}) must be divisible by n_heads ({n_heads})")
         if not isinstance(timestamp_col, str):
@@ -126,14 +130,14 @@ class ItemGPT2Recommender(SequenceScoring, Recommender):
         self.max_length, self.embedding_dim, self.n_layers, self.n_heads = max_length, embedding_dim, n_layers, n_heads
         self.dropout, self.epochs, self.batch_size, self.learning_rate = dropout, epochs, batch_size, learning_rate
         self.patience, self.random_state, self.verbose, self.timestamp_col = patience, random_state, verbose, timestamp_col
-        self.device, self.precision = device, precision
+        self.device, self.precision, self.monitor = device, precision, monitor
 
     def fit(self, interactions: pd.DataFrame,
             validate: Callable[[Recommender], dict[str, float]] | None = None, *,
             item_features: ItemFeatures | None = None) -> ItemGPT2Recommender:
-        """Fit on ``interactions`` (needs ``timestamp_col``). ``validate(model) -> {"ndcg": ...}``
+        """Fit on ``interactions`` (needs ``timestamp_col``). ``validate(model) -> {name: value}``
         runs after every epoch; training stops after ``patience`` epochs without a better
-        ``ndcg`` and keeps the best epoch's weights (``best_epoch_``). ``item_features``: only its
+        ``monitor`` value and keeps the best epoch's weights (``best_epoch_``). ``item_features``: only its
         ``item_ids`` are used, as the catalogue (see ``SASRecRecommender``). Trains on ``device``
         (class doc)."""
         require_columns(interactions, self.user_col, self.item_col, self.timestamp_col)
@@ -164,7 +168,7 @@ class ItemGPT2Recommender(SequenceScoring, Recommender):
         x_all = torch.from_numpy(inputs.astype(np.int64)).to(device)
         y_all = torch.from_numpy(targets.astype(np.int64)).to(device)
         self.torch_model_ = model
-        rows, best, best_state, since_best = [], -np.inf, None, 0
+        rows, stopper = [], BestEpoch(self.monitor, self.patience, {"model": model})
         check = DivergenceCheck(type(self).__name__, self.epochs, {"learning_rate": self.learning_rate},
                                 model.named_parameters())
         for epoch in range(self.epochs):
@@ -189,23 +193,18 @@ class ItemGPT2Recommender(SequenceScoring, Recommender):
             row = {"epoch": epoch + 1, "loss": total / count, "seconds": time.perf_counter() - epoch_start}
             check.epoch(epoch + 1, row["loss"])
             model.eval()
+            stop = False
             if self._validate is not None:
-                row.update({f"val_{k}": float(v) for k, v in self._validate(self).items()})
-                if row["val_ndcg"] > best:
-                    best, since_best, self.best_epoch_ = row["val_ndcg"], 0, epoch + 1
-                    best_state = {k: v.clone() for k, v in model.state_dict().items()}
-                else:
-                    since_best += 1
+                metrics = {k: float(v) for k, v in self._validate(self).items()}
+                row.update({f"val_{k}": v for k, v in metrics.items()})
+                stop = stopper.update(epoch + 1, metrics)
             rows.append(row)
             if self.verbose:
-                print(", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()),
-                      flush=True)
-            if self._validate is not None and since_best >= self.patience:
+                print_epoch(row)
+            if stop:
                 break
-        if best_state is not None:
-            model.load_state_dict(best_state)
-        else:
-            self.best_epoch_ = len(rows)
+        stopper.restore()
+        self.best_epoch_ = stopper.best_epoch or len(rows)
         self.history_ = pd.DataFrame(rows)
 
     def score_windows(self, windows: np.ndarray) -> np.ndarray:

@@ -17,9 +17,9 @@ import pandas as pd
 import scipy.sparse as sp
 
 from reclib.base import Recommender, user_batches
-from reclib.checks import (ParameterTypeError, check_choice, check_in_range,
-                           check_non_negative, check_non_negative_int, check_positive,
-                           check_positive_int, check_validate_function)
+from reclib.checks import (ParameterTypeError, check_choice, check_in_range, check_monitor,
+                           check_non_negative, check_non_negative_int, check_positive, check_positive_int,
+                           check_validate_function)
 from reclib.features.content import ItemFeatures, check_item_features
 from reclib.models.mlp import check_layer_sizes
 from reclib.models.ncf import NeuMF, PairwiseScorer, check_neumf_args
@@ -59,8 +59,7 @@ class KerasRecommender(Recommender):
         check_positive_int(epochs=epochs, batch_size=batch_size)
         check_positive(learning_rate=learning_rate)
         check_non_negative_int(patience=patience, random_state=random_state)
-        if not isinstance(monitor, str) or not monitor:
-            raise ParameterTypeError(f"monitor must be a metric name (a non-empty string), got {monitor!r}")
+        check_monitor(monitor)
         check_keras_verbose(verbose)
         self.epochs, self.batch_size, self.learning_rate = epochs, batch_size, learning_rate
         self.patience, self.monitor, self.random_state, self.verbose = patience, monitor, random_state, verbose

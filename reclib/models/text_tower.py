@@ -15,20 +15,17 @@ projection on the batch's distinct items. ``k = 0`` is the frozen-encoder two-to
 very same code; ``k = 6`` fine-tunes the whole encoder (a GPU setting).
 
 **Shared frozen states.** The cached bottom states depend only on the encoder's weights and the
-catalogue's tokens, so a fit reuses those of a live model fitted on the same weights and tokens:
-it starts from the deepest such state at or below its own depth and runs only the layers above
-(fitting ``k = 1`` and then ``k = 0`` on one catalogue runs 5 + 1 layers over it instead of
-5 + 6). The states are the same tensors, computed in the same batches, so the numbers are
-identical to a fit from scratch. The registry holds weak references only: a state lives as long as
-a model that holds it.
+catalogue's tokens, so a fit starts from the deepest state at or below its own depth that a live
+model fitted on the same weights and tokens holds (the same tensors, computed in the same
+batches: the numbers are those of a fit from scratch), held by weak references only.
 
 **Cold items.** Items seen in training get their own id embedding (index ``1 + item``); items
 absent from training share index 0 ("unknown"). During training ``id_dropout`` of the batch rows
 use index 0 too, so the text path learns to place an item on its own (TwoTower's ``id_dropout``).
 
-It trains with PyTorch directly, as :class:`~reclib.models.item_lm.ItemGPT2Recommender`: the
-encoder is a ``transformers`` PyTorch module and the default Keras backend (TensorFlow) cannot
-train a wrapped torch module. ``torch`` is imported when a model is fitted.
+It trains with PyTorch directly, as :class:`~reclib.models.item_lm.ItemGPT2Recommender` (the
+default Keras backend, TensorFlow, cannot train a wrapped ``transformers`` torch module), with the
+contract's divergence check and early stopping (:mod:`reclib.models.torch_device`).
 
 **Devices.** ``device`` ("auto", "cpu", "cuda" or "cuda:N"; "auto" takes CUDA when torch sees a
 GPU) is where a fit runs: the encoder, the towers, the cached frozen states and every batch live
@@ -47,9 +44,7 @@ loads back on its GPU where that GPU is visible, else on the CPU with ``device_ 
 
 from __future__ import annotations
 
-import hashlib
 import time
-import weakref
 from collections.abc import Callable
 
 import numpy as np
@@ -58,57 +53,20 @@ import scipy.sparse as sp
 
 from reclib import progress
 from reclib.base import Recommender, user_batches
-from reclib.checks import (ParameterTypeError, check_choice, check_in_range, check_non_negative_int,
-                           check_positive, check_positive_int, check_validate_function, require_columns)
+from reclib.checks import (ParameterTypeError, check_choice, check_in_range, check_monitor,
+                           check_non_negative_int, check_positive, check_positive_int, check_validate_function,
+                           require_columns)
 from reclib.features.content import item_text
 from reclib.features.text import DEFAULT_MODEL, resolve_model, weights_hash
-from reclib.models.torch_device import (DivergenceCheck, check_device, check_precision, cpu_state, resolve_device,
-                                        restore_state, synchronize, training_autocast)
+from reclib.models.frozen_states import frozen_states
+from reclib.models.tasks import MASK_LOGIT
+from reclib.models.torch_device import (BestEpoch, DivergenceCheck, check_device, check_precision, cpu_state,
+                                        print_epoch, resolve_device, restore_state, synchronize,
+                                        training_autocast)
 
 __all__ = ["TextTowerRecommender", "in_batch_softmax_loss", "item_texts_series"]
 
-MASK_LOGIT = -1e9       # as reclib.models.tasks: logit of an accidental hit (softmax weight 0)
 N_LAYERS = 6            # transformer layers of all-MiniLM-L6-v2
-FROZEN_BATCH = 256      # catalogue rows per batch of the frozen forward pass
-
-#: (weights hash, tokens hash, device, depth) -> hidden states (n_items, tokens, hidden) after the
-#: bottom ``depth`` layers, held by a live model (module doc, "Shared frozen states")
-_FROZEN_STATES: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
-
-
-def _frozen_states(encoder, tokens, additive, depth: int, weights: str):
-    """Hidden states (n, t, hidden) float32 of every row of ``tokens`` after the token embeddings
-    and the bottom ``depth`` transformer layers of ``encoder`` (eval mode, no gradients), in
-    batches of ``FROZEN_BATCH`` rows. ``tokens``: the tokenizer's CPU tensors; ``additive``: the
-    (n, 1, 1, t) additive attention mask, on the encoder's device (where the states are computed
-    and kept); ``weights``: a hash of the encoder's weights. Resumes from the deepest registered
-    state at a depth <= ``depth`` for the same weights, tokens and device, and registers the
-    result."""
-    import torch
-
-    ids, types = tokens["input_ids"], tokens["token_type_ids"]
-    digest = hashlib.sha256(str(tuple(ids.shape)).encode())
-    for part in (ids, types):
-        digest.update(part.numpy().tobytes())
-    device = additive.device
-    key = (weights, digest.hexdigest(), str(device))
-    start = next((d for d in range(depth, -1, -1) if (*key, d) in _FROZEN_STATES), None)
-    if start == depth:
-        return _FROZEN_STATES[(*key, depth)]
-    known = None if start is None else _FROZEN_STATES[(*key, start)]
-    layers = encoder.encoder.layer[start or 0:depth]
-    with torch.no_grad():
-        parts = []
-        for batch in user_batches(len(ids), FROZEN_BATCH):
-            hidden = (encoder.embeddings(input_ids=ids[batch].to(device), token_type_ids=types[batch].to(device))
-                      if known is None else known[batch])
-            for layer in layers:
-                hidden = layer(hidden, additive[batch])
-            parts.append(hidden)
-        states = torch.cat(parts)
-    _FROZEN_STATES[(*key, depth)] = states
-    return states
-
 
 def in_batch_softmax_loss(user_vectors, item_vectors, item_ids=None, log_q=None, temperature: float = 0.05):
     r"""Mean in-batch softmax cross-entropy, the loss of :class:`~reclib.models.tasks.RetrievalTask`.
@@ -148,13 +106,12 @@ class TextTowerRecommender(Recommender):
     "cuda" or "cuda:N": where ``fit`` runs (module doc, "Devices"); CUDA where none is visible
     raises ``ValueError`` at fit. precision: ``None`` (float32, default) or "bfloat16": on CUDA
     only (``ValueError`` at fit on the CPU), the training forward passes run under
-    ``torch.autocast`` in bfloat16.
+    ``torch.autocast`` in bfloat16. patience and monitor: early stopping with ``validate``, by the
+    rule of the Keras recommenders (:class:`~reclib.models.torch_device.BestEpoch`).
 
     The defaults were chosen on P5's validation carve-out of ML-100K (``python -m
-    experiments.tune_finetune``, ``build/tuning/finetune.json``), never on test: validation
-    Recall@10 was best with the encoder frozen for 2 epochs (0.222); training the top layer gave
-    0.218 (2 epochs, encoder learning rate 1e-4, the default for ``trainable_layers > 0``) and
-    0.220 (1 epoch, 1e-3). So ``trainable_layers=0`` is the default; pass 1..6 to fine-tune.
+    experiments.tune_finetune``; README, "How the defaults were chosen"), never on test: the
+    frozen encoder (``trainable_layers=0``) for 2 epochs; pass 1..6 to fine-tune.
 
     Data at ``fit(interactions, *, item_texts)``: ``item_texts`` is a ``pandas.Series`` of
     non-blank strings indexed by raw item id; its index is the catalogue and may hold items absent
@@ -172,9 +129,11 @@ class TextTowerRecommender(Recommender):
                  epochs: int = 2, batch_size: int = 2048, learning_rate: float = 1e-2,
                  encoder_learning_rate: float = 1e-4, max_length: int = 32, model: str = DEFAULT_MODEL,
                  random_state: int = 42, verbose: bool = False, device: str = "auto",
-                 precision: str | None = None, **columns: str) -> None:
+                 precision: str | None = None, patience: int = 3, monitor: str = "recall",
+                 **columns: str) -> None:
         super().__init__(**columns)
-        check_non_negative_int(trainable_layers=trainable_layers, random_state=random_state)
+        check_non_negative_int(trainable_layers=trainable_layers, random_state=random_state, patience=patience)
+        check_monitor(monitor)
         if trainable_layers > N_LAYERS:
             raise ValueError(f"trainable_layers must be in 0..{N_LAYERS}, got {trainable_layers}")
         check_positive_int(embedding_dim=embedding_dim, epochs=epochs, batch_size=batch_size,
@@ -196,13 +155,15 @@ class TextTowerRecommender(Recommender):
         self.epochs, self.batch_size, self.learning_rate = epochs, batch_size, learning_rate
         self.encoder_learning_rate, self.max_length, self.model = encoder_learning_rate, max_length, model
         self.random_state, self.verbose, self.device, self.precision = random_state, verbose, device, precision
+        self.patience, self.monitor = patience, monitor
 
     # -- data ------------------------------------------------------------------------------------
     def fit(self, interactions: pd.DataFrame, validate: Callable[[Recommender], dict[str, float]] | None = None,
             *, item_texts: pd.Series) -> TextTowerRecommender:
         """Fit on ``interactions``; ``item_texts``: class doc. ``validate(model) -> {name: value}``
-        runs after every epoch (its values go to ``history_`` as ``val_<name>``; no early stop).
-        Runs on ``device`` (class doc)."""
+        runs after every epoch (its values go to ``history_`` as ``val_<name>``); ``patience``
+        epochs without a better ``monitor`` value stop the fit, keeping the best epoch
+        (``best_epoch_``). Runs on ``device`` (class doc)."""
         check_validate_function(validate)
         if not isinstance(item_texts, pd.Series):
             raise ParameterTypeError(f"item_texts must be a pandas Series of texts indexed by item id, "
@@ -249,7 +210,7 @@ class TextTowerRecommender(Recommender):
         for parameter in self._top.parameters():
             parameter.requires_grad_(True)
         # the frozen bottom, once for every item (or taken from a live model fitted on the same tokens)
-        self._cached = _frozen_states(encoder, tokens, self._additive, n_layers - self.trainable_layers,
+        self._cached = frozen_states(encoder, tokens, self._additive, n_layers - self.trainable_layers,
                                       weights_hash(folder))
         return encoder
 
@@ -317,6 +278,7 @@ class TextTowerRecommender(Recommender):
                   "top": self._top}
         check = DivergenceCheck(type(self).__name__, self.epochs, culprits, [
             (f"{name}.{key}", p) for name, tower in towers.items() for key, p in tower.named_parameters()])
+        stopper = BestEpoch(self.monitor, self.patience, towers)
         for epoch in range(self.epochs):
             synchronize(device)
             epoch_start, total = time.perf_counter(), 0.0
@@ -342,12 +304,18 @@ class TextTowerRecommender(Recommender):
             rows.append({"epoch": epoch + 1, "loss": total / len(users),
                          "seconds": time.perf_counter() - epoch_start})
             check.epoch(epoch + 1, rows[-1]["loss"])
+            stop = False
             if self._validate is not None:
                 self._freeze_tables()
-                rows[-1].update({f"val_{k}": float(v) for k, v in self._validate(self).items()})
+                metrics = {k: float(v) for k, v in self._validate(self).items()}
+                rows[-1].update({f"val_{k}": v for k, v in metrics.items()})
+                stop = stopper.update(epoch + 1, metrics)
             if self.verbose:
-                print(", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in rows[-1].items()),
-                      flush=True)
+                print_epoch(rows[-1])
+            if stop:
+                break
+        stopper.restore()
+        self.best_epoch_ = stopper.best_epoch or len(rows)
         self.history_ = pd.DataFrame(rows)
         self._freeze_tables()
         self.fit_seconds_ = time.perf_counter() - start

@@ -16,8 +16,8 @@ from reclib.checks import ParameterTypeError, check_divergence, diverged
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["DivergenceCheck", "check_device", "check_precision", "cpu_state", "resolve_device", "restore_state",
-           "synchronize", "training_autocast"]
+__all__ = ["BestEpoch", "DivergenceCheck", "check_device", "check_precision", "cpu_state", "print_epoch",
+           "resolve_device", "restore_state", "synchronize", "training_autocast"]
 
 
 def check_device(device: object) -> None:
@@ -176,3 +176,44 @@ class DivergenceCheck:
                                  if not torch.isfinite(p.detach()).all()}
         check_divergence(self.model, "epoch", epoch, self.n_epochs, loss, self.start_loss, self.culprits,
                          self.advice, **bad)
+
+
+def print_epoch(row: dict[str, object]) -> None:
+    """One line of a PyTorch loop's epoch row (``verbose``): ``loss 0.1234, seconds 1.2345, ...``."""
+    print(", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()), flush=True)
+
+
+class BestEpoch:
+    """Early stopping of a PyTorch loop by the rule of the Keras
+    :class:`~reclib.training.RankingEarlyStopping`: after every epoch the validation ``metrics``
+    (``validate(model)``) are read; a higher ``monitor`` value is better; ``patience`` epochs
+    in a row without a better one stop the fit, and :meth:`restore` puts back the best epoch's
+    weights of ``modules`` (name -> ``torch.nn.Module``, copied on their device when they improve).
+    """
+
+    def __init__(self, monitor: str, patience: int, modules: dict[str, torch.nn.Module]) -> None:
+        self.monitor, self.patience, self.modules = monitor, patience, modules
+        self.best_value, self.best_epoch, self.wait = -math.inf, 0, 0
+        self.best_state: dict[str, dict[str, torch.Tensor]] | None = None
+
+    def update(self, epoch: int, metrics: dict[str, float]) -> bool:
+        """Record epoch ``epoch``'s (1-based) validation ``metrics``; True when the fit should stop."""
+        if self.monitor not in metrics:
+            raise ValueError(f"validate() returned {sorted(metrics)}, without monitor={self.monitor!r}")
+        value = float(metrics[self.monitor])
+        if not math.isfinite(value):
+            raise ValueError(f"validate() returned {self.monitor}={value} after epoch {epoch}: the "
+                             "monitored metric must be finite")
+        if value > self.best_value:
+            self.best_value, self.best_epoch, self.wait = value, epoch, 0
+            self.best_state = {name: {k: v.detach().clone() for k, v in module.state_dict().items()}
+                               for name, module in self.modules.items()}
+            return False
+        self.wait += 1
+        return self.wait > self.patience
+
+    def restore(self) -> None:
+        """Load the best epoch's weights back into ``modules`` (nothing to do before any update)."""
+        if self.best_state is not None:
+            for name, module in self.modules.items():
+                module.load_state_dict(self.best_state[name])

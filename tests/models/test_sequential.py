@@ -138,10 +138,19 @@ def test_observe_appends_events_without_training():
 def test_gpt2_early_stops_on_validate_and_keeps_the_best_epoch():
     data = _cyclic(n_users=20)
     scores = iter([0.1, 0.3, 0.2, 0.2, 0.9])
-    model = ItemGPT2Recommender(max_length=8, embedding_dim=8, n_layers=1, epochs=5, patience=2)
+    model = ItemGPT2Recommender(max_length=8, embedding_dim=8, n_layers=1, epochs=5, patience=1)
     model.fit(data, validate=lambda m: {"ndcg": next(scores)})
-    assert model.best_epoch_ == 2 and len(model.history_) == 4       # stopped after 2 epochs without gain
+    assert model.best_epoch_ == 2 and len(model.history_) == 4       # stopped when 2 epochs > patience 1
     assert model.history_["val_ndcg"].tolist() == [0.1, 0.3, 0.2, 0.2]
+    best = ItemGPT2Recommender(max_length=8, embedding_dim=8, n_layers=1, epochs=2).fit(data)
+    np.testing.assert_array_equal(model.score(data["user_id"].unique()), best.score(data["user_id"].unique()))
+    recall = iter([0.5, 0.1, 0.1])        # the monitored metric is a parameter, as for the Keras models
+    other = ItemGPT2Recommender(max_length=8, embedding_dim=8, n_layers=1, epochs=5, patience=1, monitor="recall")
+    other.fit(data, validate=lambda m: {"ndcg": 1.0, "recall": next(recall)})
+    assert other.best_epoch_ == 1 and len(other.history_) == 3
+    with pytest.raises(ValueError, match="without monitor='hr'"):
+        ItemGPT2Recommender(max_length=8, embedding_dim=8, n_layers=1, epochs=2, monitor="hr").fit(
+            data, validate=lambda m: {"ndcg": 1.0})
 
 
 def _tiny_gpt2(activation="gelu_pytorch_tanh", seed=0):

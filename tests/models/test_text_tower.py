@@ -145,6 +145,7 @@ def test_same_seed_same_scores_in_two_fresh_processes(tmp_path):
     ({"use_item_id": "yes"}, "use_item_id"), ({"model": ""}, "model"), ({"batch_size": 0}, "batch_size"),
     ({"device": "gpu"}, "device"), ({"device": "cuda:"}, "device"), ({"device": "cuda:x"}, "device"),
     ({"device": "CPU"}, "device"), ({"device": 0}, "device"), ({"device": None}, "device"),
+    ({"patience": -1}, "patience"), ({"monitor": ""}, "monitor"), ({"monitor": 3}, "monitor"),
     ({"precision": "float16"}, "precision"), ({"precision": "bf16"}, "precision"), ({"precision": True}, "precision"),
 ])
 def test_bad_arguments_raise_naming_the_parameter(params, match):
@@ -170,21 +171,36 @@ def test_validate_runs_after_every_epoch():
         tiny().fit(TRAIN, "not a function", item_texts=TEXTS)
 
 
+def test_early_stopping_keeps_the_best_epoch_as_the_keras_models_do():
+    """``patience`` epochs in a row without a better ``monitor`` stop the fit (the Keras rule:
+    stop when the wait exceeds patience) and the best epoch's weights come back: the model then
+    scores exactly as one trained for that many epochs."""
+    recall = iter([0.3, 0.1, 0.2, 0.9])
+    model = tiny(trainable_layers=1, epochs=4, patience=1).fit(TRAIN, lambda m: {"recall": next(recall)},
+                                                               item_texts=TEXTS)
+    assert model.best_epoch_ == 1 and len(model.history_) == 3
+    one_epoch = tiny(trainable_layers=1, epochs=1).fit(TRAIN, item_texts=TEXTS)
+    np.testing.assert_array_equal(model.score(USERS), one_epoch.score(USERS))
+    assert tiny(epochs=2).fit(TRAIN, item_texts=TEXTS).best_epoch_ == 2        # without validate: the last
+    with pytest.raises(ValueError, match="without monitor='recall'"):
+        tiny().fit(TRAIN, lambda m: {"ndcg": 1.0}, item_texts=TEXTS)
+
+
 def test_frozen_states_are_shared_between_live_models_with_identical_numbers(monkeypatch):
     import gc
     import weakref
 
     from transformers.models.bert.modeling_bert import BertEmbeddings
 
-    from reclib.models import text_tower
+    from reclib.models import frozen_states
 
     users = np.array([1, 2, 3, 4])
-    monkeypatch.setattr(text_tower, "_FROZEN_STATES", weakref.WeakValueDictionary())
+    monkeypatch.setattr(frozen_states, "_FROZEN_STATES", weakref.WeakValueDictionary())
     scratch = tiny(trainable_layers=0).fit(TRAIN, item_texts=TEXTS)           # all 6 layers from the tokens
     scratch_scores, scratch_states = scratch.score(users), scratch._cached.clone()
     del scratch
     gc.collect()
-    assert len(text_tower._FROZEN_STATES) == 0          # weak: gone with the only model that held it
+    assert len(frozen_states._FROZEN_STATES) == 0          # weak: gone with the only model that held it
 
     embedding_calls = []
     forward = BertEmbeddings.forward
