@@ -8,7 +8,7 @@ its id encoding::
     model.recommend(user_ids, k=10, exclude_seen=True) -> DataFrame  # user_id, item_id, score, rank
     model.predict(user_ids, item_ids) -> ndarray                     # one score per pair
 
-A subclass implements ``_fit(matrix)`` and ``_score(user_index)``; the base class validates input,
+A subclass implements ``_fit(context)`` and ``_score(user_index)``; the base class validates input,
 encodes ids, keeps the user x item training matrix and does the ranking. Unknown users raise a
 ``ValueError`` naming them, unless a subclass documents a fallback (see ``handles_unknown_users``).
 """
@@ -18,8 +18,9 @@ from __future__ import annotations
 import copy
 import inspect
 import os
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -27,10 +28,10 @@ import pandas as pd
 import scipy.sparse as sp
 
 from reclib.data.encoding import IdEncoder
-from reclib.io import atomic_write_bytes
 from reclib.data.validation import validate_interactions
+from reclib.io import atomic_write_bytes
 
-__all__ = ["Recommender", "canonical_order", "clone", "interaction_matrix", "top_k", "user_batches"]
+__all__ = ["FitContext", "Recommender", "canonical_order", "clone", "interaction_matrix", "top_k", "user_batches"]
 
 
 def top_k(scores: np.ndarray, k: int,
@@ -116,6 +117,19 @@ def interaction_matrix(users: np.ndarray, items: np.ndarray, shape: tuple[int, i
     return matrix
 
 
+@dataclass(frozen=True)
+class FitContext:
+    """What ``Recommender._fit`` learns from, built by ``fit``: ``matrix`` (n_users, n_items) CSR
+    of the training interactions (``train_matrix_``), ``interactions`` (the frame, in canonical
+    row order), and the optional ``validate`` function (model -> {metric: value}, run after
+    training epochs) or ``valid`` frame that some models' ``fit`` takes."""
+
+    matrix: sp.csr_matrix
+    interactions: pd.DataFrame
+    validate: Callable[[Recommender], dict[str, float]] | None = None
+    valid: pd.DataFrame | None = None
+
+
 class Recommender:
     """Base class: raw-id frames in and out, ids encoded inside (see module doc).
 
@@ -137,7 +151,8 @@ class Recommender:
         self.user_col, self.item_col, self.rating_col = user_col, item_col, rating_col
 
     # -- subclass hooks -----------------------------------------------------------------------
-    def _fit(self, matrix: sp.csr_matrix, interactions: pd.DataFrame) -> None:
+    def _fit(self, context: FitContext) -> None:
+        """Learn from ``context`` (built by ``fit``; the ids are encoded by then)."""
         raise NotImplementedError
 
     def _score(self, users: np.ndarray) -> np.ndarray:
@@ -154,7 +169,12 @@ class Recommender:
 
     # -- public interface ---------------------------------------------------------------------
     def fit(self, interactions: pd.DataFrame) -> Recommender:
-        """Validate ``interactions``, encode ids, build ``train_matrix_`` and fit; returns self.
+        """Validate ``interactions``, encode ids, build ``train_matrix_`` and fit; returns self."""
+        return self._fit_on(interactions)
+
+    def _fit_on(self, interactions: pd.DataFrame, validate: Callable[[Recommender], dict[str, float]] | None = None,
+                valid: pd.DataFrame | None = None) -> Recommender:
+        """``fit``'s work; a ``validate`` function or ``valid`` frame reaches ``_fit`` in its context.
 
         The frame is checked first (:func:`~reclib.data.validation.validate_interactions`: nulls,
         non-finite ratings or timestamps, duplicate keys; explicit models also refuse two ratings
@@ -184,19 +204,8 @@ class Recommender:
         values = interactions[rating].to_numpy(np.float64) if rating else None
         self.train_matrix_ = interaction_matrix(users, items, (len(self.user_ids_),
                                                                len(self.item_ids_)), values)
-        self._fit(self.train_matrix_, interactions)
+        self._fit(FitContext(self.train_matrix_, interactions, validate, valid))
         return self
-
-    def _fit_with(self, interactions: pd.DataFrame, **attributes: Any) -> Recommender:
-        """``fit(interactions)`` with ``attributes`` (a validation function or frame) set on the
-        model for the duration of the fit only, so a fitted model never keeps them."""
-        for name, value in attributes.items():
-            setattr(self, name, value)
-        try:
-            return Recommender.fit(self, interactions)
-        finally:
-            for name in attributes:
-                delattr(self, name)
 
     def user_index(self, user_ids: object) -> np.ndarray:
         """Indices of raw ``user_ids``; unknown ids raise, or are ``-1`` for models that take them."""
@@ -371,19 +380,9 @@ class Recommender:
         by reclib 0.1: only for files you trust, since unpickling runs whatever code the file
         names.
         """
-        from reclib.model_format import ModelFileError, read_model
+        from reclib.model_format import read_model
 
-        if not allow_pickle:
-            return read_model(path, cls)
-        import pickle
-
-        raw = Path(path).read_bytes()
-        if raw[:1] != b"\x80":
-            return read_model(path, cls)
-        model = pickle.loads(raw)
-        if not isinstance(model, cls):
-            raise ModelFileError(f"{path} holds a {type(model).__name__}, not a {cls.__name__}")
-        return model
+        return read_model(path, cls, allow_pickle=allow_pickle)
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items()

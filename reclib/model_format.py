@@ -84,10 +84,19 @@ def _fail(path: Any, problem: str) -> ModelFileError:
     return ModelFileError(f"{path}: {problem}")
 
 
-def read_model(path: os.PathLike[str] | str, expected: type) -> Any:
+def read_model(path: os.PathLike[str] | str, expected: type, allow_pickle: bool = False) -> Any:
     """The model stored in ``path``; it must be an instance of ``expected``. Every problem raises
-    ``ModelFileError`` naming the path and the problem, before any object is built."""
+    ``ModelFileError`` naming the path and the problem, before any object is built.
+    ``allow_pickle=True`` also reads a pickle (reclib 0.1's format), which runs whatever code the
+    file names: only for files you trust."""
     raw = pathlib.Path(path).read_bytes()
+    if raw[:1] == b"\x80" and allow_pickle:
+        import pickle
+
+        model = pickle.loads(raw)
+        if not isinstance(model, expected):
+            raise _fail(path, f"holds a {type(model).__name__}, not a {expected.__name__}")
+        return model
     if raw[:1] == b"\x80":
         raise _fail(path, "this is a Python pickle (the format of reclib 0.1). Loading a pickle runs "
                           "any code it holds: if you trust the file, load it with "

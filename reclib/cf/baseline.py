@@ -17,10 +17,9 @@ ratings: an item with 2 ratings of 5 gets :math:`b_i = 2 \cdot 1.47/(2+\lambda_i
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 
-from reclib.base import Recommender
+from reclib.base import FitContext, Recommender
 from reclib.checks import check_finite_array, check_non_negative, check_positive_int
 
 __all__ = ["BaselinePredictor", "ExplicitFeedbackMixin", "fit_biases"]
@@ -106,7 +105,8 @@ class BaselinePredictor(ExplicitFeedbackMixin, Recommender):
         check_positive_int(epochs=epochs)
         self.reg_user, self.reg_item, self.epochs = reg_user, reg_item, epochs
 
-    def _fit(self, matrix: sp.csr_matrix, interactions: pd.DataFrame) -> None:
+    def _fit(self, context: FitContext) -> None:
+        matrix = context.matrix
         coo = matrix.tocoo()
         self._set_rating_range(matrix)
         self.mu_, self.user_bias_, self.item_bias_ = fit_biases(

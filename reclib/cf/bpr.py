@@ -19,7 +19,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from reclib import progress
-from reclib.base import Recommender
+from reclib.base import FitContext, Recommender
 from reclib.cf import kernels
 from reclib.cf.linalg import scatter_add
 from reclib.checks import (check_choice, check_divergence, check_non_negative, check_non_negative_int,
@@ -157,7 +157,8 @@ class BPR(Recommender):
         self.batch_size, self.init_std, self.n_blocks = batch_size, init_std, n_blocks
         self.random_state, self.verbose, self.dtype = random_state, verbose, dtype
 
-    def _fit(self, matrix: sp.csr_matrix, interactions: pd.DataFrame) -> None:
+    def _fit(self, context: FitContext) -> None:
+        matrix, interactions = context.matrix, context.interactions
         rng = np.random.default_rng(self.random_state)
         n_users, n_items = matrix.shape
         matrix = sp.csr_matrix(matrix)

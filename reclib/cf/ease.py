@@ -18,11 +18,10 @@ Scores are :math:`XB`. One :math:`n_i \times n_i` inverse: seconds for thousands
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import scipy.linalg
 import scipy.sparse as sp
 
-from reclib.base import Recommender
+from reclib.base import FitContext, Recommender
 from reclib.checks import check_finite_array, check_positive
 
 __all__ = ["EASE", "ease_weights"]
@@ -63,7 +62,8 @@ class EASE(Recommender):
         check_positive(reg=reg)
         self.reg = reg
 
-    def _fit(self, matrix: sp.csr_matrix, interactions: pd.DataFrame) -> None:
+    def _fit(self, context: FitContext) -> None:
+        matrix = context.matrix
         self.weights_ = ease_weights(matrix, self.reg)
 
     def _score(self, users: np.ndarray) -> np.ndarray:

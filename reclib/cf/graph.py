@@ -19,10 +19,9 @@ MovieLens-100K.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 
-from reclib.base import Recommender
+from reclib.base import FitContext, Recommender
 from reclib.checks import check_finite_array, check_non_negative, check_positive, check_positive_int
 
 __all__ = ["RP3beta", "rp3beta_weights"]
@@ -90,7 +89,8 @@ class RP3beta(Recommender):
             check_positive_int(n_neighbors=n_neighbors)
         self.alpha, self.beta, self.n_neighbors = alpha, beta, n_neighbors
 
-    def _fit(self, matrix: sp.csr_matrix, interactions: pd.DataFrame) -> None:
+    def _fit(self, context: FitContext) -> None:
+        matrix = context.matrix
         self.weights_ = rp3beta_weights(matrix, self.alpha, self.beta, self.n_neighbors)
 
     def _score(self, users: np.ndarray) -> np.ndarray:

@@ -27,7 +27,7 @@ import scipy.linalg
 import scipy.sparse as sp
 
 from reclib import progress
-from reclib.base import Recommender
+from reclib.base import FitContext, Recommender
 from reclib.cf import kernels
 from reclib.checks import (check_choice, check_divergence, check_finite_array, check_non_negative,
                            check_non_negative_int, check_positive, check_positive_int, diverged)
@@ -162,7 +162,8 @@ class ImplicitALS(Recommender):
         self.init_std, self.random_state, self.verbose = init_std, random_state, verbose
         self.solver, self.cg_steps, self.dtype = solver, cg_steps, dtype
 
-    def _fit(self, matrix: sp.csr_matrix, interactions: pd.DataFrame) -> None:
+    def _fit(self, context: FitContext) -> None:
+        matrix = context.matrix
         rng = np.random.default_rng(self.random_state)
         with np.errstate(over="ignore"):       # a huge init_std is reported by the first check
             X = rng.normal(0, self.init_std, (matrix.shape[0], self.n_factors)).astype(self.dtype)

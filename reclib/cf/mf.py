@@ -30,7 +30,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from reclib import progress
-from reclib.base import Recommender
+from reclib.base import FitContext, Recommender
 from reclib.cf import kernels
 from reclib.cf.baseline import ExplicitFeedbackMixin
 from reclib.checks import check_divergence, diverged
@@ -188,9 +188,10 @@ class BiasedMF(ExplicitFeedbackMixin, Recommender):
             check_finite_array(f"valid[{self.rating_col!r}]", valid[self.rating_col])
             if valid.empty:
                 valid = None
-        return self._fit_with(interactions, _valid=valid)
+        return self._fit_on(interactions, valid=valid)
 
-    def _fit(self, matrix: sp.csr_matrix, interactions: pd.DataFrame) -> None:
+    def _fit(self, context: FitContext) -> None:
+        matrix = context.matrix
         rng = np.random.default_rng(self.random_state)
         n_users, n_items = matrix.shape
         self._set_rating_range(matrix)
@@ -219,8 +220,8 @@ class BiasedMF(ExplicitFeedbackMixin, Recommender):
                              item_factors=self.item_factors_, user_bias=self.user_bias_,
                              item_bias=self.item_bias_)
             row = {"epoch": epoch + 1, "loss": loss, "train_rmse": float(np.sqrt(sse / len(ratings)))}
-            if self._valid is not None:
-                v = self._valid
+            if context.valid is not None:
+                v = context.valid
                 err = v[self.rating_col].to_numpy() - self.predict(v[self.user_col], v[self.item_col])
                 row["valid_rmse"] = float(np.sqrt(np.mean(err ** 2)))
             history.append(row)

@@ -13,10 +13,9 @@ user's score for item :math:`j` sums the similarities of the items the user has:
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 
-from reclib.base import Recommender, top_k, user_batches
+from reclib.base import FitContext, Recommender, top_k, user_batches
 from reclib.cf.baseline import ExplicitFeedbackMixin, fit_biases
 from reclib.checks import (check_choice, check_finite_array, check_non_negative, check_positive_int,
                            require_columns)
@@ -75,7 +74,8 @@ class ItemKNN(Recommender):
         check_non_negative(shrinkage=shrinkage)
         self.n_neighbors, self.shrinkage = n_neighbors, shrinkage
 
-    def _fit(self, matrix: sp.csr_matrix, interactions: pd.DataFrame) -> None:
+    def _fit(self, context: FitContext) -> None:
+        matrix = context.matrix
         self.similarity_ = cosine_item_similarity(matrix, self.n_neighbors, self.shrinkage)
 
     def _score(self, users: np.ndarray) -> np.ndarray:
@@ -102,9 +102,10 @@ class LastItemKNN(ItemKNN):
         super().__init__(n_neighbors, shrinkage, **columns)
         self.timestamp_col = timestamp_col
 
-    def _fit(self, matrix: sp.csr_matrix, interactions: pd.DataFrame) -> None:
+    def _fit(self, context: FitContext) -> None:
+        matrix, interactions = context.matrix, context.interactions
         require_columns(interactions, self.timestamp_col)
-        super()._fit(matrix, interactions)
+        super()._fit(context)
         # rows arrive sorted by (user, timestamp, item): each user's last row is their last item
         last = interactions.drop_duplicates(self.user_col, keep="last")
         self.last_item_ = self.item_encoder_.transform(last[self.item_col])[
@@ -220,7 +221,8 @@ class NeighborhoodCF(ExplicitFeedbackMixin, Recommender):
         self.shrinkage, self.min_support = shrinkage, min_support
         self.reg_user, self.reg_item, self.batch_size = reg_user, reg_item, batch_size
 
-    def _fit(self, matrix: sp.csr_matrix, interactions: pd.DataFrame) -> None:
+    def _fit(self, context: FitContext) -> None:
+        matrix = context.matrix
         self._set_rating_range(matrix)
         coo = matrix.tocoo()
         self.mu_, self.user_bias_, self.item_bias_ = fit_biases(

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 
-from reclib.base import Recommender
+from reclib.base import FitContext, Recommender
 
 __all__ = ["MostPopular"]
 
@@ -22,7 +21,8 @@ class MostPopular(Recommender):
 
     handles_unknown_users = True
 
-    def _fit(self, matrix: sp.csr_matrix, interactions: pd.DataFrame) -> None:
+    def _fit(self, context: FitContext) -> None:
+        matrix = context.matrix
         self.item_counts_ = np.asarray((matrix > 0).sum(axis=0)).ravel().astype(np.float64)
 
     def _score(self, users: np.ndarray) -> np.ndarray:

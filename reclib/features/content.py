@@ -22,7 +22,7 @@ import pandas as pd
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from reclib.base import Recommender
+from reclib.base import FitContext, Recommender
 from reclib.checks import (ParameterTypeError, check_choice, check_finite_array, check_positive,
                            require_columns)
 
@@ -329,7 +329,8 @@ class ContentRecommender(Recommender):
     def _item_catalogue(self, interactions: pd.DataFrame) -> np.ndarray:
         return self.item_features_.item_ids
 
-    def _fit(self, matrix: sp.csr_matrix, interactions: pd.DataFrame) -> None:
+    def _fit(self, context: FitContext) -> None:
+        interactions = context.interactions
         vectors = self.item_features_.vectors[self.item_features_.rows(self.item_ids_)]
         self.item_matrix_ = l2_normalize(vectors)                # rows follow item_ids_
         users, profiles = user_profiles(interactions, vectors, self.item_ids_, self.weighting,

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from reclib.base import Recommender, top_k
+from reclib.base import FitContext, Recommender, top_k
 from reclib.checks import (ParameterTypeError, check_choice, check_finite_array, check_non_negative,
                            check_positive, check_positive_int, check_probability)
 from reclib.features.content import ItemFeatures, check_item_features, check_item_ids, check_item_vectors
@@ -138,7 +138,8 @@ class HybridRecommender(Recommender):
             return super()._item_catalogue(interactions)
         return self.item_features_.item_ids
 
-    def _fit(self, matrix: sp.csr_matrix, interactions: pd.DataFrame) -> None:
+    def _fit(self, context: FitContext) -> None:
+        interactions = context.interactions
         self.cf_model.fit(interactions)
         if self.item_features_ is None:
             self.text_model.fit(interactions)
@@ -204,7 +205,8 @@ class FeatureToFactorRecommender(Recommender):
     def _item_catalogue(self, interactions: pd.DataFrame) -> np.ndarray:
         return self.item_features_.item_ids
 
-    def _fit(self, matrix: sp.csr_matrix, interactions: pd.DataFrame) -> None:
+    def _fit(self, context: FitContext) -> None:
+        interactions = context.interactions
         model = self.factor_model.fit(interactions)
         if not hasattr(model, "item_factors_"):
             raise ValueError(f"{type(model).__name__} has no item_factors_: use a factor model")

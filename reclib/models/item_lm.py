@@ -41,9 +41,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
-from reclib.base import Recommender, user_batches
+from reclib.base import FitContext, Recommender, user_batches
 from reclib.checks import (ParameterTypeError, check_in_range, check_monitor, check_non_negative_int,
                            check_positive, check_positive_int, check_validate_function, require_columns)
 from reclib.data.sequences import training_windows
@@ -145,9 +144,10 @@ class ItemGPT2Recommender(SequenceScoring, Recommender):
                                                   model=type(self).__name__)
         check_validate_function(validate)
         self.device_ = resolve_device(self.device, self.precision)
-        return self._fit_with(interactions, _validate=validate)
+        return self._fit_on(interactions, validate=validate)
 
-    def _fit(self, matrix: sp.csr_matrix, interactions: pd.DataFrame) -> None:
+    def _fit(self, context: FitContext) -> None:
+        interactions = context.interactions
         import torch
         from transformers import GPT2Config, GPT2LMHeadModel
 
@@ -194,8 +194,8 @@ class ItemGPT2Recommender(SequenceScoring, Recommender):
             check.epoch(epoch + 1, row["loss"])
             model.eval()
             stop = False
-            if self._validate is not None:
-                metrics = {k: float(v) for k, v in self._validate(self).items()}
+            if context.validate is not None:
+                metrics = {k: float(v) for k, v in context.validate(self).items()}
                 row.update({f"val_{k}": v for k, v in metrics.items()})
                 stop = stopper.update(epoch + 1, metrics)
             rows.append(row)

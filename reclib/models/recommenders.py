@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from reclib.base import Recommender, user_batches
+from reclib.base import FitContext, Recommender, user_batches
 from reclib.checks import (ParameterTypeError, check_choice, check_in_range, check_monitor,
                            check_non_negative, check_non_negative_int, check_positive, check_positive_int,
                            check_validate_function)
@@ -67,15 +67,16 @@ class KerasRecommender(Recommender):
     def fit(self, interactions: pd.DataFrame, validate: Validate | None = None) -> KerasRecommender:
         """Fit on ``interactions``; with ``validate``, early-stop on its ``monitor`` metric."""
         check_validate_function(validate)
-        return self._fit_with(interactions, _validate=validate)
+        return self._fit_on(interactions, validate=validate)
 
-    def _train(self, build: Callable[[], keras.Model], dataset: keras.utils.PyDataset) -> keras.Model:
-        """Seed, build the model (``build()``, which sets ``keras_model_``: ``validate`` scores
-        through it during training), compile and fit it through a :class:`Trainer`; set
+    def _train(self, build: Callable[[], keras.Model], dataset: keras.utils.PyDataset,
+               context: FitContext) -> keras.Model:
+        """Seed, build the model (``build()``, which sets ``keras_model_``: ``context.validate``
+        scores through it during training), compile and fit it through a :class:`Trainer`; set
         ``history_`` and ``best_epoch_``; return the trained model."""
         trainer = Trainer(self.epochs, self.batch_size, self.learning_rate, self.patience, self.monitor,
                           self.random_state, self.verbose)
-        validate = None if self._validate is None else (lambda: self._validate(self))
+        validate = None if context.validate is None else (lambda: context.validate(self))
         self.history_ = trainer.fit(build, dataset, validate=validate, name=type(self).__name__)
         self.best_epoch_ = trainer.best_epoch_
         return trainer.model_
@@ -107,7 +108,8 @@ class NCF(KerasRecommender):
         self.variant, self.gmf_dim, self.mlp_dims, self.l2, self.dropout = variant, gmf_dim, tuple(mlp_dims), l2, dropout
         self.loss, self.n_negatives = loss, n_negatives
 
-    def _fit(self, matrix: sp.csr_matrix, interactions: pd.DataFrame) -> None:
+    def _fit(self, context: FitContext) -> None:
+        matrix = context.matrix
         coo = matrix.tocoo()
         mode = "pointwise" if self.loss == "bce" else "pairwise"
         dataset = NegativeSamplingDataset(coo.row, coo.col, matrix.shape[1], self.n_negatives,
@@ -119,7 +121,7 @@ class NCF(KerasRecommender):
             # the task: NeuMF's pointwise BCE, or BPR on (positive, negative) scores
             return self.keras_model_ if mode == "pointwise" else PairwiseScorer(self.keras_model_)
 
-        self._train(build, dataset)
+        self._train(build, dataset, context)
 
     def _score(self, users: np.ndarray) -> np.ndarray:
         n_items = len(self.item_ids_)
@@ -196,7 +198,8 @@ class TwoTowerRecommender(KerasRecommender):
             return super()._item_catalogue(interactions)
         return self.item_features_.item_ids
 
-    def _fit(self, matrix: sp.csr_matrix, interactions: pd.DataFrame) -> None:
+    def _fit(self, context: FitContext) -> None:
+        matrix, interactions = context.matrix, context.interactions
         n_users, n_items = matrix.shape
         counts = np.asarray((matrix > 0).sum(axis=0)).ravel()
         # keras item index: 1 + catalogue index for items seen in training, 0 ("unknown") otherwise
@@ -228,7 +231,7 @@ class TwoTowerRecommender(KerasRecommender):
                                          self.log_q_correction, self.l2, self.use_user_id)
             return self.keras_model_
 
-        self._train(build, dataset)
+        self._train(build, dataset, context)
 
     def _histories(self, interactions: pd.DataFrame) -> np.ndarray:
         """(n_users, history_length) keras item indices of each user's latest items, 0-padded."""

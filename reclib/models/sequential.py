@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from reclib.base import user_batches
+from reclib.base import FitContext, user_batches
 from reclib.checks import (ParameterTypeError, check_choice, check_in_range, check_positive, check_positive_int,
                            require_columns)
 from reclib.data.sequences import last_window, pad_histories, training_windows, user_sequences
@@ -179,7 +179,8 @@ class SequentialRecommender(SequenceScoring, KerasRecommender):
         self.item_features_ = features
         return super().fit(interactions, validate)
 
-    def _fit(self, matrix: sp.csr_matrix, interactions: pd.DataFrame) -> None:
+    def _fit(self, context: FitContext) -> None:
+        interactions = context.interactions
         self._store_sequences(interactions)
         inputs, targets = training_windows(self.sequences_, self.max_length, self.stride)
         if len(inputs) == 0:
@@ -195,7 +196,7 @@ class SequentialRecommender(SequenceScoring, KerasRecommender):
                 self._initialise_items(self.keras_model_)
             return self.keras_model_
 
-        self._train(build, dataset)
+        self._train(build, dataset, context)
         self._export()
 
     def _initialise_items(self, model: SequenceModel) -> None:

@@ -49,10 +49,9 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
 from reclib import progress
-from reclib.base import Recommender, user_batches
+from reclib.base import FitContext, Recommender, user_batches
 from reclib.checks import (ParameterTypeError, check_choice, check_in_range, check_monitor,
                            check_non_negative_int, check_positive, check_positive_int, check_validate_function,
                            require_columns)
@@ -182,7 +181,7 @@ class TextTowerRecommender(Recommender):
                              f"entry in item_texts, e.g. {missing[:5].tolist()}")
         self.item_texts_ = item_texts
         self.device_ = resolve_device(self.device, self.precision)
-        return self._fit_with(interactions, _validate=validate)
+        return self._fit_on(interactions, validate=validate)
 
     def _item_catalogue(self, interactions: pd.DataFrame) -> np.ndarray:
         return self.item_texts_.index.to_numpy()
@@ -242,7 +241,8 @@ class TextTowerRecommender(Recommender):
         return torch.nn.functional.normalize(x, dim=-1)
 
     # -- training ----------------------------------------------------------------------------------
-    def _fit(self, matrix: sp.csr_matrix, interactions: pd.DataFrame) -> None:
+    def _fit(self, context: FitContext) -> None:
+        matrix, interactions = context.matrix, context.interactions
         import torch
 
         start = time.perf_counter()
@@ -305,9 +305,9 @@ class TextTowerRecommender(Recommender):
                          "seconds": time.perf_counter() - epoch_start})
             check.epoch(epoch + 1, rows[-1]["loss"])
             stop = False
-            if self._validate is not None:
+            if context.validate is not None:
                 self._freeze_tables()
-                metrics = {k: float(v) for k, v in self._validate(self).items()}
+                metrics = {k: float(v) for k, v in context.validate(self).items()}
                 rows[-1].update({f"val_{k}": v for k, v in metrics.items()})
                 stop = stopper.update(epoch + 1, metrics)
             if self.verbose:

@@ -254,8 +254,8 @@ class _FixedScores(Recommender):
         super().__init__()
         self.bad, self.bad_user = bad, bad_user
 
-    def _fit(self, matrix, interactions):
-        self.n_items_ = matrix.shape[1]
+    def _fit(self, context):
+        self.n_items_ = context.matrix.shape[1]
 
     def _score(self, users):
         scores = np.tile(np.arange(self.n_items_, dtype=np.float64), (len(users), 1))
