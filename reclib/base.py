@@ -176,11 +176,9 @@ class Recommender:
                 valid: pd.DataFrame | None = None) -> Recommender:
         """``fit``'s work; a ``validate`` function or ``valid`` frame reaches ``_fit`` in its context.
 
-        The frame is checked first (:func:`~reclib.data.validation.validate_interactions`: nulls,
-        non-finite ratings or timestamps, duplicate keys; explicit models also refuse two ratings
-        of one (user, item) pair). Rows are then put in a canonical order (user, timestamp if
-        present, item), so the order of the input rows never changes what a model learns (models
-        with ``reads_rows = False`` learn from the matrix alone, which is the same in any order).
+        The frame is checked first (:func:`~reclib.data.validation.validate_interactions`;
+        explicit models also refuse two ratings of one pair), then its rows are put in a canonical
+        order (user, timestamp if present, item): the input's row order never changes a model.
         """
         rating = self.rating_col if self.uses_rating else None
         timestamp = getattr(self, "timestamp_col", "timestamp")
@@ -283,12 +281,12 @@ class Recommender:
         """Scores (n_histories, n_items) over ``item_ids_`` for users described only by the raw item
         ids they interacted with (events that arrived after ``fit``, or a new user's first clicks).
 
-        Models that support it implement ``_score_history_matrix``; an item unknown to the model
+        Models that support it implement ``score_history_matrix``; an item unknown to the model
         raises ``ValueError`` naming it. Models that cannot score a history raise
         ``NotImplementedError``.
         """
         self._check_fitted()
-        return self._score_history_matrix(self.history_matrix(histories))
+        return self.score_history_matrix(self.history_matrix(histories))
 
     def history_matrix(self, histories: Sequence[Sequence[object]]) -> sp.csr_matrix:
         """A (n_histories, n_items) CSR matrix with 1.0 for every item of each history."""
@@ -307,11 +305,14 @@ class Recommender:
     @classmethod
     def scores_histories(cls) -> bool:
         """Whether the class implements :meth:`score_histories` (its own, or through
-        ``_score_history_matrix``): what ``reclib.serving`` needs of a model."""
+        ``score_history_matrix``): what ``reclib.serving`` needs of a model."""
         return (cls.score_histories is not Recommender.score_histories
-                or cls._score_history_matrix is not Recommender._score_history_matrix)
+                or cls.score_history_matrix is not Recommender.score_history_matrix)
 
-    def _score_history_matrix(self, history: sp.csr_matrix) -> np.ndarray:
+    def score_history_matrix(self, history: sp.csr_matrix) -> np.ndarray:
+        """Scores (n_histories, n_items) of histories given as a (n_histories, n_items) 0/1 CSR
+        matrix over ``item_ids_`` (:meth:`history_matrix`); what models that can score histories
+        implement (the others raise ``NotImplementedError``)."""
         raise NotImplementedError(f"{type(self).__name__} cannot score from an explicit history")
 
     # -- estimator conventions (scikit-learn's) ---------------------------------------------------

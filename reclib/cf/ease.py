@@ -69,5 +69,5 @@ class EASE(Recommender):
     def _score(self, users: np.ndarray) -> np.ndarray:
         return np.asarray(self.train_matrix_[users] @ self.weights_)
 
-    def _score_history_matrix(self, history: sp.csr_matrix) -> np.ndarray:
+    def score_history_matrix(self, history: sp.csr_matrix) -> np.ndarray:
         return np.asarray(history @ self.weights_)

@@ -98,5 +98,5 @@ class RP3beta(Recommender):
         rows.data = np.ones_like(rows.data)
         return np.asarray(rows @ self.weights_)
 
-    def _score_history_matrix(self, history: sp.csr_matrix) -> np.ndarray:
+    def score_history_matrix(self, history: sp.csr_matrix) -> np.ndarray:
         return np.asarray(history @ self.weights_)

@@ -261,5 +261,5 @@ class ImplicitALS(Recommender):
             raise np.linalg.LinAlgError(f"the fold-in system is not positive definite "
                                         f"(reg={self.reg!r})") from None
 
-    def _score_history_matrix(self, history: sp.csr_matrix) -> np.ndarray:
+    def score_history_matrix(self, history: sp.csr_matrix) -> np.ndarray:
         return self.fold_in_matrix(history) @ self.item_factors_.T

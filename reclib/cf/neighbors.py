@@ -82,7 +82,7 @@ class ItemKNN(Recommender):
         # row i of similarity_ holds item i's neighbours: score_uj = sum_i x_ui s_ij
         return np.asarray((self.train_matrix_[users] @ self.similarity_).todense())
 
-    def _score_history_matrix(self, history: sp.csr_matrix) -> np.ndarray:
+    def score_history_matrix(self, history: sp.csr_matrix) -> np.ndarray:
         return np.asarray((history @ self.similarity_).todense())
 
 

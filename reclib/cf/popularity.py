@@ -28,5 +28,5 @@ class MostPopular(Recommender):
     def _score(self, users: np.ndarray) -> np.ndarray:
         return np.tile(self.item_counts_, (len(users), 1))
 
-    def _score_history_matrix(self, history: sp.csr_matrix) -> np.ndarray:
+    def score_history_matrix(self, history: sp.csr_matrix) -> np.ndarray:
         return np.tile(self.item_counts_, (history.shape[0], 1))

@@ -58,7 +58,7 @@ def explain(model: Recommender, history: Sequence[object], k: int = 5, top: int 
     check_positive_int(k=k, top=top)
     history = list(history)
     matrix = model.history_matrix([history])
-    scores = np.array(model._score_history_matrix(matrix), dtype=np.float64)
+    scores = np.array(model.score_history_matrix(matrix), dtype=np.float64)
     best, best_scores = top_k(scores, k, matrix)
     items = model.item_ids_[best[0]]
     parts = contributions(model, history, items)

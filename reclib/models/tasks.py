@@ -36,10 +36,18 @@ __all__ = ["NextItemTask", "PairwiseTask", "PointwiseTask", "RetrievalTask", "in
 MASK_LOGIT = -1e9          # logit of a masked column (accidental hit): softmax weight exactly 0
 
 
+def _summed(loss):
+    """One additional loss as ``Model.compute_loss`` adds it: summed, cast to ``floatx`` if not a
+    float (the public-ops version of Keras' own aggregation)."""
+    if not keras.backend.is_float_dtype(loss.dtype):
+        loss = ops.cast(loss, keras.config.floatx())
+    return ops.sum(loss)
+
+
 def total_loss(model: keras.Model, task_loss):
     """``task_loss`` plus the model's regularisation losses (``model.losses``), summed as Keras'
     own ``Model.compute_loss`` does (so the numbers are those of a compiled loss)."""
-    losses = [task_loss, *(model._aggregate_additional_loss(loss) for loss in model.losses)]
+    losses = [task_loss, *(_summed(loss) for loss in model.losses)]
     return losses[0] if len(losses) == 1 else ops.sum(losses)
 
 
