@@ -71,3 +71,9 @@ class EASE(Recommender):
 
     def score_history_matrix(self, history: sp.csr_matrix) -> np.ndarray:
         return np.asarray(history @ self.weights_)
+
+    def contributions(self, history: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """Contribution (len(items), len(history)) of each history item to each item's score,
+        rows summing to the history's scores (``reclib.interactive.explain``); both arguments are
+        item indices."""
+        return self.weights_[np.ix_(history, items)].T

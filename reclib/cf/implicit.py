@@ -263,3 +263,13 @@ class ImplicitALS(Recommender):
 
     def score_history_matrix(self, history: sp.csr_matrix) -> np.ndarray:
         return self.fold_in_matrix(history) @ self.item_factors_.T
+
+    def contributions(self, history: np.ndarray, items: np.ndarray) -> np.ndarray:
+        r"""Contribution (len(items), len(history)) of each history item to each item's folded-in
+        score, through ALS's item-item form (Hu, Koren & Volinsky 2008, section 5):
+        :math:`c\, y_i^\top W y_j` with :math:`W = (Y^\top Y + \alpha Y_H^\top Y_H + \lambda I)^{-1}`,
+        :math:`c = 1 + \alpha` (``reclib.interactive.explain``); both arguments are item indices."""
+        Y = np.asarray(self.item_factors_, dtype=np.float64)
+        lam = self.reg * (len(Y) + self.alpha * len(history)) ** self.reg_exponent
+        W = np.linalg.inv(Y.T @ Y + self.alpha * Y[history].T @ Y[history] + lam * np.eye(Y.shape[1]))
+        return (1.0 + self.alpha) * (Y[items] @ W @ Y[history].T)

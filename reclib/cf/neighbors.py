@@ -85,6 +85,12 @@ class ItemKNN(Recommender):
     def score_history_matrix(self, history: sp.csr_matrix) -> np.ndarray:
         return np.asarray((history @ self.similarity_).todense())
 
+    def contributions(self, history: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """Contribution (len(items), len(history)) of each history item to each item's score,
+        rows summing to the history's scores (``reclib.interactive.explain``); both arguments are
+        item indices."""
+        return np.asarray(self.similarity_[history][:, items].todense()).T
+
 
 class LastItemKNN(ItemKNN):
     """Items similar to the user's **last** item: the item-kNN score of a one-item history.
@@ -123,6 +129,17 @@ class LastItemKNN(ItemKNN):
         if len(rows):
             last = self.item_encoder_.transform(np.asarray([histories[r][-1] for r in rows]))
             out[rows] = self.similarity_[last].toarray()
+        return out
+
+    def score_history_matrix(self, history: sp.csr_matrix) -> np.ndarray:
+        raise NotImplementedError("LastItemKNN scores a history by its last item, which a history matrix "
+                                  "does not record: use score_histories")
+
+    def contributions(self, history: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """All of each score comes from the last history item (indices, as :meth:`ItemKNN.contributions`)."""
+        out = np.zeros((len(items), len(history)))
+        if len(history):
+            out[:, -1] = self.similarity_[history[-1]].toarray().ravel()[items]
         return out
 
 

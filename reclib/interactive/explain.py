@@ -31,23 +31,15 @@ __all__ = ["contributions", "explain", "nearest_texts"]
 def contributions(model: Recommender, history: Sequence[object], items: Sequence[object]) -> np.ndarray:
     """Contribution of every history item to the score of each of ``items`` (raw ids):
     an array (len(items), len(history)) whose rows sum to ``model.score_histories([history])``
-    at those items (module doc). ``model`` is a fitted EASE, ItemKNN or ImplicitALS.
-    """
-    from reclib.cf import EASE, ImplicitALS, ItemKNN
-
+    at those items (module doc). ``model`` is a fitted model that explains its scores (it has a
+    ``contributions(history_indices, item_indices)`` method: EASE, ItemKNN, LastItemKNN,
+    ImplicitALS)."""
+    if not callable(getattr(model, "contributions", None)):
+        raise ValueError(f"{type(model).__name__} cannot split its scores into per-item contributions "
+                         "(models that can: EASE, ItemKNN, LastItemKNN, ImplicitALS)")
+    model._check_fitted()
     h = model.item_encoder_.transform(np.asarray(list(history)))
-    target = model.item_encoder_.transform(np.asarray(list(items)))
-    if isinstance(model, EASE):
-        return model.weights_[np.ix_(h, target)].T
-    if isinstance(model, ItemKNN):
-        return np.asarray(model.similarity_[h][:, target].todense()).T
-    if isinstance(model, ImplicitALS):
-        Y = np.asarray(model.item_factors_, dtype=np.float64)
-        c = 1.0 + model.alpha
-        lam = model.reg * (len(Y) + model.alpha * len(h)) ** model.reg_exponent
-        W = np.linalg.inv(Y.T @ Y + model.alpha * Y[h].T @ Y[h] + lam * np.eye(Y.shape[1]))
-        return c * (Y[target] @ W @ Y[h].T)
-    raise ValueError(f"contributions needs a fitted EASE, ItemKNN or ImplicitALS, got {type(model).__name__}")
+    return model.contributions(h, model.item_encoder_.transform(np.asarray(list(items))))
 
 
 def explain(model: Recommender, history: Sequence[object], k: int = 5, top: int = 2) -> pd.DataFrame:
@@ -57,9 +49,8 @@ def explain(model: Recommender, history: Sequence[object], k: int = 5, top: int 
     """
     check_positive_int(k=k, top=top)
     history = list(history)
-    matrix = model.history_matrix([history])
-    scores = np.array(model.score_history_matrix(matrix), dtype=np.float64)
-    best, best_scores = top_k(scores, k, matrix)
+    scores = np.array(model.score_histories([history]), dtype=np.float64)
+    best, best_scores = top_k(scores, k, model.history_matrix([history]))
     items = model.item_ids_[best[0]]
     parts = contributions(model, history, items)
     order = np.argsort(-parts, axis=1, kind="stable")[:, :top]

@@ -8,7 +8,7 @@ import pytest
 import scipy.sparse as sp
 from scipy.special import ndtr
 
-from reclib.cf import EASE, ImplicitALS, ItemKNN
+from reclib.cf import EASE, ImplicitALS, ItemKNN, LastItemKNN, MostPopular
 from reclib.interactive import (ClickSimulator, EpsilonGreedyPolicy, GreedyPolicy, LinUCBPolicy,
                                 LinearThompsonPolicy, PopularityPolicy, TextPolicy, contributions,
                                 cumulative_curves, explain, exposure, interest_sentences,
@@ -201,6 +201,18 @@ def test_contributions_add_up_and_removing_the_top_item_lowers_the_score(make, s
     reduced = [h for h in history if h != table.loc[0, "because"]]
     lower = model.score_histories([reduced])[0, model.item_encoder_.transform([item])[0]]
     assert lower < score
+
+
+def test_last_item_knn_explains_by_its_last_item_and_others_say_they_cannot(synthetic_interactions):
+    model = LastItemKNN().fit(synthetic_interactions)
+    history = synthetic_interactions.loc[synthetic_interactions.user_id == 3, "item_id"].tolist()
+    table = explain(model, history, k=3, top=1)
+    assert set(table["because"]) == {history[-1]}
+    parts = contributions(model, history, table["item_id"].tolist())
+    np.testing.assert_allclose(parts.sum(axis=1), table["score"], rtol=1e-12)
+    assert not parts[:, :-1].any()
+    with pytest.raises(ValueError, match="MostPopular cannot split its scores"):
+        contributions(MostPopular().fit(synthetic_interactions), history, [history[0]])
 
 
 def test_nearest_texts_orders_by_cosine():
