@@ -12,7 +12,10 @@
    was "not seen at fit";
 6. ``clone(model)`` has the same parameters and no fitted state, and refitted on the same frame
    gives the same scores (same seed, same numbers);
-7. ``save`` then ``load`` gives the very same scores.
+7. ``save`` then ``load`` gives the very same scores;
+8. a model that scores histories (``type(model).scores_histories()``) gives finite
+   ``score_histories`` of the users' training items (in time order), and the per-event server
+   (``reclib.serving.RealTimeRecommender``, its user history store) serves those same scores.
 
 It needs reclib's core only (no test framework): a broken promise raises ``AssertionError``
 naming the check.
@@ -96,3 +99,25 @@ def check_recommender(model: Recommender, frame: pd.DataFrame, fit_data: dict[st
     with tempfile.TemporaryDirectory() as folder:
         loaded = type(model).load(model.save(Path(folder) / "model.reclib"))
         _require(np.array_equal(loaded.score(users), scores), f"{name}: a saved and loaded model scores differently")
+    if type(model).scores_histories():
+        _check_history_path(model, frame, users, rtol, atol)
+
+
+def _check_history_path(model: Recommender, frame: pd.DataFrame, users: np.ndarray, rtol: float,
+                        atol: float) -> None:
+    """Check 8 (module doc): ``score_histories`` and the server's scores of the same histories."""
+    from reclib.serving import RealTimeRecommender
+
+    name = type(model).__name__
+    order = [c for c in ("user_id", "timestamp", "item_id") if c in frame]
+    rows = frame.sort_values(order, kind="stable")
+    histories = [rows.loc[rows["user_id"] == user, "item_id"].tolist() for user in users]
+    expected = np.asarray(model.score_histories(histories))
+    _require(expected.shape == (len(users), len(model.item_ids_)) and bool(np.isfinite(expected).all()),
+             f"{name}.score_histories: expected finite scores of shape {(len(users), len(model.item_ids_))}")
+    server = RealTimeRecommender(model)
+    for user, history in zip(users, histories):
+        server.seed(user, history)
+    served = np.stack([server.scores(user) for user in users])
+    _require(np.allclose(served, expected, rtol=rtol, atol=atol),
+             f"{name}: the per-event server serves other scores than score_histories")
