@@ -80,8 +80,66 @@ def write_model(model: Any, path: os.PathLike[str] | str, reclib_version: str) -
     return out.getvalue()
 
 
+#: classes of reclib 0.1 that have moved since: (old module, name) -> new module
+_MOVED = {("reclib.cf.implicit", "BPR"): "reclib.cf.bpr"}
+#: constructor parameters renamed since reclib 0.1: old attribute -> new
+_RENAMED = {"n_threads": "n_blocks"}
+
+
+def _read_pickle(raw: bytes) -> Any:
+    """A reclib 0.1 pickle (trusted: it runs code), brought up to date: moved classes are found
+    where they live now, renamed parameters get their new names, and parameters added since take
+    their constructor defaults."""
+    import inspect
+    import pickle
+
+    class Unpickler(pickle.Unpickler):
+        def find_class(self, module: str, name: str) -> Any:
+            return super().find_class(_MOVED.get((module, name), module), name)
+
+    model = Unpickler(io.BytesIO(raw)).load()
+    state = getattr(model, "__dict__", None)
+    if state is not None and hasattr(type(model), "_param_names"):
+        for old, new in _RENAMED.items():
+            if old in state and new not in state:
+                state[new] = state.pop(old)
+        for name, parameter in inspect.signature(type(model).__init__).parameters.items():
+            if parameter.default is not inspect.Parameter.empty and name not in state:
+                state[name] = parameter.default
+    return model
+
+
 def _fail(path: Any, problem: str) -> ModelFileError:
     return ModelFileError(f"{path}: {problem}")
+
+
+#: a member may expand at most this many times its compressed size, beyond ``_SMALL`` bytes:
+#: arrays of weights compress little, so only a forged member (a "zip bomb") gets near it
+_MAX_RATIO, _SMALL = 200, 64 * 2 ** 20
+
+
+def _check_sizes(archive: zipfile.ZipFile) -> None:
+    """Refuse members whose declared size is out of proportion with the bytes that hold them,
+    before anything is decompressed."""
+    for info in archive.infolist():
+        if info.file_size > _SMALL and info.file_size > _MAX_RATIO * max(info.compress_size, 1):
+            raise ValueError(f"member {info.filename} would expand {info.compress_size} bytes to "
+                             f"{info.file_size}")
+
+
+def _check_arrays(npz_bytes: bytes) -> None:
+    """Read every array header of the ``.npz`` first: an object dtype, or a shape that needs more
+    bytes than the member holds, is refused before NumPy allocates it."""
+    with zipfile.ZipFile(io.BytesIO(npz_bytes)) as archive:
+        _check_sizes(archive)
+        for info in archive.infolist():
+            with archive.open(info) as handle:
+                version = np.lib.format.read_magic(handle)
+                read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                               else np.lib.format.read_array_header_2_0)
+                shape, _, dtype = read_header(handle)
+            if dtype.hasobject or int(np.prod(shape, dtype=np.int64)) * dtype.itemsize > info.file_size:
+                raise ModelFileError(f"arrays.npz: {info.filename} declares {dtype} {shape}, more than it holds")
 
 
 def read_model(path: os.PathLike[str] | str, expected: type, allow_pickle: bool = False) -> Any:
@@ -91,9 +149,7 @@ def read_model(path: os.PathLike[str] | str, expected: type, allow_pickle: bool 
     file names: only for files you trust."""
     raw = pathlib.Path(path).read_bytes()
     if raw[:1] == b"\x80" and allow_pickle:
-        import pickle
-
-        model = pickle.loads(raw)
+        model = _read_pickle(raw)
         if not isinstance(model, expected):
             raise _fail(path, f"holds a {type(model).__name__}, not a {expected.__name__}")
         return model
@@ -103,6 +159,7 @@ def read_model(path: os.PathLike[str] | str, expected: type, allow_pickle: bool 
                           "load(path, allow_pickle=True) and save it again as .reclib")
     try:
         with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+            _check_sizes(archive)
             members = {name: archive.read(name) for name in archive.namelist()}
     except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError, ValueError,
             NotImplementedError) as error:                # NotImplementedError: an unknown compression
@@ -112,11 +169,16 @@ def read_model(path: os.PathLike[str] | str, expected: type, allow_pickle: bool 
         if manifest["format"] != FORMAT:
             raise ValueError(f"format {manifest['format']!r}")
         version, stored_class, hashes = manifest["format_version"], manifest["class"], manifest["sha256"]
+        if not (isinstance(hashes, dict) and all(isinstance(h, str) for h in hashes.values())):
+            raise TypeError("sha256 must map member names to hex digests")
     except (KeyError, TypeError, ValueError) as error:
         raise _fail(path, f"no valid reclib manifest ({type(error).__name__}: {error})") from None
-    if version != FORMAT_VERSION:
+    if type(version) is not int or version != FORMAT_VERSION:
         raise _fail(path, f"format version {version!r}; this reclib reads version {FORMAT_VERSION}")
-    cls = resolve_class(stored_class) if isinstance(stored_class, str) else None
+    try:
+        cls = resolve_class(stored_class) if isinstance(stored_class, str) else None
+    except ModelFileError as error:
+        raise _fail(path, str(error)) from None
     if cls is None or not issubclass(cls, expected):
         raise _fail(path, f"holds a {stored_class}, not a {expected.__module__}:{expected.__qualname__}")
     if set(members) != set(hashes):
@@ -126,7 +188,9 @@ def read_model(path: os.PathLike[str] | str, expected: type, allow_pickle: bool 
             raise _fail(path, f"member {name} does not match its SHA-256 in the manifest: the file "
                               "was changed or damaged after it was written")
     try:
-        with np.load(io.BytesIO(members.pop("arrays.npz")), allow_pickle=False) as npz:
+        npz_bytes = members.pop("arrays.npz")
+        _check_arrays(npz_bytes)
+        with np.load(io.BytesIO(npz_bytes), allow_pickle=False) as npz:
             arrays = {key: npz[key] for key in npz.files}
         model = StateReader(arrays, members).decode(json.loads(members.pop("state.json")))
     except ModelFileError as error:

@@ -21,6 +21,13 @@ import scipy.sparse as sp
 
 __all__ = ["ModelFileError", "StateReader", "StateWriter", "class_name", "resolve_class"]
 
+#: what a file may name: sparse formats, torch dtypes, transformers model classes (reclib's own)
+SPARSE_FORMATS = ("csr", "csc", "coo")
+TENSOR_DTYPES = ("float16", "bfloat16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "bool")
+TRANSFORMERS_MODELS = ("BertModel", "GPT2LMHeadModel")
+PANDAS_DTYPES = ("str", "string", "boolean", "Int8", "Int16", "Int32", "Int64", "UInt8", "UInt16", "UInt32",
+                 "UInt64", "Float32", "Float64")
+
 _TAG = "__reclib__"                 # the key marking an encoded (non-JSON) value in state.json
 
 
@@ -94,7 +101,7 @@ def _series_parts(writer: StateWriter, values: Any, where: str) -> dict[str, Any
         return {"dtype": "category", "ordered": bool(dtype.ordered),
                 "categories": _index(writer, cat.categories, where),
                 "codes": writer.array(cat.codes, where)}
-    if isinstance(dtype, np.dtype):
+    if isinstance(dtype, np.dtype) or isinstance(values, pd.arrays.NumpyExtensionArray):
         return {"dtype": None, "values": writer.array(np.asarray(values), where)}
     items = pd.Series(values).astype(object).where(pd.notna(values), None).tolist()
     return {"dtype": str(dtype), "values": writer.array(np.array(items, dtype=object), where)}
@@ -215,15 +222,21 @@ def _coo_parts(matrix: sp.spmatrix) -> list[np.ndarray]:
 def resolve_class(name: str) -> type:
     """The class ``module:qualname`` if it may be rebuilt from a file (module doc): a class of
     reclib (its module is imported: reclib's own code), or a recommender class whose module is
-    already imported. Anything else raises ``ModelFileError``; no other module is imported."""
+    already imported. Anything else raises ``ModelFileError``; no other module is imported (the
+    names are looked up in the modules' and classes' own namespaces, so no lazy ``__getattr__``
+    of a package runs)."""
     module_name, _, qualname = name.partition(":")
+    module: Any = None
     if module_name == "reclib" or module_name.startswith("reclib."):
-        module: Any = importlib.import_module(module_name)
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            module = None
     else:
         module = sys.modules.get(module_name)
     obj: Any = module
     for part in qualname.split("."):
-        obj = getattr(obj, part, None)
+        obj = vars(obj).get(part) if obj is not None and hasattr(obj, "__dict__") else None
     from reclib.base import Recommender
 
     # the class itself must be defined in reclib (not merely reachable from a reclib module)
@@ -268,15 +281,25 @@ class StateReader:
         return {self.decode(k): self.decode(v) for k, v in data["items"]}
 
     def _scalar(self, data: dict) -> np.generic:
-        return self.decode(data["value"]).astype(np.dtype(data["dtype"]))[()]
+        value = self.decode(data["value"])          # a 0-d array of the npz: its dtype is the scalar's
+        if not isinstance(value, np.ndarray) or value.ndim != 0:
+            raise ModelFileError("state.json: a scalar is not a 0-d array")
+        return value[()]
 
     def _dtype(self, data: dict) -> Any:
         dtype = np.dtype(data["name"])
         return dtype.type if data["type"] else dtype
 
     def _sparse(self, data: dict) -> sp.spmatrix:
+        if data["format"] not in SPARSE_FORMATS:
+            raise ModelFileError(f"state.json: sparse format {data['format']!r} is not one of {SPARSE_FORMATS}")
         row, col, values = self.decode(data["coo"])
-        matrix = sp.coo_matrix((values, (row, col)), shape=tuple(data["shape"]))
+        shape = data["shape"]
+        # a shape far larger than the stored entries would allocate memory the file does not hold
+        if (not (isinstance(shape, list) and len(shape) == 2 and all(type(n) is int and n >= 0 for n in shape))
+                or max(shape, default=0) > 16 * len(values) + 2 ** 20):
+            raise ModelFileError(f"state.json: sparse shape {shape!r} does not fit its {len(values)} entries")
+        matrix = sp.coo_matrix((values, (row, col)), shape=tuple(shape))
         return matrix.asformat(data["format"])
 
     def _values(self, data: dict) -> Any:
@@ -284,6 +307,8 @@ class StateReader:
             return pd.Categorical.from_codes(self.decode(data["codes"]), self._index(data["categories"]),
                                              ordered=data["ordered"])
         values = self.decode(data["values"])
+        if data["dtype"] is not None and data["dtype"] not in PANDAS_DTYPES:
+            raise ModelFileError(f"state.json: pandas dtype {data['dtype']!r} is not one of {PANDAS_DTYPES}")
         return values if data["dtype"] is None else pd.array(values, dtype=data["dtype"])
 
     def _index(self, data: dict) -> pd.Index:
@@ -324,25 +349,41 @@ class StateReader:
     def _tensor(self, data: dict) -> Any:
         import torch
 
+        if data["dtype"] not in TENSOR_DTYPES:
+            raise ModelFileError(f"state.json: tensor dtype {data['dtype']!r} is not one of {TENSOR_DTYPES}")
         return torch.from_numpy(np.array(self.decode(data["values"]))).to(getattr(torch, data["dtype"]))
 
     def _torch_module(self, data: dict) -> Any:
+        """A ``torch.nn.Linear`` / ``Embedding`` or an allowed ``transformers`` model with the stored
+        weights. Built first on the ``meta`` device, so sizes the weights in the file do not back
+        allocate nothing; then for real under a forked random state (loading leaves torch's global
+        generator as it was)."""
         import torch
 
-        spec, name = data["spec"], data["class"]
-        if name in ("Linear", "Embedding"):
-            module = getattr(torch.nn, name)(**spec)
-        else:
+        weights = {k: self._tensor(v) for k, v in data["weights"].items()}
+
+        def build():
+            spec, name = data["spec"], data["class"]
+            if name in ("Linear", "Embedding"):
+                return getattr(torch.nn, name)(**spec)
+            if name not in TRANSFORMERS_MODELS:
+                raise ModelFileError(f"{name!r} is not one of the transformers models {TRANSFORMERS_MODELS}")
             import transformers
 
-            cls = getattr(transformers, name, None)
-            if not (isinstance(cls, type) and issubclass(cls, transformers.PreTrainedModel)):
-                raise ModelFileError(f"{name!r} is not a transformers model class")
+            cls = getattr(transformers, name)
             config = cls.config_class.from_dict(self.decode(spec["config"]))
             if spec["attn_implementation"] is not None:
                 config._attn_implementation = spec["attn_implementation"]
-            module = cls(config)
-        module.load_state_dict({k: self._tensor(v) for k, v in data["weights"].items()}, strict=True)
+            return cls(config)
+
+        with torch.device("meta"):
+            shapes = {k: tuple(v.shape) for k, v in build().state_dict().items()}
+        stored = {k: tuple(v.shape) for k, v in weights.items()}
+        if shapes != stored:
+            raise ModelFileError(f"state.json: a {data['class']} whose weights do not match its spec")
+        with torch.random.fork_rng(devices=[]):
+            module = build()
+        module.load_state_dict(weights, strict=True)
         return module.eval()
 
     def _object(self, data: dict) -> Any:

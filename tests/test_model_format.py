@@ -258,3 +258,121 @@ def test_a_forged_keras_member_with_a_lambda_layer_is_refused(tmp_path):
     forged = _write_forged(tmp_path / "forged.reclib", {**members, name: (tmp_path / "evil.keras").read_bytes()})
     with pytest.raises(ModelFileError, match="could not rebuild the model.*(Lambda|lambda|safe_mode)"):
         NCF.load(forged)
+
+
+# -- forged files that would cost memory, import modules or touch global state --------------------------
+def _forge_state(saved, tmp_path, payload, name="forged.reclib"):
+    members = _members(saved)
+    state = json.loads(members["state.json"])
+    state["state"]["payload_"] = payload
+    return _write_forged(tmp_path / name, {**members, "state.json": json.dumps(state).encode()})
+
+
+@pytest.mark.parametrize("payload, message", [
+    ({"__reclib__": "sparse", "format": "csr", "shape": [200_000_000, 1], "coo": [[], [], []]}, "does not fit"),
+    ({"__reclib__": "sparse", "format": "dense", "shape": [2, 2], "coo": [[], [], []]}, "sparse format 'dense'"),
+    ({"__reclib__": "torch_module", "class": "Embedding", "weights": {},
+      "spec": {"num_embeddings": 400_000, "embedding_dim": 1000, "padding_idx": None}},
+     "whose weights do not match its spec"),
+    ({"__reclib__": "torch_module", "class": "LlamaForCausalLM", "weights": {}, "spec": {}},
+     "not one of the transformers models"),
+    ({"__reclib__": "tensor", "dtype": "Tensor", "values": []}, "tensor dtype 'Tensor'"),
+    ({"__reclib__": "series", "dtype": "string[pyarrow]", "values": [], "index": {"range": [0, 0, 1], "name": None},
+      "name": None}, "pandas dtype 'string\\[pyarrow\\]'"),
+], ids=["sparse-shape", "sparse-format", "embedding-size", "transformers-class", "tensor-dtype", "pandas-dtype"])
+def test_a_forged_value_that_would_allocate_or_import_is_refused(saved, tmp_path, payload, message):
+    with pytest.raises(ModelFileError, match=message):
+        MostPopular.load(_forge_state(saved, tmp_path, payload))
+
+
+def test_a_scalar_takes_its_dtype_from_its_array_not_from_the_manifest(saved, tmp_path):
+    """The file once said a scalar's dtype in JSON (``<U400000000``: 1.5 GB from 1 KB); now a scalar
+    is the 0-d array itself, and anything else is refused."""
+    members = _members(saved)
+    key = json.loads(members["state.json"])["state"]["item_counts_"]["key"]          # a 1-d array
+    path = _forge_state(saved, tmp_path, {"__reclib__": "scalar", "dtype": "<U400000000",
+                                          "value": {"__reclib__": "array", "key": key}})
+    with pytest.raises(ModelFileError, match="a scalar is not a 0-d array"):
+        MostPopular.load(path)
+
+
+def test_an_array_header_larger_than_its_data_is_refused_before_numpy_allocates(saved, tmp_path):
+    members = _members(saved)
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False, "shape": (10 ** 10,)})
+    npz = io.BytesIO()
+    with zipfile.ZipFile(npz, "w") as archive:
+        with np.load(io.BytesIO(members["arrays.npz"])) as real:
+            for key in real.files:
+                buffer = io.BytesIO()
+                np.save(buffer, real[key])
+                archive.writestr(f"{key}.npy", buffer.getvalue())
+        archive.writestr("a99.npy", header.getvalue() + b"\0" * 8)
+    path = _write_forged(tmp_path / "npy.reclib", {**members, "arrays.npz": npz.getvalue()})
+    with pytest.raises(ModelFileError, match=r"a99.npy declares float64 \(10000000000,\), more than it holds"):
+        MostPopular.load(path)
+
+
+def test_a_zip_bomb_is_refused_before_it_is_decompressed(saved, tmp_path, monkeypatch):
+    from reclib import model_format
+
+    monkeypatch.setattr(model_format, "_SMALL", 10_000)        # the real threshold is 64 MiB
+    members = _members(saved)
+    path = tmp_path / "bomb.reclib"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+        archive.writestr("padding", b"\0" * 5_000_000)
+    with pytest.raises(ModelFileError, match="member padding would expand"):
+        MostPopular.load(path)
+
+
+def test_a_class_name_imports_nothing(saved, tmp_path):
+    import sys
+
+    before = set(sys.modules)
+    for name in ("scipy:odr.ODR", "scipy:io.matlab.loadmat", "transformers:LlamaModel", "reclib.nosuch:Y"):
+        path = _write_forged(tmp_path / "c.reclib", _members(saved), **{"class": name})
+        with pytest.raises(ModelFileError, match=rf"{path}: .*not a reclib class or an imported Recommender"):
+            MostPopular.load(path)
+    assert set(sys.modules) - before == set()
+
+
+@pytest.mark.parametrize("changes, message", [({"sha256": ["x"]}, "sha256 must map"),
+                                              ({"format_version": True}, "format version True"),
+                                              ({"class": "reclib:"}, "not a reclib class")])
+def test_a_malformed_manifest_names_the_file(saved, tmp_path, changes, message):
+    path = _write_forged(tmp_path / "m.reclib", _members(saved), **changes)
+    with pytest.raises(ModelFileError, match=rf"{path}: .*{message}"):
+        MostPopular.load(path)
+
+
+def test_loading_a_torch_model_leaves_the_global_random_state_alone(tmp_path):
+    import torch
+
+    from reclib.models import ItemGPT2Recommender
+
+    frame = FRAME.assign(timestamp=np.arange(len(FRAME)))
+    path = ItemGPT2Recommender(max_length=4, embedding_dim=8, n_layers=1, epochs=1).fit(frame).save(tmp_path / "g.reclib")
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    ItemGPT2Recommender.load(path)
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_a_reclib_0_1_pickle_of_a_moved_and_renamed_class_loads(tmp_path):
+    """BPR lived in reclib.cf.implicit and called ``n_blocks`` ``n_threads`` in reclib 0.1: such a
+    pickle (protocol 0 keeps module names as text, so the old one can be written here) loads."""
+    from reclib.cf import BPR
+
+    model = BPR(n_factors=4, epochs=2, verbose=False).fit(FRAME)
+    old = pickle.loads(pickle.dumps(model))
+    old.__dict__["n_threads"] = old.__dict__.pop("n_blocks")
+    raw = pickle.dumps(old, protocol=0).replace(b"creclib.cf.bpr\nBPR\n", b"creclib.cf.implicit\nBPR\n")
+    assert b"reclib.cf.implicit" in raw
+    path = tmp_path / "old_bpr.pkl"
+    path.write_bytes(b"\x80\x02" + raw if not raw.startswith(b"\x80") else raw)
+    loaded = BPR.load(path, allow_pickle=True)
+    assert loaded.get_params()["n_blocks"] == 2 and "n_threads" not in vars(loaded)
+    np.testing.assert_array_equal(loaded.score(USERS), model.score(USERS))

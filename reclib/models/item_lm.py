@@ -88,9 +88,10 @@ class ItemGPT2Recommender(SequenceScoring, Recommender):
     ----------
     max_length: L, the window of items (GPT-2's ``n_positions``); embedding_dim (``n_embd``,
     divisible by ``n_heads``), n_layers, n_heads, dropout (every GPT-2 dropout); epochs,
-    batch_size, learning_rate (Adam), patience and monitor (early stopping with ``validate``, by the
-    rule of the Keras recommenders: :class:`~reclib.models.torch_device.BestEpoch`), random_state
-    (``torch.manual_seed`` and the window shuffle), verbose (print the loss per epoch). The sizes
+    batch_size, learning_rate (Adam), patience and monitor (early stopping with ``validate``, by
+    the rule of :class:`~reclib.training.RankingEarlyStopping`:
+    :class:`~reclib.models.torch_device.BestEpoch`), random_state (``torch.manual_seed`` and the
+    window shuffle), verbose (print the loss per epoch). The sizes
     mirror :class:`~reclib.models.sequential.SASRecRecommender`'s defaults so the two compare like
     for like; ``epochs`` was chosen on the validation event (``GPT2_EPOCHS``).
     device: "auto" (default: CUDA when torch sees a GPU, else the CPU), "cpu", "cuda" or

@@ -7,7 +7,6 @@ or a per-user serving state (:class:`SequenceScoring`, shared with GPT-2 over it
 
 from __future__ import annotations
 
-import copy
 from collections import deque
 from collections.abc import Sequence
 
@@ -89,7 +88,8 @@ class SequenceScoring:
             first = events.loc[stored, key].head(5)
             raise ValueError(f"{int(stored.sum())} event(s) of observe are already stored (from fit or an "
                              f"earlier observe); first:\n{first.to_string()}")
-        observed = copy.copy(self)
+        observed = object.__new__(type(self))             # a shallow copy: the weights are shared
+        observed.__dict__.update(self.__dict__)
         observed._store_sequences(pd.concat([self.events_, events[list(self.events_.columns)]], ignore_index=True))
         return observed
 

@@ -106,7 +106,7 @@ class TextTowerRecommender(Recommender):
     raises ``ValueError`` at fit. precision: ``None`` (float32, default) or "bfloat16": on CUDA
     only (``ValueError`` at fit on the CPU), the training forward passes run under
     ``torch.autocast`` in bfloat16. patience and monitor: early stopping with ``validate``, by the
-    rule of the Keras recommenders (:class:`~reclib.models.torch_device.BestEpoch`).
+    rule of :class:`~reclib.training.RankingEarlyStopping` (``torch_device.BestEpoch``).
 
     The defaults were chosen on P5's validation carve-out of ML-100K (``python -m
     experiments.tune_finetune``; README, "How the defaults were chosen"), never on test: the

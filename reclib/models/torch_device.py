@@ -184,10 +184,11 @@ def print_epoch(row: dict[str, object]) -> None:
 
 
 class BestEpoch:
-    """Early stopping of a PyTorch loop by the rule of the Keras
+    """Early stopping of a PyTorch loop by the rule of reclib's Keras callback
     :class:`~reclib.training.RankingEarlyStopping`: after every epoch the validation ``metrics``
-    (``validate(model)``) are read; a higher ``monitor`` value is better; ``patience`` epochs
-    in a row without a better one stop the fit, and :meth:`restore` puts back the best epoch's
+    (``validate(model)``) are read; a higher ``monitor`` value is better; the fit stops once more
+    than ``patience`` epochs in a row bring no better one (Keras's own ``EarlyStopping`` stops at
+    ``patience``), and :meth:`restore` puts back the best epoch's
     weights of ``modules`` (name -> ``torch.nn.Module``, copied on their device when they improve).
     """
 

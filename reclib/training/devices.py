@@ -55,7 +55,8 @@ def device_report() -> dict[str, object]:
 def virtual_cpu_devices(n: int) -> list[str]:
     """Split TensorFlow's CPU into ``n`` logical devices; returns their names. Must run before
     TensorFlow initialises (before any tensor op or device listing) in this process; otherwise a
-    ``RuntimeError`` says so (use :func:`data_parallel_check`, which starts a fresh process)."""
+    ``RuntimeError`` says so (use :func:`reclib.models.distribution.data_parallel_check`, which starts a
+    fresh process)."""
     check_positive_int(n=n)
     import tensorflow as tf
 

@@ -172,7 +172,7 @@ def test_validate_runs_after_every_epoch():
 
 
 def test_early_stopping_keeps_the_best_epoch_as_the_keras_models_do():
-    """``patience`` epochs in a row without a better ``monitor`` stop the fit (the Keras rule:
+    """``patience`` epochs in a row without a better ``monitor`` stop the fit (the rule of RankingEarlyStopping:
     stop when the wait exceeds patience) and the best epoch's weights come back: the model then
     scores exactly as one trained for that many epochs."""
     recall = iter([0.3, 0.1, 0.2, 0.9])
