@@ -12,7 +12,9 @@ A ``.reclib`` file is a zip archive with
 Loading reads the manifest, checks the class against the one asked for and every member's hash
 *before* building anything, and rebuilds objects only of the types listed below. So a file can
 hold data, never code: no ``__reduce__`` runs, and a flipped byte is an error naming the file and
-the member, not a model with changed weights.
+the member, not a model with changed weights. A forged file (its hashes recomputed) is bounded
+too: every size it declares (zip members, array headers, sparse shapes, torch modules) is checked
+against the bytes that hold it before anything is allocated, and no module is imported for it.
 
 What the tree can hold (anything else is refused at ``save``, naming the attribute):
 plain JSON values, tuples, sets, dicts (any hashable plain keys), NumPy arrays, scalars and
