@@ -121,6 +121,7 @@ np.save(sys.argv[2], tiny().fit(TRAIN, item_texts=TEXTS).score(USERS))
 """
 
 
+@pytest.mark.slow
 def test_same_seed_same_scores_in_two_fresh_processes(tmp_path):
     """Bit-identical on one machine across processes too (no frozen states shared in memory):
     the CPU kernels the tower uses are deterministic for a fixed thread count."""
