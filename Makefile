@@ -61,7 +61,7 @@ test: $(DATA)
 	$(PY) -m pytest
 
 unit: $(DATA)
-	$(PY) -m pytest -m "not notebook"
+	$(PY) -m pytest -m "not notebook and not slow"
 
 bench: $(DATA)
 	$(PIP) install --quiet -c $(LOCK) -e ".[test,bench]"
