@@ -122,12 +122,11 @@ class FitContext:
     """What ``Recommender._fit`` learns from, built by ``fit``: ``matrix`` (n_users, n_items) CSR
     of the training interactions (``train_matrix_``), ``interactions`` (the frame, in canonical
     row order), and the optional ``validate`` function (model -> {metric: value}, run after
-    training epochs) or ``valid`` frame that some models' ``fit`` takes."""
+    training epochs) that the ``fit`` of trained models takes."""
 
     matrix: sp.csr_matrix
     interactions: pd.DataFrame
     validate: Callable[[Recommender], dict[str, float]] | None = None
-    valid: pd.DataFrame | None = None
 
 
 class Recommender:
@@ -172,9 +171,9 @@ class Recommender:
         """Validate ``interactions``, encode ids, build ``train_matrix_`` and fit; returns self."""
         return self._fit_on(interactions)
 
-    def _fit_on(self, interactions: pd.DataFrame, validate: Callable[[Recommender], dict[str, float]] | None = None,
-                valid: pd.DataFrame | None = None) -> Recommender:
-        """``fit``'s work; a ``validate`` function or ``valid`` frame reaches ``_fit`` in its context.
+    def _fit_on(self, interactions: pd.DataFrame,
+                validate: Callable[[Recommender], dict[str, float]] | None = None) -> Recommender:
+        """``fit``'s work; a ``validate`` function reaches ``_fit`` in its context.
 
         The frame is checked first (:func:`~reclib.data.validation.validate_interactions`;
         explicit models also refuse two ratings of one pair), then its rows are put in a canonical
@@ -202,7 +201,7 @@ class Recommender:
         values = interactions[rating].to_numpy(np.float64) if rating else None
         self.train_matrix_ = interaction_matrix(users, items, (len(self.user_ids_),
                                                                len(self.item_ids_)), values)
-        self._fit(FitContext(self.train_matrix_, interactions, validate, valid))
+        self._fit(FitContext(self.train_matrix_, interactions, validate))
         return self
 
     def user_index(self, user_ids: object) -> np.ndarray:

@@ -23,6 +23,7 @@ then the same for items. Each half-step cannot increase :math:`L`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 import numpy as np
@@ -33,10 +34,10 @@ from reclib import progress
 from reclib.base import FitContext, Recommender
 from reclib.cf import kernels
 from reclib.cf.baseline import ExplicitFeedbackMixin
-from reclib.checks import check_divergence, diverged
 from reclib.cf.linalg import batched_gram, scatter_add, solve_spd
-from reclib.checks import (check_choice, check_finite_array, check_in_range, check_non_negative,
-                           check_non_negative_int, check_positive, check_positive_int, require_columns)
+from reclib.checks import (check_choice, check_divergence, check_finite_array, check_in_range, check_non_negative,
+                           check_non_negative_int, check_positive, check_positive_int, check_validate_function,
+                           diverged)
 
 __all__ = ["BiasedMF", "als_half_step", "mf_loss_and_grads", "mf_sgd_step"]
 
@@ -157,8 +158,8 @@ class BiasedMF(ExplicitFeedbackMixin, Recommender):
     the epoch, ``learning_rate``, ``reg`` and ``init_std``.
 
     After ``fit``: ``mu_``, ``user_bias_``, ``item_bias_``, ``user_factors_`` (n_users, f),
-    ``item_factors_`` (n_items, f), and ``history_``, a frame of the training loss (and the
-    validation RMSE when ``fit(train, valid=...)`` is given one) per epoch.
+    ``item_factors_`` (n_items, f), and ``history_``, a frame of the training loss and RMSE (and
+    the ``val_<name>`` values of ``fit(train, validate)``) per epoch.
     """
 
     def __init__(self, n_factors: int = 200, reg: float = 0.06,
@@ -177,18 +178,14 @@ class BiasedMF(ExplicitFeedbackMixin, Recommender):
         self.learning_rate, self.batch_size, self.init_std = learning_rate, batch_size, init_std
         self.random_state, self.verbose = random_state, verbose
 
-    def fit(self, interactions: pd.DataFrame, valid: pd.DataFrame | None = None) -> BiasedMF:
-        """Fit on ``interactions``; with ``valid`` also record its RMSE after every epoch.
-
-        ``valid`` needs the user, item and rating columns, with finite ratings; an empty frame
-        records nothing (no ``valid_rmse`` column).
-        """
-        if valid is not None:
-            require_columns(valid, self.user_col, self.item_col, self.rating_col)
-            check_finite_array(f"valid[{self.rating_col!r}]", valid[self.rating_col])
-            if valid.empty:
-                valid = None
-        return self._fit_on(interactions, valid=valid)
+    def fit(self, interactions: pd.DataFrame,
+            validate: Callable[[Recommender], dict[str, float]] | None = None) -> BiasedMF:
+        """Fit on ``interactions``; ``validate(model) -> {name: value}`` (the validation argument of
+        every reclib model, e.g. the RMSE of held-out ratings) runs after every epoch and its
+        values go to ``history_`` as ``val_<name>``. There is no early stop: ``epochs`` is chosen
+        on validation beforehand."""
+        check_validate_function(validate)
+        return self._fit_on(interactions, validate=validate)
 
     def _fit(self, context: FitContext) -> None:
         matrix = context.matrix
@@ -220,10 +217,8 @@ class BiasedMF(ExplicitFeedbackMixin, Recommender):
                              item_factors=self.item_factors_, user_bias=self.user_bias_,
                              item_bias=self.item_bias_)
             row = {"epoch": epoch + 1, "loss": loss, "train_rmse": float(np.sqrt(sse / len(ratings)))}
-            if context.valid is not None:
-                v = context.valid
-                err = v[self.rating_col].to_numpy() - self.predict(v[self.user_col], v[self.item_col])
-                row["valid_rmse"] = float(np.sqrt(np.mean(err ** 2)))
+            if context.validate is not None:
+                row.update({f"val_{k}": float(v) for k, v in context.validate(self).items()})
             history.append(row)
             bar.set_postfix({k: round(v, 4) for k, v in row.items() if k != "epoch"})
         self.history_ = pd.DataFrame(history)

@@ -410,15 +410,13 @@ def test_type_errors_are_also_value_errors():
 
 
 # -- bad input at fit time --------------------------------------------------------------------
-@pytest.mark.parametrize("valid, culprit", [
-    (lambda df: df.assign(rating=df.rating.where(df.index != 2, np.nan)), "'rating'"),
-    (lambda df: df.assign(rating=df.rating.where(df.index != 2, np.inf)), "'rating'"),
-    (lambda df: df.drop(columns="rating"), "'rating'"),
-    (lambda df: df.rating, "DataFrame"),
-])
-def test_biased_mf_validation_frame_is_checked(tiny_ratings, valid, culprit):
-    with pytest.raises(ValueError, match=re.escape(culprit)):
-        BiasedMF(n_factors=2, epochs=1, verbose=False).fit(tiny_ratings, valid=valid(tiny_ratings))
+def test_biased_mf_validate_is_a_function_run_after_every_epoch(tiny_ratings):
+    with pytest.raises(ParameterTypeError, match="validate"):
+        BiasedMF(n_factors=2, epochs=1, verbose=False).fit(tiny_ratings, validate=tiny_ratings)
+    calls = []
+    model = BiasedMF(n_factors=2, epochs=3, verbose=False).fit(
+        tiny_ratings, validate=lambda m: calls.append(m.predict([1], [10])[0]) or {"rmse": float(len(calls))})
+    assert model.history_["val_rmse"].tolist() == [1.0, 2.0, 3.0] and len(set(calls)) == 3   # changing model
 
 
 def test_keras_fit_rejects_a_validate_that_is_not_a_function(tiny_ratings):
