@@ -27,6 +27,9 @@ $(SETUP): $(LOCK) pyproject.toml
 lock:
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet "uv==0.13.9"
+	@# start from the current pins (uv keeps them unless pyproject.toml needs others; delete the
+	@# lock to re-resolve everything), torch as its CPU build
+	@if [ -f $(LOCK) ]; then sed -E 's/^(torch==[0-9.]+)$$/\1+cpu/' $(LOCK) > $(LOCK).new; fi
 	$(VENV)/bin/uv pip compile pyproject.toml --extra all --extra test --python-version 3.11 \
 	    --python-platform x86_64-manylinux_2_28 --index-strategy unsafe-best-match --no-header --quiet \
 	    $(if $(PIP_FIND_LINKS),--find-links $(PIP_FIND_LINKS)) $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) \
