@@ -302,7 +302,7 @@ class Recommender:
         return matrix
 
     @classmethod
-    def scores_histories(cls) -> bool:
+    def can_score_histories(cls) -> bool:
         """Whether the class implements :meth:`score_histories` (its own, or through
         ``score_history_matrix``): what ``reclib.serving`` needs of a model."""
         return (cls.score_histories is not Recommender.score_histories

@@ -21,7 +21,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-__all__ = ["GROWTH_LIMIT", "ParameterTypeError", "check_choice", "check_distinct_rows", "check_divergence", "diverged", "check_finite_array", "check_fraction", "check_in_range", "check_indices", "check_monitor",
+__all__ = ["GROWTH_LIMIT", "ParameterTypeError", "check_choice", "check_distinct_rows", "check_divergence", "diverged", "check_finite_array", "check_fraction", "check_in_range", "check_indices", "check_monitor", "monitored_value",
            "check_non_negative", "check_non_negative_int", "check_positive", "check_positive_int",
            "check_probability", "check_validate_function", "require_columns"]
 
@@ -171,6 +171,18 @@ def check_monitor(monitor: object) -> None:
     """``monitor``, the validation metric early stopping follows, must be a non-empty name."""
     if not isinstance(monitor, str) or not monitor:
         raise ParameterTypeError(f"monitor must be a metric name (a non-empty string), got {monitor!r}")
+
+
+def monitored_value(metrics: dict[str, float], monitor: str, epoch: int) -> float:
+    """The ``monitor`` value of one epoch's (1-based) validation ``metrics``, the number early
+    stopping follows; ``ValueError`` when it is missing or not finite."""
+    if monitor not in metrics:
+        raise ValueError(f"validate() returned {sorted(metrics)}, without monitor={monitor!r}")
+    value = float(metrics[monitor])
+    if not math.isfinite(value):
+        raise ValueError(f"validate() returned {monitor}={value} after epoch {epoch}: the monitored "
+                         "metric must be finite")
+    return value
 
 
 def require_columns(df: pd.DataFrame, *columns: str) -> None:

@@ -13,7 +13,7 @@
 6. ``clone(model)`` has the same parameters and no fitted state, and refitted on the same frame
    gives the same scores (same seed, same numbers);
 7. ``save`` then ``load`` gives the very same scores;
-8. a model that scores histories (``type(model).scores_histories()``) gives finite
+8. a model that scores histories (``type(model).can_score_histories()``) gives finite
    ``score_histories`` of the users' training items (in time order), and the per-event server
    (``reclib.serving.RealTimeRecommender``, its user history store) serves those same scores.
 
@@ -99,7 +99,7 @@ def check_recommender(model: Recommender, frame: pd.DataFrame, fit_data: dict[st
     with tempfile.TemporaryDirectory() as folder:
         loaded = type(model).load(model.save(Path(folder) / "model.reclib"))
         _require(np.array_equal(loaded.score(users), scores), f"{name}: a saved and loaded model scores differently")
-    if type(model).scores_histories():
+    if type(model).can_score_histories():
         _check_history_path(model, frame, users, rtol, atol)
 
 

@@ -11,7 +11,7 @@ import math
 import re
 from typing import TYPE_CHECKING, Any
 
-from reclib.checks import ParameterTypeError, check_divergence, diverged
+from reclib.checks import ParameterTypeError, check_divergence, diverged, monitored_value
 
 if TYPE_CHECKING:
     import torch
@@ -199,12 +199,7 @@ class BestEpoch:
 
     def update(self, epoch: int, metrics: dict[str, float]) -> bool:
         """Record epoch ``epoch``'s (1-based) validation ``metrics``; True when the fit should stop."""
-        if self.monitor not in metrics:
-            raise ValueError(f"validate() returned {sorted(metrics)}, without monitor={self.monitor!r}")
-        value = float(metrics[self.monitor])
-        if not math.isfinite(value):
-            raise ValueError(f"validate() returned {self.monitor}={value} after epoch {epoch}: the "
-                             "monitored metric must be finite")
+        value = monitored_value(metrics, self.monitor, epoch)
         if value > self.best_value:
             self.best_value, self.best_epoch, self.wait = value, epoch, 0
             self.best_state = {name: {k: v.detach().clone() for k, v in module.state_dict().items()}

@@ -66,7 +66,7 @@ class RealTimeRecommender:
     **Cold start**: a user with no stored history is served the model's most popular items
     (interaction counts of its training matrix, ties by lower item index), not whatever an empty
     history happens to score. The model must be fitted and able to score histories
-    (``type(model).scores_histories()``), checked here; items are checked against the model's
+    (``type(model).can_score_histories()``), checked here; items are checked against the model's
     catalogue before anything is stored.
     """
 
@@ -74,7 +74,7 @@ class RealTimeRecommender:
                  max_length: int | None = None) -> None:
         if not isinstance(model, Recommender):
             raise ParameterTypeError(f"model must be a fitted Recommender, got {type(model).__name__}")
-        if not type(model).scores_histories():
+        if not type(model).can_score_histories():
             raise ValueError(f"{type(model).__name__} cannot score histories (score_histories), so it "
                              "cannot be served per event; serve a history model (module doc)")
         model._check_fitted()

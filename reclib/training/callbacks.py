@@ -12,14 +12,13 @@ epoch's training loss or a trained weight is NaN or inf, or the loss has grown p
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import keras
 import numpy as np
 
 from reclib.checks import (ParameterTypeError, check_choice, check_divergence, check_non_negative_int,
-                           check_positive)
+                           check_positive, monitored_value)
 
 __all__ = ["EvaluateEachEpoch", "RankingEarlyStopping", "StopOnNonFiniteLoss"]
 
@@ -51,16 +50,12 @@ class RankingEarlyStopping(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs=None) -> None:
         metrics = {name: float(value) for name, value in self.validate().items()}
-        if self.monitor not in metrics:
-            raise ValueError(f"validate() returned {sorted(metrics)}, without monitor={self.monitor!r}")
-        if not math.isfinite(metrics[self.monitor]):
-            raise ValueError(f"validate() returned {self.monitor}={metrics[self.monitor]} after epoch "
-                             f"{epoch + 1}: the monitored metric must be finite")
+        value = monitored_value(metrics, self.monitor, epoch + 1)
         self.history.append({"epoch": epoch + 1, **metrics})
         if logs is not None:
             logs.update({f"val_{k}": v for k, v in metrics.items()})
-        if metrics[self.monitor] > self.best_value:
-            self.best_value, self.best_epoch, self.wait = metrics[self.monitor], epoch + 1, 0
+        if value > self.best_value:
+            self.best_value, self.best_epoch, self.wait = value, epoch + 1, 0
             if self.restore_best_weights:
                 self.best_weights = self.model.get_weights()
         else:

@@ -18,7 +18,7 @@ from reclib.serving import RealTimeRecommender, update_latency
 _spec = importlib.util.spec_from_file_location("contract", Path(__file__).parents[1] / "test_contract.py")
 contract = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(contract)
-SERVABLE = [cls for cls in contract.FACTORIES if cls.scores_histories()]
+SERVABLE = [cls for cls in contract.FACTORIES if cls.can_score_histories()]
 
 
 @pytest.fixture(scope="module")
@@ -107,5 +107,5 @@ def test_bad_input_is_refused_naming_it(server, frame, call, error, pattern):
 
 
 def test_every_recommender_says_whether_it_scores_histories():
-    assert all(isinstance(cls.scores_histories(), bool) for cls in contract.FACTORIES)
-    assert Recommender.scores_histories() is False
+    assert all(isinstance(cls.can_score_histories(), bool) for cls in contract.FACTORIES)
+    assert Recommender.can_score_histories() is False
