@@ -47,13 +47,13 @@ def simulate(env: ClickSimulator, policy: Policy, users: np.ndarray, rounds: int
     if len(users) == 0:
         raise ValueError("users is empty: simulate needs at least one user index")
     distinct_users("simulate", users)
-    left = policy.n_items - policy.shown[users].sum(axis=1)
+    left = policy.n_items - policy.history.n_seen(users)
     if rounds * k > left.min():
         first = int(np.argmin(left))
         raise ValueError(f"rounds={rounds} x k={k} = {rounds * k} items per user, but user "
                          f"{users[first]} has only {left[first]} of the {policy.n_items}-item "
                          f"catalogue left unshown: lower rounds or k")
-    oracle = env.oracle(users, rounds, k, policy.shown[users])
+    oracle = env.oracle(users, rounds, k, policy.history.seen(users).toarray() > 0)
     slates = np.empty((rounds, len(users), k), dtype=np.int64)
     clicks = np.empty((rounds, len(users)))
     expected = np.empty((rounds, len(users)))
@@ -160,13 +160,13 @@ def _check_replay_room(policy: Policy, users: np.ndarray, items: np.ndarray, k: 
     """Raise before the replay if some event can never match, or if a user could run out of
     unshown items: at their last event a user has been shown at most (events - 1) more items, so
     they need ``k + events - 1`` items left unshown for every slate to be new."""
-    unshown = ~policy.shown[users, items]
+    unshown = ~policy.history.contains(users, items[:, None])[:, 0]
     if not unshown.any():
         raise ValueError(f"none of the {len(users)} events can match: every logged item was already "
                          f"shown to (or excluded for) its user in the policy")
     present, n_events = np.unique(users, return_counts=True)
     need = k + n_events - 1
-    left = policy.n_items - policy.shown[present].sum(axis=1)
+    left = policy.n_items - policy.history.n_seen(present)
     if (left < need).any():
         first = int(np.argmax(left < need))
         raise ValueError(f"user {present[first]} has {n_events[first]} events to replay with slates "

@@ -9,9 +9,10 @@ the users, the (n, k) items shown and the (n, k) rewards (1.0 click, 0.0 none). 
 (:func:`reclib.base.top_k`).
 
 - :class:`PopularityPolicy`: item counts from the log plus the clicks seen online.
-- :class:`GreedyPolicy`: exploit a collaborative model; each user's vector is refreshed after every
-  round by the closed-form ALS fold-in (:meth:`reclib.cf.ImplicitALS.fold_in_matrix`) of their
-  clicked and logged items; a user with no positive item yet gets popularity.
+- :class:`GreedyPolicy`: exploit a collaborative model that scores histories (its public
+  ``score_history_matrix``: for :class:`~reclib.cf.ImplicitALS` the closed-form fold-in) over each
+  user's clicked and logged items, so every click moves the next slate; a user with no positive
+  item yet gets popularity.
 - :class:`EpsilonGreedyPolicy`: the greedy slate with each position replaced, with probability
   :math:`\varepsilon`, by a uniformly random item the user has not been shown.
 - :class:`LinUCBPolicy` (Li et al. 2010) and :class:`LinearThompsonPolicy` (Agrawal & Goyal 2013):
@@ -32,10 +33,11 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from reclib.base import top_k, user_batches
+from reclib.base import Recommender, top_k, user_batches
 from reclib.checks import (check_distinct_rows, check_finite_array, check_indices, check_non_negative,
                            check_non_negative_int, check_positive, check_positive_int,
                            check_probability)
+from reclib.serving.history import HistoryStore
 
 __all__ = ["EpsilonGreedyPolicy", "GreedyPolicy", "LinUCBPolicy", "LinearThompsonPolicy", "Policy",
            "PopularityPolicy", "TextPolicy", "arm_features"]
@@ -73,7 +75,9 @@ def distinct_users(caller: str, users: np.ndarray) -> None:
 
 
 class Policy:
-    """Shared state: the (n_users, n_items) mask ``shown`` of items each user may no longer be shown.
+    """Shared state: ``history``, a :class:`~reclib.serving.history.HistoryStore` of every item each
+    user was shown (value: the reward) or has in ``exclude`` (value 1.0, a logged positive); an item
+    in it is never shown to that user again.
 
     Users and items are indices (``reclib.checks.check_indices``: integers, or whole floats, in
     ``[0, n_users)`` and ``[0, n_items)``). ``select`` raises ``ValueError`` naming the user when a
@@ -88,12 +92,13 @@ class Policy:
         check_positive_int(n_users=n_users, n_items=n_items)
         check_non_negative_int(seed=seed)
         self.n_users, self.n_items, self.seed = n_users, n_items, seed
-        self.shown = np.zeros((n_users, n_items), dtype=bool)
+        self.history = HistoryStore(n_items)
         if exclude is not None:
             if exclude.shape != (n_users, n_items):
                 raise ValueError(f"exclude must have shape {(n_users, n_items)}, got {exclude.shape}")
             coo = sp.coo_matrix(exclude)
-            self.shown[coo.row, coo.col] = True
+            coo.sum_duplicates()
+            self.history.add(coo.row, coo.col)
         self.rng = np.random.default_rng(seed)
 
     def _users(self, users: object) -> np.ndarray:
@@ -107,14 +112,14 @@ class Policy:
         """The (n, k) items to show, best first (module doc)."""
         check_positive_int(k=k)
         users = self._users(users)
-        shown = self.shown[users]
-        left = self.n_items - shown.sum(axis=1)
+        shown = self.history.seen(users).tocoo()
+        left = self.n_items - self.history.n_seen(users)
         if (left < k).any():
             first = int(np.argmax(left < k))
             raise ValueError(f"user {users[first]} has {left[first]} of {self.n_items} items left "
                              f"unshown, fewer than k={k}: a slate would repeat an item")
         scores = np.array(self._scores(users), dtype=np.float64)
-        scores[shown] = -np.inf
+        scores[shown.row, shown.col] = -np.inf
         return top_k(scores, k)[0]
 
     def update(self, users: object, items: np.ndarray, rewards: np.ndarray) -> None:
@@ -129,12 +134,12 @@ class Policy:
             return
         distinct_users("update", users)
         check_distinct_rows("items", items)
-        again = self.shown[users[:, None], items]
+        again = self.history.contains(users, items)
         if again.any():
             row, col = np.unravel_index(int(np.argmax(again)), again.shape)
             raise ValueError(f"items: item {items[row, col]} was already shown to (or excluded for) user "
                              f"{users[row]}; a policy shows each item once per user")
-        self.shown[users[:, None], items] = True
+        self.history.add(users, items, rewards)
         self._learn(users, items, rewards)
 
     def _learn(self, users: np.ndarray, items: np.ndarray, rewards: np.ndarray) -> None:
@@ -160,53 +165,45 @@ class PopularityPolicy(Policy):
 
 
 class GreedyPolicy(PopularityPolicy):
-    """Exploit a fitted :class:`~reclib.cf.ImplicitALS`; refresh users by fold-in (module doc).
+    """Exploit a fitted recommender that scores histories, from each user's positives (module doc).
 
-    ``model`` was fitted on the log; ``item_ids`` are the catalogue's raw ids (items the model never
-    saw score 0); ``history`` (n_users, n_items) sparse holds each user's logged items, which seed
-    the fold-in and are excluded from the slates; ``counts`` are the popularity fallback.
+    ``model`` was fitted on the log (e.g. :class:`~reclib.cf.ImplicitALS`, whose history scores are
+    the ALS fold-in); ``item_ids`` are the catalogue's raw ids (items the model never saw score 0);
+    ``history`` (n_users, n_items) sparse holds each user's logged items, which count as positives
+    and are excluded from the slates; ``counts`` are the popularity fallback. A user's positives
+    are the items of their :attr:`Policy.history` with a positive value (logged, or clicked).
     """
 
     name = "greedy"
 
-    def __init__(self, model: object, item_ids: np.ndarray, counts: np.ndarray, n_users: int,
+    def __init__(self, model: Recommender, item_ids: np.ndarray, counts: np.ndarray, n_users: int,
                  history: sp.spmatrix | None = None, seed: int = 0) -> None:
         super().__init__(counts, n_users, history, seed)
-        if not hasattr(model, "fold_in_matrix"):
-            raise ValueError(f"model must be a fitted ImplicitALS (with fold_in_matrix), got "
-                             f"{type(model).__name__}")
+        if not isinstance(model, Recommender) or not type(model).can_score_histories():
+            raise ValueError(f"model must be a fitted Recommender that scores histories "
+                             f"(score_history_matrix), got {type(model).__name__}")
+        model._check_fitted()
         self.model = model
         columns = model.item_encoder_.transform(np.asarray(item_ids), unknown="ignore")
         known = np.flatnonzero(columns >= 0)
         # (n_items, n_model_items) 0/1 map from catalogue columns to the model's columns
         self.to_model = sp.csr_matrix((np.ones(len(known)), (known, columns[known])),
                                       shape=(self.n_items, len(model.item_ids_)))
-        self.item_factors = np.asarray(self.to_model @ model.item_factors_)
-        self.positive = self.shown.copy()          # logged items count as positives
-        self.user_factors = np.zeros((n_users, self.item_factors.shape[1]))
-        self.n_positive = self.positive.sum(axis=1)
-        self.fold_in(np.flatnonzero(self.n_positive))
 
-    def fold_in(self, users: np.ndarray) -> None:
-        """Recompute the vectors of ``users`` from their positive items (one batched solve)."""
-        users = self._users(users)
-        if len(users):
-            strength = sp.csr_matrix(self.positive[users], dtype=np.float64) @ self.to_model
-            self.user_factors[users] = self.model.fold_in_matrix(strength)
+    def positives(self, users: object) -> sp.csr_matrix:
+        """(n, n_items) CSR with 1.0 for each item the user logged or clicked."""
+        positive = self.history.values(self._users(users))
+        positive.data = (positive.data > 0).astype(np.float64)
+        positive.eliminate_zeros()
+        return positive
 
     def _scores(self, users: np.ndarray) -> np.ndarray:
-        scores = self.user_factors[users] @ self.item_factors.T
-        cold = self.n_positive[users] == 0
+        positive = self.positives(users)
+        scores = np.asarray(self.model.score_history_matrix(sp.csr_matrix(positive @ self.to_model)))
+        scores = np.asarray(scores @ self.to_model.T, dtype=np.float64)
+        cold = np.diff(positive.indptr) == 0
         scores[cold] = self.counts
         return scores
-
-    def _learn(self, users: np.ndarray, items: np.ndarray, rewards: np.ndarray) -> None:
-        super()._learn(users, items, rewards)
-        rows, cols = np.nonzero(rewards > 0)
-        if len(rows):
-            self.positive[users[rows], items[rows, cols]] = True
-            np.add.at(self.n_positive, users[rows], 1)
-            self.fold_in(np.unique(users[rows]))
 
 
 class EpsilonGreedyPolicy(GreedyPolicy):
@@ -224,7 +221,8 @@ class EpsilonGreedyPolicy(GreedyPolicy):
         greedy = super().select(users, k)
         users = self._users(users)
         noise = self.rng.random((len(users), self.n_items))
-        noise[self.shown[users]] = -np.inf
+        shown = self.history.seen(users).tocoo()
+        noise[shown.row, shown.col] = -np.inf
         np.put_along_axis(noise, greedy, -np.inf, axis=1)          # explore outside the greedy slate
         explore = top_k(noise, greedy.shape[1])[0]
         coin = self.rng.random(greedy.shape) < self.epsilon

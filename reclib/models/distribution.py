@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from reclib.checks import check_non_negative_int, check_positive_int
+from reclib.models.tasks import PointwiseTask
 from reclib.training.devices import device_report, virtual_cpu_devices
 from reclib.training.timing import ctr_arrays
 
@@ -41,7 +42,7 @@ def _data_parallel_losses(n_devices: int, n_rows: int, batch_size: int, epochs: 
     space, x, y = ctr_arrays(n_rows, n_categorical=4, n_numeric=2, vocabulary=100, seed=seed)
     build = lambda: build_ctr_model("dcnv2", space, embedding_dim=8, hidden_units=(32,), dropout=0.0)  # noqa: E731
     options = dict(epochs=epochs, batch_size=batch_size, learning_rate=3e-3, random_state=seed, patience=epochs,
-                   loss=keras.losses.BinaryCrossentropy(from_logits=True))
+                   loss=PointwiseTask.compiled_loss())
     from reclib.training.trainer import Trainer
 
     runs = {}
@@ -114,7 +115,7 @@ def _multi_worker_losses(index: int, n_rows: int, batch_size: int, epochs: int, 
 
     space, x, y = ctr_arrays(n_rows, n_categorical=4, n_numeric=2, vocabulary=100, seed=seed)
     trainer = Trainer(distribution=strategy, epochs=epochs, batch_size=batch_size, learning_rate=3e-3,
-                      random_state=seed, patience=epochs, loss=keras.losses.BinaryCrossentropy(from_logits=True))
+                      random_state=seed, patience=epochs, loss=PointwiseTask.compiled_loss())
     logged = trainer.fit(lambda: build_ctr_model("dcnv2", space, embedding_dim=8, hidden_units=(32,),
                                                  dropout=0.0), (x, y))["loss"].to_numpy()
     logits = np.asarray(trainer.model_.predict(x, batch_size=4096, verbose=0), np.float64)

@@ -38,6 +38,7 @@ from reclib.features.specs import FeatureSpace
 import reclib.models.layers as reclib_layers
 from reclib.models.layers import CrossLayer, FieldAttention, FMInteraction, StackFields, fm_interaction
 from reclib.models.mlp import check_layer_sizes
+from reclib.models.tasks import PointwiseTask
 
 __all__ = ["CrossLayer", "build_ctr_model", "field_embeddings", "field_vectors", "fm_interaction"]
 
@@ -176,6 +177,6 @@ def build_ctr_model(kind: str, space: FeatureSpace, embedding_dim: int = 16,
     logit = _BUILDERS[kind](_Embedded(fields, flat, linear, bias), options)
     model = keras.Model(inputs, ops.squeeze(logit, axis=-1), name=kind)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate),
-                  loss=keras.losses.BinaryCrossentropy(from_logits=True),
+                  loss=PointwiseTask.compiled_loss(),
                   metrics=[keras.metrics.AUC(name="auc", from_logits=True)])
     return model

@@ -11,7 +11,8 @@ are data, labels. One task serves any tower: as in TensorFlow Recommenders, the 
   :math:`\tau`, log-Q correction :math:`\ell_{rj} = u_r^\top v_j/\tau - \log q_j`, accidental-hit
   removal (column :math:`j \ne r` holding row :math:`r`'s item gets a large negative logit),
   optional extra (hard) negatives and a hook to gather candidates across replicas.
-- :class:`PointwiseTask`: binary cross-entropy on logits.
+- :class:`PointwiseTask`: binary cross-entropy on logits (also, as ``compiled_loss()``, the loss the
+  CTR models of :mod:`reclib.models.interaction` compile).
 - :class:`PairwiseTask`: BPR, :math:`-\log\sigma(s_{ui} - s_{uj})`.
 - :class:`NextItemTask`: softmax over the whole catalogue, or sampled softmax with ``n_sampled``
   uniform or log-uniform negatives and the log-Q correction.
@@ -174,7 +175,7 @@ def in_batch_logits(user_vectors, item_vectors, item_ids, log_q=None, temperatur
 
 def _binary_cross_entropy(labels, logits, sample_weight=None):
     """Mean binary cross-entropy of logits (b,) (weighted by sample_weight (b,), if given)."""
-    loss = keras.losses.BinaryCrossentropy(from_logits=True)
+    loss = PointwiseTask.compiled_loss()
     if sample_weight is None:      # Keras averages over the last axis: the mean over the batch
         return loss(labels, logits)
     return loss(ops.expand_dims(labels, -1), ops.expand_dims(logits, -1), sample_weight)
@@ -190,6 +191,14 @@ class PointwiseTask(_Task):
     def __init__(self, metrics: Sequence[keras.metrics.Metric] = (), **kwargs) -> None:
         super().__init__(**kwargs)
         self.probability_metrics = list(metrics)
+
+    @staticmethod
+    def compiled_loss() -> keras.losses.Loss:
+        """The task's loss as a Keras loss for ``Model.compile(loss=...)``: binary cross-entropy
+        of labels (b,) against logits (b,), the number :meth:`loss` returns. The CTR models
+        (``reclib.models.interaction``) train with it through ``Model.fit(x, labels)``, where
+        labels are data rather than something the model derives."""
+        return keras.losses.BinaryCrossentropy(from_logits=True)
 
     def loss(self, labels, logits, sample_weight=None):
         for metric in self.probability_metrics:

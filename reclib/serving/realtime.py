@@ -15,7 +15,6 @@ differently:
 from __future__ import annotations
 
 import time
-from collections import deque
 from collections.abc import Hashable
 
 import numpy as np
@@ -24,35 +23,9 @@ import scipy.sparse as sp
 
 from reclib.base import Recommender, top_k
 from reclib.checks import ParameterTypeError, check_non_negative_int, check_positive_int, require_columns
+from reclib.serving.history import HistoryStore
 
-__all__ = ["RealTimeRecommender", "UserStateStore", "update_latency"]
-
-
-class UserStateStore:
-    """Each user's most recent ``max_length`` item ids (all of them when ``None``).
-
-    ``add(user, item)`` is O(1) (a deque append, the oldest event dropped past ``max_length``);
-    ``history(user)`` is the list of items, oldest first (empty for an unknown user).
-    """
-
-    def __init__(self, max_length: int | None = None) -> None:
-        if max_length is not None:
-            check_positive_int(max_length=max_length)
-        self.max_length = max_length
-        self._events: dict[Hashable, deque] = {}
-
-    def add(self, user: Hashable, item: Hashable) -> None:
-        """Append one event of ``user``."""
-        if user not in self._events:
-            self._events[user] = deque(maxlen=self.max_length)
-        self._events[user].append(item)
-
-    def history(self, user: Hashable) -> list:
-        """The user's items, oldest first."""
-        return list(self._events.get(user, ()))
-
-    def __len__(self) -> int:
-        return len(self._events)
+__all__ = ["RealTimeRecommender", "update_latency"]
 
 
 class RealTimeRecommender:
@@ -60,8 +33,13 @@ class RealTimeRecommender:
 
     ``seed(user, items)`` loads a user's known history (e.g. their training events);
     ``update(user, item)`` appends one event and returns the user's new top-``k`` frame
-    (item_id, score, rank), excluding items already in the history when ``exclude_seen``.
-    Stateful models (module doc) keep one state per user in ``states``.
+    (item_id, score, rank), excluding every item of the user's history when ``exclude_seen``.
+
+    User state lives in one :class:`~reclib.serving.history.HistoryStore` (``history``, over the
+    model's item indices; ``user_index`` maps a raw user id to its row); the model reads the
+    newest ``max_length`` events of it (all when ``None``). Stateful models (module doc) also keep
+    one state per user in ``states``, a cache derived from the store and rebuilt from it when
+    missing.
 
     **Cold start**: a user with no stored history is served the model's most popular items
     (interaction counts of its training matrix, ties by lower item index), not whatever an empty
@@ -82,44 +60,55 @@ class RealTimeRecommender:
         if not isinstance(exclude_seen, (bool, np.bool_)):
             raise ParameterTypeError(f"exclude_seen must be True or False, got {exclude_seen!r}")
         self.model, self.k, self.exclude_seen = model, k, bool(exclude_seen)
-        self.store = UserStateStore(max_length)
+        self.history = HistoryStore(len(model.item_ids_), max_length)
+        self.user_index: dict[Hashable, int] = {}
         self.stateful = all(callable(getattr(model, name, None)) for name in ("start_state", "advance", "state_scores"))
         self.states: dict[Hashable, object] = {}
         counts = np.diff(sp.csc_matrix(model.train_matrix_).indptr).astype(np.float64)
         self.popularity_ = counts                     # (n_items,) the cold-start scores
 
-    def _check_items(self, items: list) -> None:
+    def _codes(self, items: list) -> np.ndarray:
+        """The model's item indices of ``items``; an unknown item raises, naming it."""
         if isinstance(items, (str, bytes)) or not hasattr(items, "__len__"):
             raise ParameterTypeError(f"items must be a list of item ids, got {type(items).__name__}")
-        if len(items):
-            self.model.item_encoder_.transform(np.asarray(list(items)))   # an unknown item raises, naming it
+        if not len(items):
+            return np.empty(0, np.int64)
+        return np.asarray(self.model.item_encoder_.transform(np.asarray(list(items))), dtype=np.int64)
+
+    def _add(self, user: Hashable, codes: np.ndarray) -> None:
+        row = self.user_index.setdefault(user, len(self.user_index))
+        self.history.add(np.full(len(codes), row), codes)
+
+    def _recent(self, user: Hashable) -> np.ndarray:
+        """The raw item ids the model reads for ``user`` (newest ``max_length``, oldest first)."""
+        if user not in self.user_index:
+            return self.model.item_ids_[:0]
+        return self.model.item_ids_[self.history.items(self.user_index[user])]
 
     def seed(self, user: Hashable, items: list) -> None:
         """Load ``items`` (oldest first) as the user's history; every item must be known to the
         model (checked before anything is stored)."""
-        self._check_items(items)
-        for item in items:
-            self.store.add(user, item)
+        self._add(user, self._codes(items))
         if self.stateful:
-            self.states[user] = self.model.start_state(self.store.history(user))
+            self.states[user] = self.model.start_state(list(self._recent(user)))
 
     def scores(self, user: Hashable) -> np.ndarray:
         """(n_items,) the model's scores for the user's next item, from the current state; the
         popularity scores for a user with no history (class doc)."""
-        history = self.store.history(user)
-        if not history:
+        recent = list(self._recent(user))
+        if not recent:
             return self.popularity_.copy()
         if self.stateful:
             if user not in self.states:
-                self.states[user] = self.model.start_state(history)
+                self.states[user] = self.model.start_state(recent)
             return np.asarray(self.model.state_scores(self.states[user]), dtype=np.float64)
-        return np.asarray(self.model.score_histories([history]), dtype=np.float64)[0]
+        return np.asarray(self.model.score_histories([recent]), dtype=np.float64)[0]
 
     def recommend(self, user: Hashable) -> pd.DataFrame:
         """The user's top-``k`` from their current history."""
         scores = self.scores(user)
-        if self.exclude_seen and len(self.store.history(user)):
-            scores[self.model.item_encoder_.transform(self.store.history(user))] = -np.inf
+        if self.exclude_seen and user in self.user_index:
+            scores[self.history.items(self.user_index[user], newest=len(self.history))] = -np.inf
         items, values = top_k(scores[None, :], self.k)
         keep = np.isfinite(values[0])
         return pd.DataFrame({"item_id": self.model.item_ids_[items[0][keep]],
@@ -127,10 +116,10 @@ class RealTimeRecommender:
 
     def update(self, user: Hashable, item: Hashable) -> pd.DataFrame:
         """Record one event and return the refreshed top-``k``."""
-        self._check_items([item])                           # before anything is stored
+        codes = self._codes([item])                         # before anything is stored
         if self.stateful and user in self.states:           # else built from the stored history
             self.states[user] = self.model.advance(self.states[user], item)
-        self.store.add(user, item)
+        self._add(user, codes)
         return self.recommend(user)
 
 

@@ -47,7 +47,7 @@ def greedy():
 
 def shown_all_but(n_left, user=1):
     policy = popularity()
-    policy.shown[user, n_left:] = True
+    policy.history.add(user, np.arange(n_left, policy.n_items)[None])
     return policy
 
 
@@ -131,7 +131,7 @@ POLICY_CASES = [
      "items.*got -1"),
     ("linucb-theta-user-negative", lambda: linucb().theta(np.array([-1])), ValueError,
      "users.*got -1"),
-    ("greedy-fold-in-user-n", lambda: greedy().fold_in(np.array([3])), ValueError, "users.*got 3"),
+    ("greedy-positives-user-n", lambda: greedy().positives(np.array([3])), ValueError, "users.*got 3"),
     ("greedy-update-item-n", lambda: greedy().update([0], [[6]], [[1.0]]), ValueError,
      "items.*got 6"),
 ]
@@ -310,7 +310,8 @@ def test_select_never_repeats_and_refuses_when_items_run_out():
 
 def test_errors_leave_the_policy_and_the_simulator_untouched():
     sim, policy = env(), popularity(2, COUNTS[:4])
-    state, shown, counts = sim.rng.bit_generator.state, policy.shown.copy(), policy.counts.copy()
+    state, counts = sim.rng.bit_generator.state, policy.counts.copy()
+    shown = policy.history.seen(np.arange(policy.n_users)).toarray()
     with pytest.raises(ValueError, match="rounds=3"):
         simulate(sim, policy, [0, 1], 3, 2)
     with pytest.raises(ValueError, match="items"):
@@ -318,7 +319,7 @@ def test_errors_leave_the_policy_and_the_simulator_untouched():
     with pytest.raises(ValueError, match=r"user 1 has 3 events"):
         replay(policy, events((0, 1, 1, 1), (0, 1, 2, 3), (1.0, 1.0, 1.0, 1.0)), k=3)
     assert sim.rng.bit_generator.state == state
-    np.testing.assert_array_equal(policy.shown, shown)
+    np.testing.assert_array_equal(policy.history.seen(np.arange(policy.n_users)).toarray(), shown)
     np.testing.assert_array_equal(policy.counts, counts)
 
 

@@ -128,11 +128,14 @@ def test_linucb_sherman_morrison_equals_the_direct_inverse(world):
 def test_greedy_folds_in_clicks(world):
     env, items, taste, model = world
     policy = _policies(world)["greedy"]
-    assert np.all(policy.user_factors[:20] == 0)            # cold users: popularity until a click
+    assert policy.positives(np.arange(20)).nnz == 0          # cold users: popularity until a click
     np.testing.assert_array_equal(policy._scores(np.array([0]))[0], np.arange(60, 0, -1))
     item = int(model.item_ids_[0])                           # an item the model knows
     policy.update(np.array([0]), np.array([[item, 1]]), np.array([[1.0, 0.0]]))
-    np.testing.assert_allclose(policy.user_factors[0], model.fold_in([[item]])[0])
+    assert policy.positives([0]).indices.tolist() == [item]  # the click, not the unclicked item
+    folded = model.fold_in([[item]])[0] @ model.item_factors_.T  # the ALS fold-in's scores
+    scores = policy._scores(np.array([0]))[0]
+    np.testing.assert_allclose(scores[model.item_ids_], folded, rtol=1e-6, atol=1e-9)
     assert policy.counts[item] == 60 - item + 1.0            # item statistics updated
     assert policy.counts[1] == 59.0
 

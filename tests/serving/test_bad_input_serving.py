@@ -103,7 +103,7 @@ CASES = [
 def test_bad_input_is_refused_naming_it(server, frame, call, error, pattern):
     with pytest.raises(error, match=pattern):
         call(server, frame)
-    assert "x" not in server.store._events                 # nothing stored by a refused call
+    assert "x" not in server.user_index and len(server.history) == 0   # nothing stored by a refused call
 
 
 def test_every_recommender_says_whether_it_scores_histories():

@@ -8,7 +8,10 @@ import pytest
 
 from reclib.base import top_k
 from reclib.cf import EASE, BiasedMF, ItemKNN, MostPopular
-from reclib.serving import ExactIndex, RealTimeRecommender, UserStateStore
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from reclib.serving import ExactIndex, HistoryStore, RealTimeRecommender
 
 
 @pytest.mark.parametrize("make", [lambda: EASE(reg=20.0), lambda: ItemKNN(n_neighbors=20),
@@ -47,13 +50,42 @@ def test_realtime_update_refreshes_and_excludes_the_history(synthetic_interactio
         server.update("new", 10**9)
 
 
-def test_user_state_store_keeps_the_latest_events():
-    store = UserStateStore(max_length=3)
+def test_history_store_keeps_every_event_and_reads_the_newest():
+    store = HistoryStore(n_items=10, max_length=3)
     for item in range(5):
-        store.add("u", item)
-    assert store.history("u") == [2, 3, 4] and store.history("nobody") == [] and len(store) == 1
+        store.add(7, item)
+    store.add([2, 7], [[9, 8], [5, 5]], values=[[1.0, 0.0], [2.0, 3.0]])   # k events per user, in order
+    assert store.items(7).tolist() == [4, 5, 5] and store.items(7, newest=10).tolist() == [0, 1, 2, 3, 4, 5, 5]
+    assert store.items(2).tolist() == [9, 8] and store.items(100).tolist() == [] and len(store) == 9
+    assert store.n_users == 8 and store.n_seen([7, 2, 0, 100]).tolist() == [6, 2, 0, 0]
+    assert store.seen([7])[0, 5] == 2 and store.values([7])[0, 5] == 5.0
+    assert store.values([2]).indices.tolist() == [9]                        # a zero value is no value
+    assert store.contains([2, 7], [[8, 0], [0, 6]]).tolist() == [[True, False], [True, False]]
     with pytest.raises(ValueError, match="max_length"):
-        UserStateStore(max_length=0)
+        HistoryStore(10, max_length=0)
+    with pytest.raises(ValueError, match=r"items must be indices in \[0, 10\), got 10"):
+        store.add(1, 10)
+    with pytest.raises(ValueError, match="values"):
+        store.add([1], [1], values=np.nan)
+    assert len(store) == 9 and store.items(1).tolist() == []               # nothing stored by a refused call
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 5), st.integers(0, 7)), max_size=40),
+       st.integers(1, 7), st.integers(1, 4))
+def test_history_store_equals_a_list_per_user(events, batch, max_length):
+    """Any split of the same events into batches gives each user's list of items, in order."""
+    store, reference = HistoryStore(8, max_length=max_length), {}
+    for start in range(0, len(events), batch):
+        chunk = np.array(events[start:start + batch], dtype=np.int64).reshape(-1, 2)
+        store.add(chunk[:, 0], chunk[:, 1])
+        for user, item in chunk:
+            reference.setdefault(int(user), []).append(int(item))
+    for user in range(7):
+        want = reference.get(user, [])
+        assert store.items(user).tolist() == want[-max_length:]
+        assert store.items(user, newest=100).tolist() == want
+        assert store.seen([user]).indices.tolist() == sorted(set(want))
 
 
 def test_exact_index_matches_brute_force():
