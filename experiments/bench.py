@@ -75,7 +75,7 @@ def bench_cf(repeat: int) -> dict[str, float]:
     from reclib.cf import EASE, BiasedMF, ImplicitALS
     from reclib.cf.implicit import implicit_als_half_step
     from reclib.data import load_movielens
-    from reclib.evaluation import P1, P2, evaluate_ranking, rmse
+    from reclib.evaluation import P1, P2, ranking_result, rmse
 
     ml = load_movielens("100k")
     p1_train, p1_test = P1.split(ml.ratings)
@@ -90,8 +90,7 @@ def bench_cf(repeat: int) -> dict[str, float]:
     out = {"implicit_als_iteration_64f_s": timed(one_ials_iteration, repeat),
            "ease_fit_s": timed(lambda: EASE(500.0).fit(p1_train), repeat)}
     ease = EASE(500.0).fit(p1_train)
-    out["ease_p1_ndcg@10"] = float(evaluate_ranking(ease, p1_train, p1_test).set_index("metric")
-                                   .loc["ndcg", "value"])
+    out["ease_p1_ndcg@10"] = ranking_result(ease, p1_train, p1_test)["ndcg"]
     start = time.perf_counter()
     mf = BiasedMF(n_factors=200, reg=0.06, learning_rate=0.005, epochs=70, init_std=0.01, verbose=False).fit(p2_train)
     out["biased_mf_sgd_fit_s"] = time.perf_counter() - start
@@ -133,7 +132,7 @@ def bench_deep(repeat: int) -> dict[str, float]:
     """NeuMF and two-tower (+ text) on P1 with notebook 05's default settings: NDCG@10 and time."""
     del repeat                                   # one training run each: minutes, not milliseconds
     from reclib.data import GENRES, load_movielens
-    from reclib.evaluation import P1, evaluate_ranking
+    from reclib.evaluation import P1, ranking_result
     from reclib.features import ItemFeatures, TextEncoder, genre_matrix, item_text
     from reclib.models import NCF, TwoTowerRecommender
 
@@ -141,7 +140,7 @@ def bench_deep(repeat: int) -> dict[str, float]:
     train, test = P1.split(ml.ratings)
     ids = ml.items["item_id"].to_numpy()
     text = TextEncoder(show_progress=False).encode(item_text(ml.items).tolist())
-    features = ItemFeatures(ids, vectors=text, genres=genre_matrix(ml.items["genres"], GENRES))
+    features = ItemFeatures(ids, vectors=text, categories=genre_matrix(ml.items["genres"], GENRES))
     models = {"neumf": (NCF(), {}), "two_tower_text": (TwoTowerRecommender(embedding_dim=64, temperature=0.1,
                                                                            use_user_id=False, epochs=3),
                                                        {"item_features": features})}
@@ -150,8 +149,7 @@ def bench_deep(repeat: int) -> dict[str, float]:
         start = time.perf_counter()
         model.fit(train, **fit_data)
         out[f"{name}_fit_s_per_epoch"] = (time.perf_counter() - start) / model.epochs
-        out[f"{name}_p1_ndcg@10"] = float(evaluate_ranking(model, train, test).set_index("metric")
-                                          .loc["ndcg", "value"])
+        out[f"{name}_p1_ndcg@10"] = ranking_result(model, train, test)["ndcg"]
     return out
 
 

@@ -221,7 +221,8 @@ def ml100k_torch(part: str, out: Path, tiny: bool) -> None:
     from reclib.data import load_movielens
     from reclib.evaluation import P5, paired_difference
     from reclib.models import ItemGPT2Recommender
-    from reclib.models.text_tower import TextTowerRecommender, item_texts_series
+    from reclib.features import ItemFeatures, item_text
+    from reclib.models.text_tower import TextTowerRecommender
 
     rec = Recorder(out, backend="torch", cuda=torch.cuda.is_available(),
                    device=torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu")
@@ -230,7 +231,7 @@ def ml100k_torch(part: str, out: Path, tiny: bool) -> None:
     next_item_row(rec, "GPT-2 over item ids", ItemGPT2Recommender, ratings, tiny)
     if os.environ.get("RECLIB_BENCH_SKIP_FINETUNE") == "1":
         return
-    texts = item_texts_series(ml.items)
+    texts = ItemFeatures(ml.items["item_id"].to_numpy(), texts=item_text(ml.items).to_numpy())
     p5 = P5.with_params(seed=SEED, k=10)
     train, test = p5.split(ratings)
     fit_part, held = p5.validation_split(train)
@@ -242,23 +243,23 @@ def ml100k_torch(part: str, out: Path, tiny: bool) -> None:
         return dict(p5.evaluate(m, fit_part, held).values[["recall", "ndcg"]])
 
     probe = TextTowerRecommender(random_state=SEED, patience=tuned["epochs"], **tuned)   # the whole curve
-    seconds = _timed_fit(probe, fit_part, validate=validate, item_texts=texts)
+    seconds = _timed_fit(probe, fit_part, validate=validate, item_features=texts)
     curve = probe.history_["val_recall"].tolist()
     best = int(np.argmax(curve)) + 1
     rec.set(finetune_validation_recall=[round(v, 4) for v in curve], finetune_epochs_chosen=best)
     results = {}
     for name, model in (("text tower, fine-tuned", TextTowerRecommender(random_state=SEED, **{**tuned, "epochs": best})),
                         ("text tower, frozen", TextTowerRecommender(random_state=SEED, **({"max_length": 8} if tiny else {})))):
-        seconds = _timed_fit(model, train, item_texts=texts)
+        seconds = _timed_fit(model, train, item_features=texts)
         results[name] = p5.evaluate(model, train, test)
         values = results[name].values
         rec.row(model=name, protocol="P5", fit_s=round(seconds, 1), epochs=model.epochs,
                 recall=round(float(values["recall"]), 4), ndcg=round(float(values["ndcg"]), 4))
     from reclib.cf import ImplicitALS
-    from reclib.features import FeatureToFactorRecommender, ItemFeatures, TextEncoder
-    vectors = TextEncoder(show_progress=False).encode(texts.tolist())
+    from reclib.features import FeatureToFactorRecommender, TextEncoder
+    vectors = TextEncoder(show_progress=False).encode(texts.texts.tolist())
     mapping = FeatureToFactorRecommender(ImplicitALS())
-    seconds = _timed_fit(mapping, train, item_features=ItemFeatures(texts.index.to_numpy(), vectors=vectors))
+    seconds = _timed_fit(mapping, train, item_features=ItemFeatures(texts.item_ids, vectors=vectors))
     results["BERT -> factor map"] = p5.evaluate(mapping, train, test)
     values = results["BERT -> factor map"].values
     rec.row(model="BERT -> factor map", protocol="P5", fit_s=round(seconds, 1), recall=round(float(values["recall"]), 4),

@@ -20,7 +20,7 @@ reclib models are fitted from the interaction frame (their time includes encodin
 peers get a ready CSR matrix (Cornac its ``Dataset``, built outside the timing).
 
 Data: P1 = ``stratified_split(ml.ratings, 0.75, seed=42)`` of MovieLens-100K, every rating a positive,
-NDCG@10 by :func:`reclib.evaluation.evaluate_ranking` (reclib) and by
+NDCG@10 by :func:`reclib.evaluation.ranking_result` (reclib) and by
 :func:`reclib.evaluation.evaluate_scores` on the peers' factor products, same train/test matrices.
 Synthetic: a seeded 50,000 users x 20,000 items matrix with about 5,000,000 interactions (item
 popularity Zipf-like), fit time only, BPR 10 epochs; EASE (a dense 20,000 x 20,000 inverse) and
@@ -139,7 +139,7 @@ def run(train: pd.DataFrame, test: pd.DataFrame | None, repeats: int, bpr_epochs
         small_data: bool, label: str) -> list[dict[str, object]]:
     """Time every contender alternately; with ``test``, also its NDCG@10 (last fit)."""
     from reclib.cf import MostPopular
-    from reclib.evaluation import evaluate_ranking, evaluate_scores
+    from reclib.evaluation import evaluate_scores, ranking_result
 
     reference = MostPopular().fit(train)           # the encoders and train matrix everyone shares
     matrix = reference.train_matrix_.tocsr()
@@ -159,7 +159,7 @@ def run(train: pd.DataFrame, test: pd.DataFrame | None, repeats: int, bpr_epochs
                                   "fit_s_all": [round(t, 4) for t in ts]}
         if test is not None:
             if name.startswith("reclib"):
-                table = evaluate_ranking(models[name], train, test, k=10)
+                table = ranking_result(models[name], train, test, k=10)
             else:
                 known = test[test.item_id.isin(reference.item_ids_) & test.user_id.isin(reference.user_ids_)]
                 test_matrix = sp.csr_matrix(
@@ -168,18 +168,9 @@ def run(train: pd.DataFrame, test: pd.DataFrame | None, repeats: int, bpr_epochs
                     shape=matrix.shape)
                 scores = peer_scores(name, models[name], *matrix.shape, uir)
                 table = evaluate_scores(scores, matrix, test_matrix, k=10)
-            row["ndcg@10"] = _metric(table, "ndcg")
+            row["ndcg@10"] = table["ndcg"]
         rows.append(row)
     return rows
-
-
-def _metric(table: object, name: str) -> float:
-    """A metric from an evaluation: a frame with ``metric``/``value`` columns (or an object holding
-    one as ``frame``), or a ``RankingResult`` (a dict)."""
-    if isinstance(table, dict):
-        return float(table[name])
-    frame = table if isinstance(table, pd.DataFrame) else table.frame   # type: ignore[attr-defined]
-    return float(frame.set_index("metric").loc[name, "value"])
 
 
 def warm_up() -> None:

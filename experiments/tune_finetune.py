@@ -40,7 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     from reclib.data import load_movielens
     from reclib.evaluation import P5
     from reclib.io import atomic_write_bytes
-    from reclib.models.text_tower import TextTowerRecommender, item_texts_series
+    from reclib.features import ItemFeatures, item_text
+    from reclib.models.text_tower import TextTowerRecommender
 
     parser = argparse.ArgumentParser(prog="python -m experiments.tune_finetune", description=__doc__)
     parser.add_argument("--output", type=Path, default=Path("build/tuning/finetune.json"))
@@ -49,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     ml = load_movielens("100k")
-    texts = item_texts_series(ml.items)
+    texts = ItemFeatures(ml.items["item_id"].to_numpy(), texts=item_text(ml.items).to_numpy())
     p5 = P5.with_params(seed=42, k=10)
     train, test = p5.split(ml.ratings)
     fit, valid = p5.validation_split(train)
@@ -67,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     for values in itertools.product(*grid.values()):
         # patience = max_epochs: every fit runs all its epochs, so the whole validation curve is read
         params = {**BASE, **dict(zip(grid, values)), "epochs": args.max_epochs, "patience": args.max_epochs}
-        model = TextTowerRecommender(**params).fit(fit, validate, item_texts=texts)
+        model = TextTowerRecommender(**params).fit(fit, validate, item_features=texts)
         for row in model.history_.to_dict("records"):
             results["runs"].append({"params": {**params, "epochs": int(row["epoch"])},
                                     "val_recall": row["val_recall"], "val_ndcg": row["val_ndcg"],
@@ -79,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
                  key=lambda run: run["val_recall"])
     results["best"] = best
     for name, run in (("frozen", frozen), ("fine-tuned", best)):
-        model = TextTowerRecommender(**run["params"]).fit(train, item_texts=texts)
+        model = TextTowerRecommender(**run["params"]).fit(train, item_features=texts)
         scores = p5.evaluate(model, train, test).values
         results[f"test.{name}"] = {"params": run["params"], "recall": float(scores["recall"]),
                                    "ndcg": float(scores["ndcg"]), "fit_s": round(model.fit_seconds_, 1)}

@@ -47,8 +47,8 @@ def check_recommender(model: Recommender, frame: pd.DataFrame, fit_data: dict[st
     """Check the contract (module doc) for an unfitted ``model`` on ``frame`` (``user_id``,
     ``item_id`` and whatever else the model reads, e.g. ``rating``, ``timestamp``).
 
-    fit_data: keyword arguments of ``fit`` besides the interactions (``item_features``,
-    ``item_texts``); n_users: how many users (the smallest ids) are scored; k: recommendation
+    fit_data: keyword arguments of ``fit`` besides the interactions (e.g. ``item_features``);
+    n_users: how many users (the smallest ids) are scored; k: recommendation
     length; rtol, atol: the tolerance of ``predict`` against ``score`` and of the refit.
     """
     name = type(model).__name__

@@ -54,7 +54,7 @@ FACTORIES = {
 FIT_DATA = {TwoTowerRecommender: {"item_features": FEATURES}, ContentRecommender: {"item_features": FEATURES},
             HybridRecommender: {"item_features": FEATURES},
             FeatureToFactorRecommender: {"item_features": FEATURES},
-            TextTowerRecommender: {"item_texts": pd.Series([f"film number {i}" for i in ITEMS], index=ITEMS)}}
+            TextTowerRecommender: {"item_features": ItemFeatures(ITEMS, texts=[f"film number {i}" for i in ITEMS])}}
 
 
 def _subclasses(cls: type) -> set[type]:

@@ -13,14 +13,13 @@ from reclib.evaluation.metrics import (auc, catalogue_coverage, hit_rate_at_k,
                                        ndcg_at_k, novelty, popularity_bias, precision_at_k,
                                        recall_at_k, rmse)
 from reclib.evaluation.protocols import P1, P2, P3, P4, P5, PROTOCOLS, Protocol
-from reclib.evaluation.ranking import (EvaluationResult, RankingResult, evaluate_ranking,
-                                       evaluate_scores, lookup_hits, ranking_result)
+from reclib.evaluation.ranking import EvaluationResult, evaluate_scores, lookup_hits, ranking_result
 from reclib.evaluation.uncertainty import (bootstrap_auc, bootstrap_interval, bootstrap_ratio,
                                            holm, paired_difference)
 
 __all__ = ["P1", "P2", "P3", "P4", "P5", "PROTOCOLS", "EvaluationResult", "Leaderboard", "LeaderboardFailed", "Protocol",
-           "RankingResult", "auc", "bootstrap_auc", "bootstrap_interval", "bootstrap_ratio", "catalogue_coverage",
-           "evaluate_ranking", "evaluate_scores", "gini_index", "hit_rate_at_k", "holm",
+           "auc", "bootstrap_auc", "bootstrap_interval", "bootstrap_ratio", "catalogue_coverage",
+           "evaluate_scores", "gini_index", "hit_rate_at_k", "holm",
            "intra_list_diversity", "item_bucket_table", "leaderboard", "log_loss", "lookup_hits", "mae",
            "map_at_k", "mrr_at_k", "ndcg_at_k", "novelty", "paired_difference",
            "per_user_diversity", "per_user_novelty", "popularity_bias", "popularity_percentile",

@@ -2,7 +2,8 @@ r"""Beyond accuracy: how spread out, surprising and popular the recommended list
 
 Accuracy metrics say whether a list holds the held-out items; these say what else the lists do.
 All take encoded item indices (``recommended``, (n_users, K) integers in ``[0, n_items)``, as in
-``EvaluationResult.top_items`` after encoding, or ``RankingResult.top_items``) and item statistics
+``EvaluationResult.top_items`` after encoding, or as :func:`~reclib.evaluation.evaluate_scores`
+returns them, ``.to_numpy()``) and item statistics
 counted on the *training* data:
 
 - :func:`gini_index` of the recommendation counts over the catalogue: 0 when every item is

@@ -10,8 +10,8 @@
     board.significance("ndcg")   # paired tests of every pair, Holm-adjusted
     board.write("../build")      # leaderboard.md and leaderboard.json, one run id in both
 
-Intervals come from :mod:`reclib.evaluation.uncertainty`, resampling the evaluated users with
-one ``seed`` for every model (so all models see the same user samples):
+Intervals come from the protocol (``protocol.intervals``, over ``protocol.units``), resampling
+with one ``seed`` for every model (so all models see the same user samples):
 
 - ranking protocols (P1, P3, P5): every per-user metric (precision, recall, ndcg, map, hit_rate,
   mrr) plus per-user novelty (bits), popularity percentile of the recommended items, intra-list
@@ -49,10 +49,9 @@ from reclib.checks import check_fraction
 from reclib.evaluation.beyond import (gini_index, per_user_diversity, per_user_novelty,
                                       popularity_percentile, serendipity)
 from reclib.evaluation.leaderboard_inputs import check_inputs, entries, writable_folder
-from reclib.evaluation.protocols import ClickProtocol, Protocol, RatingProtocol
+from reclib.evaluation.protocols import Protocol
 from reclib.evaluation.ranking import EvaluationResult
-from reclib.evaluation.uncertainty import (bootstrap_auc, bootstrap_interval, bootstrap_ratio,
-                                           holm, paired_difference)
+from reclib.evaluation.uncertainty import holm, paired_difference
 from reclib.io import atomic_write
 
 __all__ = ["Leaderboard", "LeaderboardFailed", "leaderboard"]
@@ -208,16 +207,6 @@ def _markdown(table: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def _probabilities(model: Any, test: pd.DataFrame) -> np.ndarray:
-    """P4: the click probabilities of ``model`` as an array (as ``ClickProtocol.evaluate``)."""
-    if hasattr(model, "predict_proba"):
-        prob = np.asarray(model.predict_proba(test))
-        return prob[:, 1] if prob.ndim == 2 else prob
-    if callable(model):
-        return np.asarray(model(test))
-    return np.asarray(model)
-
-
 def _ranking_extras(result: EvaluationResult, train: pd.DataFrame, test: pd.DataFrame,
                     item_vectors: Mapping[str, pd.DataFrame], expected: pd.DataFrame | None,
                     user_col: str, item_col: str) -> tuple[pd.DataFrame, dict[str, float]]:
@@ -275,48 +264,25 @@ def _evaluate_entry(name: str, model: Any, kwargs: Mapping[str, Any], protocol: 
                     boot: dict[str, Any], user_col: str, item_col: str) -> tuple[
                         list[dict[str, Any]], pd.DataFrame, dict[str, Any], EvaluationResult]:
     """Fit (with ``fit``) and evaluate one entry: its frame rows, per-user values, times, result."""
-    rows = []
     start = time.perf_counter()
     if fit and hasattr(model, "fit"):
         model.fit(train, **kwargs)
     fitted = time.perf_counter()
-    if isinstance(protocol, ClickProtocol):
-        model = _probabilities(model, test)
     result = protocol.evaluate(model, train, test)
     evaluated = time.perf_counter()
     times = {"model": name, "fit_seconds": fitted - start, "eval_seconds": evaluated - fitted}
-    values = result.values
-    if isinstance(protocol, RatingProtocol):
-        users = result.per_user
-        for metric, column, sqrt in (("rmse", "squared_error", True),
-                                     ("mae", "absolute_error", False)):
-            ratio = bootstrap_ratio(users[column], users["n"], sqrt=sqrt, **boot)
-            rows.append({"model": name, "metric": metric, "value": values[metric],
-                         "low": ratio["low"], "high": ratio["high"]})
-    elif isinstance(protocol, ClickProtocol):
-        labels = test["label"].to_numpy(np.float64)
-        prob = np.clip(np.asarray(model, np.float64), 1e-7, 1 - 1e-7)
-        loss = -(labels * np.log(prob) + (1 - labels) * np.log1p(-prob))
-        users = pd.DataFrame({"log_loss": loss}, index=test.index)
-        auc = bootstrap_auc(labels, prob, **boot)
-        ll = bootstrap_interval(users, **boot).loc["log_loss"]
-        rows += [{"model": name, "metric": "auc", "value": values["auc"],
-                  "low": auc["low"], "high": auc["high"]},
-                 {"model": name, "metric": "log_loss", "value": values["log_loss"],
-                  "low": ll["low"], "high": ll["high"]}]
-    else:
+    users, catalogue_level = protocol.units(result), {}
+    if result.top_items is not None:                  # a ranking: beyond-accuracy values as well
         extra, catalogue_level = _ranking_extras(result, train, test, item_vectors, expected,
                                                  user_col, item_col)
-        users = pd.concat([result.per_user, extra], axis=1)
-        intervals = bootstrap_interval(users.dropna(axis=0, how="any"), **boot)
-        for metric in users.columns:
-            rows.append({"model": name, "metric": metric, "value": users[metric].mean(),
-                         "low": intervals.loc[metric, "low"],
-                         "high": intervals.loc[metric, "high"]})
-        for metric, value in {"coverage": values["coverage"], **catalogue_level,
-                              "popularity_bias": values["popularity_bias"]}.items():
-            rows.append({"model": name, "metric": metric, "value": value,
-                         "low": np.nan, "high": np.nan})
+        users = pd.concat([users, extra], axis=1)
+        values = result.values
+        catalogue_level = {"coverage": values["coverage"], **catalogue_level,
+                           "popularity_bias": values["popularity_bias"]}
+    table = protocol.intervals(result, users, **boot)
+    rows = [{"model": name, "metric": metric, **row} for metric, row in table.iterrows()]
+    rows += [{"model": name, "metric": metric, "value": value, "low": np.nan, "high": np.nan}
+             for metric, value in catalogue_level.items()]
     return rows, users, times, result
 
 

@@ -17,7 +17,7 @@ import pandas as pd
 
 from reclib.checks import (ParameterTypeError, check_finite_array, check_fraction,
                            check_non_negative_int, check_positive_int)
-from reclib.evaluation.protocols import ClickProtocol, Protocol, RatingProtocol
+from reclib.evaluation.protocols import Protocol
 from reclib.io import check_writable_folder
 
 __all__ = ["RANKING_PER_USER", "check_inputs", "entries", "metric_names", "writable_folder"]
@@ -56,10 +56,8 @@ def entries(models: object) -> list[tuple[str, Any, Mapping[str, Any]]]:
 def metric_names(protocol: Protocol, item_vectors: Mapping[str, Any],
                  expected: object) -> list[str]:
     """The metrics a leaderboard on ``protocol`` reports, in the order of its frame."""
-    if isinstance(protocol, RatingProtocol):
-        return ["rmse", "mae"]
-    if isinstance(protocol, ClickProtocol):
-        return ["auc", "log_loss"]
+    if protocol.k is None:                             # a pointwise protocol: its own metrics
+        return list(protocol.metrics)
     return [*RANKING_PER_USER, "novelty", "pop_percentile",
             *(f"diversity_{name}" for name in item_vectors),
             *(["serendipity"] if expected is not None else []),
@@ -125,11 +123,11 @@ def check_inputs(protocol: Protocol, train: object, test: object, fit: object,
     if not isinstance(item_vectors, Mapping):
         raise ParameterTypeError(f"item_vectors must be a mapping name -> DataFrame, got "
                                  f"{type(item_vectors).__name__}")
-    ranking = not isinstance(protocol, (RatingProtocol, ClickProtocol))
+    ranking = protocol.k is not None
     if not ranking and (item_vectors or expected is not None):
         raise ValueError(f"item_vectors and expected apply to ranking protocols (P1, P3, P5), "
                          f"not {protocol.name}")
-    columns = (user_col, "label") if isinstance(protocol, ClickProtocol) else (user_col, item_col)
+    columns = protocol.test_columns(user_col, item_col)
     for what, frame in (("train", train), ("test", test)):
         if not isinstance(frame, pd.DataFrame):
             raise ParameterTypeError(f"{what} must be a DataFrame, got {type(frame).__name__}")

@@ -3,10 +3,9 @@
 :func:`evaluate_scores` works on encoded indices and a score matrix (or a function producing score
 rows for a batch of users), so memory stays O(batch_size * n_items) whatever the number of users.
 :func:`ranking_result` wraps it for any recommender following the model interface (it calls only
-the public ``model.score(user_ids)``, a batch of raw user ids at a time) and returns an
-:class:`EvaluationResult`: the tidy frame (metric, k, value), the per-user values and the top-K
-lists. :func:`evaluate_ranking` is the same evaluation returning only the tidy frame (kept for
-existing callers: ``evaluate_ranking(...)`` equals ``ranking_result(...).frame``).
+the public ``model.score(user_ids)``, a batch of raw user ids at a time); a protocol's
+``evaluate`` wraps that. All three return one type, :class:`EvaluationResult`: the tidy frame
+(metric, k, value), the per-user values and the top-K lists.
 """
 
 from __future__ import annotations
@@ -23,8 +22,7 @@ from reclib.checks import (ParameterTypeError, check_finite_array, check_positiv
                            require_columns)
 from reclib.evaluation import metrics as M
 
-__all__ = ["EvaluationResult", "RankingResult", "evaluate_ranking", "evaluate_scores", "lookup_hits",
-           "ranking_result"]
+__all__ = ["EvaluationResult", "evaluate_scores", "lookup_hits", "ranking_result"]
 
 ScoreSource = np.ndarray | Callable[[np.ndarray], np.ndarray]
 
@@ -47,16 +45,10 @@ def lookup_hits(top_items: np.ndarray, relevant: sp.csr_matrix, rows: np.ndarray
     return (pos < len(keys)) & (keys[np.minimum(pos, len(keys) - 1)] == query)
 
 
-class RankingResult(dict):
-    """Metric name -> value, plus the top-K lists (``top_items``, encoded) and per-user values."""
-
-    top_items: np.ndarray
-    per_user: pd.DataFrame
-
-
 @dataclass(frozen=True, repr=False)
 class EvaluationResult:
-    """What an evaluation returns: the tidy table plus the values behind it.
+    """What every evaluation returns (:func:`evaluate_scores`, :func:`ranking_result`, a protocol's
+    ``evaluate``): the tidy table plus the values behind it.
 
     Attributes
     ----------
@@ -66,13 +58,18 @@ class EvaluationResult:
         ranking evaluations the columns are the per-user ranking metrics (precision, recall,
         ndcg, map, hit_rate, mrr) and their column means (NaN skipped) are the reported values;
         pointwise evaluations document their own (additive) columns.
-    top_items: ranking evaluations only: (n_users, k) raw item ids, best first (index: raw user
-        ids, columns: ranks 1..k); ``None`` otherwise.
+    top_items: ranking evaluations only: (n_users, k) items, best first (columns: ranks 1..k):
+        raw item ids indexed by raw user ids from :func:`ranking_result`, item indices indexed by
+        user indices from :func:`evaluate_scores`; ``None`` otherwise.
+    examples: pointwise evaluations whose metric is not additive over users (AUC): one row per
+        test example (``label``, ``probability`` clipped as for the log loss, ``log_loss``),
+        indexed like the test frame; ``None`` otherwise.
     """
 
     frame: pd.DataFrame
     per_user: pd.DataFrame
     top_items: pd.DataFrame | None = None
+    examples: pd.DataFrame | None = None
 
     @property
     def values(self) -> pd.Series:
@@ -142,7 +139,7 @@ def evaluate_scores(scores: ScoreSource, train: sp.csr_matrix, test: sp.csr_matr
                     users: np.ndarray | None = None, n_relevant: np.ndarray | None = None,
                     item_vectors: np.ndarray | None = None, candidates: np.ndarray | None = None,
                     batch_size: int = 1024, *, source: str | None = None,
-                    user_ids: np.ndarray | None = None) -> RankingResult:
+                    user_ids: np.ndarray | None = None) -> EvaluationResult:
     """Rank all items not in each user's train set and compute the metrics at ``k``.
 
     Parameters
@@ -169,10 +166,10 @@ def evaluate_scores(scores: ScoreSource, train: sp.csr_matrix, test: sp.csr_matr
     Scores are checked over the rankable items only (the candidates when given): NaN, +inf, or a
     row with no finite score raise ``ValueError`` naming the users, before that batch is ranked.
 
-    Every argument is checked before the first batch is scored. Returns a
-    :class:`RankingResult` with precision, recall, ndcg, map, hit_rate, mrr (means over users),
-    coverage, novelty (bits), popularity_bias (ARP; NaN if ``train`` is empty) and, with
-    vectors, diversity.
+    Every argument is checked before the first batch is scored. Returns an
+    :class:`EvaluationResult` whose values are precision, recall, ndcg, map, hit_rate, mrr (means
+    over users), coverage, novelty (bits), popularity_bias (ARP; NaN if ``train`` is empty) and,
+    with vectors, diversity; ``per_user`` and ``top_items`` are indexed by user index.
     """
     check_positive_int(k=k, batch_size=batch_size)
     train, test = _sparse("train", train), _sparse("test", test)
@@ -240,33 +237,21 @@ def evaluate_scores(scores: ScoreSource, train: sp.csr_matrix, test: sp.csr_matr
         "ndcg": M.ndcg_at_k(hits, n_rel), "map": M.map_at_k(hits, n_rel),
         "hit_rate": M.hit_rate_at_k(hits), "mrr": M.mrr_at_k(hits)}, index=users)
     counts = np.diff(sp.csc_matrix(train).indptr).astype(np.float64)
-    result = RankingResult(per_user.mean().to_dict())
+    values = per_user.mean().to_dict()
     if allowed is None:
-        result["coverage"] = M.catalogue_coverage(top, n_items)
+        values["coverage"] = M.catalogue_coverage(top, n_items)
     else:  # over the candidates; a masked non-candidate padding a short list is not counted
         position = np.minimum(np.searchsorted(allowed, top), allowed.size - 1)
-        result["coverage"] = M.catalogue_coverage(
+        values["coverage"] = M.catalogue_coverage(
             np.where(allowed[position] == top, position, -1), allowed.size)
-    result["novelty"] = M.novelty(top, counts / n_users)
+    values["novelty"] = M.novelty(top, counts / n_users)
     # ARP is undefined (NaN) when train stores no interaction at all
-    result["popularity_bias"] = M.popularity_bias(top, counts) if counts.any() else np.nan
+    values["popularity_bias"] = M.popularity_bias(top, counts) if counts.any() else np.nan
     if item_vectors is not None:
-        result["diversity"] = M.intra_list_diversity(top, item_vectors)
-    result.top_items, result.per_user = top, per_user
-    return result
-
-
-def evaluate_ranking(model: object, train: pd.DataFrame, test: pd.DataFrame, k: int = 10,
-                     item_vectors: np.ndarray | None = None, candidates: object = None,
-                     batch_size: int = 1024, user_col: str = "user_id",
-                     item_col: str = "item_id") -> pd.DataFrame:
-    """Evaluate a fitted recommender on a top-K protocol; returns a tidy frame (metric, k, value).
-
-    Exactly ``ranking_result(...).frame``: use :func:`ranking_result` (or a protocol's
-    ``evaluate``) for the per-user values and the top-K lists as well.
-    """
-    return ranking_result(model, train, test, k, item_vectors=item_vectors, candidates=candidates,
-                          batch_size=batch_size, user_col=user_col, item_col=item_col).frame
+        values["diversity"] = M.intra_list_diversity(top, item_vectors)
+    frame = pd.DataFrame({"metric": list(values), "k": k, "value": list(values.values())})
+    top_items = pd.DataFrame(top, index=users, columns=pd.RangeIndex(1, top.shape[1] + 1, name="rank"))
+    return EvaluationResult(frame, per_user, top_items)
 
 
 def ranking_result(model: object, train: pd.DataFrame, test: pd.DataFrame, k: int = 10,
@@ -337,7 +322,6 @@ def ranking_result(model: object, train: pd.DataFrame, test: pd.DataFrame, k: in
                              user_ids=test_users)
     users = pd.Index(test_users, name=user_col)
     per_user = result.per_user.set_axis(users[result.per_user.index])
-    top_items = pd.DataFrame(known_items[result.top_items], index=users,
-                             columns=pd.RangeIndex(1, result.top_items.shape[1] + 1, name="rank"))
-    frame = pd.DataFrame({"metric": list(result), "k": k, "value": list(result.values())})
-    return EvaluationResult(frame, per_user, top_items)
+    top_items = pd.DataFrame(known_items[result.top_items.to_numpy()], index=users,
+                             columns=result.top_items.columns)
+    return EvaluationResult(result.frame, per_user, top_items)

@@ -19,7 +19,7 @@ import pandas as pd
 
 from reclib import progress
 from reclib.evaluation.protocols import PROTOCOLS, Protocol
-from reclib.evaluation.ranking import evaluate_ranking
+from reclib.evaluation.ranking import ranking_result
 
 __all__ = ["grid_search", "protocol_objective", "protocol_search", "ranking_objective",
            "rating_objective", "validation_split"]
@@ -42,7 +42,7 @@ def validation_split(train: pd.DataFrame, protocol: str,
 def ranking_objective(metric: str = "ndcg", k: int = 10) -> Objective:
     """Validation objective for top-K models: ``metric`` at ``k`` (higher is better)."""
     def score(model: Any, fit: pd.DataFrame, valid: pd.DataFrame) -> float:
-        return float(evaluate_ranking(model, fit, valid, k=k).set_index("metric")["value"][metric])
+        return ranking_result(model, fit, valid, k=k)[metric]
     return score
 
 

@@ -73,13 +73,32 @@ def check_item_ids(name: str, ids: object) -> np.ndarray:
     return array
 
 
+def _check_texts(texts: object, item_ids: np.ndarray) -> np.ndarray:
+    """``texts`` as a (n_items,) NumPy string array of non-blank strings, else raise naming the
+    first bad entry by its item id."""
+    if isinstance(texts, (str, bytes, pd.DataFrame)) or not hasattr(texts, "__len__"):
+        raise ParameterTypeError(f"item_features.texts must be a sequence of strings, got {type(texts).__name__}")
+    values = np.asarray(texts, dtype=object)
+    if values.shape != (len(item_ids),):
+        raise ValueError(f"item_features.texts must have one entry per item id ({len(item_ids)}), "
+                         f"got shape {values.shape}")
+    bad = np.array([not isinstance(t, str) or not t.strip() for t in values])
+    if bad.any():
+        first = int(np.argmax(bad))
+        raise ValueError(f"item_features.texts must hold non-blank strings; item {item_ids[first:first + 1].tolist()[0]!r} has "
+                         f"{values[first]!r} ({int(bad.sum())} bad entries)")
+    return values.astype(str)
+
+
 @dataclass(frozen=True, eq=False)
 class ItemFeatures:
     """Side information about a catalogue of items, passed to ``fit`` (scikit-learn's rule: data
-    goes to ``fit``, hyper-parameters to the constructor)::
+    goes to ``fit``, hyper-parameters to the constructor); the one container of item side data
+    for every model that takes some::
 
-        features = ItemFeatures(item_ids, vectors=text_vectors, genres=genre_multi_hot)
+        features = ItemFeatures(item_ids, vectors=text_vectors, categories=genre_multi_hot)
         ContentRecommender().fit(train, item_features=features)
+        TextTowerRecommender().fit(train, item_features=ItemFeatures(item_ids, texts=sentences))
 
     Attributes
     ----------
@@ -87,29 +106,37 @@ class ItemFeatures:
         from the training interactions (cold start): a model given these features scores them.
     vectors: optional (n_items, d) dense array or sparse matrix of finite numbers (text
         embeddings, TF-IDF, a genre multi-hot used as a content vector), rows follow ``item_ids``.
-    genres: optional (n_items, n_genres) dense multi-hot array (the two-tower's genre input).
+    categories: optional (n_items, n_categories) dense multi-hot array of categorical fields
+        (e.g. genres: the two-tower's categorical input).
+    texts: optional (n_items,) non-blank strings (titles, descriptions: what a language model
+        reads), stored as a NumPy string array.
 
-    ``ItemFeatures(item_ids)`` with neither table is a bare catalogue (ids only). Everything is
+    ``ItemFeatures(item_ids)`` with no table is a bare catalogue (ids only). Everything is
     checked at construction; the object is frozen (the arrays are not copied: do not modify them).
+    The CTR models declare their inputs with :class:`~reclib.features.specs.FeatureSpace` instead
+    (per-row fields of a click log, not per-item tables).
     """
 
     item_ids: np.ndarray
     vectors: np.ndarray | sp.spmatrix | None = None
-    genres: np.ndarray | None = None
+    categories: np.ndarray | None = None
+    texts: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         ids = check_item_ids("item_features.item_ids", self.item_ids)
         object.__setattr__(self, "item_ids", ids)
-        for name in ("vectors", "genres"):
+        for name in ("vectors", "categories"):
             table = getattr(self, name)
             if table is None:
                 continue
             if not (isinstance(table, np.ndarray) or sp.issparse(table)):
                 raise ParameterTypeError(f"item_features.{name} must be a NumPy array or a SciPy sparse "
                                          f"matrix, got {type(table).__name__}")
-            if name == "genres" and sp.issparse(table):
-                raise ParameterTypeError("item_features.genres must be a dense array")
+            if name == "categories" and sp.issparse(table):
+                raise ParameterTypeError("item_features.categories must be a dense array")
             check_item_vectors(f"item_features.{name}", table, len(ids))
+        if self.texts is not None:
+            object.__setattr__(self, "texts", _check_texts(self.texts, ids))
 
     def __len__(self) -> int:
         return len(self.item_ids)

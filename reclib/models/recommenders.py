@@ -149,7 +149,7 @@ class TwoTowerRecommender(KerasRecommender):
 
     Data at ``fit(interactions, validate=None, item_features=None)``: ``item_features`` is an
     optional :class:`~reclib.features.content.ItemFeatures` whose ``vectors`` (dense, e.g. text
-    embeddings) and ``genres`` (multi-hot) feed the item tower. Its ``item_ids`` are the
+    embeddings) and ``categories`` (multi-hot, e.g. genres) feed the item tower. Its ``item_ids`` are the
     catalogue, which may include items absent from training: they are embedded from their
     features alone (the cold start of protocol P5). Without it the model is an ids-only two-tower
     over the items of ``interactions``.
@@ -206,8 +206,8 @@ class TwoTowerRecommender(KerasRecommender):
         self._keras_item = np.where(counts > 0, np.arange(1, n_items + 1), 0).astype(np.int32)
         features = self.item_features_
         rows = None if features is None else features.rows(self.item_ids_)      # rows follow item_ids_
-        self._genres = None if features is None or features.genres is None else \
-            np.asarray(features.genres, np.float32)[rows]
+        self._genres = None if features is None or features.categories is None else \
+            np.asarray(features.categories, np.float32)[rows]
         self._text = None if features is None or features.vectors is None else \
             np.asarray(features.vectors, np.float32)[rows]
         self._history = self._histories(interactions)

@@ -53,9 +53,8 @@ import pandas as pd
 from reclib import progress
 from reclib.base import FitContext, Recommender, user_batches
 from reclib.checks import (ParameterTypeError, check_choice, check_in_range, check_monitor,
-                           check_non_negative_int, check_positive, check_positive_int, check_validate_function,
-                           require_columns)
-from reclib.features.content import item_text
+                           check_non_negative_int, check_positive, check_positive_int, check_validate_function)
+from reclib.features.content import ItemFeatures, check_item_features
 from reclib.features.text import DEFAULT_MODEL, resolve_model, weights_hash
 from reclib.models.frozen_states import frozen_states
 from reclib.models.tasks import MASK_LOGIT
@@ -63,7 +62,7 @@ from reclib.models.torch_device import (BestEpoch, DivergenceCheck, check_device
                                         print_epoch, resolve_device, restore_state, synchronize,
                                         training_autocast)
 
-__all__ = ["TextTowerRecommender", "in_batch_softmax_loss", "item_texts_series"]
+__all__ = ["TextTowerRecommender", "in_batch_softmax_loss"]
 
 N_LAYERS = 6            # transformer layers of all-MiniLM-L6-v2
 
@@ -112,10 +111,11 @@ class TextTowerRecommender(Recommender):
     experiments.tune_finetune``; README, "How the defaults were chosen"), never on test: the
     frozen encoder (``trainable_layers=0``) for 2 epochs; pass 1..6 to fine-tune.
 
-    Data at ``fit(interactions, *, item_texts)``: ``item_texts`` is a ``pandas.Series`` of
-    non-blank strings indexed by raw item id; its index is the catalogue and may hold items absent
-    from ``interactions`` (cold start), which are then scored from their text alone. Test users
-    must be training users (``handles_unknown_users`` is False).
+    Data at ``fit(interactions, *, item_features)``: an
+    :class:`~reclib.features.content.ItemFeatures` with ``texts`` (one non-blank string per item,
+    e.g. :func:`~reclib.features.item_text` of the item table); its ``item_ids`` are the catalogue
+    and may hold items absent from ``interactions`` (cold start), which are then scored from their
+    text alone. Test users must be training users (``handles_unknown_users`` is False).
 
     After ``fit``: ``history_`` (loss and seconds of training per epoch, validation excluded),
     ``fit_seconds_``, ``torch_model_`` (the encoder, on ``device_``; frozen layers untouched),
@@ -158,33 +158,19 @@ class TextTowerRecommender(Recommender):
 
     # -- data ------------------------------------------------------------------------------------
     def fit(self, interactions: pd.DataFrame, validate: Callable[[Recommender], dict[str, float]] | None = None,
-            *, item_texts: pd.Series) -> TextTowerRecommender:
-        """Fit on ``interactions``; ``item_texts``: class doc. ``validate(model) -> {name: value}``
+            *, item_features: ItemFeatures) -> TextTowerRecommender:
+        """Fit on ``interactions``; ``item_features``: class doc. ``validate(model) -> {name: value}``
         runs after every epoch (its values go to ``history_`` as ``val_<name>``); ``patience``
         epochs without a better ``monitor`` value stop the fit, keeping the best epoch
         (``best_epoch_``). Runs on ``device`` (class doc)."""
         check_validate_function(validate)
-        if not isinstance(item_texts, pd.Series):
-            raise ParameterTypeError(f"item_texts must be a pandas Series of texts indexed by item id, "
-                                     f"got {type(item_texts).__name__}")
-        if item_texts.index.has_duplicates or item_texts.index.hasnans:
-            raise ValueError("item_texts must be indexed by unique, non-null item ids")
-        bad = [j for j, t in enumerate(item_texts.to_numpy()) if not isinstance(t, str) or not t.strip()]
-        if bad:
-            raise ValueError(f"item_texts must hold non-blank strings; entry {item_texts.index[bad[0]]!r} is "
-                             f"{item_texts.iloc[bad[0]]!r} ({len(bad)} bad entries)")
-        require_columns(interactions, self.user_col, self.item_col)
-        seen = pd.unique(interactions[self.item_col].to_numpy())
-        missing = seen[item_texts.index.get_indexer(seen) < 0]
-        if len(missing):
-            raise ValueError(f"column {self.item_col!r}: {len(missing)} item(s) of the interactions have no "
-                             f"entry in item_texts, e.g. {missing[:5].tolist()}")
-        self.item_texts_ = item_texts
+        self.item_features_ = check_item_features(item_features, interactions, self.item_col,
+                                                  need=("texts",), model=type(self).__name__)
         self.device_ = resolve_device(self.device, self.precision)
         return self._fit_on(interactions, validate=validate)
 
     def _item_catalogue(self, interactions: pd.DataFrame) -> np.ndarray:
-        return self.item_texts_.index.to_numpy()
+        return self.item_features_.item_ids
 
     # -- the towers --------------------------------------------------------------------------------
     def _load_encoder(self):
@@ -197,7 +183,7 @@ class TextTowerRecommender(Recommender):
         n_layers = len(encoder.encoder.layer)
         if self.trainable_layers > n_layers:
             raise ValueError(f"trainable_layers={self.trainable_layers} exceeds the {n_layers} layers of {self.model!r}")
-        texts = self.item_texts_.loc[self.item_ids_].tolist()
+        texts = self.item_features_.texts[self.item_features_.rows(self.item_ids_)].tolist()
         tokens = tokenizer(texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
         self._mask = tokens["attention_mask"].to(self.device_)
         # additive attention mask (n, 1, 1, t): 0 where a token is kept, the dtype's minimum on padding
@@ -358,7 +344,3 @@ class TextTowerRecommender(Recommender):
             layers = self.torch_model_.encoder.layer
             self._top = layers[len(layers) - self.trainable_layers:]
 
-
-def item_texts_series(items: pd.DataFrame, item_col: str = "item_id") -> pd.Series:
-    """``reclib.features.item_text(items)`` indexed by ``items[item_col]``: the ``item_texts`` of fit."""
-    return pd.Series(item_text(items).to_numpy(), index=pd.Index(items[item_col].to_numpy(), name=item_col))

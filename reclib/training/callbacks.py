@@ -1,7 +1,7 @@
 """Keras callbacks: early stopping on validation ranking metrics, and a stop on a diverged loss.
 
 ``validate`` is any function returning a dict of metrics (e.g. NDCG@10 and Recall@10 from
-``reclib.evaluation.evaluate_ranking`` on a validation split); it is passed in, so this module
+``reclib.evaluation.ranking_result`` on a validation split); it is passed in, so this module
 needs nothing from the evaluation stage. :class:`RankingEarlyStopping` logs the metrics as
 ``val_<name>``, stops after ``patience`` epochs without improvement of ``monitor`` and restores
 the best weights. :class:`StopOnNonFiniteLoss` raises ``FloatingPointError`` (the error every

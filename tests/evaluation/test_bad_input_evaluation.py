@@ -15,7 +15,7 @@ import scipy.sparse as sp
 
 from reclib.base import Recommender
 from reclib.checks import ParameterTypeError
-from reclib.evaluation import (auc, catalogue_coverage, evaluate_ranking, evaluate_scores,
+from reclib.evaluation import (auc, catalogue_coverage, evaluate_scores,
                                hit_rate_at_k, intra_list_diversity, log_loss, mae, map_at_k,
                                mrr_at_k, ndcg_at_k, novelty, popularity_bias, precision_at_k,
                                ranking_result, recall_at_k, rmse)
@@ -246,7 +246,7 @@ def test_evaluate_scores_checks_before_scoring():
     assert calls == []
 
 
-# -- evaluate_ranking ----------------------------------------------------------------------------
+# -- ranking_result ------------------------------------------------------------------------------
 class _FixedScores(Recommender):
     """Scores every item by its column index (plus ``bad`` at ``bad_user``)."""
 
@@ -309,15 +309,14 @@ RANKING_CASES = [
 ]
 
 
-@pytest.mark.parametrize("evaluate", [evaluate_ranking, ranking_result])
 @pytest.mark.parametrize(("make", "error", "pattern"), [case[1:] for case in RANKING_CASES],
                          ids=[case[0] for case in RANKING_CASES])
-def test_evaluate_ranking_rejects_bad_input(frames, make, error, pattern, evaluate):
+def test_ranking_result_rejects_bad_input(frames, make, error, pattern):
     train, test = frames
     kwargs = {"model": _FixedScores(), "train": train, "test": test, "k": 2, **make(train, test)}
     kwargs["model"].fit(train)
     with pytest.raises(error, match=pattern):
-        evaluate(**kwargs)
+        ranking_result(**kwargs)
 
 
 class _PublicOnly(_FixedScores):
@@ -332,22 +331,22 @@ class _PublicOnly(_FixedScores):
         return _FixedScores._score(self, self.user_index(user_ids))
 
     def _score(self, users):
-        raise AssertionError("evaluate_ranking must go through the public score(user_ids)")
+        raise AssertionError("ranking_result must go through the public score(user_ids)")
 
 
-def test_evaluate_ranking_scores_through_the_public_interface(tiny_ratings):
+def test_ranking_result_scores_through_the_public_interface(tiny_ratings):
     train, test = tiny_ratings.iloc[::2], tiny_ratings.iloc[1::2]
     model = _PublicOnly().fit(train)
     result = ranking_result(model, train, test, k=2, batch_size=2)
     test_users = pd.unique(test.user_id).tolist()
     assert model.asked == [test_users[i:i + 2] for i in range(0, len(test_users), 2)]  # raw ids
     reference = _FixedScores().fit(train)
-    pd.testing.assert_frame_equal(result.frame, evaluate_ranking(reference, train, test, k=2))
+    pd.testing.assert_frame_equal(result.frame, ranking_result(reference, train, test, k=2).frame)
     assert result.per_user.index.tolist() == test_users
     assert result["hit_rate"] > 0
 
 
-def test_evaluate_ranking_test_items_all_unseen_give_zero_hits(frames):
+def test_ranking_result_test_items_all_unseen_give_zero_hits(frames):
     """Every test item unknown to the model (the relevant matrix is empty): no hit, no crash."""
     train, test = frames
     assert not test.item_id.isin(train.item_id).any()
@@ -355,12 +354,12 @@ def test_evaluate_ranking_test_items_all_unseen_give_zero_hits(frames):
     assert result["hit_rate"] == result["recall"] == result["ndcg"] == 0.0
 
 
-def test_evaluate_ranking_unknown_test_user_raises_before_scoring(frames):
+def test_ranking_result_unknown_test_user_raises_before_scoring(frames):
     train, test = frames
     model = _PublicOnly().fit(train)
     stranger = test.iloc[:1].assign(user_id=99)
     with pytest.raises(ValueError, match="99"):
-        evaluate_ranking(model, train, pd.concat([test, stranger]), k=2)
+        ranking_result(model, train, pd.concat([test, stranger]), k=2)
     assert model.asked == []
 
 
@@ -386,13 +385,13 @@ def test_evaluate_scores_ignores_scores_outside_the_candidates():
     noisy[2, 1] = INF
     noisy[2, 3] = -INF  # user 2's lowest candidate anyway
     other = evaluate_scores(noisy, TRAIN, TEST, k=2, candidates=[0, 2, 3])
-    assert base.top_items.tolist() == other.top_items.tolist() == [[3, 2], [2, 0], [0, 2]]
-    assert dict(other) == dict(base)
+    assert base.top_items.to_numpy().tolist() == other.top_items.to_numpy().tolist() == [[3, 2], [2, 0], [0, 2]]
+    assert other.values.to_dict() == base.values.to_dict()
 
 
 def test_evaluate_scores_numbers_unchanged_on_valid_input():
     res = evaluate_scores(SCORES[:2], TRAIN[:2], TEST[:2], k=2)
-    assert res.top_items.tolist() == [[1, 3], [2, 1]]
+    assert res.top_items.to_numpy().tolist() == [[1, 3], [2, 1]]
     assert res["precision"] == 0.25 and res["recall"] == 0.25
     assert res["ndcg"] == (1 / np.log2(3)) / (1 + 1 / np.log2(3)) / 2
     assert res["coverage"] == 0.75

@@ -16,7 +16,7 @@ from reclib.features import ItemFeatures
 from reclib.data import (GENRES, build_click_dataset, click_split, cold_start_item_split,
                          leave_last_out, random_split, stratified_split)
 from reclib.evaluation import (P1, P2, P3, P4, P5, PROTOCOLS, EvaluationResult, Protocol, auc,
-                               evaluate_ranking, log_loss, mae, rmse)
+                               ranking_result, log_loss, mae, rmse)
 from reclib.evaluation.tuning import (grid_search, protocol_objective, protocol_search,
                                       ranking_objective, rating_objective, validation_split)
 from reclib.features import ContentRecommender, genre_matrix
@@ -24,7 +24,7 @@ from reclib.features import ContentRecommender, genre_matrix
 RANKING_COLUMNS = ["precision", "recall", "ndcg", "map", "hit_rate", "mrr"]
 NAN, INF = float("nan"), float("inf")
 
-# evaluate_ranking(EASE(reg=500).fit(p1_train), p1_train, p1_test, k=10) before the protocols
+# ranking_result(EASE(reg=500).fit(p1_train), p1_train, p1_test, k=10) before the protocols
 # existed (it then called the model's private _score): the numbers must not move
 EASE_P1 = {"precision": 0.41770943796394483, "recall": 0.22770303199483988,
            "ndcg": 0.4808463443727256, "map": 0.3380641078846212, "hit_rate": 0.95864262990456,
@@ -134,11 +134,11 @@ def test_protocol_fields():
 
 
 # -- evaluation: same numbers as today's functions, per-user values ------------------------
-def test_p1_evaluate_equals_evaluate_ranking(p1, ease_p1):
+def test_p1_evaluate_equals_ranking_result(p1, ease_p1):
     train, test = p1
     result = P1.evaluate(ease_p1, train, test)
     assert isinstance(result, EvaluationResult)
-    pd.testing.assert_frame_equal(result.frame, evaluate_ranking(ease_p1, train, test, k=10))
+    pd.testing.assert_frame_equal(result.frame, ranking_result(ease_p1, train, test, k=10).frame)
     assert result.values.to_dict() == pytest.approx(EASE_P1, rel=1e-12)
     assert result["ndcg"] == result.values["ndcg"] and (result.frame.k == 10).all()
     for metric in P1.metrics:
@@ -172,7 +172,7 @@ def test_p5_ranks_only_the_held_out_items(movielens, ratings):
     np.testing.assert_array_equal(P5.candidates(train, test), cold)
     result = P5.evaluate(model, train, test)
     pd.testing.assert_frame_equal(result.frame,
-                                  evaluate_ranking(model, train, test, k=10, candidates=cold))
+                                  ranking_result(model, train, test, k=10, candidates=cold).frame)
     assert result["ndcg"] == pytest.approx(0.1283973065103594, rel=1e-12)
     assert set(result.top_items.to_numpy().ravel()) <= set(cold)
     with pytest.raises(ValueError, match="candidates"):   # a CF model cannot rank cold items
@@ -184,7 +184,7 @@ def test_p3_masks_the_history_it_is_given(ratings):
     history = pd.concat([train, valid])
     model = EASE(reg=500.0).fit(history)
     result = P3.evaluate(model, history, test)
-    pd.testing.assert_frame_equal(result.frame, evaluate_ranking(model, history, test, k=10))
+    pd.testing.assert_frame_equal(result.frame, ranking_result(model, history, test, k=10).frame)
     assert result["ndcg"] == pytest.approx(0.04062748861219188, rel=1e-12)
     assert result.per_user.shape == (943, 6)
     assert result["hit_rate"] == result["recall"]   # one relevant item per user

@@ -292,10 +292,14 @@ FEATURE_CASES = [
          vectors=np.ones(3)),
     case("ItemFeatures", call(ItemFeatures, item_ids=[1, 2, 3]), "item_features.vectors", TYPE,
          vectors=[[1.0], [2.0], [3.0]]),
-    case("ItemFeatures", call(ItemFeatures, item_ids=[1, 2, 3]), "item_features.genres",
-         genres=WITH_INF),
-    case("ItemFeatures", call(ItemFeatures, item_ids=[1, 2, 3]), "item_features.genres",
-         genres=np.zeros(3)),
+    case("ItemFeatures", call(ItemFeatures, item_ids=[1, 2, 3]), "item_features.categories",
+         categories=WITH_INF),
+    case("ItemFeatures", call(ItemFeatures, item_ids=[1, 2, 3]), "item_features.categories",
+         categories=np.zeros(3)),
+    case("ItemFeatures", call(ItemFeatures, item_ids=[1, 2, 3]), "item_features.texts", TYPE,
+         texts="one string"),
+    case("ItemFeatures", call(ItemFeatures, item_ids=[1, 2, 3]), "item_features.texts",
+         texts=["a", None, "c"]),
     case("ItemFeatures", call(ItemFeatures, item_ids=[1, 2, 3, 4, 5]), "item_features.vectors",
          vectors=np.zeros((3, 4))),
     case("ItemFeatures", call(ItemFeatures, vectors=np.eye(3)), "item_features.item_ids",
@@ -501,7 +505,7 @@ def test_text_tower_whose_loss_becomes_nan_names_both_learning_rates():
                                                  r"learning_rate=0.01, encoder_learning_rate=100000.0: the "
                                                  r"training loss became nan; lower learning_rate or "
                                                  r"encoder_learning_rate"):
-        model.fit(train, item_texts=texts)
+        model.fit(train, item_features=ItemFeatures(texts.index.to_numpy(), texts=texts.to_numpy()))
 
 
 def test_fit_binary_classifier_divergence_names_the_learning_rate():

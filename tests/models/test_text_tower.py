@@ -13,6 +13,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from reclib.base import clone  # noqa: E402
+from reclib.features import ItemFeatures  # noqa: E402
 from reclib.models.tasks import RetrievalTask  # noqa: E402
 from reclib.models.text_tower import TextTowerRecommender, in_batch_softmax_loss  # noqa: E402
 
@@ -28,6 +29,14 @@ TRAIN = pd.DataFrame({"user_id": [1, 1, 1, 2, 2, 3, 3, 3, 4, 4, 4, 4],
                       "item_id": [10, 11, 13, 10, 15, 11, 12, 16, 13, 14, 16, 10],
                       "rating": 4.0, "timestamp": np.arange(12)})      # item 17 never rated: cold
 USERS = np.array([1, 2, 3, 4])
+
+
+def as_features(texts: pd.Series) -> ItemFeatures:
+    """``texts`` (indexed by item id) as the ItemFeatures the text tower fits with."""
+    return ItemFeatures(texts.index.to_numpy(), texts=texts.to_numpy())
+
+
+FEATURES = as_features(TEXTS)
 
 
 def tiny(**params) -> TextTowerRecommender:
@@ -61,7 +70,7 @@ def test_loss_worked_example():
 @pytest.fixture(scope="module")
 def fitted():
     start = time.perf_counter()
-    model = tiny().fit(TRAIN, item_texts=TEXTS)
+    model = tiny().fit(TRAIN, item_features=FEATURES)
     return model, time.perf_counter() - start
 
 
@@ -89,7 +98,7 @@ def test_only_the_top_layers_change(fitted):
 
 
 def test_k0_is_the_frozen_encoder():
-    model = tiny(trainable_layers=0).fit(TRAIN, item_texts=TEXTS)
+    model = tiny(trainable_layers=0).fit(TRAIN, item_features=FEATURES)
     from transformers import AutoModel
 
     from reclib.features.text import resolve_model
@@ -103,10 +112,10 @@ def test_k0_is_the_frozen_encoder():
 
 def test_same_seed_same_scores(fitted):
     model, _ = fitted
-    again = tiny().fit(TRAIN, item_texts=TEXTS)
+    again = tiny().fit(TRAIN, item_features=FEATURES)
     users = np.array([1, 2, 3, 4])
     assert np.array_equal(model.score(users), again.score(users))
-    other = tiny(random_state=4).fit(TRAIN, item_texts=TEXTS)
+    other = tiny(random_state=4).fit(TRAIN, item_features=FEATURES)
     assert not np.allclose(model.score(users), other.score(users))
 
 
@@ -116,8 +125,8 @@ import numpy as np
 sys.path.insert(0, sys.argv[1])
 import reclib
 reclib.quiet()
-from test_text_tower import TEXTS, TRAIN, USERS, tiny
-np.save(sys.argv[2], tiny().fit(TRAIN, item_texts=TEXTS).score(USERS))
+from test_text_tower import FEATURES, TRAIN, USERS, tiny
+np.save(sys.argv[2], tiny().fit(TRAIN, item_features=FEATURES).score(USERS))
 """
 
 
@@ -155,126 +164,16 @@ def test_bad_arguments_raise_naming_the_parameter(params, match):
 
 
 def test_bad_item_texts_raise():
-    with pytest.raises(TypeError, match="item_texts"):
-        tiny().fit(TRAIN, item_texts=TEXTS.to_dict())
-    with pytest.raises(ValueError, match="item_texts"):
-        tiny().fit(TRAIN, item_texts=TEXTS.drop(16))
-    with pytest.raises(ValueError, match="item_texts"):
-        tiny().fit(TRAIN, item_texts=TEXTS.replace({TEXTS[12]: "  "}))
-
-
-def test_validate_runs_after_every_epoch():
-    calls = []
-    model = tiny(trainable_layers=0).fit(TRAIN, lambda m: calls.append(m.score(np.array([1])).sum()) or
-                                         {"recall": float(len(calls))}, item_texts=TEXTS)
-    assert list(model.history_["val_recall"]) == [1.0, 2.0]
-    with pytest.raises(TypeError, match="validate"):
-        tiny().fit(TRAIN, "not a function", item_texts=TEXTS)
-
-
-def test_early_stopping_keeps_the_best_epoch_as_the_keras_models_do():
-    """``patience`` epochs in a row without a better ``monitor`` stop the fit (the rule of RankingEarlyStopping:
-    stop when the wait exceeds patience) and the best epoch's weights come back: the model then
-    scores exactly as one trained for that many epochs."""
-    recall = iter([0.3, 0.1, 0.2, 0.9])
-    model = tiny(trainable_layers=1, epochs=4, patience=1).fit(TRAIN, lambda m: {"recall": next(recall)},
-                                                               item_texts=TEXTS)
-    assert model.best_epoch_ == 1 and len(model.history_) == 3
-    one_epoch = tiny(trainable_layers=1, epochs=1).fit(TRAIN, item_texts=TEXTS)
-    np.testing.assert_array_equal(model.score(USERS), one_epoch.score(USERS))
-    assert tiny(epochs=2).fit(TRAIN, item_texts=TEXTS).best_epoch_ == 2        # without validate: the last
-    with pytest.raises(ValueError, match="without monitor='recall'"):
-        tiny().fit(TRAIN, lambda m: {"ndcg": 1.0}, item_texts=TEXTS)
-
-
-def test_frozen_states_are_shared_between_live_models_with_identical_numbers(monkeypatch):
-    import gc
-    import weakref
-
-    from transformers.models.bert.modeling_bert import BertEmbeddings
-
-    from reclib.models import frozen_states
-
-    users = np.array([1, 2, 3, 4])
-    monkeypatch.setattr(frozen_states, "_FROZEN_STATES", weakref.WeakValueDictionary())
-    scratch = tiny(trainable_layers=0).fit(TRAIN, item_texts=TEXTS)           # all 6 layers from the tokens
-    scratch_scores, scratch_states = scratch.score(users), scratch._cached.clone()
-    del scratch
-    gc.collect()
-    assert len(frozen_states._FROZEN_STATES) == 0          # weak: gone with the only model that held it
-
-    embedding_calls = []
-    forward = BertEmbeddings.forward
-    monkeypatch.setattr(BertEmbeddings, "forward", lambda self, *a, **k: embedding_calls.append(1) or
-                        forward(self, *a, **k))
-    top = tiny(trainable_layers=1).fit(TRAIN, item_texts=TEXTS)               # bottom 5 layers, registered
-    assert len(embedding_calls) == 1                    # 8 texts: one batch through the embeddings
-    frozen = tiny(trainable_layers=0).fit(TRAIN, item_texts=TEXTS)            # resumes at depth 5: one layer
-    assert len(embedding_calls) == 1
-    assert torch.equal(frozen._cached, scratch_states)
-    assert np.array_equal(frozen.score(users), scratch_scores)
-    assert tiny(trainable_layers=0).fit(TRAIN, item_texts=TEXTS)._cached is frozen._cached
-    # other tokens (a shorter max_length) are another catalogue: computed from the embeddings again
-    tiny(trainable_layers=0, max_length=8).fit(TRAIN, item_texts=TEXTS)
-    assert len(embedding_calls) == 2
-    assert top._cached.shape == frozen._cached.shape
-
-
-# -- device and precision -----------------------------------------------------------------------------
-def test_device_and_precision_are_constructor_parameters():
-    assert {"device": "auto", "precision": None}.items() <= TextTowerRecommender().get_params().items()
-    model = tiny(device="cuda:1", precision="bfloat16")       # stored as given: resolved at fit only
-    assert model.get_params()["device"] == "cuda:1" and model.get_params()["precision"] == "bfloat16"
-    assert clone(model).get_params() == model.get_params()
-    assert "device='cuda:1'" in repr(model)
-
-
-@pytest.mark.skipif(torch.cuda.is_available(), reason="device='auto' is CUDA on this machine")
-def test_cpu_is_the_default_here_with_identical_numbers(fitted):
-    model, _ = fitted
-    default = tiny(device="auto").fit(TRAIN, item_texts=TEXTS)
-    assert default.device_ == model.device_ == "cpu"
-    np.testing.assert_array_equal(default.score(USERS), model.score(USERS))
-    np.testing.assert_array_equal(default.history_["loss"], model.history_["loss"])
-    assert (model.history_["seconds"] > 0).all()
-
-
-def test_cuda_where_none_is_visible_raises(monkeypatch):
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    for device in ("cuda", "cuda:0"):
-        with pytest.raises(ValueError, match=rf"device='{device}', but no CUDA device is visible"):
-            tiny(device=device).fit(TRAIN, item_texts=TEXTS)
-    with pytest.raises(ValueError, match="precision='bfloat16' runs only on a CUDA device"):
-        tiny(device="auto", precision="bfloat16").fit(TRAIN, item_texts=TEXTS)
-    with pytest.raises(ValueError, match="precision='bfloat16' runs only on a CUDA device"):
-        tiny(device="cpu", precision="bfloat16").fit(TRAIN, item_texts=TEXTS)
-
-
-def test_a_saved_model_loads_and_scores_the_same(fitted, tmp_path):
-    model, _ = fitted
-    loaded = TextTowerRecommender.load(model.save(tmp_path / "tower.reclib"))
-    assert loaded.device_ == "cpu"
-    np.testing.assert_array_equal(loaded.score(USERS), model.score(USERS))
-    np.testing.assert_array_equal(loaded.item_embeddings(), model.item_embeddings())
-
-
-def test_a_gpu_model_is_saved_with_cpu_tensors(fitted, monkeypatch, tmp_path):
-    """What ``save`` does to a model fitted on CUDA, played on the CPU: ``device_`` says "cuda:0"
-    while the tensors are on the CPU, so the move to the CPU runs, and loading where no GPU is
-    visible leaves the model on the CPU with ``device_ = "cpu"``."""
-    model, _ = fitted
-    from reclib.models import torch_device
-
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    monkeypatch.setattr(torch_device, "_device_of", lambda value: "cuda:0")
-    monkeypatch.setattr(model, "device_", "cuda:0")
-    state = model.__getstate__()
-    assert state["_torch_devices"]["torch_model_"] == "cuda:0" and state["torch_model_"] is not model.torch_model_
-    copy = TextTowerRecommender.load(model.save(tmp_path / "gpu.reclib"))
-    assert model.device_ == "cuda:0" and copy.device_ == "cpu" and not hasattr(copy, "_torch_devices")
-    assert copy._top[0] is copy.torch_model_.encoder.layer[-1]           # shared modules stay shared
-    assert all(p.device.type == "cpu" for p in copy.torch_model_.parameters())
-    np.testing.assert_array_equal(copy.score(USERS), model.score(USERS))
+    with pytest.raises(TypeError, match="item_features must be an ItemFeatures"):
+        tiny().fit(TRAIN, item_features=TEXTS)
+    with pytest.raises(ValueError, match="needs item_features.texts"):
+        tiny().fit(TRAIN, item_features=ItemFeatures(TEXTS.index.to_numpy()))
+    with pytest.raises(ValueError, match="not in item_features.item_ids"):
+        tiny().fit(TRAIN, item_features=as_features(TEXTS.drop(16)))
+    with pytest.raises(ValueError, match="item_features.texts must hold non-blank strings; item 12"):
+        as_features(TEXTS.replace({TEXTS[12]: "  "}))
+    with pytest.raises(ValueError, match="one entry per item id"):
+        ItemFeatures(TEXTS.index.to_numpy(), texts=TEXTS.to_numpy()[:-1])
 
 
 @pytest.mark.gpu
@@ -287,8 +186,8 @@ def test_fits_on_cuda_close_to_the_cpu(precision, tmp_path, monkeypatch, top10_o
     texts = pd.Series({i: f"Film {i} ({1950 + i}). {genres[i % 7]}, {genres[i * 3 % 7]}." for i in range(64)})
     users = np.sort(data["user_id"].unique())
     params = dict(trainable_layers=1, embedding_dim=16, epochs=2, batch_size=256, max_length=16)
-    cpu = tiny(**params).fit(data, item_texts=texts)
-    gpu = tiny(**params, device="cuda", precision=precision).fit(data, item_texts=texts)
+    cpu = tiny(**params).fit(data, item_features=as_features(texts))
+    gpu = tiny(**params, device="cuda", precision=precision).fit(data, item_features=as_features(texts))
     assert gpu.device_ == "cuda" and next(gpu.torch_model_.parameters()).is_cuda and gpu._cached.is_cuda
     scores = gpu.score(users)
     assert isinstance(scores, np.ndarray) and scores.dtype == np.float32 and np.isfinite(scores).all()
