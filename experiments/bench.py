@@ -212,8 +212,8 @@ def bench_interactive(repeat: int, sizes: tuple[int, ...] = ANN_SIZES,
                    latency_ms(fold_in_top10, np.resize(order, (n_queries, 1)))))
     cases = {"ml100k": (Y, model.user_factors_)}
     for n in sizes:
-        vectors = clustered_vectors(n, seed=0)
-        cases[f"synthetic_{n}"] = (vectors, clustered_vectors(n_queries, seed=1))
+        vectors = clustered_vectors(n, random_state=0)
+        cases[f"synthetic_{n}"] = (vectors, clustered_vectors(n_queries, random_state=1))
     for name, (items, queries) in cases.items():
         queries = queries[:n_queries]
         exact = ExactIndex(items.astype(np.float32))
@@ -243,7 +243,7 @@ def bench_train(repeat: int, batch_sizes: tuple[int, ...] = (1024, 4096), row_co
     from reclib.models import build_ctr_model
     from reclib.training.timing import ctr_arrays, linear_scaling, time_training
 
-    space, x, y = ctr_arrays(max(row_counts), seed=0)
+    space, x, y = ctr_arrays(max(row_counts), random_state=0)
     build = lambda: build_ctr_model("dcnv2", space, embedding_dim=16, hidden_units=(128, 64))  # noqa: E731
     loss = keras.losses.BinaryCrossentropy(from_logits=True)
     small = ({k: v[:row_counts[0]] for k, v in x.items()}, y[:row_counts[0]])

@@ -232,7 +232,7 @@ def ml100k_torch(part: str, out: Path, tiny: bool) -> None:
     if os.environ.get("RECLIB_BENCH_SKIP_FINETUNE") == "1":
         return
     texts = ItemFeatures(ml.items["item_id"].to_numpy(), texts=item_text(ml.items).to_numpy())
-    p5 = P5.with_params(seed=SEED, k=10)
+    p5 = P5.with_params(random_state=SEED, k=10)
     train, test = p5.split(ratings)
     fit_part, held = p5.validation_split(train)
     held = held[held["user_id"].isin(fit_part["user_id"])]
@@ -266,7 +266,7 @@ def ml100k_torch(part: str, out: Path, tiny: bool) -> None:
             ndcg=round(float(values["ndcg"]), 4))
     tuned_users = results["text tower, fine-tuned"].per_user["recall"]
     rec.set(paired_recall={other: {k: round(float(v), 4) for k, v in paired_difference(
-        tuned_users, results[other].per_user["recall"], seed=SEED).items()}
+        tuned_users, results[other].per_user["recall"], random_state=SEED).items()}
         for other in ("text tower, frozen", "BERT -> factor map")})
 
 

@@ -230,7 +230,7 @@ def main() -> None:
     with threadpool_limits(THREADS):
         warm_up()
         ml = load_movielens("100k")
-        train, test = stratified_split(ml.ratings, 0.75, seed=42)
+        train, test = stratified_split(ml.ratings, 0.75, random_state=42)
         rows = run(train, test, args.repeats, BPR_SET["epochs"], True, "MovieLens-100K P1")
         shape = (5_000, 2_000, 200_000) if args.small else (50_000, 20_000, 5_000_000)
         big = synthetic(*shape)

@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
 
     ml = load_movielens("100k")
     texts = ItemFeatures(ml.items["item_id"].to_numpy(), texts=item_text(ml.items).to_numpy())
-    p5 = P5.with_params(seed=42, k=10)
+    p5 = P5.with_params(random_state=42, k=10)
     train, test = p5.split(ml.ratings)
     fit, valid = p5.validation_split(train)
     results: dict[str, Any] = {"protocol": "P5 validation carve-out (ML-100K), metric recall@10",

@@ -112,6 +112,12 @@ def check_choice(name: str, value: object, choices: Iterable[object]) -> None:
         raise ValueError(f"{name}={value!r}: expected one of {options}")
 
 
+def check_verbose(verbose: object) -> None:
+    """``verbose`` of every model: 0 (silent), 1 or 2 (progress: a bar or a line per epoch; Keras
+    models pass it to ``Model.fit``, which also takes "auto"). ``False``/``True`` are 0/1."""
+    check_choice("verbose", verbose, (0, 1, 2))
+
+
 def check_finite_array(name: str, values: object) -> np.ndarray:
     """Return ``values`` as a float64 array; raise if it is not numeric or holds NaN or ±inf."""
     try:

@@ -23,7 +23,7 @@ from reclib.base import FitContext, Recommender
 from reclib.cf import kernels
 from reclib.cf.linalg import scatter_add
 from reclib.checks import (check_choice, check_divergence, check_non_negative, check_non_negative_int,
-                           check_positive, check_positive_int)
+                           check_positive, check_positive_int, check_verbose)
 
 __all__ = ["BPR", "bpr_loss_and_grads", "bpr_sgd_step"]
 
@@ -143,7 +143,7 @@ class BPR(Recommender):
 
     def __init__(self, n_factors: int = 64, reg: float = 0.03, learning_rate: float = 0.05,
                  epochs: int = 100, batch_size: int = 1, init_std: float = 0.1, random_state: int = 42,
-                 verbose: bool = False, dtype: str = "float64", n_blocks: int = 2,
+                 verbose: int = 0, dtype: str = "float64", n_blocks: int = 2,
                  **columns: str) -> None:
         super().__init__(**columns)
         check_positive_int(n_factors=n_factors, epochs=epochs, batch_size=batch_size,
@@ -151,7 +151,7 @@ class BPR(Recommender):
         check_positive(learning_rate=learning_rate, init_std=init_std)
         check_non_negative(reg=reg)
         check_non_negative_int(random_state=random_state)
-        check_choice("verbose", verbose, (True, False))
+        check_verbose(verbose)
         check_choice("dtype", dtype, ("float64", "float32"))
         self.n_factors, self.reg, self.learning_rate, self.epochs = n_factors, reg, learning_rate, epochs
         self.batch_size, self.init_std, self.n_blocks = batch_size, init_std, n_blocks

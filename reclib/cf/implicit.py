@@ -30,7 +30,8 @@ from reclib import progress
 from reclib.base import FitContext, Recommender
 from reclib.cf import kernels
 from reclib.checks import (check_choice, check_divergence, check_finite_array, check_non_negative,
-                           check_non_negative_int, check_positive, check_positive_int, diverged)
+                           check_non_negative_int, check_positive, check_positive_int, check_verbose,
+                           diverged)
 
 __all__ = ["ImplicitALS", "implicit_als_half_step", "implicit_als_loss"]
 
@@ -147,14 +148,14 @@ class ImplicitALS(Recommender):
 
     def __init__(self, n_factors: int = 64, reg: float = 30.0, alpha: float = 3.0, epochs: int = 15,
                  reg_exponent: float = 0.0, init_std: float = 0.01, random_state: int = 42,
-                 verbose: bool = False, solver: str = "cg", cg_steps: int = 3,
+                 verbose: int = 0, solver: str = "cg", cg_steps: int = 3,
                  dtype: str = "float64", **columns: str) -> None:
         super().__init__(**columns)
         check_positive_int(n_factors=n_factors, epochs=epochs, cg_steps=cg_steps)
         check_positive(reg=reg, alpha=alpha, init_std=init_std)
         check_non_negative(reg_exponent=reg_exponent)
         check_non_negative_int(random_state=random_state)
-        check_choice("verbose", verbose, (True, False))
+        check_verbose(verbose)
         check_choice("solver", solver, ("cg", "cholesky"))
         check_choice("dtype", dtype, ("float64", "float32"))
         self.n_factors, self.reg, self.alpha, self.epochs = n_factors, reg, alpha, epochs

@@ -37,7 +37,7 @@ from reclib.cf.baseline import ExplicitFeedbackMixin
 from reclib.cf.linalg import batched_gram, scatter_add, solve_spd
 from reclib.checks import (check_choice, check_divergence, check_finite_array, check_in_range, check_non_negative,
                            check_non_negative_int, check_positive, check_positive_int, check_validate_function,
-                           diverged)
+                           check_verbose, diverged)
 
 __all__ = ["BiasedMF", "als_half_step", "mf_loss_and_grads", "mf_sgd_step"]
 
@@ -165,7 +165,7 @@ class BiasedMF(ExplicitFeedbackMixin, Recommender):
     def __init__(self, n_factors: int = 200, reg: float = 0.06,
                  solver: Literal["sgd", "als"] = "sgd", epochs: int = 70, learning_rate: float = 0.005,
                  batch_size: int = 1, init_std: float = 0.01, random_state: int = 42,
-                 verbose: bool = False, **columns: str) -> None:
+                 verbose: int = 0, **columns: str) -> None:
         super().__init__(**columns)
         check_positive_int(n_factors=n_factors)
         check_choice("solver", solver, ("sgd", "als"))
@@ -173,7 +173,7 @@ class BiasedMF(ExplicitFeedbackMixin, Recommender):
         check_positive_int(epochs=epochs, batch_size=batch_size)
         check_positive(learning_rate=learning_rate)
         check_non_negative_int(random_state=random_state)
-        check_choice("verbose", verbose, (True, False))
+        check_verbose(verbose)
         self.n_factors, self.reg, self.solver, self.epochs = n_factors, reg, solver, epochs
         self.learning_rate, self.batch_size, self.init_std = learning_rate, batch_size, init_std
         self.random_state, self.verbose = random_state, verbose

@@ -63,20 +63,20 @@ def build_click_dataset(data: MovieLens, threshold: float = 4.0) -> pd.DataFrame
     return frame.drop(columns=["rating"]).sort_values(["user_id", "item_id"], ignore_index=True)
 
 
-def click_split(frame: pd.DataFrame, seed: int = 42) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def click_split(frame: pd.DataFrame, random_state: int = 42) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """P4: a random 80/10/10 split into (train, validation, test).
 
     ``frame`` is a click dataset (:func:`build_click_dataset`): ``user_id``, ``item_id`` and a 0/1
     ``label`` without nulls, checked with ``validate_interactions`` (a ``timestamp``, when present,
-    numeric and finite; no duplicate (user, item, timestamp) rows). ``seed`` is a non-negative int.
+    numeric and finite; no duplicate (user, item, timestamp) rows). ``random_state`` is a non-negative int.
     Raises ``ValueError`` when the frame is too small for any of the three parts to get a row.
     """
-    check_non_negative_int(seed=seed)
+    check_non_negative_int(random_state=random_state)
     validate_interactions(frame, rating_col=None, required=("label",))
     not_binary = ~frame["label"].isin((0, 1))
     if not_binary.any():
         _fail("label", "values other than 0 and 1", frame.loc[not_binary, "label"])
-    order = np.random.default_rng(seed).permutation(len(frame))
+    order = np.random.default_rng(random_state).permutation(len(frame))
     n_train, n_valid = int(round(0.8 * len(frame))), int(round(0.1 * len(frame)))
     sizes = {"train": n_train, "validation": n_valid, "test": len(frame) - n_train - n_valid}
     empty = [name for name, size in sizes.items() if size == 0]

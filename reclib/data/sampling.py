@@ -47,7 +47,7 @@ def _index_array(name: str, values: object, high: int | None = None) -> np.ndarr
 
 def sample_negatives(pos_users: np.ndarray, pos_items: np.ndarray, n_items: int,
                      users: np.ndarray, item_probs: np.ndarray | None = None,
-                     seed: int | np.random.Generator = 42, max_rounds: int = 1000) -> np.ndarray:
+                     random_state: int | np.random.Generator = 42, max_rounds: int = 1000) -> np.ndarray:
     """One negative item index for each entry of ``users`` (all arguments are integer indices).
 
     Parameters
@@ -57,15 +57,15 @@ def sample_negatives(pos_users: np.ndarray, pos_items: np.ndarray, n_items: int,
     users: the users to sample for, shape (n,), indices >= 0, repeats allowed (one draw per entry).
     item_probs: sampling weights over items, shape (n_items,), finite, >= 0, positive sum;
         ``None`` is uniform.
-    seed: a non-negative int or a ``numpy.random.Generator``.
+    random_state: a non-negative int or a ``numpy.random.Generator``.
     max_rounds: a positive int, the most redraw rounds.
 
     Raises ``ValueError`` (or :class:`~reclib.checks.ParameterTypeError`) naming the argument on
     bad input, before any draw, and if a requested user has interacted with every item it can draw.
     """
     check_positive_int(n_items=n_items, max_rounds=max_rounds)
-    if not isinstance(seed, np.random.Generator):
-        check_non_negative_int(seed=seed)
+    if not isinstance(random_state, np.random.Generator):
+        check_non_negative_int(random_state=random_state)
     pos_users = _index_array("pos_users", pos_users)
     pos_items = _index_array("pos_items", pos_items, high=n_items)
     if pos_users.shape != pos_items.shape:
@@ -79,7 +79,7 @@ def sample_negatives(pos_users: np.ndarray, pos_items: np.ndarray, n_items: int,
                              f"got shape {item_probs.shape}, min {item_probs.min(initial=0):g}, "
                              f"sum {item_probs.sum():g}")
         item_probs = item_probs / item_probs.sum()
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    rng = random_state if isinstance(random_state, np.random.Generator) else np.random.default_rng(random_state)
     keys = np.unique(pos_users * n_items + pos_items)
     drawable = n_items if item_probs is None else np.count_nonzero(item_probs)
     req_users, req_counts = np.unique(users, return_counts=True)
@@ -113,16 +113,16 @@ class NegativeSampler:
 
     ``strategy="uniform"`` draws every item equally; ``"popularity"`` draws items in proportion to
     their interaction count (``alpha`` >= 0 flattens or sharpens it: weight = count ** alpha), the
-    harder negatives word2vec-style samplers use. ``seed`` is a non-negative int.
+    harder negatives word2vec-style samplers use. ``random_state`` is a non-negative int.
     """
 
     def __init__(self, strategy: Literal["uniform", "popularity"] = "uniform", alpha: float = 1.0,
-                 user_col: str = "user_id", item_col: str = "item_id", seed: int = 42) -> None:
+                 user_col: str = "user_id", item_col: str = "item_id", random_state: int = 42) -> None:
         check_choice("strategy", strategy, ("uniform", "popularity"))
         check_non_negative(alpha=alpha)
-        check_non_negative_int(seed=seed)
+        check_non_negative_int(random_state=random_state)
         self.strategy, self.alpha = strategy, alpha
-        self.user_col, self.item_col, self.seed = user_col, item_col, seed
+        self.user_col, self.item_col, self.random_state = user_col, item_col, random_state
 
     def fit(self, interactions: pd.DataFrame) -> NegativeSampler:
         """Learn the positives and the item catalogue from ``interactions``.
@@ -144,7 +144,7 @@ class NegativeSampler:
         self.users_, self.items_, self.item_probs_ = users, items, item_probs
         self.pos_users_ = users.transform(interactions[self.user_col])
         self.pos_items_ = pos_items
-        self._rng = np.random.default_rng(self.seed)
+        self._rng = np.random.default_rng(self.random_state)
         return self
 
     def sample(self, user_ids: object, n_negatives: int = 1) -> pd.DataFrame:
@@ -159,6 +159,6 @@ class NegativeSampler:
                              f"{ids.shape}")
         users = np.repeat(self.users_.transform(ids), n_negatives)
         items = sample_negatives(self.pos_users_, self.pos_items_, len(self.items_), users,
-                                 self.item_probs_, seed=self._rng)
+                                 self.item_probs_, random_state=self._rng)
         return pd.DataFrame({self.user_col: self.users_.inverse_transform(users),
                              self.item_col: self.items_.inverse_transform(items)})

@@ -156,7 +156,7 @@ def pad_histories(histories: list, max_length: int, n_items: int | None = None) 
     return out
 
 
-def order_signal(sequences: Sequences, item_vectors: np.ndarray, seed: int = 42) -> tuple[float, float]:
+def order_signal(sequences: Sequences, item_vectors: np.ndarray, random_state: int = 42) -> tuple[float, float]:
     """(consecutive, random): mean cosine similarity of each item to the **next** item of the
     same user, and to a random item of the same user's sequence (drawn uniformly, seeded).
 
@@ -175,7 +175,7 @@ def order_signal(sequences: Sequences, item_vectors: np.ndarray, seed: int = 42)
     items = sequences.codes - 1
     same_user = owner[1:] == owner[:-1]
     consecutive = np.einsum("ij,ij->i", unit[items[:-1]][same_user], unit[items[1:]][same_user])
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(random_state)
     partner = sequences.offsets[owner] + (rng.random(len(items)) * lengths[owner]).astype(np.int64)
     random_pairs = np.einsum("ij,ij->i", unit[items], unit[items[partner]])
     return float(consecutive.mean()), float(random_pairs.mean())

@@ -72,7 +72,7 @@ def _check_grouped_frame(df: pd.DataFrame, splitter: str, group_col: str, user_c
         _check_one_id_column(df, group_col)
 
 
-def random_split(df: pd.DataFrame, test_size: float = 0.2, seed: int = 42, user_col: str = "user_id",
+def random_split(df: pd.DataFrame, test_size: float = 0.2, random_state: int = 42, user_col: str = "user_id",
                  item_col: str = "item_id", rating_col: str | None = "rating",
                  timestamp_col: str | None = "timestamp") -> tuple[pd.DataFrame, pd.DataFrame]:
     """P2: shuffle all rows and send ``round(test_size * n)`` of them to test.
@@ -83,7 +83,7 @@ def random_split(df: pd.DataFrame, test_size: float = 0.2, seed: int = 42, user_
     Raises ``ValueError`` when ``test_size`` rounds to no test row or to every row.
     """
     check_fraction(test_size=test_size)
-    check_non_negative_int(seed=seed)
+    check_non_negative_int(random_state=random_state)
     if isinstance(df, pd.DataFrame) and user_col in df.columns and item_col in df.columns:
         validate_interactions(df, user_col, item_col, rating_col=rating_col, timestamp_col=timestamp_col)
     elif not isinstance(df, pd.DataFrame):
@@ -95,7 +95,7 @@ def random_split(df: pd.DataFrame, test_size: float = 0.2, seed: int = 42, user_
         side = "test" if n_test == 0 else "train"
         raise ValueError(f"random_split: {side} would be empty: round(test_size={test_size!r} * "
                          f"{len(df)} rows) = {n_test}; use more rows or a test_size further from 0 and 1")
-    order = np.random.default_rng(seed).permutation(len(df))
+    order = np.random.default_rng(random_state).permutation(len(df))
     return df.iloc[np.sort(order[n_test:])], df.iloc[np.sort(order[:n_test])]
 
 
@@ -133,7 +133,7 @@ def _split_by_share(splitter: str, train_size: float, groups: np.ndarray,
 
 
 def stratified_split(df: pd.DataFrame, train_size: float = 0.75, user_col: str = "user_id",
-                     seed: int = 42, item_col: str = "item_id", rating_col: str | None = "rating",
+                     random_state: int = 42, item_col: str = "item_id", rating_col: str | None = "rating",
                      timestamp_col: str | None = "timestamp") -> tuple[pd.DataFrame, pd.DataFrame]:
     """P1: shuffle each user's rows and keep the first ``round(train_size * n_u)`` for train.
 
@@ -143,11 +143,11 @@ def stratified_split(df: pd.DataFrame, train_size: float = 0.75, user_col: str =
     a repeated (user, item) pair is an error. Raises ``ValueError`` if no row would go to test.
     """
     check_fraction(train_size=train_size)
-    check_non_negative_int(seed=seed)
+    check_non_negative_int(random_state=random_state)
     _check_grouped_frame(df, "stratified_split", user_col, user_col, item_col, rating_col,
                          timestamp_col)
     groups = pd.factorize(df[user_col])[0]
-    rank = _rank_within(groups, np.random.default_rng(seed).random(len(df)))
+    rank = _rank_within(groups, np.random.default_rng(random_state).random(len(df)))
     in_train = _split_by_share("stratified_split", train_size, groups, rank)
     return df[in_train], df[~in_train]
 
@@ -199,7 +199,7 @@ def leave_last_out(df: pd.DataFrame, user_col: str = "user_id", timestamp_col: s
 
 
 def cold_start_item_split(df: pd.DataFrame, test_item_fraction: float = 0.2,
-                          item_col: str = "item_id", seed: int = 42, user_col: str = "user_id",
+                          item_col: str = "item_id", random_state: int = 42, user_col: str = "user_id",
                           rating_col: str | None = "rating",
                           timestamp_col: str | None = "timestamp") -> tuple[pd.DataFrame, pd.DataFrame]:
     """P5: hold out ``round(fraction * n_items)`` random items with all their interactions.
@@ -209,7 +209,7 @@ def cold_start_item_split(df: pd.DataFrame, test_item_fraction: float = 0.2,
     to no item or to every item.
     """
     check_fraction(test_item_fraction=test_item_fraction)
-    check_non_negative_int(seed=seed)
+    check_non_negative_int(random_state=random_state)
     _check_grouped_frame(df, "cold_start_item_split", item_col, user_col, item_col, rating_col,
                          timestamp_col)
     items = np.sort(pd.unique(df[item_col]))
@@ -219,6 +219,6 @@ def cold_start_item_split(df: pd.DataFrame, test_item_fraction: float = 0.2,
         raise ValueError(f"cold_start_item_split: {side} would be empty: round(test_item_fraction="
                          f"{test_item_fraction!r} * {len(items)} items) = {n_test}; use more items or "
                          f"a fraction further from 0 and 1")
-    cold = np.random.default_rng(seed).choice(items, size=n_test, replace=False)
+    cold = np.random.default_rng(random_state).choice(items, size=n_test, replace=False)
     in_test = df[item_col].isin(cold).to_numpy()
     return df[~in_test], df[in_test]

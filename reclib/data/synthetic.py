@@ -24,7 +24,7 @@ standard-normal fields and a ``click`` label drawn from a planted logistic model
 per id value plus a linear numeric term), as in the shape of the Criteo data.
 
 Same seed and chunk size -> same rows: every chunk draws from its own generator, seeded by
-``(seed, chunk index)``, so chunks can be generated independently (in parallel, or resumed).
+``(random_state, chunk index)``, so chunks can be generated independently (in parallel, or resumed).
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ class SyntheticImplicit:
     zipf: popularity exponent :math:`a` > 0 (1.0: the 10 % most popular items draw most events).
     concentration: Dirichlet :math:`\\alpha` > 0 of the users' topic weights.
     sharpness: :math:`s` >= 0, how strongly topics prefer their own items (0: popularity only).
-    seed: >= 0.
+    random_state: >= 0.
 
     Attributes: ``user_topics_`` (n_users, n_topics), ``topic_items_`` (n_topics, n_items; rows
     sum to 1), ``popularity_`` (n_items,) the Zipf weights :math:`w`.
@@ -69,15 +69,15 @@ class SyntheticImplicit:
     zipf: float = 1.0
     concentration: float = 0.1
     sharpness: float = 2.0
-    seed: int = 0
+    random_state: int = 0
 
     def __post_init__(self) -> None:
         check_positive_int(n_users=self.n_users, n_items=self.n_items, n_topics=self.n_topics)
         check_positive(zipf=self.zipf, concentration=self.concentration)
-        check_non_negative_int(seed=self.seed)
+        check_non_negative_int(random_state=self.random_state)
         if not isinstance(self.sharpness, (int, float)) or not np.isfinite(self.sharpness) or self.sharpness < 0:
             raise ValueError(f"sharpness must be a finite number >= 0, got {self.sharpness!r}")
-        rng = np.random.default_rng([self.seed, 0])
+        rng = np.random.default_rng([self.random_state, 0])
         self.popularity_ = _zipf_weights(self.n_items, self.zipf, rng)
         logits = np.log(self.popularity_) + self.sharpness * rng.standard_normal((self.n_topics, self.n_items))
         logits -= logits.max(axis=1, keepdims=True)
@@ -131,7 +131,7 @@ class SyntheticImplicit:
         check_positive_int(n_rows=n_rows, chunk_size=chunk_size)
         for index, start in enumerate(range(0, n_rows, chunk_size)):
             size = min(chunk_size, n_rows - start)
-            rng = np.random.default_rng([self.seed, 1, index])
+            rng = np.random.default_rng([self.random_state, 1, index])
             users = rng.integers(0, self.n_users, size)
             cdf = self._topic_cdf[users]
             topics = np.minimum((cdf < rng.random(size)[:, None]).sum(axis=1), self.n_topics - 1)
@@ -147,7 +147,7 @@ class SyntheticImplicit:
 
 def synthetic_ctr_chunks(n_rows: int, n_categorical: int = 8, n_numeric: int = 4, vocabulary: int = 1000,
                          zipf: float = 1.1, signal: float = 1.0, chunk_size: int = 1_000_000,
-                         seed: int = 0) -> Iterator[pd.DataFrame]:
+                         random_state: int = 0) -> Iterator[pd.DataFrame]:
     """Click rows in frames of at most ``chunk_size`` rows (module doc).
 
     Columns ``c0..c{n_categorical-1}`` (int64 ids in ``[0, vocabulary)``, Zipf exponent ``zipf``),
@@ -157,18 +157,18 @@ def synthetic_ctr_chunks(n_rows: int, n_categorical: int = 8, n_numeric: int = 4
     click rate near 30 %).
     """
     check_positive_int(n_rows=n_rows, n_categorical=n_categorical, vocabulary=vocabulary, chunk_size=chunk_size)
-    check_non_negative_int(n_numeric=n_numeric, seed=seed)
+    check_non_negative_int(n_numeric=n_numeric, random_state=random_state)
     check_positive(zipf=zipf)
     if not isinstance(signal, (int, float)) or not np.isfinite(signal) or signal < 0:
         raise ValueError(f"signal must be a finite number >= 0, got {signal!r}")
-    rng = np.random.default_rng([seed, 0])
+    rng = np.random.default_rng([random_state, 0])
     cdfs = np.cumsum([_zipf_weights(vocabulary, zipf, rng) for _ in range(n_categorical)], axis=1)
     cdfs[:, -1] = 1.0
     effects = rng.standard_normal((n_categorical, vocabulary)) / np.sqrt(n_categorical)
     betas = rng.standard_normal(n_numeric) / np.sqrt(max(n_numeric, 1))
     for index, start in enumerate(range(0, n_rows, chunk_size)):
         size = min(chunk_size, n_rows - start)
-        chunk_rng = np.random.default_rng([seed, 1, index])
+        chunk_rng = np.random.default_rng([random_state, 1, index])
         uniforms = chunk_rng.random((n_categorical, size))
         ids = np.stack([np.minimum(np.searchsorted(cdfs[f], uniforms[f], side="right"), vocabulary - 1)
                         for f in range(n_categorical)])                          # loop over fields, not rows

@@ -193,7 +193,7 @@ def _buckets(values: np.ndarray, edges: tuple[float, ...], name: str) -> pd.Cate
 
 
 def sampled_ranking(model: object, train: pd.DataFrame, test: pd.DataFrame, k: int = 10,
-                    n_negatives: int = 100, seed: int = 42, batch_size: int = 256,
+                    n_negatives: int = 100, random_state: int = 42, batch_size: int = 256,
                     user_col: str = "user_id", item_col: str = "item_id") -> pd.Series:
     """The *sampled* evaluation many papers use, for comparison with full ranking: each test
     (user, item) pair is ranked against ``n_negatives`` items drawn uniformly (with replacement)
@@ -203,7 +203,7 @@ def sampled_ranking(model: object, train: pd.DataFrame, test: pd.DataFrame, k: i
     of those tied (ties split evenly, no lucky index order). Returns a Series ``hit_rate`` (rank
     < ``k``) and ``ndcg`` (``1 / log2(rank + 2)`` when rank < ``k``, else 0), means over test
     pairs whose item and user the model knows. ``model``: a fitted recommender (``score``,
-    ``item_ids_``, ``item_encoder_``); deterministic in ``seed``.
+    ``item_ids_``, ``item_encoder_``); deterministic in ``random_state``.
     """
     check_positive_int(k=k, n_negatives=n_negatives, batch_size=batch_size)
     require_columns(train, user_col, item_col)
@@ -219,7 +219,7 @@ def sampled_ranking(model: object, train: pd.DataFrame, test: pd.DataFrame, k: i
     blocked[users.get_indexer(seen[user_col]), items.get_indexer(seen[item_col])] = True
     row = users.get_indexer(pairs[user_col])
     positive = items.get_indexer(pairs[item_col])
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(random_state)
     # uniform draws among each user's allowed items: the j-th allowed item, j uniform
     allowed = np.flatnonzero(~blocked.ravel())               # user-major flat positions
     n_allowed = (~blocked).sum(axis=1)

@@ -11,7 +11,7 @@
     board.write("../build")      # leaderboard.md and leaderboard.json, one run id in both
 
 Intervals come from the protocol (``protocol.intervals``, over ``protocol.units``), resampling
-with one ``seed`` for every model (so all models see the same user samples):
+with one ``random_state`` for every model (so all models see the same user samples):
 
 - ranking protocols (P1, P3, P5): every per-user metric (precision, recall, ndcg, map, hit_rate,
   mrr) plus per-user novelty (bits), popularity percentile of the recommended items, intra-list
@@ -20,7 +20,7 @@ with one ``seed`` for every model (so all models see the same user samples):
 - P2: RMSE and MAE as ratios of per-user sums (:func:`~reclib.evaluation.bootstrap_ratio`).
 - P4: AUC and log loss resampling test rows (the model must give probabilities).
 
-Numbers depend only on the models, the data and ``seed``; fit and evaluation times are reported
+Numbers depend only on the models, the data and ``random_state``; fit and evaluation times are reported
 apart (``times``) so that two runs can be compared on the numbers alone.
 
 Every argument is checked before the first model is fitted. When an entry raises while it is
@@ -71,7 +71,7 @@ class Leaderboard:
     per_user: model name -> the per-user (P4: per-row) values behind the intervals.
     times: one row per model: ``fit_seconds`` and ``eval_seconds`` (wall clock).
     results: model name -> the protocol's :class:`EvaluationResult`.
-    n_boot, confidence, seed: the bootstrap settings.
+    n_boot, confidence, random_state: the bootstrap settings.
     failure: ``None``, or for the partial board of a failed run the error that stopped it.
     """
 
@@ -83,7 +83,7 @@ class Leaderboard:
     results: dict[str, EvaluationResult] = field(default_factory=dict)
     n_boot: int = 1000
     confidence: float = 0.95
-    seed: int = 42
+    random_state: int = 42
     failure: str | None = None
 
     @property
@@ -136,7 +136,7 @@ class Leaderboard:
             raise ValueError("significance needs at least two models")
         rows = [{"model_a": a, "model_b": b,
                  **paired_difference(self.per_user[a][metric], self.per_user[b][metric],
-                                     self.n_boot, self.confidence, self.seed)}
+                                     self.n_boot, self.confidence, self.random_state)}
                 for a, b in chosen]
         table = pd.DataFrame(rows)
         table["p_holm"] = holm(table["p_value"].to_numpy())
@@ -153,8 +153,8 @@ class Leaderboard:
             "```", self.failure, "```", ""]
         lines = [f"# Leaderboard: {self.protocol}{k}", "", *stopped,
                  f"Values with {self.confidence:.0%} percentile-bootstrap intervals over "
-                 f"{'rows' if self.protocol == 'P4' else 'users'} ({self.n_boot} resamples, seed "
-                 f"{self.seed}); catalogue-level metrics have no interval.", "",
+                 f"{'rows' if self.protocol == 'P4' else 'users'} ({self.n_boot} resamples, random_state "
+                 f"{self.random_state}); catalogue-level metrics have no interval.", "",
                  _markdown(table), "", "## Times (seconds)", "", _markdown(times), ""]
         return "\n".join(lines)
 
@@ -163,7 +163,7 @@ class Leaderboard:
         rows = self.frame.astype(object).where(self.frame.notna(), None).to_dict("records")
         failure = {} if self.failure is None else {"failure": self.failure}
         return {"protocol": self.protocol, "k": self.k, "n_boot": self.n_boot,
-                "confidence": self.confidence, "seed": self.seed, **failure, "rows": rows,
+                "confidence": self.confidence, "random_state": self.random_state, **failure, "rows": rows,
                 "times": self.times.reset_index().to_dict("records")}
 
     def write(self, folder: str | os.PathLike[str], name: str = "leaderboard",
@@ -290,7 +290,7 @@ def leaderboard(models: Sequence[Entry] | Mapping[str, Any], protocol: Protocol,
                 train: pd.DataFrame, test: pd.DataFrame, *, fit: bool = True,
                 item_vectors: Mapping[str, pd.DataFrame] | None = None,
                 expected: pd.DataFrame | None = None, n_boot: int = 1000,
-                confidence: float = 0.95, seed: int = 42, verbose: bool = False,
+                confidence: float = 0.95, random_state: int = 42, verbose: bool = False,
                 user_col: str = "user_id", item_col: str = "item_id",
                 output_dir: str | os.PathLike[str] | None = None,
                 output_name: str = "leaderboard",
@@ -311,7 +311,7 @@ def leaderboard(models: Sequence[Entry] | Mapping[str, Any], protocol: Protocol,
         recommend (the protocol's candidates, else every item of ``train``).
     expected: ranking only: users x K raw item ids of a primitive model (e.g. MostPopular's
         ``top_items``) for the serendipity column; a list for every user of ``test``.
-    n_boot, confidence, seed: bootstrap settings (one seed: every model sees the same users).
+    n_boot, confidence, random_state: bootstrap settings (one seed: every model sees the same users).
     verbose: show a progress bar over the models.
     output_dir: when given, the board is written there with :meth:`Leaderboard.write` as
         ``{output_name}.md`` / ``.json`` (the table limited to ``metrics``, all when ``None``),
@@ -322,7 +322,7 @@ def leaderboard(models: Sequence[Entry] | Mapping[str, Any], protocol: Protocol,
     :class:`LeaderboardFailed` (chaining the entry's error) when an entry fails.
     """
     chosen = entries(models)
-    boot = {"n_boot": n_boot, "confidence": confidence, "seed": seed}
+    boot = {"n_boot": n_boot, "confidence": confidence, "random_state": random_state}
     item_vectors = {} if item_vectors is None else item_vectors
     check_inputs(protocol, train, test, fit, item_vectors, expected, user_col, item_col, metrics,
                  output_name, boot)
@@ -335,7 +335,7 @@ def leaderboard(models: Sequence[Entry] | Mapping[str, Any], protocol: Protocol,
         frame[["value", "low", "high"]] = frame[["value", "low", "high"]].astype(np.float64)
         return Leaderboard(protocol.name, protocol.k, frame, per_user,
                            pd.DataFrame(times, columns=["model", "fit_seconds", "eval_seconds"])
-                           .set_index("model"), results, n_boot, confidence, seed, failure)
+                           .set_index("model"), results, n_boot, confidence, random_state, failure)
 
     for name, model, kwargs in progress(chosen, verbose, desc=f"{protocol.name} leaderboard"):
         try:

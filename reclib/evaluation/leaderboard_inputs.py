@@ -1,7 +1,7 @@
 """The checks :func:`~reclib.evaluation.leaderboard` runs before it fits any model.
 
 A leaderboard fits many models, which can take an hour: an argument that cannot work (a repeated
-model name, ``seed=-1``, item vectors missing an item a model can recommend, an expected list
+model name, ``random_state=-1``, item vectors missing an item a model can recommend, an expected list
 missing a test user, a metric the board will not report, an output folder that cannot be
 written) must fail at once, naming the culprit, not after the first models were fitted.
 """
@@ -108,10 +108,10 @@ def check_inputs(protocol: Protocol, train: object, test: object, fit: object,
                  metrics: object, output_name: object, boot: Mapping[str, object]) -> None:
     """Every check of :func:`~reclib.evaluation.leaderboard` that needs no fitted model but
     the models themselves (:func:`entries`) and the output folder (:func:`writable_folder`);
-    ``boot``: the bootstrap settings ``n_boot, confidence, seed``."""
+    ``boot``: the bootstrap settings ``n_boot, confidence, random_state``."""
     check_positive_int(n_boot=boot["n_boot"])
     check_fraction(confidence=boot["confidence"])
-    check_non_negative_int(seed=boot["seed"])
+    check_non_negative_int(random_state=boot["random_state"])
     if not isinstance(output_name, str) or not output_name.strip() or \
             Path(output_name).name != output_name:
         raise ValueError(f"output_name must be a plain file name, got {output_name!r}")

@@ -55,12 +55,12 @@ class RatingProtocol(Protocol):
         check_fraction(test_size=self.test_size)
 
     def split(self, data: object) -> Frames:
-        """(train, test) = ``random_split(ratings, test_size, seed=seed)``."""
-        return random_split(_ratings(data), test_size=self.test_size, seed=self.seed)
+        """(train, test) = ``random_split(ratings, test_size, random_state=random_state)``."""
+        return random_split(_ratings(data), test_size=self.test_size, random_state=self.random_state)
 
     def validation_split(self, train: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """(fit, valid) = ``random_split(train, test_size, seed=seed)``."""
-        return random_split(train, test_size=self.test_size, seed=self.seed)
+        """(fit, valid) = ``random_split(train, test_size, random_state=random_state)``."""
+        return random_split(train, test_size=self.test_size, random_state=self.random_state)
 
     def evaluate(self, model: Any, train: pd.DataFrame, test: pd.DataFrame,
                  user_col: str = "user_id", item_col: str = "item_id",
@@ -92,12 +92,12 @@ class RatingProtocol(Protocol):
                                 per_user)
 
     def intervals(self, result: EvaluationResult, units: pd.DataFrame | None = None,
-                  n_boot: int = 1000, confidence: float = 0.95, seed: int = 42) -> pd.DataFrame:
+                  n_boot: int = 1000, confidence: float = 0.95, random_state: int = 42) -> pd.DataFrame:
         """RMSE and MAE with intervals resampling users: ratios of per-user sums
         (:func:`~reclib.evaluation.bootstrap_ratio`); ``units`` as for every protocol."""
         users = self.units(result) if units is None else units
         rows = {metric: bootstrap_ratio(users[column], users["n"], sqrt=sqrt, n_boot=n_boot,
-                                        confidence=confidence, seed=seed)
+                                        confidence=confidence, random_state=random_state)
                 for metric, column, sqrt in (("rmse", "squared_error", True),
                                              ("mae", "absolute_error", False))}
         table = pd.DataFrame(rows).T.rename_axis("metric")
@@ -117,11 +117,11 @@ class ClickProtocol(Protocol):
         check_in_range("threshold", self.threshold)
 
     def split(self, data: object) -> Frames:
-        """(train, valid, test) = ``click_split(clicks, seed=seed)``; ``data`` is a click frame
+        """(train, valid, test) = ``click_split(clicks, random_state=random_state)``; ``data`` is a click frame
         (with ``label``) or a :class:`MovieLens`, turned into one with ``threshold`` first."""
         if isinstance(data, MovieLens):
             data = build_click_dataset(data, threshold=self.threshold)
-        return click_split(data, seed=self.seed)
+        return click_split(data, random_state=self.random_state)
 
     def evaluate(self, model: Any, train: pd.DataFrame, test: pd.DataFrame,
                  user_col: str = "user_id", label_col: str = "label",
@@ -169,10 +169,10 @@ class ClickProtocol(Protocol):
         return result.examples[["log_loss"]]
 
     def intervals(self, result: EvaluationResult, units: pd.DataFrame | None = None,
-                  n_boot: int = 1000, confidence: float = 0.95, seed: int = 42) -> pd.DataFrame:
+                  n_boot: int = 1000, confidence: float = 0.95, random_state: int = 42) -> pd.DataFrame:
         """AUC (:func:`~reclib.evaluation.bootstrap_auc`) and log loss with intervals resampling
         the test examples; ``units`` as for every protocol."""
-        boot = {"n_boot": n_boot, "confidence": confidence, "seed": seed}
+        boot = {"n_boot": n_boot, "confidence": confidence, "random_state": random_state}
         examples = self.units(result) if units is None else units
         auc = bootstrap_auc(result.examples["label"].to_numpy(np.float64),
                             result.examples["probability"].to_numpy(np.float64), **boot)

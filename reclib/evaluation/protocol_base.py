@@ -37,18 +37,18 @@ class Protocol:
     """An evaluation protocol: how to split, how to carve validation out of train, what to report.
 
     Attributes: ``name`` ("P1"...), ``task`` (one line), ``metrics`` (headline metric names, as
-    in the result frame), ``k`` (list length of ranking protocols, else ``None``), ``seed`` (of
-    the split and of the validation carve-out; a non-negative int).
+    in the result frame), ``k`` (list length of ranking protocols, else ``None``),
+    ``random_state`` (the seed of the split and of the validation carve-out; a non-negative int).
     """
 
     name: str
     task: str
     metrics: tuple[str, ...]
     k: int | None = None
-    seed: int = 42
+    random_state: int = 42
 
     def __post_init__(self) -> None:
-        check_non_negative_int(seed=self.seed)
+        check_non_negative_int(random_state=self.random_state)
         if self.k is not None:
             check_positive_int(k=self.k)
 
@@ -92,7 +92,7 @@ class Protocol:
         return result.per_user
 
     def intervals(self, result: EvaluationResult, units: pd.DataFrame | None = None,
-                  n_boot: int = 1000, confidence: float = 0.95, seed: int = 42) -> pd.DataFrame:
+                  n_boot: int = 1000, confidence: float = 0.95, random_state: int = 42) -> pd.DataFrame:
         """Percentile-bootstrap intervals of ``result``'s metrics: a frame indexed by metric with
         ``value``, ``low``, ``high``. ``units``: :meth:`units` of the result by default, or
         those with more per-unit columns (e.g. beyond-accuracy values); here (the ranking
@@ -100,12 +100,12 @@ class Protocol:
         dropped), its value the mean over the users that have it."""
         units = self.units(result) if units is None else units
         table = bootstrap_interval(units.dropna(axis=0, how="any"), n_boot=n_boot,
-                                   confidence=confidence, seed=seed)
+                                   confidence=confidence, random_state=random_state)
         return pd.DataFrame({"value": units.mean(), "low": table["low"], "high": table["high"]},
                             index=pd.Index(units.columns, name="metric"))
 
     def with_params(self, **changes: Any) -> Protocol:
-        """A copy with some fields changed (checked again), e.g. ``P1.with_params(seed=7)``."""
+        """A copy with some fields changed (checked again), e.g. ``P1.with_params(random_state=7)``."""
         return dataclasses.replace(self, **changes)
 
 

@@ -33,7 +33,7 @@ candidates (the same numbers); the tidy frame holds every ranking metric (the pr
 ``metrics`` are the headline ones).
 
 Variants (another seed, a notebook parameter) are new objects: ``P5.with_params(test_item_fraction=
-0.3)`` or ``P1.with_params(seed=seed)``; the module-level P1-P5 never change.
+0.3)`` or ``P1.with_params(random_state=seed)``; the module-level P1-P5 never change.
 """
 
 from __future__ import annotations
@@ -86,12 +86,12 @@ class TopNProtocol(_RankingProtocol):
         check_fraction(train_size=self.train_size)
 
     def split(self, data: object) -> Frames:
-        """(train, test) = ``stratified_split(ratings, train_size, seed=seed)``."""
-        return stratified_split(_ratings(data), train_size=self.train_size, seed=self.seed)
+        """(train, test) = ``stratified_split(ratings, train_size, random_state=random_state)``."""
+        return stratified_split(_ratings(data), train_size=self.train_size, random_state=self.random_state)
 
     def validation_split(self, train: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """(fit, valid) = ``stratified_split(train, train_size, seed=seed)``."""
-        return stratified_split(train, train_size=self.train_size, seed=self.seed)
+        """(fit, valid) = ``stratified_split(train, train_size, random_state=random_state)``."""
+        return stratified_split(train, train_size=self.train_size, random_state=self.random_state)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -129,14 +129,14 @@ class ColdStartProtocol(_RankingProtocol):
         check_fraction(test_item_fraction=self.test_item_fraction)
 
     def split(self, data: object) -> Frames:
-        """(train, test) = ``cold_start_item_split(ratings, test_item_fraction, seed=seed)``."""
+        """(train, test) = ``cold_start_item_split(ratings, test_item_fraction, random_state=random_state)``."""
         return cold_start_item_split(_ratings(data), test_item_fraction=self.test_item_fraction,
-                                     seed=self.seed)
+                                     random_state=self.random_state)
 
     def validation_split(self, train: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """(fit, valid) = ``cold_start_item_split(train, test_item_fraction, seed=seed)``."""
+        """(fit, valid) = ``cold_start_item_split(train, test_item_fraction, random_state=random_state)``."""
         return cold_start_item_split(train, test_item_fraction=self.test_item_fraction,
-                                     seed=self.seed)
+                                     random_state=self.random_state)
 
     def candidates(self, train: pd.DataFrame, test: pd.DataFrame,
                    item_col: str = "item_id") -> np.ndarray:

@@ -31,12 +31,12 @@ LOWER_IS_BETTER = frozenset({"rmse", "mae", "log_loss"})
 
 
 def validation_split(train: pd.DataFrame, protocol: str,
-                     seed: int = 42) -> tuple[pd.DataFrame, pd.DataFrame]:
+                     random_state: int = 42) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(fit, valid) carved out of ``train`` by protocol ``"P1"``, ``"P2"`` or ``"P5"`` with
-    ``seed``: the same as ``P1.validation_split(train)`` etc. (prefer those)."""
+    ``random_state``: the same as ``P1.validation_split(train)`` etc. (prefer those)."""
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol={protocol!r}: expected one of {sorted(PROTOCOLS)}")
-    return PROTOCOLS[protocol].with_params(seed=seed).validation_split(train)
+    return PROTOCOLS[protocol].with_params(random_state=random_state).validation_split(train)
 
 
 def ranking_objective(metric: str = "ndcg", k: int = 10) -> Objective:

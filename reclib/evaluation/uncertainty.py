@@ -13,7 +13,7 @@ and ``(1 + confidence) / 2`` quantiles of those means::
 The resampling is vectorised: each replicate is a row of resample *counts* ``w`` (how often each
 user was drawn; ``w.sum() == n``) and the replicate means are ``W @ X / n`` for a block of
 replicates at a time, so memory stays about ``_BLOCK_CELLS`` numbers whatever ``n_boot`` is.
-The same ``seed`` gives the same counts, so two models bootstrapped with one seed see the same
+The same ``random_state`` gives the same counts, so two models bootstrapped with one seed see the same
 user samples. Two models are compared on the *paired* per-user differences (the users are the
 same), which is much tighter than comparing two separate intervals.
 
@@ -117,17 +117,17 @@ def _paired(names: tuple[str, str], a: object, b: object,
     return a_values, b_values
 
 
-def _check(n_boot: object, confidence: object, seed: object) -> None:
+def _check(n_boot: object, confidence: object, random_state: object) -> None:
     check_positive_int(n_boot=n_boot)
     check_fraction(confidence=confidence)
-    check_non_negative_int(seed=seed)
+    check_non_negative_int(random_state=random_state)
 
 
-def _resample_counts(n_rows: int, n_boot: int, seed: int) -> Iterator[np.ndarray]:
+def _resample_counts(n_rows: int, n_boot: int, random_state: int) -> Iterator[np.ndarray]:
     """Blocks of bootstrap resample counts, (block, n_rows) float arrays whose rows each sum to
     ``n_rows`` (multinomial with equal probabilities), ``n_boot`` rows in all; deterministic in
-    ``seed``."""
-    rng = np.random.default_rng(seed)
+    ``random_state``."""
+    rng = np.random.default_rng(random_state)
     block = max(1, _BLOCK_CELLS // n_rows)
     for start in range(0, n_boot, block):
         size = min(block, n_boot - start)
@@ -144,7 +144,7 @@ def _quantiles(replicates: np.ndarray, confidence: float) -> tuple[np.ndarray, n
 
 
 def bootstrap_interval(values: object, n_boot: int = 1000, confidence: float = 0.95,
-                       seed: int = 42) -> pd.DataFrame:
+                       random_state: int = 42) -> pd.DataFrame:
     """Percentile-bootstrap confidence intervals of column means, resampling rows (users).
 
     Parameters
@@ -154,25 +154,25 @@ def bootstrap_interval(values: object, n_boot: int = 1000, confidence: float = 0
         rows. NaN or inf raise ``ValueError`` naming the column.
     n_boot: number of bootstrap replicates, a positive int.
     confidence: coverage of the interval, in (0, 1).
-    seed: non-negative int; the same seed resamples the same users.
+    random_state: non-negative int; the same seed resamples the same users.
 
     Returns a DataFrame with one row per metric (index: the column names; ``"value"`` for an
     array, the Series name for a named Series) and columns ``mean`` (the mean of the values
     themselves, not of the replicates), ``low`` and ``high`` (the quantiles of the replicate
     means).
     """
-    _check(n_boot, confidence, seed)
+    _check(n_boot, confidence, random_state)
     frame = _frame("values", values)
     data = frame.to_numpy()
     n = len(data)
-    replicates = np.concatenate([counts @ data / n for counts in _resample_counts(n, n_boot, seed)])
+    replicates = np.concatenate([counts @ data / n for counts in _resample_counts(n, n_boot, random_state)])
     low, high = _quantiles(replicates, confidence)
     return pd.DataFrame({"mean": data.mean(axis=0), "low": low, "high": high},
                         index=pd.Index(frame.columns, name="metric"))
 
 
 def bootstrap_ratio(numerator: object, denominator: object, n_boot: int = 1000,
-                    confidence: float = 0.95, seed: int = 42, sqrt: bool = False) -> pd.Series:
+                    confidence: float = 0.95, random_state: int = 42, sqrt: bool = False) -> pd.Series:
     """Interval of a ratio of sums over users, ``sum(numerator) / sum(denominator)``, resampling
     users: the form of metrics that are not means of per-user values, e.g. P2's RMSE
     (``sqrt(sum squared_error / sum n)``, with ``sqrt=True``) and MAE, or P4's log loss.
@@ -181,12 +181,12 @@ def bootstrap_ratio(numerator: object, denominator: object, n_boot: int = 1000,
     (two Series by user id, arrays by position); the denominator non-negative with a positive
     sum. Returns a Series ``value, low, high``.
     """
-    _check(n_boot, confidence, seed)
+    _check(n_boot, confidence, random_state)
     num, den = _paired(("numerator", "denominator"), numerator, denominator)
     if (den < 0).any() or den.sum() <= 0:
         raise ValueError("denominator must be non-negative with a positive sum (e.g. counts)")
     replicates = []
-    for counts in _resample_counts(len(num), n_boot, seed):
+    for counts in _resample_counts(len(num), n_boot, random_state):
         total = counts @ den
         # a replicate that drew only zero-denominator users has no ratio; it is skipped
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -201,7 +201,7 @@ def bootstrap_ratio(numerator: object, denominator: object, n_boot: int = 1000,
 
 
 def bootstrap_auc(labels: object, scores: object, n_boot: int = 1000, confidence: float = 0.95,
-                  seed: int = 42) -> pd.Series:
+                  random_state: int = 42) -> pd.Series:
     """Interval of the ROC AUC, resampling rows (examples): AUC is not a mean of per-row values.
 
     Each replicate's AUC is the weighted Mann-Whitney statistic with the resample counts as
@@ -211,7 +211,7 @@ def bootstrap_auc(labels: object, scores: object, n_boot: int = 1000, confidence
     present. Returns a Series ``value, low, high`` (``value``: the AUC of the data itself).
     Replicates that drew a single class are skipped.
     """
-    _check(n_boot, confidence, seed)
+    _check(n_boot, confidence, random_state)
     y, s = _paired(("labels", "scores"), labels, scores, rows="rows")
     if not np.isin(y, (0.0, 1.0)).all() or y.min() == y.max():
         raise ValueError("labels must be 0/1 with both classes present")
@@ -233,14 +233,14 @@ def bootstrap_auc(labels: object, scores: object, n_boot: int = 1000, confidence
             return (pos * (below + 0.5 * neg)).sum(axis=1) / (pos.sum(axis=1) * neg.sum(axis=1))
 
     value = float(auc_of(np.ones((1, len(y))))[0])
-    replicates = np.concatenate([auc_of(counts) for counts in _resample_counts(len(y), n_boot, seed)])
+    replicates = np.concatenate([auc_of(counts) for counts in _resample_counts(len(y), n_boot, random_state)])
     replicates = replicates[np.isfinite(replicates)]
     low, high = _quantiles(replicates, confidence)
     return pd.Series({"value": value, "low": float(low), "high": float(high)})
 
 
 def paired_difference(a: object, b: object, n_boot: int = 1000, confidence: float = 0.95,
-                      seed: int = 42) -> dict[str, float]:
+                      random_state: int = 42) -> dict[str, float]:
     """Compare two models on the same users: the mean of ``a - b`` with a paired bootstrap
     interval, and the two-sided Wilcoxon signed-rank p-value (:func:`scipy.stats.wilcoxon`,
     zero differences dropped; 1.0 when every difference is zero).
@@ -252,10 +252,10 @@ def paired_difference(a: object, b: object, n_boot: int = 1000, confidence: floa
     Returns ``{"mean_diff", "low", "high", "p_value"}``; an interval excluding 0 (or a small
     p-value) means the difference is unlikely to come from the choice of users alone.
     """
-    _check(n_boot, confidence, seed)
+    _check(n_boot, confidence, random_state)
     a_values, b_values = _paired(("a", "b"), a, b)
     diff = a_values - b_values
-    interval = bootstrap_interval(diff, n_boot, confidence, seed).iloc[0]
+    interval = bootstrap_interval(diff, n_boot, confidence, random_state).iloc[0]
     p_value = 1.0 if not diff.any() else float(wilcoxon(diff).pvalue)
     return {"mean_diff": float(diff.mean()), "low": float(interval["low"]),
             "high": float(interval["high"]), "p_value": p_value}

@@ -48,7 +48,7 @@ class ClickSimulator:
     ----------
     true_ratings: (n_users, n_items) finite array of true ratings.
     user_ids, item_ids: raw ids of the rows and columns (default 0..n-1).
-    threshold: :math:`\\theta`; noise: :math:`\\sigma` > 0; seed: the click draws' generator.
+    threshold: :math:`\\theta`; noise: :math:`\\sigma` > 0; random_state: the click draws' generator.
 
     ``click_probability_`` (n_users, n_items) holds :math:`p_{ui}`. Users and items are row and
     column *indices* everywhere below.
@@ -56,24 +56,24 @@ class ClickSimulator:
 
     def __init__(self, true_ratings: np.ndarray, user_ids: Sequence[object] | None = None,
                  item_ids: Sequence[object] | None = None, threshold: float = 4.0,
-                 noise: float = 0.5, seed: int = 0) -> None:
+                 noise: float = 0.5, random_state: int = 0) -> None:
         ratings = check_finite_array("true_ratings", true_ratings)
         if ratings.ndim != 2 or 0 in ratings.shape:
             raise ValueError(f"true_ratings must be a non-empty (n_users, n_items) array, got {ratings.shape}")
         check_positive(noise=noise)
         check_finite_array("threshold", threshold)
-        check_non_negative_int(seed=seed)
-        self.true_ratings, self.threshold, self.noise, self.seed = ratings, float(threshold), noise, seed
+        check_non_negative_int(random_state=random_state)
+        self.true_ratings, self.threshold, self.noise, self.random_state = ratings, float(threshold), noise, random_state
         self.user_ids = np.arange(ratings.shape[0]) if user_ids is None else np.asarray(user_ids)
         self.item_ids = np.arange(ratings.shape[1]) if item_ids is None else np.asarray(item_ids)
         if (len(self.user_ids), len(self.item_ids)) != ratings.shape:
             raise ValueError(f"user_ids and item_ids must have {ratings.shape} entries")
         self.click_probability_ = ndtr((ratings - self.threshold) / noise)
-        self.rng = np.random.default_rng(seed)
+        self.rng = np.random.default_rng(random_state)
 
     @classmethod
     def from_ratings(cls, ratings: pd.DataFrame, model: Recommender | None = None,
-                     threshold: float = 4.0, noise: float = 0.5, seed: int = 0) -> ClickSimulator:
+                     threshold: float = 4.0, noise: float = 0.5, random_state: int = 0) -> ClickSimulator:
         """Fit ``model`` (default ``BiasedMF()``) on every rating and take its clipped predictions
         for every (user, item) pair as the truth."""
         from reclib.cf import BiasedMF
@@ -82,12 +82,12 @@ class ClickSimulator:
         model = BiasedMF() if model is None else model
         model.fit(ratings)
         truth = np.clip(model.score(model.user_ids_), 1.0, 5.0)
-        return cls(truth, model.user_ids_, model.item_ids_, threshold, noise, seed)
+        return cls(truth, model.user_ids_, model.item_ids_, threshold, noise, random_state)
 
-    def reseed(self, seed: int) -> None:
-        """Restart the click draws from ``seed`` (one independent run per seed)."""
-        check_non_negative_int(seed=seed)
-        self.rng = np.random.default_rng(seed)
+    def reseed(self, random_state: int) -> None:
+        """Restart the click draws from ``random_state`` (one independent run per seed)."""
+        check_non_negative_int(random_state=random_state)
+        self.rng = np.random.default_rng(random_state)
 
     @property
     def n_users(self) -> int:

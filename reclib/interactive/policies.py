@@ -44,7 +44,7 @@ __all__ = ["EpsilonGreedyPolicy", "GreedyPolicy", "LinUCBPolicy", "LinearThompso
 
 
 def arm_features(text_vectors: np.ndarray, popularity: np.ndarray, n_components: int = 16,
-                 seed: int = 0) -> tuple[np.ndarray, object]:
+                 random_state: int = 0) -> tuple[np.ndarray, object]:
     """Arm features for the linear bandits: whitened PCA of the item text vectors (n_components
     dims), the standardised log-popularity, and a constant 1 (the user's base click rate).
 
@@ -59,7 +59,7 @@ def arm_features(text_vectors: np.ndarray, popularity: np.ndarray, n_components:
     if vectors.ndim != 2 or pop.shape != (len(vectors),):
         raise ValueError(f"text_vectors must be (n_items, d) and popularity (n_items,), got "
                          f"{vectors.shape} and {pop.shape}")
-    pca = PCA(n_components, whiten=True, random_state=seed).fit(vectors)
+    pca = PCA(n_components, whiten=True, random_state=random_state).fit(vectors)
     logpop = np.log1p(np.maximum(pop, 0.0))
     logpop = (logpop - logpop.mean()) / max(logpop.std(), 1e-12)
     return np.hstack([pca.transform(vectors), logpop[:, None], np.ones((len(vectors), 1))]), pca
@@ -88,10 +88,10 @@ class Policy:
     name = "policy"
 
     def __init__(self, n_users: int, n_items: int, exclude: sp.spmatrix | None = None,
-                 seed: int = 0) -> None:
+                 random_state: int = 0) -> None:
         check_positive_int(n_users=n_users, n_items=n_items)
-        check_non_negative_int(seed=seed)
-        self.n_users, self.n_items, self.seed = n_users, n_items, seed
+        check_non_negative_int(random_state=random_state)
+        self.n_users, self.n_items, self.random_state = n_users, n_items, random_state
         self.history = HistoryStore(n_items)
         if exclude is not None:
             if exclude.shape != (n_users, n_items):
@@ -99,7 +99,7 @@ class Policy:
             coo = sp.coo_matrix(exclude)
             coo.sum_duplicates()
             self.history.add(coo.row, coo.col)
-        self.rng = np.random.default_rng(seed)
+        self.rng = np.random.default_rng(random_state)
 
     def _users(self, users: object) -> np.ndarray:
         """``users`` (an int or a 1-D array) as an int64 array of user indices, else raise."""
@@ -152,9 +152,9 @@ class PopularityPolicy(Policy):
     name = "popularity"
 
     def __init__(self, counts: np.ndarray, n_users: int, exclude: sp.spmatrix | None = None,
-                 seed: int = 0) -> None:
+                 random_state: int = 0) -> None:
         counts = check_finite_array("counts", counts)
-        super().__init__(n_users, len(counts), exclude, seed)
+        super().__init__(n_users, len(counts), exclude, random_state)
         self.counts = counts.copy()
 
     def _scores(self, users: np.ndarray) -> np.ndarray:
@@ -177,8 +177,8 @@ class GreedyPolicy(PopularityPolicy):
     name = "greedy"
 
     def __init__(self, model: Recommender, item_ids: np.ndarray, counts: np.ndarray, n_users: int,
-                 history: sp.spmatrix | None = None, seed: int = 0) -> None:
-        super().__init__(counts, n_users, history, seed)
+                 history: sp.spmatrix | None = None, random_state: int = 0) -> None:
+        super().__init__(counts, n_users, history, random_state)
         if not isinstance(model, Recommender) or not type(model).can_score_histories():
             raise ValueError(f"model must be a fitted Recommender that scores histories "
                              f"(score_history_matrix), got {type(model).__name__}")
@@ -212,9 +212,9 @@ class EpsilonGreedyPolicy(GreedyPolicy):
     name = "epsilon-greedy"
 
     def __init__(self, model: object, item_ids: np.ndarray, counts: np.ndarray, n_users: int,
-                 history: sp.spmatrix | None = None, epsilon: float = 0.1, seed: int = 0) -> None:
+                 history: sp.spmatrix | None = None, epsilon: float = 0.1, random_state: int = 0) -> None:
         check_probability(epsilon=epsilon)
-        super().__init__(model, item_ids, counts, n_users, history, seed)
+        super().__init__(model, item_ids, counts, n_users, history, random_state)
         self.epsilon = epsilon
 
     def select(self, users: object, k: int) -> np.ndarray:
@@ -237,14 +237,14 @@ class LinUCBPolicy(Policy):
     features: (n_items, d) arm features (:func:`arm_features`); n_users.
     alpha: width of the confidence bonus; reg: :math:`\\lambda` (prior precision).
     prior: (n_users, d) prior means :math:`\\theta^0_u` (e.g. from a user's text), zeros if ``None``.
-    exclude, seed: as for every policy. batch_size: users per scoring batch (memory
+    exclude, random_state: as for every policy. batch_size: users per scoring batch (memory
     ``batch_size * n_items * d`` floats).
     """
 
     name = "LinUCB"
 
     def __init__(self, features: np.ndarray, n_users: int, alpha: float = 0.3, reg: float = 1.0,
-                 prior: np.ndarray | None = None, exclude: sp.spmatrix | None = None, seed: int = 0,
+                 prior: np.ndarray | None = None, exclude: sp.spmatrix | None = None, random_state: int = 0,
                  batch_size: int = 64) -> None:
         features = check_finite_array("features", features)
         if features.ndim != 2:
@@ -252,7 +252,7 @@ class LinUCBPolicy(Policy):
         check_non_negative(alpha=alpha)
         check_positive(reg=reg)
         check_positive_int(batch_size=batch_size)
-        super().__init__(n_users, len(features), exclude, seed)
+        super().__init__(n_users, len(features), exclude, random_state)
         d = features.shape[1]
         prior = np.zeros((n_users, d)) if prior is None else check_finite_array("prior", prior)
         if prior.shape != (n_users, d):
@@ -292,9 +292,9 @@ class LinearThompsonPolicy(LinUCBPolicy):
 
     def __init__(self, features: np.ndarray, n_users: int, scale: float = 0.3, reg: float = 1.0,
                  prior: np.ndarray | None = None, exclude: sp.spmatrix | None = None,
-                 seed: int = 0) -> None:
+                 random_state: int = 0) -> None:
         check_non_negative(scale=scale)
-        super().__init__(features, n_users, 0.0, reg, prior, exclude, seed)
+        super().__init__(features, n_users, 0.0, reg, prior, exclude, random_state)
         self.scale = scale
 
     def _scores(self, users: np.ndarray) -> np.ndarray:
@@ -315,14 +315,14 @@ class TextPolicy(Policy):
     name = "text"
 
     def __init__(self, item_vectors: np.ndarray, user_vectors: np.ndarray, beta: float = 0.5,
-                 exclude: sp.spmatrix | None = None, seed: int = 0) -> None:
+                 exclude: sp.spmatrix | None = None, random_state: int = 0) -> None:
         items = check_finite_array("item_vectors", item_vectors)
         query = check_finite_array("user_vectors", user_vectors)
         check_non_negative(beta=beta)
         if items.ndim != 2 or query.ndim != 2 or query.shape[1] != items.shape[1]:
             raise ValueError(f"item_vectors (n_items, d) and user_vectors (n_users, d) must share d, "
                              f"got {items.shape} and {query.shape}")
-        super().__init__(len(query), len(items), exclude, seed)
+        super().__init__(len(query), len(items), exclude, random_state)
         self.item_vectors, self.query, self.beta = items, query.copy(), beta
 
     def _scores(self, users: np.ndarray) -> np.ndarray:

@@ -52,15 +52,15 @@ class InteractiveSetup:
 
 
 def movielens_setup(ml: object, encoder: object, n_cold: int = 150, n_components: int = 16,
-                    noise: float = 0.5, seed: int = 0, als_epochs: int = 15) -> InteractiveSetup:
+                    noise: float = 0.5, random_state: int = 0, als_epochs: int = 15) -> InteractiveSetup:
     """Build the experiment from a :class:`~reclib.data.MovieLens` and a text encoder (module doc)."""
     from reclib.cf import ImplicitALS
     from reclib.features import item_text
 
     check_positive_int(n_cold=n_cold, n_components=n_components, als_epochs=als_epochs)
-    check_non_negative_int(seed=seed)
-    env = ClickSimulator.from_ratings(ml.ratings, noise=noise, seed=seed)
-    rng = np.random.default_rng(seed)
+    check_non_negative_int(random_state=random_state)
+    env = ClickSimulator.from_ratings(ml.ratings, noise=noise, random_state=random_state)
+    rng = np.random.default_rng(random_state)
     cold = np.sort(rng.choice(env.n_users, n_cold, replace=False))
     warm = np.setdiff1d(np.arange(env.n_users), cold)
     log = ml.ratings[ml.ratings["user_id"].isin(env.user_ids[warm])]
@@ -78,7 +78,7 @@ def movielens_setup(ml: object, encoder: object, n_cold: int = 150, n_components
     item_vectors = np.asarray(encoder.encode(item_text(items).tolist()), dtype=np.float64)
     user_vectors = np.zeros((env.n_users, item_vectors.shape[1]))
     user_vectors[cold] = encoder.encode(sentences["text"].tolist())
-    features, pca = arm_features(item_vectors, counts, n_components, seed)
+    features, pca = arm_features(item_vectors, counts, n_components, random_state)
     return InteractiveSetup(env, log, model, counts, exclude, warm, cold, sentences, item_vectors,
                             user_vectors, features, pca)
 
@@ -93,7 +93,7 @@ def text_prior(setup: InteractiveSetup, weight: float) -> np.ndarray:
     return prior
 
 
-def make_policies(setup: InteractiveSetup, seed: int = 0, epsilon: float = 0.05, alpha: float = 0.3,
+def make_policies(setup: InteractiveSetup, random_state: int = 0, epsilon: float = 0.05, alpha: float = 0.3,
                   scale: float = 0.1, reg: float = 1.0, prior_weight: float = 0.1,
                   beta: float = 0.5) -> dict[str, Policy]:
     """Fresh policies for one run (module doc of :mod:`reclib.interactive.policies`):
@@ -102,16 +102,16 @@ def make_policies(setup: InteractiveSetup, seed: int = 0, epsilon: float = 0.05,
     The defaults (``epsilon`` 0.05 of {0.05, 0.1, 0.2}; ``alpha`` 0.3 of {0.1, 0.3, 1}; ``scale`` 0.1
     of {0.1, 0.3}; ``prior_weight`` 0.1 of {0, 0.1, 0.3}; ``beta`` 0.5, indifferent between 0.2 and 1)
     maximised the expected reward after 50 rounds of 5 items for 100 cold users of a *validation*
-    draw (``movielens_setup(seed=1)``), never the users a notebook reports on.
+    draw (``movielens_setup(random_state=1)``), never the users a notebook reports on.
     """
     n = setup.env.n_users
     prior = text_prior(setup, prior_weight)
-    common = dict(exclude=setup.exclude, seed=seed)
+    common = dict(exclude=setup.exclude, random_state=random_state)
     return {
         "popularity": PopularityPolicy(setup.counts, n, **common),
-        "greedy": GreedyPolicy(setup.model, setup.env.item_ids, setup.counts, n, setup.exclude, seed),
+        "greedy": GreedyPolicy(setup.model, setup.env.item_ids, setup.counts, n, setup.exclude, random_state),
         "epsilon-greedy": EpsilonGreedyPolicy(setup.model, setup.env.item_ids, setup.counts, n,
-                                              setup.exclude, epsilon, seed),
+                                              setup.exclude, epsilon, random_state),
         "LinUCB + text": LinUCBPolicy(setup.features, n, alpha, reg, prior, **common),
         "Thompson + text": LinearThompsonPolicy(setup.features, n, scale, reg, prior, **common),
         "text": TextPolicy(setup.item_vectors, setup.user_vectors, beta, **common),

@@ -31,7 +31,7 @@ from reclib.training.timing import ctr_arrays
 __all__ = ["data_parallel_check", "multi_worker_check"]
 
 
-def _data_parallel_losses(n_devices: int, n_rows: int, batch_size: int, epochs: int, seed: int) -> dict:
+def _data_parallel_losses(n_devices: int, n_rows: int, batch_size: int, epochs: int, random_state: int) -> dict:
     """In a fresh process: train a small DCN-V2 on one device and on ``MirroredStrategy`` over
     ``n_devices`` virtual CPU devices, same data, seed and global batch; the per-epoch losses."""
     devices = virtual_cpu_devices(n_devices)
@@ -39,9 +39,9 @@ def _data_parallel_losses(n_devices: int, n_rows: int, batch_size: int, epochs: 
 
     from reclib.models.interaction import build_ctr_model
 
-    space, x, y = ctr_arrays(n_rows, n_categorical=4, n_numeric=2, vocabulary=100, seed=seed)
+    space, x, y = ctr_arrays(n_rows, n_categorical=4, n_numeric=2, vocabulary=100, random_state=random_state)
     build = lambda: build_ctr_model("dcnv2", space, embedding_dim=8, hidden_units=(32,), dropout=0.0)  # noqa: E731
-    options = dict(epochs=epochs, batch_size=batch_size, learning_rate=3e-3, random_state=seed, patience=epochs,
+    options = dict(epochs=epochs, batch_size=batch_size, learning_rate=3e-3, random_state=random_state, patience=epochs,
                    loss=PointwiseTask.compiled_loss())
     from reclib.training.trainer import Trainer
 
@@ -61,11 +61,11 @@ def _data_parallel_losses(n_devices: int, n_rows: int, batch_size: int, epochs: 
             "final_loss_n_devices": many["loss"], "max_weight_diff": weight_diff}
 
 
-def _check_parallel_run(name: str, parts: int, n_rows: int, batch_size: int, epochs: int, seed: int) -> None:
+def _check_parallel_run(name: str, parts: int, n_rows: int, batch_size: int, epochs: int, random_state: int) -> None:
     """The arguments of a parallel check, before any process starts: ``parts`` (devices or workers,
     named ``name``) >= 2 and dividing the global ``batch_size``."""
     check_positive_int(**{name: parts}, n_rows=n_rows, batch_size=batch_size, epochs=epochs)
-    check_non_negative_int(seed=seed)
+    check_non_negative_int(random_state=random_state)
     if parts < 2:
         raise ValueError(f"{name} must be >= 2 for a parallel run, got {parts}")
     if batch_size % parts:
@@ -73,7 +73,7 @@ def _check_parallel_run(name: str, parts: int, n_rows: int, batch_size: int, epo
 
 
 def data_parallel_check(n_devices: int = 2, n_rows: int = 4096, batch_size: int = 256, epochs: int = 3,
-                        seed: int = 0, timeout: float = 300.0) -> pd.DataFrame:
+                        random_state: int = 0, timeout: float = 300.0) -> pd.DataFrame:
     """Run the one-device vs ``n_devices``-device comparison (module doc) in a fresh Python process
     on the TensorFlow backend; a frame with one row per epoch: ``epoch``, ``loss_1_device``,
     ``loss_<n>_devices`` (the training losses Keras logs) and ``abs_diff``. ``batch_size`` is the
@@ -86,10 +86,10 @@ def data_parallel_check(n_devices: int = 2, n_rows: int = 4096, batch_size: int 
     and ``final_loss_n_devices`` (mean binary cross-entropy of each trained model on the training
     rows, recomputed with NumPy) and ``max_weight_diff`` (largest absolute difference between the
     two models' weights); also ``devices`` and ``replicas``."""
-    _check_parallel_run("n_devices", n_devices, n_rows, batch_size, epochs, seed)
+    _check_parallel_run("n_devices", n_devices, n_rows, batch_size, epochs, random_state)
     env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONHASHSEED": "0"}
     command = [sys.executable, "-m", "reclib.models.distribution", "data-parallel", "--devices", str(n_devices),
-               "--rows", str(n_rows), "--batch-size", str(batch_size), "--epochs", str(epochs), "--seed", str(seed)]
+               "--rows", str(n_rows), "--batch-size", str(batch_size), "--epochs", str(epochs), "--seed", str(random_state)]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"the data-parallel process failed ({done.returncode}):\n{done.stderr[-2000:]}")
@@ -103,7 +103,7 @@ def data_parallel_check(n_devices: int = 2, n_rows: int = 4096, batch_size: int 
     return frame
 
 
-def _multi_worker_losses(index: int, n_rows: int, batch_size: int, epochs: int, seed: int) -> dict:
+def _multi_worker_losses(index: int, n_rows: int, batch_size: int, epochs: int, random_state: int) -> dict:
     """In one worker process (``TF_CONFIG`` set by :func:`multi_worker_check`): train the small
     DCN-V2 of :func:`_data_parallel_losses` under ``MultiWorkerMirroredStrategy``, every worker on
     the same seeded rows (Keras shards them by the strategy's auto-shard policy); the logged losses,
@@ -113,9 +113,9 @@ def _multi_worker_losses(index: int, n_rows: int, batch_size: int, epochs: int, 
     from reclib.models.interaction import build_ctr_model
     from reclib.training.trainer import Trainer
 
-    space, x, y = ctr_arrays(n_rows, n_categorical=4, n_numeric=2, vocabulary=100, seed=seed)
+    space, x, y = ctr_arrays(n_rows, n_categorical=4, n_numeric=2, vocabulary=100, random_state=random_state)
     trainer = Trainer(distribution=strategy, epochs=epochs, batch_size=batch_size, learning_rate=3e-3,
-                      random_state=seed, patience=epochs, loss=PointwiseTask.compiled_loss())
+                      random_state=random_state, patience=epochs, loss=PointwiseTask.compiled_loss())
     logged = trainer.fit(lambda: build_ctr_model("dcnv2", space, embedding_dim=8, hidden_units=(32,),
                                                  dropout=0.0), (x, y))["loss"].to_numpy()
     logits = np.asarray(trainer.model_.predict(x, batch_size=4096, verbose=0), np.float64)
@@ -137,7 +137,7 @@ def _free_ports(n: int) -> list[int]:
 
 
 def multi_worker_check(n_workers: int = 2, n_rows: int = 4096, batch_size: int = 256, epochs: int = 3,
-                       seed: int = 0, timeout: float = 300.0) -> pd.DataFrame:
+                       random_state: int = 0, timeout: float = 300.0) -> pd.DataFrame:
     """Train one small DCN-V2 with ``tf.distribute.MultiWorkerMirroredStrategy`` across
     ``n_workers`` local worker processes that talk over loopback TCP, each started with its own
     ``TF_CONFIG`` (``{"cluster": {"worker": ["localhost:PORT", ...]}, "task": {"type": "worker",
@@ -154,7 +154,7 @@ def multi_worker_check(n_workers: int = 2, n_rows: int = 4096, batch_size: int =
     20329, also with a plain ``Sequential`` model); the worker's error comes back as a
     ``RuntimeError``. Multi-machine training works on the JAX backend with ``keras.distribution``
     after ``keras.distribution.initialize()``."""
-    _check_parallel_run("n_workers", n_workers, n_rows, batch_size, epochs, seed)
+    _check_parallel_run("n_workers", n_workers, n_rows, batch_size, epochs, random_state)
     cluster = {"worker": [f"localhost:{port}" for port in _free_ports(n_workers)]}
     processes = []
     for index in range(n_workers):
@@ -162,7 +162,7 @@ def multi_worker_check(n_workers: int = 2, n_rows: int = 4096, batch_size: int =
                "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
         command = [sys.executable, "-m", "reclib.models.distribution", "worker", "--index", str(index),
                    "--rows", str(n_rows), "--batch-size", str(batch_size), "--epochs", str(epochs),
-                   "--seed", str(seed)]
+                   "--seed", str(random_state)]
         processes.append(subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                           text=True))
     results = []

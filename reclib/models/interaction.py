@@ -3,8 +3,8 @@ r"""Feature-interaction models for click-through prediction: LR, FM, DeepFM, DCN
 All share one input layer built from a :class:`~reclib.features.specs.FeatureSpace`: every
 feature becomes a *field* vector :math:`v_f \in \mathbb R^k` (an embedding for categorical values,
 a masked mean of embeddings for multi-valued ones, a learned direction scaled by the value for
-numbers, a linear projection for pretrained vectors such as BERT title embeddings; each spec's
-``embed``) and a first-order weight :math:`w_f`. On top (each returns a logit; :math:`\sigma` of it is the click
+numbers, a linear projection for pretrained vectors such as BERT title embeddings;
+:mod:`reclib.models.feature_inputs`) and a first-order weight :math:`w_f`. On top (each returns a logit; :math:`\sigma` of it is the click
 probability):
 
 - **LR**: :math:`b + \sum_f w_f`.
@@ -35,7 +35,7 @@ from keras import layers, ops
 from reclib.checks import (ParameterTypeError, check_choice, check_in_range, check_non_negative,
                            check_non_negative_int, check_positive, check_positive_int)
 from reclib.features.specs import FeatureSpace
-import reclib.models.layers as reclib_layers
+from reclib.models.feature_inputs import keras_inputs, space_embeddings
 from reclib.models.layers import CrossLayer, FieldAttention, FMInteraction, StackFields, fm_interaction
 from reclib.models.mlp import check_layer_sizes
 from reclib.models.tasks import PointwiseTask
@@ -47,10 +47,10 @@ KINDS = ("lr", "fm", "deepfm", "dcnv2", "autoint")
 
 def field_embeddings(space: FeatureSpace, inputs: dict, k: int, l2: float = 0.0):
     """Field vectors (b, F, k) (a :class:`StackFields` layer named ``fields``) and the first-order
-    logit (b, 1) of every feature: each spec's ``embed`` (module doc)."""
+    logit (b, 1) of every feature: :func:`~reclib.models.feature_inputs.field_embedding` per feature."""
     check_positive_int(k=k)
     check_non_negative(l2=l2)
-    fields, linear = space.embed(inputs, k, l2, reclib_layers)
+    fields, linear = space_embeddings(space, inputs, k, l2)
     return StackFields(name="fields")(fields), ops.sum(ops.concatenate(linear, axis=1), axis=1, keepdims=True)
 
 
@@ -168,7 +168,7 @@ def build_ctr_model(kind: str, space: FeatureSpace, embedding_dim: int = 16,
         raise ValueError("the FeatureSpace must be fitted on training data first")
     options = _Options(embedding_dim, tuple(hidden_units), dropout, l2, cross_layers, cross_rank,
                        cross_structure, attention_layers, attention_heads)
-    inputs = space.keras_inputs()
+    inputs = keras_inputs(space)
     fields, linear = field_embeddings(space, inputs, embedding_dim, l2)
     flat = ops.reshape(fields, (-1, len(space.specs) * embedding_dim))
     # built for every kind (only LR, FM and DeepFM use it) so that the initialisers draw their seeds

@@ -44,7 +44,8 @@ import pandas as pd
 
 from reclib.base import FitContext, Recommender, user_batches
 from reclib.checks import (ParameterTypeError, check_in_range, check_monitor, check_non_negative_int,
-                           check_positive, check_positive_int, check_validate_function, require_columns)
+                           check_positive, check_positive_int, check_validate_function, check_verbose,
+                           require_columns)
 from reclib.data.sequences import training_windows
 from reclib.features.content import ItemFeatures, check_item_features
 from reclib.models.sequential import SequenceScoring
@@ -111,7 +112,7 @@ class ItemGPT2Recommender(SequenceScoring, Recommender):
 
     def __init__(self, max_length: int = 50, embedding_dim: int = 128, n_layers: int = 2, n_heads: int = 2,
                  dropout: float = 0.2, epochs: int = GPT2_EPOCHS, batch_size: int = 128, learning_rate: float = 5e-3,
-                 patience: int = 3, monitor: str = "ndcg", random_state: int = 42, verbose: bool = False,
+                 patience: int = 3, monitor: str = "ndcg", random_state: int = 42, verbose: int = 0,
                  timestamp_col: str = "timestamp", device: str = "auto", precision: str | None = None,
                  **columns: str) -> None:
         super().__init__(**columns)
@@ -127,6 +128,7 @@ class ItemGPT2Recommender(SequenceScoring, Recommender):
             raise ParameterTypeError(f"timestamp_col must be a column name, got {timestamp_col!r}")
         check_device(device)
         check_precision(precision)
+        check_verbose(verbose)
         self.max_length, self.embedding_dim, self.n_layers, self.n_heads = max_length, embedding_dim, n_layers, n_heads
         self.dropout, self.epochs, self.batch_size, self.learning_rate = dropout, epochs, batch_size, learning_rate
         self.patience, self.random_state, self.verbose, self.timestamp_col = patience, random_state, verbose, timestamp_col

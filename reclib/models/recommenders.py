@@ -113,7 +113,7 @@ class NCF(KerasRecommender):
         coo = matrix.tocoo()
         mode = "pointwise" if self.loss == "bce" else "pairwise"
         dataset = NegativeSamplingDataset(coo.row, coo.col, matrix.shape[1], self.n_negatives,
-                                          self.batch_size, mode, seed=self.random_state)
+                                          self.batch_size, mode, random_state=self.random_state)
 
         def build() -> keras.Model:
             self.keras_model_ = NeuMF(matrix.shape[0], matrix.shape[1], self.variant, self.gmf_dim,
@@ -221,7 +221,7 @@ class TwoTowerRecommender(KerasRecommender):
             lookups["genres"] = (self._genres, "row")
         if self._text is not None:
             lookups["text"] = (self._text, "row")
-        dataset = InBatchDataset(features, self.batch_size, seed=self.random_state, lookups=lookups)
+        dataset = InBatchDataset(features, self.batch_size, random_state=self.random_state, lookups=lookups)
 
         def build() -> keras.Model:                  # trained on its RetrievalTask
             self.keras_model_ = TwoTower(n_users, n_items, self.embedding_dim, self.tower_dims,

@@ -186,7 +186,7 @@ class SequentialRecommender(SequenceScoring, KerasRecommender):
         if len(inputs) == 0:
             raise ValueError("no user has two events: a next-item model needs sequences of length >= 2")
         dataset = InBatchDataset({"items": inputs, "targets": targets}, min(self.batch_size, len(inputs)),
-                                 seed=self.random_state)
+                                 random_state=self.random_state)
         n_items = len(self.item_ids_)
 
         def build() -> keras.Model:

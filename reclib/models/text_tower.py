@@ -53,7 +53,8 @@ import pandas as pd
 from reclib import progress
 from reclib.base import FitContext, Recommender, user_batches
 from reclib.checks import (ParameterTypeError, check_choice, check_in_range, check_monitor,
-                           check_non_negative_int, check_positive, check_positive_int, check_validate_function)
+                           check_non_negative_int, check_positive, check_positive_int, check_validate_function,
+                           check_verbose)
 from reclib.features.content import ItemFeatures, check_item_features
 from reclib.features.text import DEFAULT_MODEL, resolve_model, weights_hash
 from reclib.models.frozen_states import frozen_states
@@ -127,7 +128,7 @@ class TextTowerRecommender(Recommender):
                  id_dropout: float = 0.5, temperature: float = 0.1, log_q_correction: bool = True,
                  epochs: int = 2, batch_size: int = 2048, learning_rate: float = 1e-2,
                  encoder_learning_rate: float = 1e-4, max_length: int = 32, model: str = DEFAULT_MODEL,
-                 random_state: int = 42, verbose: bool = False, device: str = "auto",
+                 random_state: int = 42, verbose: int = 0, device: str = "auto",
                  precision: str | None = None, patience: int = 3, monitor: str = "recall",
                  **columns: str) -> None:
         super().__init__(**columns)
@@ -139,9 +140,9 @@ class TextTowerRecommender(Recommender):
                            max_length=max_length)
         if max_length < 2:
             raise ValueError(f"max_length must be >= 2 (room for [CLS] and [SEP]), got {max_length}")
-        for name, flag in (("use_item_id", use_item_id), ("log_q_correction", log_q_correction),
-                           ("verbose", verbose)):
+        for name, flag in (("use_item_id", use_item_id), ("log_q_correction", log_q_correction)):
             check_choice(name, flag, (True, False))
+        check_verbose(verbose)
         check_in_range("id_dropout", id_dropout, 0.0, 1.0, high_inclusive=False)
         check_positive(temperature=temperature, learning_rate=learning_rate,
                        encoder_learning_rate=encoder_learning_rate)

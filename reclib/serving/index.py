@@ -165,12 +165,12 @@ def latency_ms(fn: Callable[[np.ndarray], Any], queries: np.ndarray) -> tuple[fl
 
 
 def clustered_vectors(n: int, d: int = 64, n_clusters: int = 1000, spread: float = 0.7,
-                      seed: int = 0) -> np.ndarray:
+                      random_state: int = 0) -> np.ndarray:
     """``n`` unit vectors (n, d) around ``n_clusters`` shared Gaussian centres (the same for every
-    ``seed``; ``seed`` draws the members) with noise ``spread`` per coordinate: synthetic embeddings
+    ``random_state``; ``random_state`` draws the members) with noise ``spread`` per coordinate: synthetic embeddings
     with the cluster structure of real item vectors (uniform random vectors have none)."""
     check_positive_int(n=n, d=d, n_clusters=n_clusters)
     centres = np.random.default_rng(0).normal(size=(n_clusters, d))
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(random_state)
     x = centres[rng.integers(0, n_clusters, n)] + spread * rng.normal(size=(n, d))
     return x / np.linalg.norm(x, axis=1, keepdims=True)

@@ -116,23 +116,23 @@ class NegativeSamplingDataset(keras.utils.PyDataset):
     """
 
     def __init__(self, users: np.ndarray, items: np.ndarray, n_items: int, n_negatives: int = 4,
-                 batch_size: int = 1024, mode: str = "pointwise", seed: int = 42, **kwargs) -> None:
+                 batch_size: int = 1024, mode: str = "pointwise", random_state: int = 42, **kwargs) -> None:
         check_choice("mode", mode, ("pointwise", "pairwise"))
         check_positive_int(n_items=n_items, n_negatives=n_negatives, batch_size=batch_size)
-        check_non_negative_int(seed=seed)
+        check_non_negative_int(random_state=random_state)
         _check_indices("users", users, None, len(np.asarray(items)))
         _check_indices("items", items, n_items, len(np.asarray(users)))
         super().__init__(**kwargs)
         self.users, self.items = np.asarray(users, np.int32), np.asarray(items, np.int32)
         self.n_items, self.n_negatives, self.batch_size, self.mode = n_items, n_negatives, batch_size, mode
-        self.rng = np.random.default_rng(seed)
+        self.rng = np.random.default_rng(random_state)
         self.epoch = 0
         self._resample()
 
     def _resample(self) -> None:
         reps = np.repeat(np.arange(len(self.users)), self.n_negatives)
         negatives = sample_negatives(self.users, self.items, self.n_items, self.users[reps],
-                                     seed=self.rng).astype(np.int32)
+                                     random_state=self.rng).astype(np.int32)
         if self.mode == "pointwise":
             users = np.concatenate([self.users, self.users[reps]])
             items = np.concatenate([self.items, negatives])
@@ -172,10 +172,10 @@ class InBatchDataset(keras.utils.PyDataset):
     NaN/inf (checked once here, not per batch).
     """
 
-    def __init__(self, features: dict[str, np.ndarray], batch_size: int = 512, seed: int = 42,
+    def __init__(self, features: dict[str, np.ndarray], batch_size: int = 512, random_state: int = 42,
                  lookups: dict[str, tuple[np.ndarray, str]] | None = None, **kwargs) -> None:
         check_positive_int(batch_size=batch_size)
-        check_non_negative_int(seed=seed)
+        check_non_negative_int(random_state=random_state)
         if not isinstance(features, dict) or not features:
             raise ParameterTypeError(f"features must be a non-empty dict of arrays, got {features!r:.80}")
         for name, values in features.items():
@@ -194,7 +194,7 @@ class InBatchDataset(keras.utils.PyDataset):
         self.n = lengths.pop()
         if self.n < batch_size:
             raise ValueError(f"{self.n} examples are fewer than one batch of {batch_size}")
-        self.rng = np.random.default_rng(seed)
+        self.rng = np.random.default_rng(random_state)
         self.order = self.rng.permutation(self.n)
 
     def __len__(self) -> int:

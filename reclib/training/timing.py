@@ -24,12 +24,12 @@ __all__ = ["EpochTimer", "ctr_arrays", "linear_scaling", "time_training"]
 
 
 def ctr_arrays(n_rows: int, n_categorical: int = 8, n_numeric: int = 4, vocabulary: int = 1000,
-               chunk_size: int = 1_000_000, seed: int = 0) -> tuple[FeatureSpace, dict[str, np.ndarray], np.ndarray]:
+               chunk_size: int = 1_000_000, random_state: int = 0) -> tuple[FeatureSpace, dict[str, np.ndarray], np.ndarray]:
     """Synthetic click rows as model inputs: ``(space, x, y)``. The space is fitted on the first
     chunk (ids first seen later map to the unknown index 0); ``x`` maps feature names to int32
     (n_rows,) ids and float32 (n_rows, 1) numbers, ``y`` is the float32 (n_rows,) click label.
     Chunks are transformed one at a time, then concatenated."""
-    chunks = synthetic_ctr_chunks(n_rows, n_categorical, n_numeric, vocabulary, chunk_size=chunk_size, seed=seed)
+    chunks = synthetic_ctr_chunks(n_rows, n_categorical, n_numeric, vocabulary, chunk_size=chunk_size, random_state=random_state)
     parts: list[dict[str, np.ndarray]] = []
     labels: list[np.ndarray] = []
     space = None

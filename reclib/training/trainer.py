@@ -260,7 +260,7 @@ def _check_labels(name: str, y: object, n_rows: int) -> None:
 
 def fit_binary_classifier(model, x_train: np.ndarray | dict, y_train: np.ndarray,
                           x_valid: np.ndarray | dict, y_valid: np.ndarray, epochs: int = 30, batch_size: int = 128,
-                          patience: int = 3, seed: int = 42, verbose: int = 0):
+                          patience: int = 3, random_state: int = 42, verbose: int = 0):
     """Train with early stopping on validation AUC, restoring the best weights; returns the
     Keras ``History`` (``.history["auc"]``, ``["val_auc"]``, ...).
 
@@ -274,13 +274,13 @@ def fit_binary_classifier(model, x_train: np.ndarray | dict, y_train: np.ndarray
     if not isinstance(model, keras.Model):
         raise ParameterTypeError(f"model must be a compiled keras.Model, got {type(model).__name__}")
     check_positive_int(epochs=epochs, batch_size=batch_size)
-    check_non_negative_int(patience=patience, seed=seed)
+    check_non_negative_int(patience=patience, random_state=random_state)
     check_keras_verbose(verbose)
     _check_labels("y_train", y_train, check_inputs("x_train", x_train))
     _check_labels("y_valid", y_valid, check_inputs("x_valid", x_valid))
     as_inputs = lambda x: x if isinstance(x, dict) else np.asarray(x, np.float32)  # noqa: E731
     trainer = Trainer(epochs=epochs, batch_size=batch_size, learning_rate=None, patience=patience,
-                      monitor="val_auc", mode="max", random_state=seed, verbose=verbose)
+                      monitor="val_auc", mode="max", random_state=random_state, verbose=verbose)
     trainer.fit(model, (as_inputs(x_train), np.asarray(y_train, np.float32)),
                 validation_data=(as_inputs(x_valid), np.asarray(y_valid, np.float32)))
     return trainer.keras_history_

@@ -64,8 +64,8 @@ RANDOM_SPLIT = [
       for v in (NAN, INF, -INF, 0, 0.0, 1, 1.0, -0.2, 1.5)],
     *[pytest.param(lambda df, v=v: random_split(df, test_size=v), TypeError, "test_size",
                    id=f"test_size={v!r}") for v in ("0.2", None, True)],
-    pytest.param(lambda df: random_split(df, seed=-1), ValueError, "seed", id="seed=-1"),
-    *[pytest.param(lambda df, v=v: random_split(df, seed=v), TypeError, "seed", id=f"seed={v!r}")
+    pytest.param(lambda df: random_split(df, random_state=-1), ValueError, "random_state", id="random_state=-1"),
+    *[pytest.param(lambda df, v=v: random_split(df, random_state=v), TypeError, "random_state", id=f"random_state={v!r}")
       for v in (1.5, "42", None, True, NAN)],
     pytest.param(lambda df: random_split(df.to_numpy()), TypeError, "DataFrame", id="ndarray"),
     pytest.param(lambda df: random_split(None), TypeError, "DataFrame", id="None"),
@@ -104,8 +104,8 @@ STRATIFIED_SPLIT = [
                    id=f"train_size={v}") for v in (NAN, INF, -INF, 0, 1, -0.5, 2)],
     *[pytest.param(lambda df, v=v: stratified_split(df, train_size=v), TypeError, "train_size",
                    id=f"train_size={v!r}") for v in ("0.75", None, True)],
-    pytest.param(lambda df: stratified_split(df, seed=-3), ValueError, "seed", id="seed=-3"),
-    *[pytest.param(lambda df, v=v: stratified_split(df, seed=v), TypeError, "seed", id=f"seed={v!r}")
+    pytest.param(lambda df: stratified_split(df, random_state=-3), ValueError, "random_state", id="random_state=-3"),
+    *[pytest.param(lambda df, v=v: stratified_split(df, random_state=v), TypeError, "random_state", id=f"random_state={v!r}")
       for v in (42.0, "42", None, False)],
     pytest.param(lambda df: stratified_split(df.to_dict()), TypeError, "DataFrame", id="dict"),
     pytest.param(lambda df: stratified_split(df.iloc[:0]), ValueError, "empty", id="empty"),
@@ -225,8 +225,8 @@ COLD_START_ITEM_SPLIT = [
                    "test_item_fraction", id=f"fraction={v}") for v in (NAN, INF, -INF, 0, 1, -0.2, 5)],
     *[pytest.param(lambda df, v=v: cold_start_item_split(df, test_item_fraction=v), TypeError,
                    "test_item_fraction", id=f"fraction={v!r}") for v in ("0.2", None, True)],
-    pytest.param(lambda df: cold_start_item_split(df, seed=-1), ValueError, "seed", id="seed=-1"),
-    pytest.param(lambda df: cold_start_item_split(df, seed=0.5), TypeError, "seed", id="seed=0.5"),
+    pytest.param(lambda df: cold_start_item_split(df, random_state=-1), ValueError, "random_state", id="random_state=-1"),
+    pytest.param(lambda df: cold_start_item_split(df, random_state=0.5), TypeError, "random_state", id="random_state=0.5"),
     pytest.param(lambda df: cold_start_item_split(df, item_col="movie"), ValueError, "'movie'",
                  id="missing-item-col"),
     pytest.param(lambda df: cold_start_item_split(_nan_at(df, "item_id")), ValueError,
@@ -263,8 +263,8 @@ def _clicks(df: pd.DataFrame) -> pd.DataFrame:
 
 
 CLICK_SPLIT = [
-    pytest.param(lambda df: click_split(_clicks(df), seed=-1), ValueError, "seed", id="seed=-1"),
-    *[pytest.param(lambda df, v=v: click_split(_clicks(df), seed=v), TypeError, "seed", id=f"seed={v!r}")
+    pytest.param(lambda df: click_split(_clicks(df), random_state=-1), ValueError, "random_state", id="random_state=-1"),
+    *[pytest.param(lambda df, v=v: click_split(_clicks(df), random_state=v), TypeError, "random_state", id=f"random_state={v!r}")
       for v in (1.5, "42", None, NAN)],
     pytest.param(lambda df: click_split(_clicks(df).to_numpy()), ValueError, "DataFrame", id="ndarray"),
     pytest.param(lambda df: click_split(_clicks(df).iloc[:0]), ValueError, "empty", id="empty"),
@@ -454,8 +454,8 @@ SAMPLE_NEGATIVES = [
     *[pytest.param(dict(n_items=v), TypeError, "n_items", id=f"n_items={v!r}") for v in (5.0, NAN, "5", None)],
     pytest.param(dict(max_rounds=0), ValueError, "max_rounds", id="max_rounds=0"),
     pytest.param(dict(max_rounds=2.5), TypeError, "max_rounds", id="max_rounds=2.5"),
-    pytest.param(dict(seed=-1), ValueError, "seed", id="seed=-1"),
-    *[pytest.param(dict(seed=v), TypeError, "seed", id=f"seed={v!r}") for v in (0.5, "0", None)],
+    pytest.param(dict(random_state=-1), ValueError, "random_state", id="random_state=-1"),
+    *[pytest.param(dict(random_state=v), TypeError, "random_state", id=f"random_state={v!r}") for v in (0.5, "0", None)],
     pytest.param(dict(pos_users=np.array([0, np.nan, 1, 2])), ValueError, "pos_users", id="nan-pos-user"),
     pytest.param(dict(pos_users=np.array([0, 0.5, 1, 2])), ValueError, "pos_users", id="fractional-pos-user"),
     pytest.param(dict(pos_users=np.array([0, -1, 1, 2])), ValueError, "pos_users", id="negative-pos-user"),
@@ -490,8 +490,8 @@ NEGATIVE_SAMPLER_INIT = [
     pytest.param(dict(strategy=None), ValueError, "strategy", id="strategy=None"),
     *[pytest.param(dict(alpha=v), ValueError, "alpha", id=f"alpha={v}") for v in (-1.0, NAN, INF)],
     pytest.param(dict(alpha="1"), TypeError, "alpha", id="alpha='1'"),
-    pytest.param(dict(seed=-1), ValueError, "seed", id="seed=-1"),
-    *[pytest.param(dict(seed=v), TypeError, "seed", id=f"seed={v!r}") for v in (1.5, "1", None)],
+    pytest.param(dict(random_state=-1), ValueError, "random_state", id="random_state=-1"),
+    *[pytest.param(dict(random_state=v), TypeError, "random_state", id=f"random_state={v!r}") for v in (1.5, "1", None)],
 ]
 
 
@@ -599,5 +599,5 @@ def test_parameter_type_errors_are_value_errors_too(tiny_ratings):
     """Callers catching ValueError (as before these checks) still catch a wrong-type argument."""
     with pytest.raises(ParameterTypeError):
         random_split(tiny_ratings, test_size="0.2")
-    with pytest.raises(ValueError, match="seed"):
-        stratified_split(tiny_ratings, seed="42")
+    with pytest.raises(ValueError, match="random_state"):
+        stratified_split(tiny_ratings, random_state="42")

@@ -82,7 +82,7 @@ def test_order_signal_on_a_hand_computed_case():
     frame = _frame([("u", 0, 0), ("u", 1, 1), ("u", 2, 2)])
     seqs = user_sequences(frame, frame["item"].to_numpy())
     vectors = np.array([[1.0, 0.0], [2.0, 0.0], [0.0, 3.0]])
-    consecutive, random_pairs = order_signal(seqs, vectors, seed=0)
+    consecutive, random_pairs = order_signal(seqs, vectors, random_state=0)
     assert consecutive == pytest.approx(0.5)                   # (cos(0,1) = 1 + cos(1,2) = 0) / 2
     partners = (np.random.default_rng(0).random(3) * 3).astype(int)
     expected = np.mean([float(a == b or {a, b} == {0, 1}) for a, b in zip(range(3), partners)])

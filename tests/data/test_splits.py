@@ -13,23 +13,23 @@ def _disjoint_cover(df, *parts):
 
 
 def test_random_split_ratio_and_determinism(movielens):
-    train, test = random_split(movielens.ratings, test_size=0.2, seed=42)
+    train, test = random_split(movielens.ratings, test_size=0.2, random_state=42)
     _disjoint_cover(movielens.ratings, train, test)
     assert len(test) == 20_000
-    again = random_split(movielens.ratings, test_size=0.2, seed=42)[1]
+    again = random_split(movielens.ratings, test_size=0.2, random_state=42)[1]
     assert test.index.equals(again.index)
-    assert not test.index.equals(random_split(movielens.ratings, 0.2, seed=1)[1].index)
+    assert not test.index.equals(random_split(movielens.ratings, 0.2, random_state=1)[1].index)
 
 
 def test_stratified_split_is_exact_per_user(movielens):
     ratings = movielens.ratings
-    train, test = stratified_split(ratings, train_size=0.75, seed=42)
+    train, test = stratified_split(ratings, train_size=0.75, random_state=42)
     _disjoint_cover(ratings, train, test)
     n = ratings["user_id"].value_counts()
     expected = np.maximum(np.round(0.75 * n), 1)
     assert train["user_id"].value_counts().reindex(n.index).eq(expected).all()
     assert set(test["user_id"]) <= set(train["user_id"])
-    assert stratified_split(ratings, 0.75, seed=42)[1].index.equals(test.index)
+    assert stratified_split(ratings, 0.75, random_state=42)[1].index.equals(test.index)
 
 
 def test_chronological_split_respects_time(movielens):
@@ -60,7 +60,7 @@ def test_leave_last_out_short_histories_stay_in_train():
 
 
 def test_cold_start_items_are_disjoint(movielens):
-    train, test = cold_start_item_split(movielens.ratings, test_item_fraction=0.2, seed=42)
+    train, test = cold_start_item_split(movielens.ratings, test_item_fraction=0.2, random_state=42)
     _disjoint_cover(movielens.ratings, train, test)
     assert not set(train["item_id"]) & set(test["item_id"])
     assert test["item_id"].nunique() == round(0.2 * 1682)
@@ -80,7 +80,7 @@ def test_negatives_are_never_positive(synthetic_interactions):
     df = synthetic_interactions
     positives = set(zip(df["user_id"], df["item_id"]))
     for strategy in ("uniform", "popularity"):
-        sampler = NegativeSampler(strategy=strategy, seed=3).fit(df)
+        sampler = NegativeSampler(strategy=strategy, random_state=3).fit(df)
         neg = sampler.sample(df["user_id"].to_numpy(), n_negatives=4)
         assert len(neg) == 4 * len(df)
         assert not positives & set(zip(neg["user_id"], neg["item_id"]))
@@ -89,7 +89,7 @@ def test_negatives_are_never_positive(synthetic_interactions):
 def test_popularity_sampling_follows_counts():
     users = np.zeros(1, dtype=int)
     probs = np.array([0.0, 1.0, 3.0, 0.0])
-    draws = sample_negatives(users, np.array([3]), 4, np.zeros(20_000, int), probs, seed=0)
+    draws = sample_negatives(users, np.array([3]), 4, np.zeros(20_000, int), probs, random_state=0)
     share = np.bincount(draws, minlength=4) / len(draws)
     assert share[0] == 0 and share[3] == 0 and abs(share[2] - 0.75) < 0.02
 
@@ -101,28 +101,28 @@ def test_user_with_every_item_is_an_error():
 
 def test_movielens_protocol_sizes_are_unchanged(movielens):
     """The notebooks' recorded P1/P3 sizes: validation must not move a row on clean data."""
-    assert len(stratified_split(movielens.ratings, 0.75, seed=42)[1]) == 25_008
+    assert len(stratified_split(movielens.ratings, 0.75, random_state=42)[1]) == 25_008
     _, valid, test = leave_last_out(movielens.ratings)
     assert len(test) == 943 and len(valid) == 943
 
 
 def test_click_split_is_unchanged_and_seeded(movielens):
     clicks = build_click_dataset(movielens)
-    train, valid, test = click_split(clicks, seed=42)
+    train, valid, test = click_split(clicks, random_state=42)
     _disjoint_cover(clicks, train, valid, test)
     assert (len(train), len(valid), len(test)) == (80_000, 10_000, 10_000)
-    assert click_split(clicks, seed=42)[2].index.equals(test.index)
+    assert click_split(clicks, random_state=42)[2].index.equals(test.index)
 
 
 def test_splitters_need_only_the_columns_they_use(tiny_ratings):
     """Stratified needs users, cold start items, random nothing: the same rows either way."""
-    p1 = stratified_split(tiny_ratings, 0.5, seed=3)[1]
-    assert stratified_split(tiny_ratings[["user_id", "rating"]], 0.5, seed=3)[1].index.equals(p1.index)
-    p5 = cold_start_item_split(tiny_ratings, 0.4, seed=3)[1]
-    assert cold_start_item_split(tiny_ratings[["item_id"]], 0.4, seed=3)[1].index.equals(p5.index)
-    p2 = random_split(tiny_ratings, 0.25, seed=3)[1]
+    p1 = stratified_split(tiny_ratings, 0.5, random_state=3)[1]
+    assert stratified_split(tiny_ratings[["user_id", "rating"]], 0.5, random_state=3)[1].index.equals(p1.index)
+    p5 = cold_start_item_split(tiny_ratings, 0.4, random_state=3)[1]
+    assert cold_start_item_split(tiny_ratings[["item_id"]], 0.4, random_state=3)[1].index.equals(p5.index)
+    p2 = random_split(tiny_ratings, 0.25, random_state=3)[1]
     no_ids = tiny_ratings.drop(columns=["user_id", "item_id"])
-    assert random_split(no_ids, 0.25, seed=3)[1].index.equals(p2.index)
+    assert random_split(no_ids, 0.25, random_state=3)[1].index.equals(p2.index)
 
 
 def test_deduplicated_frame_splits_without_leak(tiny_ratings):

@@ -12,7 +12,7 @@ from reclib.data import SyntheticImplicit, synthetic_ctr_chunks
 
 @pytest.fixture(scope="module")
 def generator():
-    return SyntheticImplicit(n_users=1000, n_items=500, n_topics=8, seed=0)
+    return SyntheticImplicit(n_users=1000, n_items=500, n_topics=8, random_state=0)
 
 
 @pytest.fixture(scope="module")
@@ -24,9 +24,9 @@ def test_chunks_are_seeded_sized_and_streamed(generator):
     chunks = list(generator.chunks(25_000, chunk_size=10_000))
     assert [len(c) for c in chunks] == [10_000, 10_000, 5_000]
     assert list(chunks[0].columns) == ["user_id", "item_id", "timestamp"]
-    again = pd.concat(SyntheticImplicit(n_users=1000, n_items=500, n_topics=8, seed=0).chunks(25_000, 10_000))
+    again = pd.concat(SyntheticImplicit(n_users=1000, n_items=500, n_topics=8, random_state=0).chunks(25_000, 10_000))
     pd.testing.assert_frame_equal(pd.concat(chunks), again)
-    other = pd.concat(SyntheticImplicit(n_users=1000, n_items=500, n_topics=8, seed=1).chunks(25_000, 10_000))
+    other = pd.concat(SyntheticImplicit(n_users=1000, n_items=500, n_topics=8, random_state=1).chunks(25_000, 10_000))
     assert not np.array_equal(other["item_id"].to_numpy(), again["item_id"].to_numpy())
     frame = pd.concat(chunks, ignore_index=True)
     assert frame["timestamp"].tolist() == list(range(25_000))
@@ -46,7 +46,7 @@ def test_model_rows_sum_to_one_and_events_follow_it(generator, events):
 
 
 def test_worked_example_of_the_item_sampler():
-    g = SyntheticImplicit(n_users=2, n_items=3, n_topics=2, sharpness=0.0, zipf=1.0, seed=3)
+    g = SyntheticImplicit(n_users=2, n_items=3, n_topics=2, sharpness=0.0, zipf=1.0, random_state=3)
     # sharpness 0: every topic is the popularity distribution, 1/1 : 1/2 : 1/3 normalised, permuted
     assert sorted(g.popularity_) == pytest.approx(sorted(np.array([6, 3, 2]) / 11))
     assert g.topic_items_ == pytest.approx(np.vstack([g.popularity_, g.popularity_]))
@@ -55,7 +55,7 @@ def test_worked_example_of_the_item_sampler():
 
 
 def test_planted_top_items_breaks_ties_to_the_lower_index():
-    g = SyntheticImplicit(n_users=3, n_items=4, n_topics=1, sharpness=0.0, seed=0)
+    g = SyntheticImplicit(n_users=3, n_items=4, n_topics=1, sharpness=0.0, random_state=0)
     order = np.argsort(-g.popularity_, kind="stable")
     assert g.planted_top_items(np.arange(3), k=2).tolist() == [order[:2].tolist()] * 3
 
@@ -86,7 +86,7 @@ def test_ctr_chunks():
     assert rates[rates["size"] > 200]["mean"].std() > 0.05
 
 
-@pytest.mark.parametrize("kwargs", [{"n_users": 0}, {"zipf": -1.0}, {"sharpness": float("nan")}, {"seed": -1}])
+@pytest.mark.parametrize("kwargs", [{"n_users": 0}, {"zipf": -1.0}, {"sharpness": float("nan")}, {"random_state": -1}])
 def test_bad_arguments(kwargs):
     with pytest.raises((ValueError, TypeError)):
         SyntheticImplicit(**kwargs)

@@ -123,8 +123,8 @@ def test_sampled_ranking_hand_case():
     test = pd.DataFrame({"user_id": [4, 5], "item_id": [0, 3]})
     # user 4 may draw only items 1, 2, 4: all below item 0 -> rank 0 -> hit, ndcg 1
     # user 5 may draw 0, 1, 2 (all more popular than item 3): rank 3 whatever is drawn
-    out = sampled_ranking(model, train, test, k=3, n_negatives=3, seed=0)
+    out = sampled_ranking(model, train, test, k=3, n_negatives=3, random_state=0)
     assert out["hit_rate"] == 0.5
     assert out["ndcg"] == pytest.approx(0.5, abs=1e-15)
-    out = sampled_ranking(model, train, test, k=4, n_negatives=3, seed=0)
+    out = sampled_ranking(model, train, test, k=4, n_negatives=3, random_state=0)
     assert out["ndcg"] == pytest.approx((1 + 1 / np.log2(5)) / 2, abs=1e-15)

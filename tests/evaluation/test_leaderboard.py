@@ -132,8 +132,8 @@ OK = [("a", _MustNotFit())]
 
 # (id, keyword arguments replacing the valid ones, exception, message pattern)
 LEADERBOARD_CASES = [
-    ("seed-negative", {"seed": -1}, ValueError, "seed"),
-    ("seed-float", {"seed": 1.5}, ParameterTypeError, "seed"),
+    ("random_state-negative", {"random_state": -1}, ValueError, "random_state"),
+    ("random_state-float", {"random_state": 1.5}, ParameterTypeError, "random_state"),
     ("n-boot-zero", {"n_boot": 0}, ValueError, "n_boot"),
     ("confidence-one", {"confidence": 1.0}, ValueError, "confidence"),
     ("names-repeat", {"models": [("a", _MustNotFit()), ("a", _MustNotFit())]}, ValueError,

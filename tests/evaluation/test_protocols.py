@@ -62,17 +62,17 @@ def test_split_sizes(ratings, movielens, p1):
     clicks = build_click_dataset(movielens)
     parts = P4.split(clicks)
     assert [len(f) for f in parts] == [80_000, 10_000, 10_000]
-    for ours, theirs in zip(parts, click_split(clicks, seed=42)):
+    for ours, theirs in zip(parts, click_split(clicks, random_state=42)):
         pd.testing.assert_frame_equal(ours, theirs)
     for ours, theirs in zip(P4.split(movielens), parts):   # a MovieLens is turned into clicks
         pd.testing.assert_frame_equal(ours, theirs)
 
 
 @pytest.mark.parametrize(("protocol", "recipe"), [
-    (P1, lambda r: stratified_split(r, 0.75, seed=42)),
-    (P2, lambda r: random_split(r, 0.2, seed=42)),
+    (P1, lambda r: stratified_split(r, 0.75, random_state=42)),
+    (P2, lambda r: random_split(r, 0.2, random_state=42)),
     (P3, lambda r: leave_last_out(r)),
-    (P5, lambda r: cold_start_item_split(r, 0.2, seed=42)),
+    (P5, lambda r: cold_start_item_split(r, 0.2, random_state=42)),
 ], ids=["P1", "P2", "P3", "P5"])
 def test_split_is_the_documented_recipe_and_deterministic(ratings, protocol, recipe):
     ours, again = protocol.split(ratings), protocol.split(ratings)
@@ -82,8 +82,8 @@ def test_split_is_the_documented_recipe_and_deterministic(ratings, protocol, rec
 
 
 def test_seed_changes_the_split_and_module_protocols_stay(ratings):
-    other = P1.with_params(seed=7)
-    assert other.seed == 7 and P1.seed == 42 and other.name == "P1"
+    other = P1.with_params(random_state=7)
+    assert other.random_state == 7 and P1.random_state == 42 and other.name == "P1"
     assert not P1.split(ratings)[1].index.equals(other.split(ratings)[1].index)
     assert P5.with_params(test_item_fraction=0.3).split(ratings)[1].item_id.nunique() == \
         round(0.3 * ratings.item_id.nunique())
@@ -103,16 +103,16 @@ def test_validation_carve_out_is_inside_train_and_disjoint_from_test(ratings, pr
 
 def test_validation_carve_out_keeps_the_seeds_the_notebooks_used(p1, ratings):
     fit, valid = P1.validation_split(p1[0])
-    pd.testing.assert_frame_equal(valid, stratified_split(p1[0], train_size=0.75, seed=42)[1])
+    pd.testing.assert_frame_equal(valid, stratified_split(p1[0], train_size=0.75, random_state=42)[1])
     p2_train = P2.split(ratings)[0]
     pd.testing.assert_frame_equal(P2.validation_split(p2_train)[1],
-                                  random_split(p2_train, test_size=0.2, seed=42)[1])
+                                  random_split(p2_train, test_size=0.2, random_state=42)[1])
     p5_train = P5.split(ratings)[0]
     pd.testing.assert_frame_equal(P5.validation_split(p5_train)[1],
-                                  cold_start_item_split(p5_train, 0.2, seed=42)[1])
+                                  cold_start_item_split(p5_train, 0.2, random_state=42)[1])
     for name in ("P1", "P2", "P5"):   # the old tuning entry point gives the same carve-outs
         train = PROTOCOLS[name].split(ratings)[0]
-        for a, b in zip(validation_split(train, name, seed=42),
+        for a, b in zip(validation_split(train, name, random_state=42),
                         PROTOCOLS[name].validation_split(train)):
             pd.testing.assert_frame_equal(a, b)
 
@@ -125,12 +125,12 @@ def test_three_way_protocols_refuse_a_second_carve_out(p1, protocol):
 
 def test_protocol_fields():
     assert list(PROTOCOLS) == ["P1", "P2", "P3", "P4", "P5"]
-    assert all(isinstance(p, Protocol) and p.seed == 42 for p in PROTOCOLS.values())
+    assert all(isinstance(p, Protocol) and p.random_state == 42 for p in PROTOCOLS.values())
     assert (P1.k, P3.k, P5.k, P2.k, P4.k) == (10, 10, 10, None, None)
     assert P2.metrics == ("rmse", "mae") and P4.metrics == ("auc", "log_loss")
     assert set(P3.metrics) == {"hit_rate", "ndcg", "mrr"} and set(P5.metrics) == {"recall", "ndcg"}
     with pytest.raises(AttributeError):
-        P1.seed = 1   # frozen
+        P1.random_state = 1   # frozen
 
 
 # -- evaluation: same numbers as today's functions, per-user values ------------------------
@@ -224,10 +224,10 @@ def test_p4_evaluate_accepts_probabilities_a_function_or_predict_proba(movielens
 
 # -- bad input ----------------------------------------------------------------------------------
 PROTOCOL_PARAM_CASES = [
-    ("seed-negative", P1, {"seed": -1}, ValueError, "seed"),
-    ("seed-float", P1, {"seed": 4.2}, ParameterTypeError, "seed"),
-    ("seed-none", P2, {"seed": None}, ParameterTypeError, "seed"),
-    ("seed-bool", P5, {"seed": True}, ParameterTypeError, "seed"),
+    ("random_state-negative", P1, {"random_state": -1}, ValueError, "random_state"),
+    ("random_state-float", P1, {"random_state": 4.2}, ParameterTypeError, "random_state"),
+    ("random_state-none", P2, {"random_state": None}, ParameterTypeError, "random_state"),
+    ("random_state-bool", P5, {"random_state": True}, ParameterTypeError, "random_state"),
     ("k-zero", P1, {"k": 0}, ValueError, "k must be"),
     ("k-str", P3, {"k": "10"}, ParameterTypeError, "k must be"),
     ("train-size-nan", P1, {"train_size": NAN}, ValueError, "train_size"),

@@ -10,7 +10,7 @@ from reclib.evaluation import (bootstrap_auc, bootstrap_interval, bootstrap_rati
 def test_bootstrap_matches_a_loop_over_the_same_draws():
     rng = np.random.default_rng(3)
     values = rng.random(200)
-    ours = bootstrap_interval(values, n_boot=500, seed=7)
+    ours = bootstrap_interval(values, n_boot=500, random_state=7)
     draws = np.random.default_rng(7).integers(0, 200, size=(500, 200))  # one block: same draws
     means = values[draws].mean(axis=1)
     assert list(ours.index) == ["value"] and list(ours.columns) == ["mean", "low", "high"]
@@ -32,7 +32,7 @@ def test_bootstrap_hand_cases():
 def test_bootstrap_agrees_with_scipy():
     rng = np.random.default_rng(0)
     values = rng.exponential(size=300)
-    ours = bootstrap_interval(values, n_boot=20000, seed=1).loc["value"]
+    ours = bootstrap_interval(values, n_boot=20000, random_state=1).loc["value"]
     ref = stats.bootstrap((values,), np.mean, n_resamples=20000, method="percentile",
                           confidence_level=0.95, random_state=2).confidence_interval
     width = ref.high - ref.low
@@ -45,13 +45,13 @@ def test_bootstrap_agrees_with_scipy():
 def test_bootstrap_frame_is_per_column_and_seeded():
     rng = np.random.default_rng(5)
     frame = pd.DataFrame({"ndcg": rng.random(50), "recall": rng.random(50) / 2})
-    out = bootstrap_interval(frame, n_boot=300, seed=4)
+    out = bootstrap_interval(frame, n_boot=300, random_state=4)
     assert list(out.index) == ["ndcg", "recall"] and out.index.name == "metric"
     for column in frame:
-        alone = bootstrap_interval(frame[column], n_boot=300, seed=4)
+        alone = bootstrap_interval(frame[column], n_boot=300, random_state=4)
         pd.testing.assert_series_equal(out.loc[column], alone.loc[column], rtol=1e-12)
-    pd.testing.assert_frame_equal(out, bootstrap_interval(frame, n_boot=300, seed=4))
-    assert not out.equals(bootstrap_interval(frame, n_boot=300, seed=5))
+    pd.testing.assert_frame_equal(out, bootstrap_interval(frame, n_boot=300, random_state=4))
+    assert not out.equals(bootstrap_interval(frame, n_boot=300, random_state=5))
     assert ((out["low"] < out["mean"]) & (out["mean"] < out["high"])).all()
 
 
@@ -123,7 +123,7 @@ def test_bootstrap_auc_value_and_replicates():
     rng = np.random.default_rng(4)
     y = rng.integers(0, 2, 120)
     s = np.round(0.4 * y + rng.random(120), 1)          # rounded: many ties
-    out = bootstrap_auc(y, s, n_boot=50, seed=3)
+    out = bootstrap_auc(y, s, n_boot=50, random_state=3)
     assert out["value"] == pytest.approx(roc_auc_score(y, s), abs=1e-12)
     # each replicate equals sklearn's AUC of the resampled rows (same draws as the function)
     draws = np.random.default_rng(3).integers(0, 120, size=(50, 120))

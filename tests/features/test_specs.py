@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import reclib.models.layers as reclib_layers
+from reclib.models.feature_inputs import field_embedding, keras_input, keras_inputs, space_embeddings
 from reclib.features import Categorical, FeatureSpace, FeatureSpec, MultiCategorical, Numeric, Vector
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,7 +38,7 @@ def test_fit_transform_and_keras_input(spec, shape, dtype, input_shape):
     assert spec.fit(frame()) is spec and spec.fitted
     out = spec.transform(frame())
     assert out.shape == shape and out.dtype == dtype
-    layer_input = spec.keras_input()
+    layer_input = keras_input(spec)
     assert tuple(layer_input.shape) == input_shape and layer_input.name == spec.name
     assert keras.backend.standardize_dtype(layer_input.dtype) == np.dtype(dtype).name
 
@@ -68,16 +68,17 @@ def test_spec_fit_and_transform_check_their_column():
     with pytest.raises(RuntimeError, match="feature 'tags' is not fitted"):
         MultiCategorical("tags").transform(frame())
     with pytest.raises(RuntimeError, match="feature 'color' is not fitted"):
-        Categorical("color").keras_input()
+        keras_input(Categorical("color"))
 
 
 # -- embed per spec -------------------------------------------------------------------------------------------------
 
 def embed(spec, data, dim=4, l2=0.0):
-    """Build spec.embed into a tiny model; return (field (b, dim), first order (b, 1), model)."""
+    """Build the spec's field embedding into a tiny model; return (field (b, dim), first order
+    (b, 1), model)."""
     spec.fit(frame())
-    inp = spec.keras_input()
-    vec, lin = spec.embed(inp, dim, l2, reclib_layers)
+    inp = keras_input(spec)
+    vec, lin = field_embedding(spec, inp, dim, l2)
     model = keras.Model(inp, [vec, lin])
     out_vec, out_lin = (numpy(t) for t in model(spec.transform(data)))
     assert out_vec.shape == (len(data), dim) and out_lin.shape == (len(data), 1)
@@ -122,7 +123,7 @@ def test_numeric_and_vector_embed_are_linear():
 def test_embed_arguments_are_checked(dim, l2, match):
     spec = Numeric("x").fit(frame())
     with pytest.raises(ValueError, match=match):
-        spec.embed(spec.keras_input(), dim, l2, reclib_layers)
+        field_embedding(spec, keras_input(spec), dim, l2)
 
 
 # -- the container --------------------------------------------------------------------------------------------------
@@ -142,9 +143,9 @@ def test_space_summaries_and_keras_inputs():
                           Vector("vec", key="key", table=TABLE)]).fit(frame())
     assert space.max_lengths_ == {"tags": 2} and set(space.stats_) == {"x"} and set(space.vectors_) == {"vec"}
     assert space.kinds_ == {"color": "str", "tags": "str", "x": "float"}
-    inputs = space.keras_inputs()
+    inputs = keras_inputs(space)
     assert list(inputs) == ["color", "tags", "x", "vec"]
-    fields, linear = space.embed(inputs, 3, 0.0, reclib_layers)
+    fields, linear = space_embeddings(space, inputs, 3, 0.0)
     assert [tuple(f.shape) for f in fields] == [(None, 3)] * 4 and [tuple(w.shape) for w in linear] == [(None, 1)] * 4
 
 

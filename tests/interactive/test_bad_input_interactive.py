@@ -28,7 +28,7 @@ UNIT = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.6, 0.8]])
 
 
 def env():
-    return ClickSimulator(TRUTH, noise=0.5, seed=0)
+    return ClickSimulator(TRUTH, noise=0.5, random_state=0)
 
 
 def popularity(n_users=3, counts=COUNTS, exclude=None):
@@ -260,12 +260,12 @@ def _all_policies(n_users, n_items, seed):
     counts = rng.integers(0, 20, n_items).astype(float)
     log = pd.DataFrame({"user_id": rng.integers(0, n_users, 40), "item_id": rng.integers(0, n_items, 40)})
     model = ImplicitALS(n_factors=2, epochs=2).fit(log.drop_duplicates())
-    return [PopularityPolicy(counts, n_users, seed=seed),
-            GreedyPolicy(model, np.arange(n_items), counts, n_users, seed=seed),
-            EpsilonGreedyPolicy(model, np.arange(n_items), counts, n_users, epsilon=0.5, seed=seed),
-            LinUCBPolicy(vectors, n_users, alpha=0.5, seed=seed),
-            LinearThompsonPolicy(vectors, n_users, scale=0.5, seed=seed),
-            TextPolicy(vectors, rng.normal(size=(n_users, 3)), seed=seed)]
+    return [PopularityPolicy(counts, n_users, random_state=seed),
+            GreedyPolicy(model, np.arange(n_items), counts, n_users, random_state=seed),
+            EpsilonGreedyPolicy(model, np.arange(n_items), counts, n_users, epsilon=0.5, random_state=seed),
+            LinUCBPolicy(vectors, n_users, alpha=0.5, random_state=seed),
+            LinearThompsonPolicy(vectors, n_users, scale=0.5, random_state=seed),
+            TextPolicy(vectors, rng.normal(size=(n_users, 3)), random_state=seed)]
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -275,7 +275,7 @@ def test_cumulative_regret_is_never_negative_up_to_the_whole_catalogue(seed):
     rng = np.random.default_rng(seed)
     truth = rng.uniform(1, 5, size=(5, 12))
     for policy in _all_policies(5, 12, seed):
-        sim = ClickSimulator(truth, noise=0.7, seed=seed)
+        sim = ClickSimulator(truth, noise=0.7, random_state=seed)
         frame, slates = simulate(sim, policy, np.arange(5), rounds=4, k=3)
         per_user = frame.pivot(index="round", columns="user", values=["expected", "oracle"])
         regret = (per_user["oracle"].cumsum() - per_user["expected"].cumsum()).to_numpy()

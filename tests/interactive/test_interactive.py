@@ -39,8 +39,8 @@ def test_oracle_takes_the_next_best_items_each_round():
 
 
 def test_simulator_is_seeded_and_checks_input():
-    a = ClickSimulator(TRUTH, seed=3).step(np.array([0, 1]), np.array([[1, 2], [2, 3]]))
-    b = ClickSimulator(TRUTH, seed=3).step(np.array([0, 1]), np.array([[1, 2], [2, 3]]))
+    a = ClickSimulator(TRUTH, random_state=3).step(np.array([0, 1]), np.array([[1, 2], [2, 3]]))
+    b = ClickSimulator(TRUTH, random_state=3).step(np.array([0, 1]), np.array([[1, 2], [2, 3]]))
     np.testing.assert_array_equal(a, b)
     with pytest.raises(ValueError, match="noise"):
         ClickSimulator(TRUTH, noise=0.0)
@@ -58,7 +58,7 @@ def world():
     items /= np.linalg.norm(items, axis=1, keepdims=True)
     taste = np.where(np.arange(40)[:, None] < 20, 1.0, -1.0) * np.array([[1.0, 0, 0, 0]])
     truth = np.clip(3.0 + 2.0 * taste @ items.T, 1, 5)
-    env = ClickSimulator(truth, noise=0.5, seed=0)
+    env = ClickSimulator(truth, noise=0.5, random_state=0)
     log = pd.DataFrame([(u, i) for u in range(20, 40) for i in range(0, 60, 3)
                         if truth[u, i] >= 4.0], columns=["user_id", "item_id"])
     model = ImplicitALS(n_factors=4, epochs=10).fit(log)
@@ -70,13 +70,13 @@ def _policies(world, seed=0):
     counts = np.arange(60, 0, -1).astype(float)
     features = np.hstack([items, np.ones((60, 1))])
     prior = np.hstack([taste, np.zeros((40, 1))])
-    return {"popularity": PopularityPolicy(counts, 40, seed=seed),
-            "greedy": GreedyPolicy(model, np.arange(60), counts, 40, seed=seed),
-            "epsilon-greedy": EpsilonGreedyPolicy(model, np.arange(60), counts, 40, epsilon=0.5, seed=seed),
-            "LinUCB": LinUCBPolicy(features, 40, alpha=0.5, seed=seed),
-            "LinUCB + prior": LinUCBPolicy(features, 40, alpha=0.5, prior=prior, seed=seed),
-            "Thompson": LinearThompsonPolicy(features, 40, scale=0.3, prior=prior, seed=seed),
-            "text": TextPolicy(items, taste @ np.eye(4), beta=0.5, seed=seed)}
+    return {"popularity": PopularityPolicy(counts, 40, random_state=seed),
+            "greedy": GreedyPolicy(model, np.arange(60), counts, 40, random_state=seed),
+            "epsilon-greedy": EpsilonGreedyPolicy(model, np.arange(60), counts, 40, epsilon=0.5, random_state=seed),
+            "LinUCB": LinUCBPolicy(features, 40, alpha=0.5, random_state=seed),
+            "LinUCB + prior": LinUCBPolicy(features, 40, alpha=0.5, prior=prior, random_state=seed),
+            "Thompson": LinearThompsonPolicy(features, 40, scale=0.3, prior=prior, random_state=seed),
+            "text": TextPolicy(items, taste @ np.eye(4), beta=0.5, random_state=seed)}
 
 
 @pytest.mark.parametrize("name", ["popularity", "greedy", "epsilon-greedy", "LinUCB",

@@ -46,6 +46,7 @@ POSITIVE_INT = [(0, ValueError), (-2, ValueError), (2.0, TYPE), (NAN, TYPE), ("2
 NON_NEGATIVE_INT = [(-1, ValueError), (1.0, TYPE), ("1", TYPE), (None, TYPE), (True, TYPE)]
 CHOICE = [("bogus", ValueError), (None, ValueError), (3, ValueError)]
 FLAG = [("yes", ValueError), (None, ValueError), (2, ValueError)]
+VERBOSE = [("yes", ValueError), (None, ValueError), (3, ValueError), (-1, ValueError)]   # 0, 1, 2 (check_verbose)
 KERAS_VERBOSE = [("loud", ValueError), (3, ValueError), (-1, ValueError), (None, ValueError)]
 DROPOUT = [(-0.1, ValueError), (1.0, ValueError), (NAN, ValueError), (INF, ValueError), ("0.1", TYPE),
            (None, TYPE)]
@@ -121,13 +122,13 @@ CF_CASES = [
            (NON_NEGATIVE, ["shrinkage", "reg_user", "reg_item"])),
     *cases("BiasedMF", BiasedMF, (POSITIVE_INT, ["n_factors", "epochs", "batch_size"]),
            (NON_NEGATIVE, ["reg", "init_std"]), (POSITIVE, ["learning_rate"]), (CHOICE, ["solver"]),
-           (NON_NEGATIVE_INT, ["random_state"]), (FLAG, ["verbose"])),
+           (NON_NEGATIVE_INT, ["random_state"]), (VERBOSE, ["verbose"])),
     *cases("ImplicitALS", ImplicitALS, (POSITIVE_INT, ["n_factors", "epochs"]),
            (POSITIVE, ["reg", "alpha", "init_std"]), (NON_NEGATIVE, ["reg_exponent"]),
-           (NON_NEGATIVE_INT, ["random_state"]), (FLAG, ["verbose"])),
+           (NON_NEGATIVE_INT, ["random_state"]), (VERBOSE, ["verbose"])),
     *cases("BPR", BPR, (POSITIVE_INT, ["n_factors", "epochs", "batch_size"]),
            (NON_NEGATIVE, ["reg"]), (POSITIVE, ["learning_rate", "init_std"]),
-           (NON_NEGATIVE_INT, ["random_state"]), (FLAG, ["verbose"])),
+           (NON_NEGATIVE_INT, ["random_state"]), (VERBOSE, ["verbose"])),
     *cases("EASE", EASE, (POSITIVE, ["reg"])),
 ]
 
@@ -235,7 +236,7 @@ KERAS_CASES = [
     *cases("fit_binary_classifier",
            lambda **kw: fit_binary_classifier(**{"model": compiled_classifier(), "x_train": X3, "y_train": Y3,
                                                  "x_valid": X3, "y_valid": Y3, **kw}),
-           (POSITIVE_INT, ["epochs", "batch_size"]), (NON_NEGATIVE_INT, ["patience", "seed"]),
+           (POSITIVE_INT, ["epochs", "batch_size"]), (NON_NEGATIVE_INT, ["patience", "random_state"]),
            (KERAS_VERBOSE, ["verbose"])),
     case("fit_binary_classifier", call(fit_binary_classifier, x_train=X3, y_train=Y3, x_valid=X3,
                                        y_valid=Y3), "model", TYPE, model=None),
@@ -261,7 +262,7 @@ KERAS_CASES = [
     *cases("NegativeSamplingDataset", call(NegativeSamplingDataset, users=np.arange(3), items=np.arange(3),
                                            n_items=5),
            (POSITIVE_INT, ["n_items", "n_negatives", "batch_size"]), (CHOICE, ["mode"]),
-           (NON_NEGATIVE_INT, ["seed"])),
+           (NON_NEGATIVE_INT, ["random_state"])),
     case("NegativeSamplingDataset", call(NegativeSamplingDataset, users=np.arange(3), n_items=5), "items",
          items=np.array([0, 1, 5])),
     case("NegativeSamplingDataset", call(NegativeSamplingDataset, items=np.arange(3), n_items=5), "users",
@@ -271,7 +272,7 @@ KERAS_CASES = [
     case("NegativeSamplingDataset", call(NegativeSamplingDataset, items=np.arange(3), n_items=5), "users",
          users=np.arange(2)),
     *cases("InBatchDataset", call(InBatchDataset, features={"row": np.arange(8)}),
-           (POSITIVE_INT, ["batch_size"]), (NON_NEGATIVE_INT, ["seed"])),
+           (POSITIVE_INT, ["batch_size"]), (NON_NEGATIVE_INT, ["random_state"])),
     case("InBatchDataset", call(InBatchDataset, batch_size=2), "log_q",
          features={"row": np.arange(4), "log_q": np.array([0.0, NAN, 0.0, 0.0])}),
     case("InBatchDataset", call(InBatchDataset, features={"row": np.arange(3)}, batch_size=2), "text",

@@ -73,7 +73,7 @@ def test_in_batch_logits_by_hand():
 
 def test_negative_sampling_dataset_resamples_each_epoch():
     users, items = np.repeat(np.arange(20), 3), np.tile(np.arange(3), 20)
-    data = NegativeSamplingDataset(users, items, n_items=30, n_negatives=2, batch_size=16, seed=0)
+    data = NegativeSamplingDataset(users, items, n_items=30, n_negatives=2, batch_size=16, random_state=0)
     first = np.concatenate([data[j][0]["item"][data[j][1] == 0] for j in range(len(data))])
     data.on_epoch_end()
     batches = [data[j] for j in range(len(data))]

@@ -72,7 +72,7 @@ def test_base_class_needs_hooks(tiny_ratings):
 
 
 def test_p1_quality_on_movielens(movielens):
-    train, test = stratified_split(movielens.ratings, 0.75, seed=42)
+    train, test = stratified_split(movielens.ratings, 0.75, random_state=42)
     scores = {}
     for model in (MostPopular(), ItemKNN(n_neighbors=100)):      # the value measured below
         result = ranking_result(model.fit(train), train, test, k=10).values
@@ -84,7 +84,7 @@ def test_p1_quality_on_movielens(movielens):
 
 
 def test_recommend_is_deterministic_and_excludes_seen(movielens):
-    train, _ = stratified_split(movielens.ratings, 0.75, seed=42)
+    train, _ = stratified_split(movielens.ratings, 0.75, random_state=42)
     model = ItemKNN().fit(train)
     users = train["user_id"].unique()[:50]
     a, b = model.recommend(users, k=10, batch_size=7), model.recommend(users, k=10)

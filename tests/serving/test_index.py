@@ -9,7 +9,7 @@ from reclib.serving import ApproximateIndex, ExactIndex, clustered_vectors, late
 
 @pytest.fixture(scope="module")
 def catalogue():
-    return clustered_vectors(5000, d=16, n_clusters=50, seed=0), clustered_vectors(200, d=16, n_clusters=50, seed=1)
+    return clustered_vectors(5000, d=16, n_clusters=50, random_state=0), clustered_vectors(200, d=16, n_clusters=50, random_state=1)
 
 
 def test_approximate_index_recalls_the_exact_top10(catalogue):

@@ -119,7 +119,7 @@ def main() -> None:
                           cross_layers=2, learning_rate=lr or 2e-2)
     fit_binary_classifier(ctr, space.transform(fit_rows), fit_rows["click"].to_numpy(),
                           space.transform(valid_rows), valid_rows["click"].to_numpy(),
-                          epochs=12, batch_size=256, patience=3, seed=seed)
+                          epochs=12, batch_size=256, patience=3, random_state=seed)
     scores = keras.ops.convert_to_numpy(ctr.predict(space.transform(test_rows), batch_size=1000, verbose=0))
     metrics["dcnv2"] = {"auc": float(roc_auc_score(test_rows["click"], scores))}
     metrics["ctr_floor"] = {"auc": float(roc_auc_score(test_rows["click"], test_rows["price"]))}

@@ -10,7 +10,7 @@ from reclib.models.distribution import data_parallel_check, multi_worker_check
 
 @pytest.mark.slow
 def test_two_virtual_devices_follow_the_one_device_trajectory():
-    frame = data_parallel_check(n_devices=2, n_rows=4096, batch_size=256, epochs=3, seed=0, timeout=120)
+    frame = data_parallel_check(n_devices=2, n_rows=4096, batch_size=256, epochs=3, random_state=0, timeout=120)
     assert frame.attrs["devices"] == ["/device:CPU:0", "/device:CPU:1"] and frame.attrs["replicas"] == 2
     # measured: logged losses 0.6107 / 0.5177 / 0.4737 on one device, |diff| <= 4e-4 on two
     assert frame["loss_1_device"].tolist() == pytest.approx([0.6107, 0.5177, 0.4737], abs=2e-3)
@@ -32,7 +32,7 @@ def test_bad_arguments_fail_before_starting_a_process():
 @pytest.mark.slow
 def test_two_workers_on_loopback_train_one_model():
     try:
-        frame = multi_worker_check(n_workers=2, n_rows=2048, batch_size=256, epochs=2, seed=0, timeout=180)
+        frame = multi_worker_check(n_workers=2, n_rows=2048, batch_size=256, epochs=2, random_state=0, timeout=180)
     except RuntimeError as error:
         # Keras 3.15 on TensorFlow 2.21: fit's first symbolic build calls strategy.reduce on the
         # input batch, which the collective all-reduce rejects (keras-team/keras issue 20329)

@@ -16,7 +16,7 @@ from reclib.training import NegativeSamplingDataset, Trainer
 def pairs_dataset(seed: int = 0) -> NegativeSamplingDataset:
     rng = np.random.default_rng(seed)
     keys = rng.choice(30 * 40, size=300, replace=False)
-    return NegativeSamplingDataset(keys // 40, keys % 40, n_items=40, n_negatives=2, batch_size=64, seed=seed)
+    return NegativeSamplingDataset(keys // 40, keys % 40, n_items=40, n_negatives=2, batch_size=64, random_state=seed)
 
 
 def neumf() -> NeuMF:

@@ -6,11 +6,12 @@ e.g. genres; padded to the longest list, 0 = padding or unknown), :class:`Numeri
 standardised with the training mean and standard deviation) and :class:`Vector` (a pretrained
 dense vector per row, e.g. a 384-d BERT title embedding).
 
-Each spec is polymorphic: it knows how to ``fit(frame)`` (learn its vocabulary, statistics, list
-length or vector table), ``transform(frame)`` (its model input, a NumPy array), declare its
-``keras_input()`` and ``embed`` itself into a field vector ``(b, dim)`` and a first-order logit
-``(b, 1)``. :class:`FeatureSpace` is a container that loops over its specs calling those methods;
-it fits *copies* of the declared specs, so one declaration can serve several spaces.
+Each spec knows how to ``fit(frame)`` (learn its vocabulary, statistics, list length or vector
+table) and ``transform(frame)`` (its model input, a NumPy array). :class:`FeatureSpace` is a
+container that loops over its specs; it fits *copies* of the declared specs, so one declaration
+can serve several spaces. How a Keras model reads each kind (its ``keras.Input`` and field
+embedding) lives in :mod:`reclib.models.feature_inputs` (DeepCTR's split of feature columns and
+model inputs), so this stage never imports Keras.
 
 Checks, at ``fit`` and at ``transform`` alike (each error names the column, the count and the
 first rows by index label):
@@ -24,10 +25,6 @@ first rows by index label):
   float (both are read as float64), not to or from bool.
 - a :class:`Vector` table is read once at ``fit``: every vector numeric, one-dimensional, finite
   in float32 and of one length.
-
-The ``embed`` methods build Keras layers (Keras is imported when they run); the reusable layers
-they need (``MaskedMeanPooling``) come in through their ``layers`` argument, the module
-:mod:`reclib.models.layers`, since ``features`` sits left of ``models`` and must not import it.
 """
 
 from __future__ import annotations

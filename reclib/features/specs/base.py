@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from types import ModuleType
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -14,16 +14,19 @@ from reclib.features.specs.checks import check_frame
 __all__ = ["FeatureSpec"]
 
 
+@dataclass(frozen=True)
 class FeatureSpec:
     """One declared feature (base class; the kinds below are frozen dataclasses).
 
-    The declaration (name, options) is immutable; ``fit`` stores the learned state on the spec
-    (attributes ending in ``_``). Subclasses implement ``_validate`` (check the column, return the
+    The declaration (name, options) is immutable; ``fit`` fills the spec's one mutable part, the
+    learned-state dictionary (read through the attributes ending in ``_``), which is not part of
+    the declaration: it is left out of equality, ``repr`` and :meth:`clone`. Subclasses implement ``_validate`` (check the column, return the
     value kind or ``None``), ``_fit``, ``_transform``, ``keras_input``, ``embed`` and
     ``fitted_state``; ``column`` is the frame column the feature reads (its name by default).
     """
 
     name: str
+    _fit_state: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def column(self) -> str:
@@ -32,7 +35,7 @@ class FeatureSpec:
 
     @property
     def fitted(self) -> bool:
-        return "_fit_state" in self.__dict__
+        return bool(self.__dict__.get("_fit_state"))     # files saved before the field existed lack it
 
     def clone(self) -> FeatureSpec:
         """An unfitted copy of the declaration."""
@@ -64,17 +67,6 @@ class FeatureSpec:
         """Learned state for :class:`FeatureSpace`'s summary attributes: attribute -> {key: value}."""
         raise NotImplementedError
 
-    def keras_input(self):
-        """The ``keras.Input`` this feature feeds, named like the feature (after ``fit``)."""
-        raise NotImplementedError
-
-    def embed(self, inputs, dim: int, l2: float, layers: ModuleType):
-        """``inputs`` (this feature's Keras tensor) -> (field vector (b, dim), first-order logit (b, 1)).
-
-        ``l2`` regularises the field embedding; ``layers`` is :mod:`reclib.models.layers`.
-        """
-        raise NotImplementedError
-
     # helpers for subclasses
     def _validate(self, values: pd.Series, what: str) -> str | None:
         raise NotImplementedError
@@ -83,7 +75,8 @@ class FeatureSpec:
         """Learn from a frame ``check`` accepted (``kind``: the value kind it returned)."""
         state = self._learn(frame)
         state["kind"], state["dtype"] = kind, str(frame[self.column].dtype)
-        object.__setattr__(self, "_fit_state", state)
+        self._fit_state.clear()
+        self._fit_state.update(state)
         return self
 
     def _learn(self, frame: pd.DataFrame) -> dict[str, Any]:
@@ -98,7 +91,7 @@ class FeatureSpec:
 
     def _state(self, key: str) -> Any:
         self._require_fitted()
-        return self.__dict__["_fit_state"][key]
+        return self._fit_state[key]
 
     @property
     def kind_(self) -> str | None:

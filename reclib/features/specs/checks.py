@@ -7,10 +7,10 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from reclib.checks import ParameterTypeError, check_non_negative, check_positive_int, require_columns
+from reclib.checks import ParameterTypeError, require_columns
 
-__all__ = ["COMBINERS", "SHOWN", "check_embed_args", "check_finite_floats", "check_frame", "check_name",
-           "check_no_missing", "for_feature", "keras_module", "numeric_kind", "rows_of", "value_kind"]
+__all__ = ["COMBINERS", "SHOWN", "check_finite_floats", "check_frame", "check_name",
+           "check_no_missing", "for_feature", "numeric_kind", "rows_of", "value_kind"]
 
 
 COMBINERS = ("mean", "sum")
@@ -100,14 +100,3 @@ def check_frame(frame: pd.DataFrame, columns: Sequence[str], fitting: bool) -> N
         raise ValueError(f"column {duplicated[0]!r} appears more than once in the frame")
     if fitting and len(frame) == 0:
         raise ValueError("fit needs a frame with at least one row, got an empty frame")
-
-
-def keras_module():
-    import keras  # only the embedding side needs Keras
-
-    return keras
-
-
-def check_embed_args(dim: int, l2: float) -> None:
-    check_positive_int(dim=dim)
-    check_non_negative(l2=l2)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -13,8 +12,7 @@ import pandas as pd
 
 from reclib.checks import ParameterTypeError
 from reclib.features.specs.base import FeatureSpec
-from reclib.features.specs.checks import (SHOWN, check_embed_args, check_name, check_no_missing,
-                                          keras_module, numeric_kind, rows_of)
+from reclib.features.specs.checks import SHOWN, check_name, check_no_missing, numeric_kind, rows_of
 
 __all__ = ["Numeric", "Vector"]
 
@@ -77,16 +75,6 @@ class Numeric(FeatureSpec):
     def fitted_state(self) -> dict[str, dict[str, Any]]:
         return {"stats_": {self.name: self.stats_}, **self._kind_state()}
 
-    def keras_input(self):
-        self._require_fitted()
-        return keras_module().Input(shape=(1,), dtype="float32", name=self.name)
-
-    def embed(self, inputs, dim: int, l2: float, layers: ModuleType):
-        check_embed_args(dim, l2)
-        dense = keras_module().layers.Dense
-        vec = dense(dim, use_bias=False, name=f"{self.name}_direction")(inputs)
-        lin = dense(1, use_bias=False, name=f"{self.name}_weight")(inputs)
-        return vec, lin
 
 
 @dataclass(frozen=True)
@@ -172,14 +160,3 @@ class Vector(FeatureSpec):
 
     def fitted_state(self) -> dict[str, dict[str, Any]]:
         return {"vectors_": {self.name: self.vectors_}}
-
-    def keras_input(self):
-        return keras_module().Input(shape=(self.vectors_[1].shape[1],), dtype="float32", name=self.name)
-
-    def embed(self, inputs, dim: int, l2: float, layers: ModuleType):
-        check_embed_args(dim, l2)
-        keras = keras_module()
-        reg = keras.regularizers.L2(l2) if l2 else None
-        vec = keras.layers.Dense(dim, name=f"{self.name}_projection", kernel_regularizer=reg)(inputs)
-        lin = keras.layers.Dense(1, use_bias=False, name=f"{self.name}_weight")(inputs)
-        return vec, lin

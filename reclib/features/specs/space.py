@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from types import ModuleType
 
 import numpy as np
 import pandas as pd
@@ -81,14 +80,3 @@ class FeatureSpace:
         self._require_fitted()
         self._check(frame, fitting=False)
         return {s.name: s._transform(frame) for s in self.specs}
-
-    def keras_inputs(self) -> dict:
-        """One ``keras.Input`` per feature, keyed and named by feature name."""
-        self._require_fitted()
-        return {s.name: s.keras_input() for s in self.specs}
-
-    def embed(self, inputs: Mapping, dim: int, l2: float, layers: ModuleType) -> tuple[list, list]:
-        """Every spec's ``embed``: lists of field vectors (b, dim) and first-order logits (b, 1)."""
-        self._require_fitted()
-        pairs = [s.embed(inputs[s.name], dim, l2, layers) for s in self.specs]
-        return [p[0] for p in pairs], [p[1] for p in pairs]

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -12,9 +11,8 @@ import pandas as pd
 
 from reclib.checks import check_choice, check_positive_int
 from reclib.features.specs.base import FeatureSpec
-from reclib.features.specs.checks import (COMBINERS, SHOWN, check_embed_args, check_finite_floats,
-                                          check_name, check_no_missing, for_feature, keras_module, rows_of,
-                                          value_kind)
+from reclib.features.specs.checks import (COMBINERS, SHOWN, check_finite_floats, check_name,
+                                          check_no_missing, for_feature, rows_of, value_kind)
 
 __all__ = ["Categorical", "MultiCategorical"]
 
@@ -32,17 +30,6 @@ class _Vocabulary(FeatureSpec):
         """Embedding rows needed, the unknown index 0 included."""
         return len(self.vocabulary_) + 1
 
-    def _embeddings(self, inputs, dim: int, l2: float, layers: ModuleType):
-        """Field and first-order embeddings of the indices: (..., dim) and (..., 1), as
-        ``layers.TableEmbedding`` (float32 gathers under mixed precision)."""
-        check_embed_args(dim, l2)
-        keras = keras_module()
-        reg = keras.regularizers.L2(l2) if l2 else None
-        vec = layers.TableEmbedding(self.vocabulary_size, dim, embeddings_regularizer=reg,
-                                    name=f"{self.name}_embedding")(inputs)
-        lin = layers.TableEmbedding(self.vocabulary_size, 1, embeddings_initializer="zeros",
-                                    name=f"{self.name}_weight")(inputs)
-        return vec, lin
 
 
 @dataclass(frozen=True)
@@ -81,13 +68,6 @@ class Categorical(_Vocabulary):
     def fitted_state(self) -> dict[str, dict[str, Any]]:
         return {"vocabularies_": {self.name: self.vocabulary_}, **self._kind_state()}
 
-    def keras_input(self):
-        self._require_fitted()
-        return keras_module().Input(shape=(), dtype="int32", name=self.name)
-
-    def embed(self, inputs, dim: int, l2: float, layers: ModuleType):
-        vec, lin = self._embeddings(inputs, dim, l2, layers)
-        return vec, keras_module().ops.reshape(lin, (-1, 1))
 
 
 @dataclass(frozen=True)
@@ -146,12 +126,3 @@ class MultiCategorical(_Vocabulary):
     def fitted_state(self) -> dict[str, dict[str, Any]]:
         return {"vocabularies_": {self.name: self.vocabulary_}, "max_lengths_": {self.name: self.max_length_},
                 **self._kind_state()}
-
-    def keras_input(self):
-        return keras_module().Input(shape=(self.max_length_,), dtype="int32", name=self.name)
-
-    def embed(self, inputs, dim: int, l2: float, layers: ModuleType):
-        vec, lin = self._embeddings(inputs, dim, l2, layers)
-        pooling = layers.MaskedMeanPooling(mean=self.combiner == "mean", name=f"{self.name}_pooling")
-        mask = keras_module().ops.not_equal(inputs, 0)
-        return pooling([vec, mask]), pooling([lin, mask])
