@@ -21,6 +21,7 @@ $(SETUP): $(LOCK) pyproject.toml
 	$(PIP) install --quiet -r $(LOCK)
 	$(PIP) install --quiet --no-deps -e .
 	$(PIP) check
+	$(PY) -m reclib.cf.compile
 	@touch $@
 
 # re-resolve requirements.lock from pyproject.toml (Python 3.11, Linux x86-64), then run `make test`

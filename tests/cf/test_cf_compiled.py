@@ -479,3 +479,14 @@ def test_cg_half_step_refuses_a_row_loss_buffer_of_the_wrong_length(rng):
     with pytest.raises(ValueError, match="one entry per row"):
         kernels.ials_cg_half_step(M.indptr, M.indices, M.data, Y, kernels.gram(Y), X, 3.0, 0.5, 0.0,
                                   3, np.zeros(4), 8)
+
+
+def test_compile_kernels_fits_every_compiled_model_in_both_dtypes():
+    from reclib.cf.compile import compile_kernels
+
+    took = compile_kernels()
+    assert sorted(took) == sorted(
+        [f"ImplicitALS[{s}, {d}]" for d in ("float64", "float32") for s in ("cg", "cholesky")]
+        + [f"BPR[{b} blocks, {d}]" for d in ("float64", "float32") for b in (1, 2)]
+        + ["BiasedMF[sgd]", "BiasedMF[als]"])
+    assert all(seconds > 0 for seconds in took.values())
