@@ -189,3 +189,17 @@ def test_reclib_quiet_first_silences_tensorflow_start_up_logs():
                             timeout=300)
     assert result.returncode == 0 and result.stdout.strip() == "2.0", result.stderr
     assert result.stderr == "", result.stderr   # no cuda drivers / cuInit / oneDNN / absl lines
+
+
+def test_papermill_parses_every_parameters_cell(caplog):
+    """papermill reads each line of a parameters cell; a line it cannot parse (e.g. a comment with
+    ``>=`` in it) prints a warning on every run and hides the parameter from its inspection."""
+    from papermill.translators import PythonTranslator
+
+    for path in find_notebooks([], NOTEBOOK_DIR):
+        notebook = nbformat.read(path, as_version=4)
+        cell = next(c for c in notebook.cells if "parameters" in c.metadata.get("tags", []))
+        caplog.clear()
+        names = [p.name for p in PythonTranslator.inspect(cell)]
+        assert not [r.getMessage() for r in caplog.records if "Unable to parse" in r.getMessage()], path.name
+        assert names == list(notebook_parameters(path)), path.name
