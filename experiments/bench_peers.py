@@ -21,7 +21,7 @@ float32, reclib in float64 by default (both dtypes of reclib are timed, for ALS 
 reclib models are fitted from the interaction frame (their time includes encoding the ids); the
 peers get a ready CSR matrix (Cornac its ``Dataset``, built outside the timing).
 
-Data: P1 = ``stratified_split(ml.ratings, 0.75, seed=42)`` of MovieLens-100K, every rating a positive,
+Data: P1 = ``stratified_split(ml.ratings, 0.75, random_state=42)`` of MovieLens-100K, every rating a positive,
 NDCG@10 by :func:`reclib.evaluation.ranking_result` (reclib) and by
 :func:`reclib.evaluation.evaluate_scores` on the peers' factor products, same train/test matrices.
 Synthetic: a seeded 50,000 users x 20,000 items matrix with about 5,000,000 interactions (item

@@ -113,8 +113,9 @@ def check_choice(name: str, value: object, choices: Iterable[object]) -> None:
 
 
 def check_verbose(verbose: object) -> None:
-    """``verbose`` of every model: 0 (silent), 1 or 2 (progress: a bar or a line per epoch; Keras
-    models pass it to ``Model.fit``, which also takes "auto"). ``False``/``True`` are 0/1."""
+    """``verbose`` of every model and long-running function: 0 (silent) or 1 or 2 (show progress;
+    the Keras models pass it to ``Model.fit``, where 1 is a progress bar and 2 one line per epoch,
+    and also take "auto"; elsewhere 1 and 2 both show a progress bar). ``False``/``True`` are 0/1."""
     check_choice("verbose", verbose, (0, 1, 2))
 
 

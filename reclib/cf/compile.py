@@ -14,6 +14,7 @@ import time
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 __all__ = ["compile_kernels"]
 
@@ -27,8 +28,9 @@ def _tiny_ratings() -> pd.DataFrame:
 
 
 def compile_kernels() -> dict[str, float]:
-    """Fit ImplicitALS (cg and cholesky), BPR (one and two blocks) and BiasedMF (SGD and ALS) for
-    one epoch in float64 and float32 where the model has a dtype; return seconds per model."""
+    """Fit ImplicitALS (cg and cholesky; then fold in one user and a batch), BPR (one and two
+    blocks) and BiasedMF (SGD and ALS) for one epoch, in float64 and float32 where the model has a
+    dtype; return seconds per call."""
     from reclib.cf import BPR, BiasedMF, ImplicitALS
 
     ratings = _tiny_ratings()
@@ -40,6 +42,9 @@ def compile_kernels() -> dict[str, float]:
         for n_blocks in (1, 2):
             fits[f"BPR[{n_blocks} blocks, {dtype}]"] = lambda d=dtype, b=n_blocks: BPR(
                 n_factors=4, epochs=1, n_blocks=b, dtype=d).fit(ratings)
+        fits[f"ImplicitALS.fold_in[{dtype}]"] = lambda d=dtype: [         # one row, and a batch of rows
+            ImplicitALS(n_factors=4, epochs=1, dtype=d).fit(ratings).fold_in_matrix(sp.eye(n, 20, format="csr"))
+            for n in (1, 3)]
     for solver in ("sgd", "als"):
         fits[f"BiasedMF[{solver}]"] = lambda s=solver: BiasedMF(n_factors=4, epochs=1, solver=s).fit(ratings)
     seconds = {}

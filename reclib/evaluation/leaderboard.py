@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 
 from reclib import progress
-from reclib.checks import check_fraction
+from reclib.checks import check_fraction, check_verbose
 from reclib.evaluation.beyond import (gini_index, per_user_diversity, per_user_novelty,
                                       popularity_percentile, serendipity)
 from reclib.evaluation.leaderboard_inputs import check_inputs, entries, writable_folder
@@ -290,7 +290,7 @@ def leaderboard(models: Sequence[Entry] | Mapping[str, Any], protocol: Protocol,
                 train: pd.DataFrame, test: pd.DataFrame, *, fit: bool = True,
                 item_vectors: Mapping[str, pd.DataFrame] | None = None,
                 expected: pd.DataFrame | None = None, n_boot: int = 1000,
-                confidence: float = 0.95, random_state: int = 42, verbose: bool = False,
+                confidence: float = 0.95, random_state: int = 42, verbose: int = 0,
                 user_col: str = "user_id", item_col: str = "item_id",
                 output_dir: str | os.PathLike[str] | None = None,
                 output_name: str = "leaderboard",
@@ -312,7 +312,7 @@ def leaderboard(models: Sequence[Entry] | Mapping[str, Any], protocol: Protocol,
     expected: ranking only: users x K raw item ids of a primitive model (e.g. MostPopular's
         ``top_items``) for the serendipity column; a list for every user of ``test``.
     n_boot, confidence, random_state: bootstrap settings (one seed: every model sees the same users).
-    verbose: show a progress bar over the models.
+    verbose: 1 or 2 show a progress bar over the models (``check_verbose``).
     output_dir: when given, the board is written there with :meth:`Leaderboard.write` as
         ``{output_name}.md`` / ``.json`` (the table limited to ``metrics``, all when ``None``),
         and stale ``{output_name}-failed.*`` files are removed; the folder is checked (created,
@@ -321,6 +321,7 @@ def leaderboard(models: Sequence[Entry] | Mapping[str, Any], protocol: Protocol,
     Everything above is checked before the first fit. Returns a :class:`Leaderboard`; raises
     :class:`LeaderboardFailed` (chaining the entry's error) when an entry fails.
     """
+    check_verbose(verbose)
     chosen = entries(models)
     boot = {"n_boot": n_boot, "confidence": confidence, "random_state": random_state}
     item_vectors = {} if item_vectors is None else item_vectors

@@ -54,7 +54,8 @@ class EvaluationResult:
     ----------
     frame: the tidy frame (``metric``, ``k``, ``value``), one row per metric; ``k`` is the list
         length for ranking evaluations and ``None`` for pointwise ones (RMSE, AUC, ...).
-    per_user: one row per evaluated user (index: raw user ids), one column per metric. For
+    per_user: one row per evaluated user (index: raw user ids, or user indices from
+        :func:`evaluate_scores`), one column per metric. For
         ranking evaluations the columns are the per-user ranking metrics (precision, recall,
         ndcg, map, hit_rate, mrr) and their column means (NaN skipped) are the reported values;
         pointwise evaluations document their own (additive) columns.

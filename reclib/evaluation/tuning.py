@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from reclib import progress
+from reclib.checks import check_verbose
 from reclib.evaluation.protocols import PROTOCOLS, Protocol
 from reclib.evaluation.ranking import ranking_result
 
@@ -64,11 +65,12 @@ def protocol_objective(protocol: Protocol, metric: str | None = None) -> Objecti
 
 
 def grid_search(make_model: Callable[..., Any], grid: Mapping[str, Sequence[Any]], fit: pd.DataFrame,
-                valid: pd.DataFrame, objective: Objective, verbose: bool = True) -> pd.DataFrame:
+                valid: pd.DataFrame, objective: Objective, verbose: int = 1) -> pd.DataFrame:
     """Fit ``make_model(**point)`` for every point of ``grid``; return a frame sorted best first.
 
     Columns: the grid's parameters, ``objective`` (higher is better) and ``seconds``.
     """
+    check_verbose(verbose)
     if not grid:
         raise ValueError("grid is empty: give at least one parameter with candidate values")
     names = list(grid)
@@ -85,7 +87,7 @@ def grid_search(make_model: Callable[..., Any], grid: Mapping[str, Sequence[Any]
 
 def protocol_search(protocol: Protocol, make_model: Callable[..., Any],
                     grid: Mapping[str, Sequence[Any]], train: pd.DataFrame,
-                    metric: str | None = None, verbose: bool = True) -> pd.DataFrame:
+                    metric: str | None = None, verbose: int = 1) -> pd.DataFrame:
     """:func:`grid_search` on ``protocol.validation_split(train)`` with
     :func:`protocol_objective` (``metric``); ``train`` is the protocol's training part."""
     fit, valid = protocol.validation_split(train)

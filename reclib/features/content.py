@@ -78,6 +78,12 @@ def _check_texts(texts: object, item_ids: np.ndarray) -> np.ndarray:
     first bad entry by its item id."""
     if isinstance(texts, (str, bytes, pd.DataFrame)) or not hasattr(texts, "__len__"):
         raise ParameterTypeError(f"item_features.texts must be a sequence of strings, got {type(texts).__name__}")
+    if isinstance(texts, pd.Series):                   # indexed by item id: aligned, never by position
+        missing = pd.Index(item_ids).difference(texts.index)
+        if len(missing) or texts.index.has_duplicates:
+            raise ValueError(f"item_features.texts as a Series must be indexed by unique item ids covering "
+                             f"item_ids; {len(missing)} missing, e.g. {missing[:5].tolist()}")
+        texts = texts.reindex(item_ids)
     values = np.asarray(texts, dtype=object)
     if values.shape != (len(item_ids),):
         raise ValueError(f"item_features.texts must have one entry per item id ({len(item_ids)}), "
@@ -109,7 +115,8 @@ class ItemFeatures:
     categories: optional (n_items, n_categories) dense multi-hot array of categorical fields
         (e.g. genres: the two-tower's categorical input).
     texts: optional (n_items,) non-blank strings (titles, descriptions: what a language model
-        reads), stored as a NumPy string array.
+        reads), rows following ``item_ids`` (a ``pandas.Series`` is aligned on its index of item
+        ids instead), stored as a NumPy string array.
 
     ``ItemFeatures(item_ids)`` with no table is a bare catalogue (ids only). Everything is
     checked at construction; the object is frozen (the arrays are not copied: do not modify them).

@@ -92,7 +92,7 @@ class Policy:
         check_positive_int(n_users=n_users, n_items=n_items)
         check_non_negative_int(random_state=random_state)
         self.n_users, self.n_items, self.random_state = n_users, n_items, random_state
-        self.history = HistoryStore(n_items)
+        self.history = HistoryStore(n_items, n_users=n_users)
         if exclude is not None:
             if exclude.shape != (n_users, n_items):
                 raise ValueError(f"exclude must have shape {(n_users, n_items)}, got {exclude.shape}")
@@ -168,21 +168,27 @@ class GreedyPolicy(PopularityPolicy):
     """Exploit a fitted recommender that scores histories, from each user's positives (module doc).
 
     ``model`` was fitted on the log (e.g. :class:`~reclib.cf.ImplicitALS`, whose history scores are
-    the ALS fold-in); ``item_ids`` are the catalogue's raw ids (items the model never saw score 0);
-    ``history`` (n_users, n_items) sparse holds each user's logged items, which count as positives
-    and are excluded from the slates; ``counts`` are the popularity fallback. A user's positives
+    the ALS fold-in; a model whose history scores need the order of events, such as the sequential
+    ones, does not fit here); ``item_ids`` are the catalogue's raw ids (items the model never saw
+    score 0); ``exclude`` (n_users, n_items) sparse holds each user's logged items, which count as
+    positives and are excluded from the slates; ``counts`` are the popularity fallback. A user's positives
     are the items of their :attr:`Policy.history` with a positive value (logged, or clicked).
     """
 
     name = "greedy"
 
     def __init__(self, model: Recommender, item_ids: np.ndarray, counts: np.ndarray, n_users: int,
-                 history: sp.spmatrix | None = None, random_state: int = 0) -> None:
-        super().__init__(counts, n_users, history, random_state)
-        if not isinstance(model, Recommender) or not type(model).can_score_histories():
-            raise ValueError(f"model must be a fitted Recommender that scores histories "
+                 exclude: sp.spmatrix | None = None, random_state: int = 0) -> None:
+        if not isinstance(model, Recommender):
+            raise ValueError(f"model must be a fitted Recommender that scores history matrices "
                              f"(score_history_matrix), got {type(model).__name__}")
         model._check_fitted()
+        try:                                            # one empty history: refused here, not at select
+            model.score_history_matrix(sp.csr_matrix((1, len(model.item_ids_))))
+        except NotImplementedError:
+            raise ValueError(f"model must be a fitted Recommender that scores history matrices "
+                             f"(score_history_matrix), got {type(model).__name__}") from None
+        super().__init__(counts, n_users, exclude, random_state)
         self.model = model
         columns = model.item_encoder_.transform(np.asarray(item_ids), unknown="ignore")
         known = np.flatnonzero(columns >= 0)
@@ -211,10 +217,10 @@ class EpsilonGreedyPolicy(GreedyPolicy):
 
     name = "epsilon-greedy"
 
-    def __init__(self, model: object, item_ids: np.ndarray, counts: np.ndarray, n_users: int,
-                 history: sp.spmatrix | None = None, epsilon: float = 0.1, random_state: int = 0) -> None:
+    def __init__(self, model: Recommender, item_ids: np.ndarray, counts: np.ndarray, n_users: int,
+                 exclude: sp.spmatrix | None = None, epsilon: float = 0.1, random_state: int = 0) -> None:
         check_probability(epsilon=epsilon)
-        super().__init__(model, item_ids, counts, n_users, history, random_state)
+        super().__init__(model, item_ids, counts, n_users, exclude, random_state)
         self.epsilon = epsilon
 
     def select(self, users: object, k: int) -> np.ndarray:

@@ -2,6 +2,7 @@
 only, so every model runs on the TensorFlow (default), JAX or PyTorch backend."""
 
 from reclib.features.specs import Categorical, FeatureSpace, MultiCategorical, Numeric, Vector
+from reclib.models.feature_inputs import field_embedding, keras_input, keras_inputs, space_embeddings
 from reclib.models.item_lm import ItemGPT2Recommender
 from reclib.models.interaction import build_ctr_model, field_vectors
 from reclib.models.layers import (CrossLayer, FieldAttention, FMInteraction, MaskedMeanPooling, StackFields,
@@ -18,5 +19,5 @@ from reclib.models.text_tower import TextTowerRecommender
 __all__ = ["NCF", "Categorical", "CrossLayer", "FMInteraction", "FeatureSpace", "FieldAttention",
            "ItemGPT2Recommender", "KerasRecommender", "MaskedMeanPooling", "MultiCategorical", "NeuMF", "NextItemTask", "Numeric",
            "PairwiseScorer", "PairwiseTask", "PointwiseTask", "RecurrentEncoder", "RecurrentRecommender",
-           "RetrievalTask", "SASRec", "SASRecRecommender", "SequentialRecommender", "StackFields", "TextTowerRecommender", "TwoTower", "TwoTowerRecommender", "Vector", "build_ctr_model", "field_vectors",
-           "fit_binary_classifier", "fm_interaction", "in_batch_logits", "mlp_classifier", "recurrent_step"]
+           "RetrievalTask", "SASRec", "SASRecRecommender", "SequentialRecommender", "StackFields", "TextTowerRecommender", "TwoTower", "TwoTowerRecommender", "Vector", "build_ctr_model", "field_embedding", "field_vectors",
+           "fit_binary_classifier", "keras_input", "keras_inputs", "space_embeddings", "fm_interaction", "in_batch_logits", "mlp_classifier", "recurrent_step"]

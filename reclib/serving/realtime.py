@@ -1,7 +1,8 @@
 """Per-event serving: keep each user's events and return a fresh top-k after every event.
 
 The served scores are the model's own: ``model.score_histories([history])`` of the user's stored
-history (its last ``max_length`` events when the store is bounded). Two kinds of model get there
+history (its newest ``max_length`` events when ``max_length`` is set; the store keeps them all,
+and ``exclude_seen`` leaves out every item of the whole history). Two kinds of model get there
 differently:
 
 - **history models** (EASE, item-kNN, last-item kNN, ...) are rescored through
@@ -108,7 +109,7 @@ class RealTimeRecommender:
         """The user's top-``k`` from their current history."""
         scores = self.scores(user)
         if self.exclude_seen and user in self.user_index:
-            scores[self.history.items(self.user_index[user], newest=len(self.history))] = -np.inf
+            scores[self.history.all_items(self.user_index[user])] = -np.inf
         items, values = top_k(scores[None, :], self.k)
         keep = np.isfinite(values[0])
         return pd.DataFrame({"item_id": self.model.item_ids_[items[0][keep]],

@@ -488,5 +488,6 @@ def test_compile_kernels_fits_every_compiled_model_in_both_dtypes():
     assert sorted(took) == sorted(
         [f"ImplicitALS[{s}, {d}]" for d in ("float64", "float32") for s in ("cg", "cholesky")]
         + [f"BPR[{b} blocks, {d}]" for d in ("float64", "float32") for b in (1, 2)]
+        + [f"ImplicitALS.fold_in[{d}]" for d in ("float64", "float32")]
         + ["BiasedMF[sgd]", "BiasedMF[als]"])
     assert all(seconds > 0 for seconds in took.values())

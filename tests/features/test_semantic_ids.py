@@ -92,3 +92,14 @@ def test_fewer_distinct_vectors_than_codes_leave_codes_unused():
 def test_bad_input_is_refused_naming_it(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+def test_item_feature_texts_from_a_series_are_aligned_on_item_ids():
+    import pandas as pd
+
+    from reclib.features import ItemFeatures
+
+    texts = pd.Series({12: "twelve", 10: "ten", 11: "eleven"})
+    assert ItemFeatures([10, 11, 12], texts=texts).texts.tolist() == ["ten", "eleven", "twelve"]
+    with pytest.raises(ValueError, match="1 missing, e.g. \\[13\\]"):
+        ItemFeatures([10, 13], texts=texts)

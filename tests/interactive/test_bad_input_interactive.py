@@ -335,3 +335,11 @@ def test_whole_float_indices_give_the_numbers_of_integer_ones():
     assert replay(popularity(), log, k=2) == replay(popularity(), as_float, k=2)
     assert exposure(np.array([[0.0, 1.0]]), UNIT, COUNTS[:4]) == exposure(np.array([[0, 1]]), UNIT,
                                                                           COUNTS[:4])
+
+
+def test_greedy_refuses_a_model_without_history_matrix_scores_before_any_work():
+    from reclib.cf import LastItemKNN
+
+    log = pd.DataFrame({"user_id": [0, 0, 1, 1, 2], "item_id": [0, 1, 1, 2, 3], "timestamp": [1, 2, 3, 4, 5]})
+    with pytest.raises(ValueError, match="scores history matrices .* got LastItemKNN"):
+        GreedyPolicy(LastItemKNN().fit(log), np.arange(6), COUNTS, 3)

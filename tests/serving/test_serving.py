@@ -55,7 +55,7 @@ def test_history_store_keeps_every_event_and_reads_the_newest():
     for item in range(5):
         store.add(7, item)
     store.add([2, 7], [[9, 8], [5, 5]], values=[[1.0, 0.0], [2.0, 3.0]])   # k events per user, in order
-    assert store.items(7).tolist() == [4, 5, 5] and store.items(7, newest=10).tolist() == [0, 1, 2, 3, 4, 5, 5]
+    assert store.items(7).tolist() == [4, 5, 5] and store.all_items(7).tolist() == [0, 1, 2, 3, 4, 5, 5]
     assert store.items(2).tolist() == [9, 8] and store.items(100).tolist() == [] and len(store) == 9
     assert store.n_users == 8 and store.n_seen([7, 2, 0, 100]).tolist() == [6, 2, 0, 0]
     assert store.seen([7])[0, 5] == 2 and store.values([7])[0, 5] == 5.0
@@ -84,7 +84,7 @@ def test_history_store_equals_a_list_per_user(events, batch, max_length):
     for user in range(7):
         want = reference.get(user, [])
         assert store.items(user).tolist() == want[-max_length:]
-        assert store.items(user, newest=100).tolist() == want
+        assert store.all_items(user).tolist() == want
         assert store.seen([user]).indices.tolist() == sorted(set(want))
 
 
@@ -129,3 +129,25 @@ def test_stateful_sequential_model_is_served_step_by_step():
     served_excluding.seed("u", ["i1", "i2"])
     assert {"i1", "i2"}.isdisjoint(served_excluding.update("u", "i3")["item_id"])
     assert len(served_excluding.recommend("u")) == 9
+
+
+def test_history_store_counts_users_exactly_and_bounds_them_when_asked():
+    store = HistoryStore(5)
+    for user in range(3):
+        store.add(user, user)
+    assert store.n_users == 3 and store.seen(np.arange(3)).shape == (3, 5)
+    bounded = HistoryStore(5, n_users=2)
+    with pytest.raises(ValueError, match=r"users must be indices in \[0, 2\)"):
+        bounded.add([0, 2], [1, 1])
+    assert len(bounded) == 0
+    assert bounded.contains(np.empty(0, np.int64), np.empty((0, 2), np.int64)).shape == (0, 2)
+    with pytest.raises(ValueError, match=r"values must be a number or have the shape of items \(2, 2\)"):
+        bounded.add([0, 1], [[1, 2], [3, 4]], values=[1.0, 0.0])
+
+
+def test_a_user_seeded_with_nothing_gets_popularity(synthetic_interactions):
+    model = EASE(reg=20.0).fit(synthetic_interactions)
+    server = RealTimeRecommender(model, k=5)
+    server.seed("nobody yet", [])
+    assert server.recommend("nobody yet")["item_id"].tolist() == \
+        RealTimeRecommender(model, k=5).recommend("never seen")["item_id"].tolist()

@@ -20,9 +20,10 @@ class FeatureSpec:
 
     The declaration (name, options) is immutable; ``fit`` fills the spec's one mutable part, the
     learned-state dictionary (read through the attributes ending in ``_``), which is not part of
-    the declaration: it is left out of equality, ``repr`` and :meth:`clone`. Subclasses implement ``_validate`` (check the column, return the
-    value kind or ``None``), ``_fit``, ``_transform``, ``keras_input``, ``embed`` and
-    ``fitted_state``; ``column`` is the frame column the feature reads (its name by default).
+    the declaration: it is left out of equality, ``repr`` and :meth:`clone`. Subclasses implement
+    ``_validate`` (check the column, return the value kind or ``None``), ``_learn``,
+    ``_transform`` and ``fitted_state``; ``column`` is the frame column the feature reads (its
+    name by default). How a Keras model reads a kind is :mod:`reclib.models.feature_inputs`.
     """
 
     name: str
