@@ -47,13 +47,14 @@ def simulate(env: ClickSimulator, policy: Policy, users: np.ndarray, rounds: int
     if len(users) == 0:
         raise ValueError("users is empty: simulate needs at least one user index")
     distinct_users("simulate", users)
-    left = policy.n_items - policy.history.n_seen(users)
+    seen = policy.history.seen(users)
+    left = policy.n_items - np.diff(seen.indptr)
     if rounds * k > left.min():
         first = int(np.argmin(left))
         raise ValueError(f"rounds={rounds} x k={k} = {rounds * k} items per user, but user "
                          f"{users[first]} has only {left[first]} of the {policy.n_items}-item "
                          f"catalogue left unshown: lower rounds or k")
-    oracle = env.oracle(users, rounds, k, policy.history.seen(users).toarray() > 0)
+    oracle = env.oracle(users, rounds, k, seen.toarray() > 0)
     slates = np.empty((rounds, len(users), k), dtype=np.int64)
     clicks = np.empty((rounds, len(users)))
     expected = np.empty((rounds, len(users)))

@@ -112,13 +112,14 @@ class Policy:
         """The (n, k) items to show, best first (module doc)."""
         check_positive_int(k=k)
         users = self._users(users)
-        shown = self.history.seen(users).tocoo()
-        left = self.n_items - self.history.n_seen(users)
+        seen = self.history.seen(users)                  # read once: the mask and the counts
+        left = self.n_items - np.diff(seen.indptr)
         if (left < k).any():
             first = int(np.argmax(left < k))
             raise ValueError(f"user {users[first]} has {left[first]} of {self.n_items} items left "
                              f"unshown, fewer than k={k}: a slate would repeat an item")
         scores = np.array(self._scores(users), dtype=np.float64)
+        shown = seen.tocoo()
         scores[shown.row, shown.col] = -np.inf
         return top_k(scores, k)[0]
 
