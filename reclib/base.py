@@ -229,16 +229,21 @@ class Recommender:
             scores = np.array(self._score(idx), dtype=np.float64)
             self._check_scores(scores, user_ids[batch])
             exclude = self._seen(idx) if exclude_seen else None
-            items, item_scores = top_k(scores, k, exclude)
-            keep = np.isfinite(item_scores)
-            rows = np.nonzero(keep)
-            parts.append(pd.DataFrame({
-                self.user_col: user_ids[batch][rows[0]],
-                self.item_col: self.item_ids_[items[keep]],
-                "score": item_scores[keep],
-                "rank": rows[1] + 1,
-            }))
+            parts.append(self._recommendation_frame(user_ids[batch], *top_k(scores, k, exclude)))
         return pd.concat(parts, ignore_index=True)
+
+    def _recommendation_frame(self, user_ids: np.ndarray, items: np.ndarray,
+                              item_scores: np.ndarray) -> pd.DataFrame:
+        """The frame of ``recommend`` from item indices and scores (n_users, k), best first;
+        entries with a non-finite score (nothing left to recommend) are dropped."""
+        keep = np.isfinite(item_scores)
+        rows = np.nonzero(keep)
+        return pd.DataFrame({
+            self.user_col: user_ids[rows[0]],
+            self.item_col: self.item_ids_[items[keep]],
+            "score": item_scores[keep],
+            "rank": rows[1] + 1,
+        })
 
     def predict(self, user_ids: object, item_ids: object) -> np.ndarray:
         """One score per (user, item) pair; unknown items raise ``ValueError`` naming them."""

@@ -17,7 +17,7 @@ from reclib.cf import (BPR, EASE, BaselinePredictor, BiasedMF, ImplicitALS, Item
                        MostPopular, NeighborhoodCF, RP3beta)
 from reclib.features import ContentRecommender, FeatureToFactorRecommender, HybridRecommender
 from reclib.features.content import ItemFeatures
-from reclib.models import (NCF, ItemGPT2Recommender, RecurrentRecommender, SASRecRecommender,
+from reclib.models import (NCF, GenerativeRetrievalRecommender, ItemGPT2Recommender, RecurrentRecommender, SASRecRecommender,
                            SequentialRecommender, TextTowerRecommender, TwoTowerRecommender)
 from reclib.testing import check_recommender
 
@@ -47,6 +47,8 @@ FACTORIES = {
     RecurrentRecommender: lambda: RecurrentRecommender(max_length=8, embedding_dim=8, epochs=1),
     SASRecRecommender: lambda: SASRecRecommender(max_length=8, embedding_dim=8, n_blocks=1, epochs=1),
     ItemGPT2Recommender: lambda: ItemGPT2Recommender(max_length=8, embedding_dim=8, n_layers=1, epochs=1),
+    GenerativeRetrievalRecommender: lambda: GenerativeRetrievalRecommender(n_levels=2, n_codes=4, max_length=8,
+                                                                           embedding_dim=8, n_blocks=1, epochs=1),
     TextTowerRecommender: lambda: TextTowerRecommender(trainable_layers=1, embedding_dim=4, epochs=1,
                                                        batch_size=256, max_length=8),
 }
@@ -54,6 +56,7 @@ FACTORIES = {
 FIT_DATA = {TwoTowerRecommender: {"item_features": FEATURES}, ContentRecommender: {"item_features": FEATURES},
             HybridRecommender: {"item_features": FEATURES},
             FeatureToFactorRecommender: {"item_features": FEATURES},
+            GenerativeRetrievalRecommender: {"item_features": FEATURES},
             TextTowerRecommender: {"item_features": ItemFeatures(ITEMS, texts=[f"film number {i}" for i in ITEMS])}}
 
 

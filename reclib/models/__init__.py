@@ -2,7 +2,9 @@
 only, so every model runs on the TensorFlow (default), JAX or PyTorch backend."""
 
 from reclib.features.specs import Categorical, FeatureSpace, MultiCategorical, Numeric, Vector
+from reclib.models.code_trie import CodeTrie
 from reclib.models.feature_inputs import field_embedding, keras_input, keras_inputs, space_embeddings
+from reclib.models.generative_retrieval import GenerativeRetrievalRecommender, GenerativeSASRec
 from reclib.models.item_lm import ItemGPT2Recommender
 from reclib.models.interaction import build_ctr_model, field_vectors
 from reclib.models.layers import (CrossLayer, FieldAttention, FMInteraction, MaskedMeanPooling, StackFields,
@@ -16,7 +18,7 @@ from reclib.models.sequential import RecurrentRecommender, SASRecRecommender, Se
 from reclib.models.tasks import NextItemTask, PairwiseTask, PointwiseTask, RetrievalTask
 from reclib.models.text_tower import TextTowerRecommender
 
-__all__ = ["NCF", "Categorical", "CrossLayer", "FMInteraction", "FeatureSpace", "FieldAttention",
+__all__ = ["NCF", "Categorical", "CodeTrie", "CrossLayer", "FMInteraction", "FeatureSpace", "FieldAttention", "GenerativeRetrievalRecommender", "GenerativeSASRec",
            "ItemGPT2Recommender", "KerasRecommender", "MaskedMeanPooling", "MultiCategorical", "NeuMF", "NextItemTask", "Numeric",
            "PairwiseScorer", "PairwiseTask", "PointwiseTask", "RecurrentEncoder", "RecurrentRecommender",
            "RetrievalTask", "SASRec", "SASRecRecommender", "SequentialRecommender", "StackFields", "TextTowerRecommender", "TwoTower", "TwoTowerRecommender", "Vector", "build_ctr_model", "field_embedding", "field_vectors",

@@ -42,15 +42,19 @@ class SequenceModel(keras.Model):
     ``compute_loss`` takes the batch dict ``{"items": (b, L), "targets": (b, L)}`` (codes; a
     target of 0 marks padding) and applies the task at every position whose target is an item.
     top_k: report the task's top-k accuracy of the next item (e.g. ``(10,)``) during training.
+    item_embedding: the layer from item codes (b, L) to vectors (b, L, d) (default: a table of
+    ``n_items + 1`` rows, row 0 the padding); a subclass may compose items from smaller parts.
     """
 
     def __init__(self, n_items: int, embedding_dim: int, temperature: float = 1.0,
-                 n_sampled: int | None = None, seed: int = 0, top_k: Sequence[int] = (), **kwargs) -> None:
+                 n_sampled: int | None = None, seed: int = 0, top_k: Sequence[int] = (),
+                 item_embedding: layers.Layer | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
         check_positive_int(n_items=n_items, embedding_dim=embedding_dim)
         check_positive(temperature=temperature)
         self.n_items, self.embedding_dim, self.temperature, self.n_sampled = n_items, embedding_dim, temperature, n_sampled
-        self.item_embedding = TableEmbedding(n_items + 1, embedding_dim, name="item_embedding")
+        self.item_embedding = (TableEmbedding(n_items + 1, embedding_dim, name="item_embedding")
+                               if item_embedding is None else item_embedding)
         self.task = NextItemTask(n_sampled=n_sampled, temperature=temperature, seed=seed, top_k=top_k,
                                  name="next_item")
 
