@@ -28,6 +28,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 NB02, NB03, NB04 = "02_collaborative_filtering", "03_content_features", "04_bert_features"
 NB05, NB06, NB07 = "05_deep_models", "06_sequential_models", "07_feature_interaction"
+NB11 = "11_language_models"
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,15 @@ TABLES: dict[str, tuple[tuple[str, ...], tuple[Row, ...]]] = {
             ("GRU, Keras (128-d)", "GRU", True),
             ("GRU, item embeddings initialised from BERT titles", "GRU + BERT init", False),
             ("SASRec, Keras (2 blocks, 128-d)", "SASRec", True),
-            ("GPT-2 over item ids, transformers (SASRec's sizes)", "GPT-2 over items (transformers)", True)])),
+            ("GPT-2 over item ids, transformers (SASRec's sizes)", "GPT-2 over items (transformers)", True)])
+        + (Row("generative retrieval over semantic IDs (notebook 11)", NB11,
+               tuple(f"P3.generative retrieval (semantic IDs).{m}@10" for m in ("hr", "ndcg", "mrr"))),)),
+    "new_items": (("next item among the 168 newest films, no retraining (notebook 11)", "HR@10"), tuple(
+        Row(label, NB11, (f"new.{name}.hr@10",)) for label, name in [
+            ("random order", "random"),
+            ("popularity among the new films up to the event", "popularity among new films so far"),
+            ("title similarity to the last film", "title similarity to the last film"),
+            ("generative retrieval over semantic IDs", "generative retrieval (semantic IDs)")])),
     "P4": (("P4 click-through, test AUC (notebook 07)", "base features", "+ BERT title"), tuple(
         Row(label, NB07, (f"P4.{kind}.base.auc", f"P4.{kind}.text.auc")) for label, kind in [
             ("logistic regression", "lr"), ("FM", "fm"), ("AutoInt", "autoint"),

@@ -2,7 +2,8 @@
 
 Protocols (defined in the README): P1 :func:`stratified_split`, P2 :func:`random_split`,
 P3 :func:`leave_last_out`, P5 :func:`cold_start_item_split`; :func:`chronological_split` splits
-each user's history by time. Each returns new frames with the original index kept, so
+each user's history by time; :func:`new_item_split` holds out the newest items and asks for a
+user's first event on one of them. Each returns new frames with the original index kept, so
 ``train.index`` and ``test.index`` are disjoint subsets of the input's index.
 
 Every splitter checks its arguments and its frame before any work starts (with
@@ -22,7 +23,7 @@ from reclib.checks import (ParameterTypeError, check_fraction, check_non_negativ
                            check_positive_int, require_columns)
 from reclib.data.validation import _fail, validate_interactions
 
-__all__ = ["chronological_split", "cold_start_item_split", "leave_last_out", "random_split",
+__all__ = ["chronological_split", "cold_start_item_split", "leave_last_out", "new_item_split", "random_split",
            "stratified_split"]
 
 _SHOW = 5
@@ -222,3 +223,46 @@ def cold_start_item_split(df: pd.DataFrame, test_item_fraction: float = 0.2,
     cold = np.random.default_rng(random_state).choice(items, size=n_test, replace=False)
     in_test = df[item_col].isin(cold).to_numpy()
     return df[~in_test], df[in_test]
+
+
+def new_item_split(df: pd.DataFrame, new_item_fraction: float = 0.1, user_col: str = "user_id",
+                   item_col: str = "item_id", timestamp_col: str = "timestamp",
+                   rating_col: str | None = "rating") -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, np.ndarray]:
+    """Next item when the item is new: ``(train, context, test, new_items)``.
+
+    The items are ordered by their first event (ties by item id) and the last
+    ``round(new_item_fraction * n_items)`` are **new**; the cut is the first event of the first
+    new item. ``train``: every row before the cut (so no new item is in it, and a model fitted on
+    it has never trained on one). ``test``: for each user, the first row at or after the cut whose
+    item is new (ties by item id), kept only if the user has a row before it. ``context``: each
+    test user's rows at or after the cut and before that test row (events on older items the user
+    had meanwhile: with train, the history to score from). ``new_items``: the new items, sorted.
+
+    Timestamps must be numeric and finite; a repeated (user, item) pair is an error. Raises
+    ``ValueError`` when the fraction rounds to no item or to every item, or no user qualifies.
+    """
+    check_fraction(new_item_fraction=new_item_fraction)
+    _check_grouped_frame(df, "new_item_split", user_col, user_col, item_col, rating_col, timestamp_col,
+                         required=(timestamp_col,))
+    times = df[timestamp_col].to_numpy()
+    first = df.groupby(item_col, sort=True)[timestamp_col].min()
+    n_new = int(round(new_item_fraction * len(first)))
+    if n_new == 0 or n_new == len(first):
+        raise ValueError(f"new_item_split: round(new_item_fraction={new_item_fraction!r} * {len(first)} items) "
+                         f"= {n_new} leaves no {'new' if n_new == 0 else 'old'} item")
+    order = np.lexsort((first.index.to_numpy(), first.to_numpy()))
+    new_items = np.sort(first.index.to_numpy()[order[-n_new:]])
+    cut = first.to_numpy()[order[-n_new]]
+    before = times < cut
+    is_new = df[item_col].isin(new_items).to_numpy()
+    users = pd.factorize(df[user_col])[0]
+    rank = _rank_within(users, [times, df[item_col].to_numpy()])
+    # each user's first new-item row: the smallest rank among the user's new-item rows
+    first_new = np.full(users.max() + 1, np.iinfo(np.int64).max)
+    np.minimum.at(first_new, users[is_new], rank[is_new])
+    tested = (first_new >= 1) & (first_new < np.iinfo(np.int64).max)      # a new-item row, not the first row
+    test = tested[users] & (rank == first_new[users])
+    context = tested[users] & ~before & (rank < first_new[users])
+    if not test.any():
+        raise ValueError("new_item_split: no user has an event on a new item after an earlier event")
+    return df[before], df[context], df[test], new_items

@@ -76,6 +76,19 @@ class CodeTrie:
     def n_items(self) -> int:
         return len(self.codes)
 
+    def item_of(self, codes: object) -> np.ndarray:
+        """(n,) the item index of each code tuple (n, depth), or -1 where no item has it (a code
+        out of a level's range included): how to check that a decoded tuple names a real item."""
+        codes = np.asarray(codes, np.int64)
+        if codes.ndim != 2 or codes.shape[1] != self.depth:
+            raise ValueError(f"codes must have shape (n, {self.depth}), got {codes.shape}")
+        node = np.zeros(len(codes), np.int64)
+        for level in range(self.depth):
+            code = codes[:, level]
+            inside = (node >= 0) & (code >= 0) & (code < self.level_sizes[level])
+            node = np.where(inside, self.children[level][np.maximum(node, 0), np.where(inside, code, 0)], -1)
+        return node
+
     def _excluded_counts(self, exclude: sp.csr_matrix | None, b: int) -> list[np.ndarray] | None:
         """Per level (b, n_nodes) how many excluded items lie under each node, or None."""
         if exclude is None:
@@ -139,7 +152,7 @@ class CodeTrie:
         return out
 
     def beam_search(self, logits: Logits, b: int, k: int, beam_width: int,
-                    exclude: sp.spmatrix | None = None) -> tuple[np.ndarray, np.ndarray]:
+                    exclude: sp.spmatrix | None = None, steps: list | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` best items per query by beam search: ``(items (b, k), log_probs (b, k))``,
         best first; -1 and -inf where fewer than ``k`` items are left.
 
@@ -147,7 +160,9 @@ class CodeTrie:
         children, and the ``beam_width`` best (prefix, code) pairs by summed log-probability are
         kept; ties go to the lower beam rank, then the lower code. ``exclude`` (b, n_items)
         sparse: items never to generate (their leaves, and prefixes with nothing else under them,
-        are not allowed). Every returned item is a real row of ``codes``.
+        are not allowed). Every returned item is a real row of ``codes``. ``steps``: a list that,
+        when given, gets one ``(prefixes (b, w, level + 1), log_probs (b, w))`` per level, the
+        beams kept (codes; -1 for an empty beam), to show the search step by step.
         """
         check_positive_int(k=k, beam_width=beam_width)
         if beam_width < k:
@@ -163,7 +178,11 @@ class CodeTrie:
             best = np.argsort(-total, axis=1, kind="stable")[:, :width]
             beam, code = np.divmod(best, self.level_sizes[level])
             scores = total[rows, best]
-            nodes = np.where(np.isfinite(scores), self.children[level][nodes[rows, beam], code], -1)
+            parents = nodes[rows, beam]
+            nodes = np.where(np.isfinite(scores), self.children[level][parents, code], -1)
+            if steps is not None:
+                prefixes = np.concatenate([self.node_codes[level][parents], code[..., None]], axis=-1)
+                steps.append((np.where(np.isfinite(scores)[..., None], prefixes, -1), scores.copy()))
         if nodes.shape[1] < k:
             pad = k - nodes.shape[1]
             nodes = np.pad(nodes, ((0, 0), (0, pad)), constant_values=-1)

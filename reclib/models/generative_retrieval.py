@@ -33,7 +33,7 @@ from keras import layers, ops
 
 from reclib.base import FitContext, user_batches
 from reclib.checks import check_non_negative, check_positive_int, require_columns
-from reclib.data.sequences import last_window
+from reclib.data.sequences import last_window, pad_histories
 from reclib.features.content import ItemFeatures, check_item_features
 from reclib.features.semantic_ids import ResidualQuantizer, semantic_ids
 from reclib.models.code_trie import CodeTrie
@@ -44,9 +44,9 @@ from reclib.models.tasks import MASK_LOGIT, total_loss
 
 __all__ = ["CodeEmbedding", "CodeHead", "GenerativeRetrievalRecommender", "GenerativeSASRec"]
 
-#: the early-stopped epoch of the defaults on P3's validation event of ML-100K
-#: (``python -m experiments.tune_generative``; its numbers: README)
-GENERATIVE_EPOCHS = 20
+#: the early-stopped epoch of the defaults (2 levels x 64 codes, collaborative weight 1) on P3's
+#: validation event of ML-100K (``python -m experiments.tune_generative``; its numbers: README)
+GENERATIVE_EPOCHS = 26
 #: query rows per exhaustive scoring call: (rows x branching prefixes x d) floats at a time
 SCORE_ROWS = 64
 #: singular vectors of the training matrix in ``collaborative_factors``
@@ -216,7 +216,7 @@ class GenerativeRetrievalRecommender(SASRecRecommender):
     The other arguments as :class:`SASRecRecommender`; defaults chosen on validation.
     """
 
-    def __init__(self, n_levels: int = 3, n_codes: int = 64, collaborative_weight: float = 0.0,
+    def __init__(self, n_levels: int = 2, n_codes: int = 64, collaborative_weight: float = 1.0,
                  beam_width: int = 20, max_length: int = 50,
                  embedding_dim: int = 128, n_blocks: int = 2, n_heads: int = 2, dropout: float = 0.2,
                  epochs: int = GENERATIVE_EPOCHS, batch_size: int = 128, learning_rate: float = 5e-3,
@@ -272,6 +272,24 @@ class GenerativeRetrievalRecommender(SASRecRecommender):
             flat = keras.ops.convert_to_numpy(head.logits(level, z.reshape(-1, hidden.shape[1]).astype(np.float32)))
             return flat.reshape(nodes.shape + (-1,))
         return logits
+
+    def greedy_codes(self, histories: list, constrained: bool = True) -> np.ndarray:
+        """(len(histories), depth) the code tuple greedy decoding spells after each history (raw
+        item ids, oldest first): the best code at every level, among the trie's children of the
+        prefix (``constrained``) or among all of the level's codes. Unconstrained, the tuple may
+        name no item (``trie_.item_of`` gives -1): why decoding is constrained."""
+        self._check_fitted()
+        hidden = self.encode(pad_histories([self.codes(h) for h in histories], self.max_length))
+        if constrained:
+            items, _ = self.trie_.beam_search(self.decoder_logits(hidden), len(hidden), 1, 1)
+            return self.semantic_ids_[items[:, 0]]
+        head, z = self.keras_model_.head, hidden
+        codes = np.zeros((len(hidden), self.trie_.depth), np.int64)
+        for level in range(self.trie_.depth):
+            codes[:, level] = np.argmax(keras.ops.convert_to_numpy(head.logits(level, z)), axis=1)
+            if level + 1 < self.trie_.depth:
+                z = z + keras.ops.convert_to_numpy(head.prefix_tables[level](codes[:, level]))
+        return codes
 
     def score_windows(self, windows: np.ndarray) -> np.ndarray:
         """(b, n_items) float32 log-probability of every item after each window (b, max_length)."""

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from reclib.data import (NegativeSampler, build_click_dataset, chronological_split, click_split,
-                         cold_start_item_split, drop_duplicate_interactions, leave_last_out,
+                         cold_start_item_split, drop_duplicate_interactions, leave_last_out, new_item_split,
                          random_split, sample_negatives, stratified_split)
 
 
@@ -132,3 +132,36 @@ def test_deduplicated_frame_splits_without_leak(tiny_ratings):
     train, test = stratified_split(drop_duplicate_interactions(leaky), 0.5)
     train_pairs, test_pairs = (set(zip(p["user_id"], p["item_id"])) for p in (train, test))
     assert not train_pairs & test_pairs and len(train) + len(test) == len(tiny_ratings)
+
+
+def test_new_item_split_worked_example():
+    """Items by first event: a (t=1), b (2), c (5), d (6); the newest half are c and d, the cut is
+    t=5. User 1: a, b, then c: tested on c from a, b. User 2: b, then a at the cut, then d: tested
+    on d, a is its context. User 3's only row is new (no history): not tested. User 4 never meets
+    a new item."""
+    df = pd.DataFrame({"user_id": [1, 1, 1, 2, 2, 2, 3, 4, 4],
+                       "item_id": ["a", "b", "c", "b", "a", "d", "c", "a", "b"],
+                       "timestamp": [1, 2, 5, 3, 5, 7, 6, 8, 9]})
+    train, context, test, new = new_item_split(df, new_item_fraction=0.5, rating_col=None)
+    assert new.tolist() == ["c", "d"]
+    assert train.index.tolist() == [0, 1, 3]                      # every row before t=5
+    assert test[["user_id", "item_id"]].values.tolist() == [[1, "c"], [2, "d"]]
+    assert context.index.tolist() == [4]
+    # row order does not matter
+    shuffled = new_item_split(df.sample(frac=1.0, random_state=0), 0.5, rating_col=None)
+    assert sorted(shuffled[2].index) == sorted(test.index) and sorted(shuffled[1].index) == [4]
+
+
+def test_new_item_split_on_movielens(movielens):
+    train, context, test, new = new_item_split(movielens.ratings)
+    assert len(new) == round(0.1 * 1682) and not train["item_id"].isin(new).any()
+    assert test["item_id"].isin(new).all() and test["user_id"].is_unique
+    assert (len(train), len(context), len(test)) == (62_287, 6_217, 238)
+    last_context = context.groupby("user_id")["timestamp"].max()
+    assert (last_context <= test.set_index("user_id")["timestamp"].reindex(last_context.index)).all()
+
+
+@pytest.mark.parametrize("fraction", [0.0001, 0.9999])
+def test_new_item_split_needs_new_and_old_items(tiny_ratings, fraction):
+    with pytest.raises(ValueError, match="new_item_fraction"):
+        new_item_split(tiny_ratings, fraction)

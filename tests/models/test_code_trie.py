@@ -117,3 +117,20 @@ def test_non_finite_logits_raise():
     trie = CodeTrie(CODES)
     with pytest.raises(FloatingPointError, match="NaN or inf"):
         trie.log_probs(lambda level, nodes: np.full(nodes.shape + (trie.level_sizes[level],), np.nan), 1)
+
+
+def test_item_of_finds_real_tuples_only():
+    trie = CodeTrie(CODES)
+    np.testing.assert_array_equal(trie.item_of([[2, 3], [0, 1], [1, 1], [3, 0], [0, 9]]), [3, 1, -1, -1, -1])
+
+
+def test_steps_show_the_beams_kept_at_each_level():
+    trie = CodeTrie(CODES)
+    steps = []
+    zeros = lambda level, nodes: np.zeros(nodes.shape + (trie.level_sizes[level],))   # noqa: E731
+    trie.beam_search(zeros, 1, 2, 2, steps=steps)
+    (first, first_scores), (second, second_scores) = steps
+    np.testing.assert_array_equal(first[0], [[0], [1]])                 # codes 0 and 1 kept (ties: lower code)
+    np.testing.assert_allclose(np.exp(first_scores[0]), [1 / 3, 1 / 3])
+    np.testing.assert_array_equal(second[0], [[1, 0], [0, 0]])         # (1,0): 1/3 beats (0,0): 1/6
+    np.testing.assert_allclose(np.exp(second_scores[0]), [1 / 3, 1 / 6])

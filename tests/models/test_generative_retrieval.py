@@ -11,18 +11,9 @@ import pytest
 
 from reclib.features.content import ItemFeatures
 from reclib.models.generative_retrieval import GenerativeRetrievalRecommender, GenerativeSASRec, collaborative_factors
+from test_sequential import _cyclic  # users walking the cycle i0 -> i1 -> ... -> i11 -> i0
 
 N_ITEMS = 12
-
-
-def _cyclic(n_users=60, length=15, seed=0, n_items=N_ITEMS):
-    """Users walking the cycle i0 -> i1 -> ... -> i11 -> i0 from random starts."""
-    rng = np.random.default_rng(seed)
-    rows = []
-    for u in range(n_users):
-        start = int(rng.integers(n_items))
-        rows += [(u, f"i{(start + t) % n_items}", t) for t in range(length)]
-    return pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"])
 
 
 def _features(n_items=N_ITEMS, extra=()):
@@ -145,3 +136,14 @@ def test_keras_model_round_trips_through_its_config():
     again = GenerativeSASRec.from_config(model.get_config())
     np.testing.assert_array_equal(again.item_codes, codes)
     assert again.level_sizes.tolist() == [2, 2, 2]
+
+
+def test_greedy_decoding_constrained_names_items_unconstrained_may_not(fitted):
+    data, model = fitted
+    histories = data.sort_values(["user_id", "timestamp"]).groupby("user_id")["item_id"].apply(list).tolist()
+    constrained = model.greedy_codes(histories)
+    assert (model.trie_.item_of(constrained) >= 0).all()
+    top = model.recommend(data["user_id"].unique(), k=1, exclude_seen=False)
+    np.testing.assert_array_equal(model.item_ids_[model.trie_.item_of(constrained)], top["item_id"])
+    free = model.greedy_codes(histories, constrained=False)
+    assert free.shape == constrained.shape and (free >= 0).all()
