@@ -96,8 +96,8 @@ class CodeTrie:
         if exclude.shape != (b, self.n_items):
             raise ValueError(f"exclude must have shape ({b}, {self.n_items}), got {exclude.shape}")
         flags = sp.csr_matrix(exclude, dtype=np.float64, copy=True)
+        flags.sum_duplicates()                                 # first: a repeated entry is one item
         flags.data[:] = 1.0
-        flags.sum_duplicates()
         out = []
         for nodes in self.node_of_item:
             member = sp.csr_matrix((np.ones(self.n_items), (np.arange(self.n_items), nodes)),
@@ -171,8 +171,10 @@ class CodeTrie:
         nodes, scores = np.zeros((b, 1), np.int64), np.zeros((b, 1))
         rows = np.arange(b)[:, None]
         for level in range(self.depth):
-            allowed = self._allowed(level, nodes, excluded)
-            step = self._log_softmax(logits(level, np.maximum(nodes, 0)), allowed)
+            # the model's distribution (a softmax over the trie's children); excluded children
+            # are then masked, not renormalised away, so the scores are log p(item) as in log_probs
+            step = self._log_softmax(logits(level, np.maximum(nodes, 0)), self._allowed(level, nodes, None))
+            step = np.where(self._allowed(level, nodes, excluded), step, -np.inf)
             total = (scores[..., None] + step).reshape(b, -1)          # (b, m * level_size)
             width = min(beam_width if level + 1 < self.depth else k, total.shape[1])
             best = np.argsort(-total, axis=1, kind="stable")[:, :width]

@@ -134,3 +134,22 @@ def test_steps_show_the_beams_kept_at_each_level():
     np.testing.assert_allclose(np.exp(first_scores[0]), [1 / 3, 1 / 3])
     np.testing.assert_array_equal(second[0], [[1, 0], [0, 0]])         # (1,0): 1/3 beats (0,0): 1/6
     np.testing.assert_allclose(np.exp(second_scores[0]), [1 / 3, 1 / 6])
+
+
+def test_wide_beam_with_exclusions_ranks_by_the_models_probabilities():
+    """Excluded items are masked, not renormalised away: a beam holding every prefix returns the
+    top of log_probs with the excluded items removed, with the same scores."""
+    rng = np.random.default_rng(5)
+    codes = np.unique(rng.integers(0, 4, size=(120, 3)), axis=0)
+    trie = CodeTrie(codes)
+    logits = _random_logits(2, trie.level_sizes)
+    exclude = sp.random(3, len(codes), density=0.4, random_state=3, format="csr")
+    items, scores = trie.beam_search(logits, 3, 5, beam_width=len(codes), exclude=exclude)
+    expected, expected_scores = top_k(trie.log_probs(logits, 3), 5, exclude)
+    np.testing.assert_array_equal(items, expected)
+    np.testing.assert_allclose(scores, expected_scores, rtol=1e-9)
+    # a repeated entry excludes one item, not its siblings
+    twice = sp.csr_matrix((np.ones(2), ([0, 0], [0, 0])), shape=(1, len(codes)))
+    once = sp.csr_matrix((np.ones(1), ([0], [0])), shape=(1, len(codes)))
+    np.testing.assert_array_equal(trie.beam_search(logits, 1, 5, 5, exclude=twice)[0],
+                                  trie.beam_search(logits, 1, 5, 5, exclude=once)[0])
