@@ -238,12 +238,8 @@ class Recommender:
         entries with a non-finite score (nothing left to recommend) are dropped."""
         keep = np.isfinite(item_scores)
         rows = np.nonzero(keep)
-        return pd.DataFrame({
-            self.user_col: user_ids[rows[0]],
-            self.item_col: self.item_ids_[items[keep]],
-            "score": item_scores[keep],
-            "rank": rows[1] + 1,
-        })
+        return pd.DataFrame({self.user_col: user_ids[rows[0]], self.item_col: self.item_ids_[items[keep]],
+                             "score": item_scores[keep], "rank": rows[1] + 1})
 
     def predict(self, user_ids: object, item_ids: object) -> np.ndarray:
         """One score per (user, item) pair; unknown items raise ``ValueError`` naming them."""
