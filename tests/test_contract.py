@@ -17,8 +17,9 @@ from reclib.cf import (BPR, EASE, BaselinePredictor, BiasedMF, ImplicitALS, Item
                        MostPopular, NeighborhoodCF, RP3beta)
 from reclib.features import ContentRecommender, FeatureToFactorRecommender, HybridRecommender
 from reclib.features.content import ItemFeatures
+from reclib.models.reranker import ShortlistRecommender
 from reclib.models import (NCF, GenerativeRetrievalRecommender, ItemGPT2Recommender, RecurrentRecommender, SASRecRecommender,
-                           SequentialRecommender, TextTowerRecommender, TwoTowerRecommender)
+                           SequentialRecommender, ShortlistReranker, TextTowerRecommender, TwoTowerRecommender)
 from reclib.testing import check_recommender
 
 N_USERS, N_ITEMS = 60, 40
@@ -49,6 +50,7 @@ FACTORIES = {
     ItemGPT2Recommender: lambda: ItemGPT2Recommender(max_length=8, embedding_dim=8, n_layers=1, epochs=1),
     GenerativeRetrievalRecommender: lambda: GenerativeRetrievalRecommender(n_levels=2, n_codes=4, max_length=8,
                                                                            embedding_dim=8, n_blocks=1, epochs=1),
+    ShortlistReranker: lambda: ShortlistReranker(EASE(reg=10.0), n_candidates=10, hidden=4, epochs=2),
     TextTowerRecommender: lambda: TextTowerRecommender(trainable_layers=1, embedding_dim=4, epochs=1,
                                                        batch_size=256, max_length=8),
 }
@@ -56,7 +58,7 @@ FACTORIES = {
 FIT_DATA = {TwoTowerRecommender: {"item_features": FEATURES}, ContentRecommender: {"item_features": FEATURES},
             HybridRecommender: {"item_features": FEATURES},
             FeatureToFactorRecommender: {"item_features": FEATURES},
-            GenerativeRetrievalRecommender: {"item_features": FEATURES},
+            GenerativeRetrievalRecommender: {"item_features": FEATURES}, ShortlistReranker: {"item_features": FEATURES},
             TextTowerRecommender: {"item_features": ItemFeatures(ITEMS, texts=[f"film number {i}" for i in ITEMS])}}
 
 
@@ -118,7 +120,7 @@ def test_content_models_need_vectors_at_fit(cls, frame):
 def test_every_recommender_is_in_the_contract():
     concrete = {c for c in _subclasses(Recommender)
                 if c.__module__.startswith("reclib.") and ("_fit" in vars(c) or "_score" in vars(c))}
-    abstract = {SequentialRecommender}          # a base: its subclasses supply the encoder
+    abstract = {SequentialRecommender, ShortlistRecommender}    # bases: their subclasses supply the encoder, the reranker
     missing = sorted(c.__name__ for c in concrete - abstract if c not in FACTORIES)
     assert not missing, f"add these recommenders to FACTORIES: {missing}"
 

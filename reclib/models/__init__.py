@@ -12,14 +12,18 @@ from reclib.models.layers import (CrossLayer, FieldAttention, FMInteraction, Mas
 from reclib.models.mlp import fit_binary_classifier, mlp_classifier
 from reclib.models.ncf import NeuMF, PairwiseScorer
 from reclib.models.recommenders import NCF, KerasRecommender, TwoTowerRecommender
+from reclib.models.reranker import (ShortlistRecommender, ShortlistReranker, ShortlistScorer, random_order_ndcg,
+                                     shortlist_ndcg)
 from reclib.models.retrieval import TwoTower, in_batch_logits
 from reclib.models.sequence_encoders import RecurrentEncoder, SASRec, recurrent_step
 from reclib.models.sequential import RecurrentRecommender, SASRecRecommender, SequentialRecommender
-from reclib.models.tasks import NextItemTask, PairwiseTask, PointwiseTask, RetrievalTask
+from reclib.models.tasks import NextItemTask, PairwiseTask, PointwiseTask, RetrievalTask, ShortlistTask
 from reclib.models.text_tower import TextTowerRecommender
 
 __all__ = ["NCF", "Categorical", "CodeTrie", "CrossLayer", "FMInteraction", "FeatureSpace", "FieldAttention", "GenerativeRetrievalRecommender", "GenerativeSASRec",
            "ItemGPT2Recommender", "KerasRecommender", "MaskedMeanPooling", "MultiCategorical", "NeuMF", "NextItemTask", "Numeric",
            "PairwiseScorer", "PairwiseTask", "PointwiseTask", "RecurrentEncoder", "RecurrentRecommender",
-           "RetrievalTask", "SASRec", "SASRecRecommender", "SequentialRecommender", "StackFields", "TextTowerRecommender", "TwoTower", "TwoTowerRecommender", "Vector", "build_ctr_model", "field_embedding", "field_vectors",
-           "fit_binary_classifier", "keras_input", "keras_inputs", "space_embeddings", "fm_interaction", "in_batch_logits", "mlp_classifier", "recurrent_step"]
+           "RetrievalTask", "SASRec", "SASRecRecommender", "SequentialRecommender", "ShortlistRecommender", "ShortlistReranker", "ShortlistScorer",
+           "ShortlistTask", "StackFields", "TextTowerRecommender", "TwoTower", "TwoTowerRecommender", "Vector", "build_ctr_model", "field_embedding", "field_vectors",
+           "fit_binary_classifier", "keras_input", "keras_inputs", "space_embeddings", "fm_interaction", "in_batch_logits", "mlp_classifier", "random_order_ndcg", "recurrent_step",
+           "shortlist_ndcg"]

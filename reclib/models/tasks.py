@@ -14,6 +14,7 @@ are data, labels. One task serves any tower: as in TensorFlow Recommenders, the 
 - :class:`PointwiseTask`: binary cross-entropy on logits (also, as ``compiled_loss()``, the loss the
   CTR models of :mod:`reclib.models.interaction` compile).
 - :class:`PairwiseTask`: BPR, :math:`-\log\sigma(s_{ui} - s_{uj})`.
+- :class:`ShortlistTask`: softmax over each shortlist of candidates (a reranker's listwise loss).
 - :class:`NextItemTask`: softmax over the whole catalogue, or sampled softmax with ``n_sampled``
   uniform or log-uniform negatives and the log-Q correction.
 
@@ -31,7 +32,7 @@ from keras import ops
 
 from reclib.checks import ParameterTypeError, check_choice, check_positive, check_positive_int
 
-__all__ = ["NextItemTask", "PairwiseTask", "PointwiseTask", "RetrievalTask", "in_batch_logits",
+__all__ = ["NextItemTask", "PairwiseTask", "PointwiseTask", "RetrievalTask", "ShortlistTask", "in_batch_logits",
            "total_loss"]
 
 MASK_LOGIT = -1e9          # logit of a masked column (accidental hit): softmax weight exactly 0
@@ -217,6 +218,22 @@ class PairwiseTask(_Task):
     def loss(self, positive_scores, negative_scores, sample_weight=None):
         difference = positive_scores - negative_scores
         return _binary_cross_entropy(ops.ones_like(difference), difference, sample_weight)
+
+
+@keras.saving.register_keras_serializable(package="reclib")
+class ShortlistTask(_Task):
+    r"""Listwise softmax over shortlists: the mean over lists of
+    :math:`-\log \frac{e^{s_{t}}}{\sum_{j \le n} e^{s_j}}`, ``loss(targets (b,) int positions in
+    [0, n), scores (b, n), sample_weight)``: the position of the true next item in each list of n
+    candidates (what a reranker learns: :mod:`reclib.models.reranker`)."""
+
+    def loss(self, targets, scores, sample_weight=None):
+        scores = ops.cast(scores, "float32")
+        self._update_metrics(targets, scores, sample_weight)
+        per_list = keras.losses.sparse_categorical_crossentropy(targets, scores, from_logits=True)
+        if sample_weight is None:
+            return ops.mean(per_list)
+        return ops.sum(per_list * sample_weight) / ops.sum(sample_weight)
 
 
 @keras.saving.register_keras_serializable(package="reclib")
