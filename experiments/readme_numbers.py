@@ -97,6 +97,11 @@ TABLES: dict[str, tuple[tuple[str, ...], tuple[Row, ...]]] = {
             ("popularity among the new films up to the event", "popularity among new films so far"),
             ("title similarity to the last film", "title similarity to the last film"),
             ("generative retrieval over semantic IDs", "generative retrieval (semantic IDs)")])),
+    "rerank": (("P3 next item, EASE's top 50 (notebook 11)", "NDCG@10"), tuple(
+        Row(label, NB11, (f"rerank.EASE.{name}",)) for label, name in [
+            ("a random order of the shortlist", "random order of the shortlist"),
+            ("EASE's own order", "retriever's order"),
+            ("reranked by the head over MiniLM title states", "reranked")])),
     "P4": (("P4 click-through, test AUC (notebook 07)", "base features", "+ BERT title"), tuple(
         Row(label, NB07, (f"P4.{kind}.base.auc", f"P4.{kind}.text.auc")) for label, kind in [
             ("logistic regression", "lr"), ("FM", "fm"), ("AutoInt", "autoint"),

@@ -5,6 +5,9 @@ added to FACTORIES."""
 
 from __future__ import annotations
 
+import functools
+import tempfile
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -17,9 +20,9 @@ from reclib.cf import (BPR, EASE, BaselinePredictor, BiasedMF, ImplicitALS, Item
                        MostPopular, NeighborhoodCF, RP3beta)
 from reclib.features import ContentRecommender, FeatureToFactorRecommender, HybridRecommender
 from reclib.features.content import ItemFeatures
-from reclib.models.reranker import ShortlistRecommender
-from reclib.models import (NCF, GenerativeRetrievalRecommender, ItemGPT2Recommender, RecurrentRecommender, SASRecRecommender,
-                           SequentialRecommender, ShortlistReranker, TextTowerRecommender, TwoTowerRecommender)
+from reclib.models import (NCF, CausalLMReranker, GenerativeRetrievalRecommender, ItemGPT2Recommender,
+                           RecurrentRecommender, SASRecRecommender, SequentialRecommender, ShortlistRecommender,
+                           ShortlistReranker, TextTowerRecommender, TwoTowerRecommender, save_tiny_causal_lm)
 from reclib.testing import check_recommender
 
 N_USERS, N_ITEMS = 60, 40
@@ -51,6 +54,7 @@ FACTORIES = {
     GenerativeRetrievalRecommender: lambda: GenerativeRetrievalRecommender(n_levels=2, n_codes=4, max_length=8,
                                                                            embedding_dim=8, n_blocks=1, epochs=1),
     ShortlistReranker: lambda: ShortlistReranker(EASE(reg=10.0), n_candidates=10, hidden=4, epochs=2),
+    CausalLMReranker: lambda: CausalLMReranker(EASE(reg=10.0), model=str(_tiny_lm()), n_candidates=5, device="cpu"),
     TextTowerRecommender: lambda: TextTowerRecommender(trainable_layers=1, embedding_dim=4, epochs=1,
                                                        batch_size=256, max_length=8),
 }
@@ -59,7 +63,14 @@ FIT_DATA = {TwoTowerRecommender: {"item_features": FEATURES}, ContentRecommender
             HybridRecommender: {"item_features": FEATURES},
             FeatureToFactorRecommender: {"item_features": FEATURES},
             GenerativeRetrievalRecommender: {"item_features": FEATURES}, ShortlistReranker: {"item_features": FEATURES},
+            CausalLMReranker: {"item_features": ItemFeatures(ITEMS, texts=[f"film number {i}" for i in ITEMS])},
             TextTowerRecommender: {"item_features": ItemFeatures(ITEMS, texts=[f"film number {i}" for i in ITEMS])}}
+
+
+@functools.cache
+def _tiny_lm():
+    """A tiny random GPT-2 in a temporary folder (a stand-in for a hub model: nothing is downloaded)."""
+    return save_tiny_causal_lm(tempfile.mkdtemp(prefix="reclib-tiny-lm-"))
 
 
 def _subclasses(cls: type) -> set[type]:

@@ -6,6 +6,7 @@ from reclib.models.code_trie import CodeTrie
 from reclib.models.feature_inputs import field_embedding, keras_input, keras_inputs, space_embeddings
 from reclib.models.generative_retrieval import GenerativeRetrievalRecommender, GenerativeSASRec
 from reclib.models.item_lm import ItemGPT2Recommender
+from reclib.models.lm_reranker import CausalLMReranker, save_tiny_causal_lm
 from reclib.models.interaction import build_ctr_model, field_vectors
 from reclib.models.layers import (CrossLayer, FieldAttention, FMInteraction, MaskedMeanPooling, StackFields,
                                  fm_interaction)
@@ -20,10 +21,10 @@ from reclib.models.sequential import RecurrentRecommender, SASRecRecommender, Se
 from reclib.models.tasks import NextItemTask, PairwiseTask, PointwiseTask, RetrievalTask, ShortlistTask
 from reclib.models.text_tower import TextTowerRecommender
 
-__all__ = ["NCF", "Categorical", "CodeTrie", "CrossLayer", "FMInteraction", "FeatureSpace", "FieldAttention", "GenerativeRetrievalRecommender", "GenerativeSASRec",
+__all__ = ["NCF", "CausalLMReranker", "Categorical", "CodeTrie", "CrossLayer", "FMInteraction", "FeatureSpace", "FieldAttention", "GenerativeRetrievalRecommender", "GenerativeSASRec",
            "ItemGPT2Recommender", "KerasRecommender", "MaskedMeanPooling", "MultiCategorical", "NeuMF", "NextItemTask", "Numeric",
            "PairwiseScorer", "PairwiseTask", "PointwiseTask", "RecurrentEncoder", "RecurrentRecommender",
            "RetrievalTask", "SASRec", "SASRecRecommender", "SequentialRecommender", "ShortlistRecommender", "ShortlistReranker", "ShortlistScorer",
            "ShortlistTask", "StackFields", "TextTowerRecommender", "TwoTower", "TwoTowerRecommender", "Vector", "build_ctr_model", "field_embedding", "field_vectors",
            "fit_binary_classifier", "keras_input", "keras_inputs", "space_embeddings", "fm_interaction", "in_batch_logits", "mlp_classifier", "random_order_ndcg", "recurrent_step",
-           "shortlist_ndcg"]
+           "save_tiny_causal_lm", "shortlist_ndcg"]
