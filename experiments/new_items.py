@@ -47,11 +47,13 @@ def main(argv: list[str] | None = None) -> int:
     features = ItemFeatures(films["item_id"].to_numpy(), vectors=vectors)
     train, context, test, new = new_item_split(ml.ratings)
     histories = user_histories(pd.concat([train, context]), test["user_id"])
-    catalogue = features.item_ids
-    last = pd.Index(catalogue).get_indexer([h[-1] for h in histories])
-
     generative = GenerativeRetrievalRecommender().fit(train, item_features=features)
     sasrec = SASRecRecommender().fit(train, item_features=features)
+    catalogue = generative.item_ids_             # every score column below follows this order
+    if not np.array_equal(sasrec.item_ids_, catalogue):
+        raise RuntimeError("the two models order their catalogues differently")
+    vectors = vectors[pd.Index(features.item_ids).get_indexer(catalogue)]
+    last = pd.Index(catalogue).get_indexer([h[-1] for h in histories])
     scores = {
         "generative retrieval (semantic IDs)": generative.score_histories(histories),
         "SASRec (item ids)": sasrec.score_histories(histories),

@@ -45,15 +45,19 @@ def popularity_before(events: pd.DataFrame, items: Sequence[object], times: obje
     """(len(times), len(items)) float: the number of rows of ``events`` on each item with a
     timestamp strictly before each time."""
     require_columns(events, item_col, timestamp_col)
-    times = check_finite_array("times", times).ravel()
+    times = check_finite_array("times", times).ravel().astype(np.float64)
     column = pd.Index(items).get_indexer(events[item_col])
     on_items = column >= 0
-    order = np.argsort(events[timestamp_col].to_numpy()[on_items], kind="stable")
-    event_times = events[timestamp_col].to_numpy()[on_items][order]
-    counts = np.zeros((len(event_times) + 1, len(items)))
-    counts[np.arange(1, len(event_times) + 1), column[on_items][order]] = 1.0
-    counts = np.cumsum(counts, axis=0)                       # row p: counts over the first p events
-    return counts[np.searchsorted(event_times, times, side="left")]
+    event_times = check_finite_array(timestamp_col, events[timestamp_col].to_numpy()[on_items]).astype(np.float64)
+    known = np.concatenate([event_times, times])
+    origin = known.min() if len(known) else 0.0
+    span = (known.max() - origin + 1.0) if len(known) else 1.0
+    # one sorted key per event, item-major: an item's events before t are those whose keys lie
+    # between the item's first key and item * span + (t - origin), open at t
+    keys = np.sort(column[on_items] * span + (event_times - origin))
+    first = np.searchsorted(keys, np.arange(len(items)) * span, side="left")
+    query = np.arange(len(items))[None, :] * span + (times[:, None] - origin)
+    return (np.searchsorted(keys, query, side="left") - first[None, :]).astype(np.float64)
 
 
 def last_item_similarity(vectors: object, last_items: object) -> np.ndarray:

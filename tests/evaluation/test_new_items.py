@@ -21,6 +21,15 @@ def test_popularity_counts_only_earlier_events():
     np.testing.assert_array_equal(counts, [[0, 0], [1, 1], [3, 1]])      # strictly before; z ignored
 
 
+def test_popularity_equals_counting_event_by_event():
+    rng = np.random.default_rng(0)
+    events = pd.DataFrame({"item_id": rng.integers(0, 7, 300), "timestamp": rng.integers(0, 50, 300) * 0.5})
+    times = rng.uniform(-1, 30, 20)
+    brute = np.array([[((events["item_id"] == item) & (events["timestamp"] < t)).sum() for item in range(6)]
+                      for t in times])
+    np.testing.assert_array_equal(popularity_before(events, list(range(6)), times), brute)
+
+
 def test_last_item_similarity_is_cosine():
     vectors = np.array([[1.0, 0.0], [0.0, 2.0], [3.0, 3.0]])
     sim = last_item_similarity(vectors, [2])

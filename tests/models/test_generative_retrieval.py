@@ -138,6 +138,26 @@ def test_keras_model_round_trips_through_its_config():
     assert again.level_sizes.tolist() == [2, 2, 2]
 
 
+def test_a_saved_keras_model_computes_the_same_outputs(fitted, tmp_path):
+    """The fitted encoder and decoder through Keras' own .keras format (what a .reclib file holds):
+    the same hidden states and the same per-level logits."""
+    data, model = fitted
+    path = tmp_path / "generative.keras"
+    model.keras_model_.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    window = np.tile(np.arange(1, 9), (3, 1))
+    expected = keras.ops.convert_to_numpy(model.keras_model_(window))
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(window)), expected, rtol=1e-6, atol=1e-6)
+    z = expected.reshape(-1, expected.shape[-1])[:5]
+    codes = model.trie_.node_codes[1]
+    assert loaded.head.level_sizes == model.keras_model_.head.level_sizes
+    for level in range(model.trie_.depth):
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded.head.logits(level, z)),
+                                   keras.ops.convert_to_numpy(model.keras_model_.head.logits(level, z)), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded.head.prefix(1, codes)),
+                               keras.ops.convert_to_numpy(model.keras_model_.head.prefix(1, codes)))
+
+
 def test_greedy_decoding_constrained_names_items_unconstrained_may_not(fitted):
     data, model = fitted
     histories = data.sort_values(["user_id", "timestamp"]).groupby("user_id")["item_id"].apply(list).tolist()
