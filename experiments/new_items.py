@@ -12,6 +12,10 @@ popularity among the new films up to the event (the whole log, nothing later) an
 similarity to the history's last film; random order over 168 films gives HR@10 = 10/168. Each
 value carries a 95 % bootstrap interval over test users, and the generative model's paired
 differences to both baselines.
+
+``--validation`` runs the same recipe inside the test split's training part (the events before
+its cut: no test-time new film in it), to study the model without touching the test;
+``--collaborative-weight`` and ``--skip-sasrec`` vary the generative model and skip SASRec.
 """
 
 from __future__ import annotations
@@ -39,27 +43,34 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m experiments.new_items", description=__doc__)
     parser.add_argument("--output", type=Path, default=Path("build/new_items.json"))
+    parser.add_argument("--validation", action="store_true", help="split the test split's training part again")
+    parser.add_argument("--collaborative-weight", type=float, default=None,
+                        help="the generative model's collaborative_weight (default: its own)")
+    parser.add_argument("--skip-sasrec", action="store_true")
     args = parser.parse_args(argv)
 
     ml = load_movielens("100k")
     films = ml.items.sort_values("item_id")
     vectors = np.asarray(TextEncoder(show_progress=False).encode(item_text(films).tolist()))
     features = ItemFeatures(films["item_id"].to_numpy(), vectors=vectors)
-    train, context, test, new = new_item_split(ml.ratings)
+    ratings = new_item_split(ml.ratings)[0] if args.validation else ml.ratings
+    train, context, test, new = new_item_split(ratings)
     histories = user_histories(pd.concat([train, context]), test["user_id"])
-    generative = GenerativeRetrievalRecommender().fit(train, item_features=features)
-    sasrec = SASRecRecommender().fit(train, item_features=features)
+    weight = {} if args.collaborative_weight is None else {"collaborative_weight": args.collaborative_weight}
+    generative = GenerativeRetrievalRecommender(**weight).fit(train, item_features=features)
+    sasrec = None if args.skip_sasrec else SASRecRecommender().fit(train, item_features=features)
     catalogue = generative.item_ids_             # every score column below follows this order
-    if not np.array_equal(sasrec.item_ids_, catalogue):
+    if sasrec is not None and not np.array_equal(sasrec.item_ids_, catalogue):
         raise RuntimeError("the two models order their catalogues differently")
     vectors = vectors[pd.Index(features.item_ids).get_indexer(catalogue)]
     last = pd.Index(catalogue).get_indexer([h[-1] for h in histories])
     scores = {
         "generative retrieval (semantic IDs)": generative.score_histories(histories),
-        "SASRec (item ids)": sasrec.score_histories(histories),
-        "popularity among new films so far": popularity_before(ml.ratings, catalogue, test["timestamp"]),
+        "popularity among new films so far": popularity_before(ratings, catalogue, test["timestamp"]),
         "title similarity to the last film": last_item_similarity(vectors, last),
     }
+    if sasrec is not None:
+        scores["SASRec (item ids)"] = sasrec.score_histories(histories)
     per_user = {name: evaluate_new_items(s, test["item_id"], catalogue, new,
                                          user_ids=test["user_id"].to_numpy()).per_user
                 for name, s in scores.items()}
@@ -73,7 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     ours = per_user["generative retrieval (semantic IDs)"]["hit_rate"]
     differences = {name: paired_difference(ours, per_user[name]["hit_rate"])
                    for name in list(scores)[1:]}
-    result = {"split": {"train": len(train), "context": len(context), "test_events": len(test),
+    result = {"command": " ".join(["python -m experiments.new_items", *(argv if argv is not None else sys.argv[1:])]),
+              "generative_params": {"collaborative_weight": generative.collaborative_weight},
+              "split": {"train": len(train), "context": len(context), "test_events": len(test),
                         "new_films": len(new)},
               "random_hr10": 10 / len(new), "table": table.round(4).to_dict(orient="records"),
               "hr10_difference_generative_minus": differences}

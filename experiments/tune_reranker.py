@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     from reclib.features import ItemFeatures, TextEncoder, item_text
     from reclib.io import atomic_write_bytes
     from reclib.models import SASRecRecommender
-    from reclib.models.reranker import ShortlistReranker, random_order_ndcg
+    from reclib.models import ShortlistReranker, random_order_ndcg
 
     parser = argparse.ArgumentParser(prog="python -m experiments.tune_reranker", description=__doc__)
     parser.add_argument("--output", type=Path, default=Path("build/tuning/reranker.json"))

@@ -13,8 +13,8 @@ from reclib.models.layers import (CrossLayer, FieldAttention, FMInteraction, Mas
 from reclib.models.mlp import fit_binary_classifier, mlp_classifier
 from reclib.models.ncf import NeuMF, PairwiseScorer
 from reclib.models.recommenders import NCF, KerasRecommender, TwoTowerRecommender
-from reclib.models.reranker import (ShortlistRecommender, ShortlistReranker, ShortlistScorer, random_order_ndcg,
-                                     shortlist_ndcg)
+from reclib.models.reranker import ShortlistReranker, ShortlistScorer
+from reclib.models.shortlist import ShortlistRecommender, random_order_ndcg, shortlist_ndcg
 from reclib.models.retrieval import TwoTower, in_batch_logits
 from reclib.models.sequence_encoders import RecurrentEncoder, SASRec, recurrent_step
 from reclib.models.sequential import RecurrentRecommender, SASRecRecommender, SequentialRecommender

@@ -15,10 +15,12 @@ holds the language model's weights and the token arrays only). Joining separatel
 pieces can differ from tokenising the joined text at the seams; each title is tokenised with a
 leading space, as it would appear mid-sentence.
 
-Zero-shot, chat models of 7-13 B parameters rank 20 candidates about as well as a random order
-(Hou et al., ECIR 2024), which is why the kit's default reranker is the trained
+Zero-shot ranking by language models is sensitive to the prompt and to the order of the
+candidates, and well below trained recommenders (Hou et al., ECIR 2024, who rank by generating a
+list rather than by likelihood), which is why the kit's default reranker is the trained
 :class:`~reclib.models.reranker.ShortlistReranker`; this class keeps the real path to a large
-model callable with the same interface. Its tests run a tiny randomly initialised model
+model callable with the same interface. The prompt is run again for every candidate (no cache of
+its keys and values is shared): simple, and n times the cost of a cached prompt. Its tests run a tiny randomly initialised model
 (:func:`save_tiny_causal_lm`); nothing is downloaded at test time.
 """
 
@@ -33,7 +35,7 @@ import pandas as pd
 
 from reclib.base import FitContext, Recommender, user_batches
 from reclib.checks import ParameterTypeError, check_positive_int
-from reclib.models.reranker import ShortlistRecommender
+from reclib.models.shortlist import ShortlistRecommender
 from reclib.models.torch_device import check_device, cpu_state, resolve_device, restore_state
 
 __all__ = ["CausalLMReranker", "save_tiny_causal_lm"]
@@ -50,7 +52,7 @@ class CausalLMReranker(ShortlistRecommender):
 
     Parameters
     ----------
-    retriever, share_features: as :class:`~reclib.models.reranker.ShortlistRecommender`.
+    retriever, share_features: as :class:`~reclib.models.shortlist.ShortlistRecommender`.
     model: a hub name or a local folder of a causal LM (``AutoModelForCausalLM``).
     n_candidates: shortlist size (20, LlamaRec's); n_recent: the user's last titles in the prompt.
     prefix, separator, suffix: the prompt's pieces (module doc); max_title_tokens: titles are cut
@@ -80,6 +82,8 @@ class CausalLMReranker(ShortlistRecommender):
         self.max_title_tokens, self.batch_size, self.device = max_title_tokens, batch_size, device
 
     def _fit(self, context: FitContext) -> None:
+        """Store the users' recent items, tokenise the titles and the prompt's pieces, load the
+        language model on ``device_`` and fit the retriever (module doc)."""
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         from reclib.features.text import resolve_model
@@ -103,6 +107,9 @@ class CausalLMReranker(ShortlistRecommender):
             self.title_tokens_[j, :len(piece)] = piece
         self.prefix_tokens_, self.separator_tokens_ = ids(self.prefix), ids(self.separator)
         self.suffix_tokens_ = ids(self.suffix)
+        if not len(self.prefix_tokens_) + len(self.suffix_tokens_):
+            raise ValueError(f"prefix={self.prefix!r} and suffix={self.suffix!r} give no token: a user without "
+                             f"history would leave the first title token nothing to be predicted from")
         self.device_ = resolve_device(self.device)
         self.torch_model_ = AutoModelForCausalLM.from_pretrained(folder).eval().to(self.device_)
         self.retriever_ = self._fit_retriever(events)
@@ -128,15 +135,17 @@ class CausalLMReranker(ShortlistRecommender):
                 chunk = sequences[batch]
                 width = max(len(tokens) for _, tokens, _ in chunk)
                 ids = np.zeros((len(chunk), width), dtype=np.int64)
-                mask = np.zeros((len(chunk), width), dtype=np.int64)
-                for row, (_, tokens, _) in enumerate(chunk):
-                    ids[row, :len(tokens)], mask[row, :len(tokens)] = tokens, 1
-                logits = self.torch_model_(input_ids=torch.from_numpy(ids).to(self.device_),
-                                           attention_mask=torch.from_numpy(mask).to(self.device_)).logits
-                log_p = torch.log_softmax(logits.float(), dim=-1).cpu().numpy()
+                title = np.zeros((len(chunk), width), dtype=bool)          # the title's tokens, to be scored
                 for row, (_, tokens, start) in enumerate(chunk):
-                    positions = np.arange(start, len(tokens))               # the title's tokens
-                    out[batch.start + row] = log_p[row, positions - 1, tokens[positions]].mean()
+                    ids[row, :len(tokens)], title[row, start:len(tokens)] = tokens, True
+                ids_t = torch.from_numpy(ids).to(self.device_)
+                mask = torch.from_numpy((np.arange(width)[None, :] < np.array([len(t) for _, t, _ in chunk])[:, None])
+                                        .astype(np.int64)).to(self.device_)
+                logits = self.torch_model_(input_ids=ids_t, attention_mask=mask).logits[:, :-1].float()
+                # log p(token p | tokens < p), gathered on the device: only (b, width - 1) values move
+                picked = torch.gather(logits, -1, ids_t[:, 1:, None])[..., 0] - torch.logsumexp(logits, dim=-1)
+                weight = torch.from_numpy(title[:, 1:].astype(np.float32)).to(self.device_)
+                out[batch] = ((picked * weight).sum(dim=1) / weight.sum(dim=1)).cpu().numpy()
         return out.reshape(shortlist.shape)
 
     def __getstate__(self) -> dict[str, Any]:

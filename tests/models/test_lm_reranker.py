@@ -89,3 +89,10 @@ def test_fit_needs_titles(tiny_lm):
     data, features = _clustered(n_users=5)
     with pytest.raises(ValueError, match="texts"):
         CausalLMReranker(EASE(), model=str(tiny_lm)).fit(data, item_features=features)
+
+
+def test_an_empty_prompt_is_refused(tiny_lm):
+    data, _ = _clustered(n_users=5)
+    model = CausalLMReranker(EASE(), model=str(tiny_lm), prefix="", suffix="", device="cpu")
+    with pytest.raises(ValueError, match="prefix"):
+        model.fit(data, item_features=ItemFeatures(ITEMS, texts=TITLES))
