@@ -16,6 +16,9 @@ differences to both baselines.
 ``--validation`` runs the same recipe inside the test split's training part (the events before
 its cut: no test-time new film in it), to study the model without touching the test;
 ``--collaborative-weight`` and ``--skip-sasrec`` vary the generative model and skip SASRec.
+``--popularity-weights b ...`` adds, for each b, the generative model with a popularity prior: its
+log-probability plus b * log(1 + the film's events so far), a product of the two experts
+(p_gen * (1 + count)^b); b is to be chosen with ``--validation``, then read once on test.
 """
 
 from __future__ import annotations
@@ -47,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--collaborative-weight", type=float, default=None,
                         help="the generative model's collaborative_weight (default: its own)")
     parser.add_argument("--skip-sasrec", action="store_true")
+    parser.add_argument("--popularity-weights", type=float, nargs="*", default=[],
+                        help="b of the generative model's popularity prior (module doc)")
     args = parser.parse_args(argv)
 
     ml = load_movielens("100k")
@@ -71,6 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     }
     if sasrec is not None:
         scores["SASRec (item ids)"] = sasrec.score_histories(histories)
+    so_far = np.log1p(scores["popularity among new films so far"])
+    for b in args.popularity_weights:
+        scores[f"generative x (1 + events so far)^{b:g}"] = scores["generative retrieval (semantic IDs)"] + b * so_far
     per_user = {name: evaluate_new_items(s, test["item_id"], catalogue, new,
                                          user_ids=test["user_id"].to_numpy()).per_user
                 for name, s in scores.items()}
@@ -86,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
                    for name in list(scores)[1:]}
     result = {"command": " ".join(["python -m experiments.new_items", *(argv if argv is not None else sys.argv[1:])]),
               "generative_params": {"collaborative_weight": generative.collaborative_weight},
+              "popularity_weights": args.popularity_weights,
               "split": {"train": len(train), "context": len(context), "test_events": len(test),
                         "new_films": len(new)},
               "random_hr10": 10 / len(new), "table": table.round(4).to_dict(orient="records"),

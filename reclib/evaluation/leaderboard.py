@@ -143,6 +143,23 @@ class Leaderboard:
         table["significant"] = table["p_holm"] <= alpha
         return table
 
+    def leader(self, metric: str) -> dict[str, Any]:
+        """The model with the highest mean per-user ``metric`` and how far ahead of the next one
+        it is: ``model, value, low, high`` (its interval), ``runner_up``, ``mean_diff, diff_low,
+        diff_high, p_holm`` (the paired difference leader - runner-up, Holm-corrected over the
+        leader's comparisons with every other model) and ``fit_seconds``. Equal means go to the
+        model listed first. Needs two or more models (a per-user ``metric``, as :meth:`significance`)."""
+        tests = self.significance(metric, pairs="best")
+        best = tests["model_a"].iloc[0]
+        rest = tests.set_index("model_b")
+        runner_up = max(rest.index, key=lambda m: (self.per_user[m][metric].mean(), -self.models.index(m)))
+        row = self.frame[(self.frame["model"] == best) & (self.frame["metric"] == metric)].iloc[0]
+        test = rest.loc[runner_up]
+        return {"model": best, "value": float(row["value"]), "low": float(row["low"]), "high": float(row["high"]),
+                "runner_up": runner_up, "mean_diff": float(test["mean_diff"]), "diff_low": float(test["low"]),
+                "diff_high": float(test["high"]), "p_holm": float(test["p_holm"]),
+                "fit_seconds": float(self.times.loc[best, "fit_seconds"])}
+
     def to_markdown(self, metrics: Sequence[str] | None = None, digits: int = 4) -> str:
         """A Markdown page: the table with intervals, then the times."""
         table = self.table(metrics, digits)

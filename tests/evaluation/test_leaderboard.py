@@ -239,3 +239,21 @@ def test_write_puts_one_run_id_in_both_files(small_p1, tmp_path):
     assert md.read_text().rstrip().endswith(f"run id: `{run_id}`") and len(run_id) == 16
     assert (md.stat().st_mode & 0o777) == (js.stat().st_mode & 0o777) != 0o600
     assert sorted(p.name for p in tmp_path.iterdir()) == ["leaderboard.json", "leaderboard.md"]
+
+
+def test_leader_names_the_best_model_and_its_lead_over_the_next(small_p1):
+    train, test = small_p1
+    models = [("MostPopular", MostPopular()), ("EASE", EASE(reg=100.0)), ("EASE again", EASE(reg=100.0))]
+    board = leaderboard(models, P1, train, test, n_boot=200)
+    lead = board.leader("ndcg")
+    wide = board.wide()
+    # the two EASE rows are equal: the one listed first leads, the copy is the runner-up, no gap
+    assert lead["model"] == "EASE" and lead["runner_up"] == "EASE again"
+    assert lead["value"] == pytest.approx(wide.loc["EASE", "ndcg"], abs=1e-12)
+    assert lead["low"] < lead["value"] < lead["high"]
+    assert lead["mean_diff"] == lead["diff_low"] == lead["diff_high"] == 0.0
+    assert lead["fit_seconds"] == board.times.loc["EASE", "fit_seconds"]
+    two = leaderboard(models[:2], P1, train, test, n_boot=200).leader("ndcg")
+    assert two["runner_up"] == "MostPopular"
+    assert two["mean_diff"] == pytest.approx(wide.loc["EASE", "ndcg"] - wide.loc["MostPopular", "ndcg"], abs=1e-12)
+    assert two["diff_low"] > 0 and two["p_holm"] < 0.05
