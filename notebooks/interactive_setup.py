@@ -1,5 +1,8 @@
 """The MovieLens-100K interactive experiment of notebook 10, wired once: simulator, log, users, text.
 
+Notebook wiring, not library: it lives beside the notebooks (which import it from their own
+folder) and uses only ``reclib``'s public API.
+
 :func:`movielens_setup` draws ``n_cold`` *cold* users (their ratings are hidden from every policy;
 they arrive with one sentence about what they like) and keeps the other users as *warm* users
 (their ratings form the log: the CF model and popularity are fitted on it, and their logged items
