@@ -28,7 +28,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 NB02, NB03, NB04 = "02_collaborative_filtering", "03_content_features", "04_bert_features"
 NB05, NB06, NB07 = "05_deep_models", "06_sequential_models", "07_feature_interaction"
-NB11 = "11_language_models"
+NB11, NB12 = "11_language_models", "12_what_to_use_when"
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,10 @@ TABLES: dict[str, tuple[tuple[str, ...], tuple[Row, ...]]] = {
         _p1("two-tower + BERT text and genres (notebook 05)", "two-tower + text", NB05, full=False),
         _p1("NeuMF, Keras (notebook 05)", "NeuMF", NB05, full=False),
     )),
+    "split": (("NDCG@10, random vs per-user temporal split (notebook 12)", "random split (P1)",
+               "each user's latest 25 % held out"), tuple(
+        Row(name, NB12, (f"P1.{name}.ndcg@10", f"temporal.{name}.ndcg@10"))
+        for name in ("MostPopular", "ItemKNN", "EASE", "ImplicitALS"))),
     "P2": (("P2 rating prediction (notebook 02)", "RMSE", "MAE"), tuple(
         Row(label, NB02, (f"P2.{name}.rmse", f"P2.{name}.mae")) for label, name in [
             ("BaselinePredictor", "BaselinePredictor"),

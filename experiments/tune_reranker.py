@@ -14,8 +14,9 @@ order of the same shortlist. Results go to ``build/tuning/reranker.json`` after 
 
 ``--p1-validation`` instead scores the default reranker over EASE on P1's validation carve-out
 (``P1.validation_split(P1.split(ratings)[0])``, a random quarter of each user's ratings held out)
-against EASE's own order, for each ``--n-holdout``: whether lists of each user's last events teach
-a reranking that holds when the held-out films are random. P1's test is not touched.
+against EASE's own order: with lists of each user's last events (``carve="last"``, for each
+``--n-holdout``) and with a random quarter of each user's events carved out (``carve="random"``,
+P1's own recipe). P1's test is not touched.
 """
 
 from __future__ import annotations
@@ -111,12 +112,13 @@ def _p1_validation(args: argparse.Namespace, ratings: Any, features: Any) -> int
     fit, valid = P1.validation_split(P1.split(ratings)[0])
     fit = fit.sort_values(["user_id", "timestamp", "item_id"], kind="stable")
     runs = []
-    for n_holdout in args.n_holdout:
-        model = ShortlistReranker(EASE(reg=500.0), n_holdout=n_holdout).fit(fit, item_features=features)
+    settings = [{"carve": "last", "n_holdout": n} for n in args.n_holdout] + [{"carve": "random", "holdout_share": 0.25}]
+    for setting in settings:
+        model = ShortlistReranker(EASE(reg=500.0), **setting).fit(fit, item_features=features)
         ours = P1.evaluate(model, fit, valid).per_user["ndcg"]
         theirs = P1.evaluate(model.retriever_, fit, valid).per_user["ndcg"]
         difference = paired_difference(ours, theirs, n_boot=args.n_boot)
-        runs.append({"n_holdout": n_holdout, "retriever_ndcg": float(theirs.mean()), "reranked_ndcg": float(ours.mean()),
+        runs.append({**setting, "retriever_ndcg": float(theirs.mean()), "reranked_ndcg": float(ours.mean()),
                      "difference": float(difference["mean_diff"]), "low": float(difference["low"]),
                      "high": float(difference["high"]), "training_lists": int(model.n_lists_),
                      "best_epoch": int(model.best_epoch_)})

@@ -37,10 +37,19 @@ def random_order_ndcg(n_candidates: int, k: int = 10) -> float:
 
 
 def shortlist_ndcg(scores: np.ndarray, targets: np.ndarray, k: int = 10) -> np.ndarray:
-    """NDCG@k of one relevant item per list: (b,) values from scores (b, n) and the target's
-    position (b,) in each list. The target's rank counts the candidates scored above it and the
-    tied ones earlier in the list (ties go to the earlier position; serving breaks ties between
-    lifted scores by ``reclib.base.top_k``'s rule, the lower item index)."""
+    """NDCG@k of each list: (b,) values from scores (b, n) and either the one relevant item's
+    position (b,) in each list or a (b, n) 0/1 relevance of every entry (several relevant items;
+    the ideal list holds min(relevant, k) of them on top). A candidate's rank counts those scored
+    above it and the tied ones earlier in the list (ties go to the earlier position; serving breaks
+    ties between lifted scores by ``reclib.base.top_k``'s rule, the lower item index)."""
+    targets = np.asarray(targets)
+    if targets.ndim == 2:
+        order = np.argsort(-scores, axis=1, kind="stable")[:, :k]        # stable: earlier position first
+        discount = 1.0 / np.log2(np.arange(2, order.shape[1] + 2))
+        dcg = (np.take_along_axis(targets, order, axis=1) * discount).sum(axis=1)
+        n_relevant = np.minimum(targets.sum(axis=1), k).astype(np.int64)
+        ideal = np.concatenate([[0.0], np.cumsum(1.0 / np.log2(np.arange(2, k + 2)))])[n_relevant]
+        return np.where(ideal > 0, dcg / np.maximum(ideal, 1e-12), 0.0)
     target_scores = scores[np.arange(len(scores)), targets][:, None]
     earlier = np.arange(scores.shape[1])[None, :] < targets[:, None]
     rank = 1 + (scores > target_scores).sum(axis=1) + ((scores == target_scores) & earlier).sum(axis=1)

@@ -223,14 +223,21 @@ class PairwiseTask(_Task):
 @keras.saving.register_keras_serializable(package="reclib")
 class ShortlistTask(_Task):
     r"""Listwise softmax over shortlists: the mean over lists of
-    :math:`-\log \frac{e^{s_{t}}}{\sum_{j \le n} e^{s_j}}`, ``loss(targets (b,) int positions in
-    [0, n), scores (b, n), sample_weight)``: the position of the true next item in each list of n
-    candidates (what a reranker learns: :mod:`reclib.models.reranker`)."""
+    :math:`-\log \frac{e^{s_{t}}}{\sum_{j \le n} e^{s_j}}`, ``loss(targets, scores (b, n),
+    sample_weight)`` with ``targets`` the position (b,) of the true next item in each list of n
+    candidates, or a (b, n) 0/1 relevance of every entry when a list has several relevant items:
+    then the mean of :math:`-\log p_j` over the relevant j (cross-entropy against the uniform
+    distribution on them, ListNet's top-one loss). What a reranker learns: :mod:`reclib.models.reranker`."""
 
     def loss(self, targets, scores, sample_weight=None):
         scores = ops.cast(scores, "float32")
-        self._update_metrics(targets, scores, sample_weight)
-        per_list = keras.losses.sparse_categorical_crossentropy(targets, scores, from_logits=True)
+        if len(targets.shape) == 2:
+            relevance = ops.cast(targets, "float32")
+            spread = relevance / ops.maximum(ops.sum(relevance, axis=1, keepdims=True), 1.0)
+            per_list = keras.losses.categorical_crossentropy(spread, scores, from_logits=True)
+        else:
+            self._update_metrics(targets, scores, sample_weight)
+            per_list = keras.losses.sparse_categorical_crossentropy(targets, scores, from_logits=True)
         if sample_weight is None:
             return ops.mean(per_list)
         return ops.sum(per_list * sample_weight) / ops.sum(sample_weight)

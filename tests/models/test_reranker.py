@@ -12,7 +12,7 @@ from reclib.cf import EASE, MostPopular
 from reclib.checks import ParameterTypeError
 from reclib.evaluation import P3
 from reclib.features.content import ItemFeatures
-from reclib.models.reranker import ShortlistReranker
+from reclib.models.reranker import ShortlistReranker, ShortlistScorer
 from reclib.models.shortlist import _last_items, random_order_ndcg, shortlist_ndcg
 from reclib.models.tasks import ShortlistTask
 
@@ -49,6 +49,17 @@ def test_shortlist_ndcg_by_hand():
     np.testing.assert_allclose(shortlist_ndcg(scores, np.array([1, 2, 0]), k=3), [1 / np.log2(3), 0.5, 0.5])
 
 
+def test_shortlist_ndcg_of_several_relevant_items_by_hand():
+    """Relevant at positions 0 and 2; scored (1, 3, 2): ranks 3 and 2, DCG 1/log2 4 + 1/log2 3 over
+    the ideal 1 + 1/log2 3; a tie goes to the earlier position; a list without a relevant item is 0."""
+    scores = np.array([[1.0, 3.0, 2.0], [1.0, 1.0, 1.0], [1.0, 2.0, 3.0]])
+    relevance = np.array([[1, 0, 1], [0, 1, 0], [0, 0, 0]], float)
+    np.testing.assert_allclose(shortlist_ndcg(scores, relevance, k=3),
+                               [(1 / 2 + 1 / np.log2(3)) / (1 + 1 / np.log2(3)), 1 / np.log2(3), 0.0])
+    # one relevant item: the same number as the position form
+    np.testing.assert_allclose(shortlist_ndcg(scores, np.eye(3)[[2, 1, 0]], k=2), shortlist_ndcg(scores, np.array([2, 1, 0]), k=2))
+
+
 def test_random_order_level():
     """20 candidates: sum over ranks 1..10 of 1 / log2(rank + 1), over 20 (the sampled-evaluation
     level of notebook 09); 5 candidates and k = 10: every rank counts."""
@@ -63,6 +74,24 @@ def test_shortlist_task_is_the_listwise_softmax():
     assert float(task.loss(np.array([1, 1]), scores)) == pytest.approx(-np.log(0.75), rel=1e-6)
     weighted = float(task.loss(np.array([1, 0]), scores, np.array([1.0, 3.0], np.float32)))
     assert weighted == pytest.approx((-np.log(0.75) - 3 * np.log(0.25)) / 4, rel=1e-6)
+
+
+def test_shortlist_task_with_several_relevant_items():
+    """Relevant at both of (0, log 3): the mean of -log(1/4) and -log(3/4); the padded entry of a
+    list (MASK_LOGIT, not relevant) adds nothing."""
+    scores = np.array([[0.0, np.log(3.0), -1e9]], np.float32)
+    loss = float(ShortlistTask().loss(np.array([[1.0, 1.0, 0.0]], np.float32), scores))
+    assert loss == pytest.approx(-(np.log(0.25) + np.log(0.75)) / 2, rel=1e-6)
+
+
+def test_an_untrained_head_keeps_the_retrievers_order():
+    """The head is a correction of the retriever's standardised score (signal 0), zero at start."""
+    rng = np.random.default_rng(0)
+    inputs = {"candidates": rng.normal(size=(2, 5, 4)).astype(np.float32),
+              "recent": rng.normal(size=(2, 3, 4)).astype(np.float32),
+              "signals": rng.normal(size=(2, 5, 3)).astype(np.float32), "valid": np.ones((2, 5), np.float32)}
+    scores = np.asarray(ShortlistScorer(hidden=8)(inputs))
+    np.testing.assert_allclose(scores, inputs["signals"][..., 0], atol=1e-6)
 
 
 def test_last_items_most_recent_first_with_padding():
@@ -81,7 +110,7 @@ def test_trend_counts_the_window_before_the_request_only():
     items, times = np.array([0, 0, 0, 0, 1]), data["timestamp"].to_numpy(float)
     model.span_, model.time_origin_ = times.max() + 12.0, 0.0
     model.trend_keys_ = np.sort(items * model.span_ + times)
-    short, long = model._trend(np.array([[0, 1]]), np.array([5.0]))
+    short, long = model._trend(np.array([[0, 1]]), np.array([5.0]), model.trend_keys_)
     np.testing.assert_allclose(np.expm1(short), [[1, 1]])        # a at 2; b at 3
     np.testing.assert_allclose(np.expm1(long), [[3, 1]])         # a at 0, 1, 2
 
@@ -130,6 +159,8 @@ def test_score_histories_reranks_a_new_history(clustered):
     ({"trend_windows": 7.0}, ParameterTypeError, "trend_windows"),
     ({"trend_windows": (1.0, -2.0)}, ValueError, r"trend_windows\[1\]"),
     ({"share_features": "yes"}, ParameterTypeError, "share_features"),
+    ({"carve": "first"}, ValueError, "carve"),
+    ({"holdout_share": 1.0}, ValueError, "holdout_share"),
 ])
 def test_bad_parameters_are_named(params, error, match):
     retriever = params.pop("retriever", MostPopular())
@@ -157,10 +188,10 @@ def test_training_lists_see_only_the_past_of_each_carved_event(monkeypatch):
     seen = {}
     original = ShortlistReranker._inputs
 
-    def probe(self, shortlist, shortlist_scores, recent, request, popularity=None):
+    def probe(self, shortlist, shortlist_scores, recent, request, popularity=None, trend_keys=None):
         if popularity is not None:                                   # the training lists' call
             seen.update(shortlist=shortlist, recent=recent, request=request, popularity=popularity)
-        return original(self, shortlist, shortlist_scores, recent, request, popularity)
+        return original(self, shortlist, shortlist_scores, recent, request, popularity, trend_keys)
 
     monkeypatch.setattr(ShortlistReranker, "_inputs", probe)
     model = _reranker(n_holdout=2, epochs=2).fit(data, item_features=features)
@@ -174,7 +205,7 @@ def test_training_lists_see_only_the_past_of_each_carved_event(monkeypatch):
     assert not (seen["recent"] == index(events.loc[carved, "item_id"].to_numpy())[:, None]).any()
     counts = np.bincount(index(events.loc[~carved, "item_id"].to_numpy()), minlength=len(ITEMS))
     np.testing.assert_allclose(seen["popularity"], np.log1p(counts) / np.log1p(counts.max()))
-    trend = np.expm1(model._trend(seen["shortlist"], seen["request"])[0])
+    trend = np.expm1(model._trend(seen["shortlist"], seen["request"], model.trend_keys_)[0])
     times, items = events["timestamp"].to_numpy(float), index(events["item_id"].to_numpy())
     brute = np.array([[((items == i) & (times < t) & (times >= t - 3.0)).sum() for i in row]
                       for row, t in zip(seen["shortlist"][:20], seen["request"][:20])])
@@ -196,3 +227,45 @@ def test_too_few_users_with_lists_is_named():
     data, features = _clustered(n_users=1)
     with pytest.raises(ValueError, match="n_holdout"):
         _reranker().fit(data, item_features=features)
+
+
+def test_random_carve_out_lists_leave_the_carved_items_out_of_every_signal(monkeypatch):
+    """``carve="random"``: one list per user from all of the user's kept events; the request time is
+    the user's last kept event, every carved item in the shortlist is relevant, and neither the
+    popularity nor the trend signal counts a carved event (many were rated before the request)."""
+    data, features = _clustered(n_users=30)
+    seen = {}
+    original = ShortlistReranker._inputs
+
+    def probe(self, shortlist, shortlist_scores, recent, request, popularity=None, trend_keys=None):
+        if popularity is not None:
+            seen.update(shortlist=shortlist, request=request, popularity=popularity, keys=trend_keys)
+        return original(self, shortlist, shortlist_scores, recent, request, popularity, trend_keys)
+
+    monkeypatch.setattr(ShortlistReranker, "_inputs", probe)
+    lists = {}
+    original_fit_head = ShortlistReranker._fit_head
+
+    def keep(self, inputs, targets, list_users):
+        lists.update(targets=targets, users=list_users)
+        return original_fit_head(self, inputs, targets, list_users)
+
+    monkeypatch.setattr(ShortlistReranker, "_fit_head", keep)
+    model = _reranker(carve="random", holdout_share=0.25, epochs=2).fit(data, item_features=features)
+    index = model.item_encoder_.transform
+    users = model.user_encoder_.transform(data["user_id"])
+    assert lists["targets"].shape == seen["shortlist"].shape and len(np.unique(lists["users"])) == len(lists["users"])
+    # 12 events per user: 3 carved, 9 kept, the 9 kept ones never in the shortlist
+    assert (lists["targets"].sum(axis=1) == 3).all()       # the catalogue-wide shortlist holds every carved film
+    carved_items = {u: set(seen["shortlist"][row][lists["targets"][row] > 0]) for row, u in enumerate(lists["users"])}
+    times, items = data["timestamp"].to_numpy(float), index(data["item_id"].to_numpy())
+    carved = np.array([items[j] in carved_items[users[j]] for j in range(len(data))])
+    assert carved.sum() == 3 * 30
+    kept_last = pd.Series(times[~carved]).groupby(users[~carved]).max()
+    np.testing.assert_array_equal(seen["request"], kept_last.loc[lists["users"]].to_numpy())
+    counts = np.bincount(items[~carved], minlength=len(ITEMS))
+    np.testing.assert_allclose(seen["popularity"], np.log1p(counts) / np.log1p(counts.max()))
+    trend = np.expm1(model._trend(seen["shortlist"], seen["request"], seen["keys"])[0])
+    brute = np.array([[((items == i) & ~carved & (times < t) & (times >= t - 3.0)).sum() for i in row]
+                      for row, t in zip(seen["shortlist"], seen["request"])])
+    np.testing.assert_allclose(trend, brute)
