@@ -17,6 +17,11 @@ order of the same shortlist. Results go to ``build/tuning/reranker.json`` after 
 against EASE's own order: with lists of each user's last events (``carve="last"``, for each
 ``--n-holdout``) and with a random quarter of each user's events carved out (``carve="random"``,
 P1's own recipe). P1's test is not touched.
+
+``--seeds s ...`` fits the default reranker over EASE once per head seed (``random_state``: the
+head's initialisation and its early-stopping users), on P3's ``train`` scored on the validation
+event and on ``train + valid`` scored on the test event, each against EASE's order: how much of
+either difference is the seed's.
 """
 
 from __future__ import annotations
@@ -55,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-boot", type=int, default=1000)
     parser.add_argument("--p1-validation", action="store_true", help="score on P1's validation carve-out instead")
     parser.add_argument("--n-holdout", type=int, nargs="+", default=[3], help="with --p1-validation")
+    parser.add_argument("--seeds", type=int, nargs="+", default=None, help="the head's seed spread on P3 test")
     args = parser.parse_args(argv)
 
     ml = load_movielens("100k")
@@ -82,6 +88,15 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.p1_validation:
         return _p1_validation(args, ml.ratings, features)
+    if args.seeds:
+        results["seeds"] = {}
+        for seed in args.seeds:
+            on_valid = ShortlistReranker(EASE(reg=500.0), random_state=seed).fit(train, item_features=features)
+            model = ShortlistReranker(EASE(reg=500.0), random_state=seed).fit(history, item_features=features)
+            results["seeds"][seed] = {"validation": compare(on_valid, train, valid), "test": compare(model, history, test)}
+            save()
+            print(seed, json.dumps(results["seeds"][seed]), flush=True)
+        return 0
     for windows in CANDIDATES:
         for name, make in retrievers.items():
             model = ShortlistReranker(make(), trend_windows=windows).fit(train, item_features=features)
