@@ -15,13 +15,13 @@ from reclib.evaluation.metrics import (auc, catalogue_coverage, hit_rate_at_k,
 from reclib.evaluation.protocols import P1, P2, P3, P4, P5, PROTOCOLS, Protocol
 from reclib.evaluation.ranking import EvaluationResult, evaluate_scores, lookup_hits, ranking_result
 from reclib.evaluation.uncertainty import (bootstrap_auc, bootstrap_interval, bootstrap_ratio,
-                                           holm, paired_difference)
+                                           holm, paired_auc_difference, paired_difference)
 
 __all__ = ["P1", "P2", "P3", "P4", "P5", "PROTOCOLS", "EvaluationResult", "Leaderboard", "LeaderboardFailed", "Protocol",
            "auc", "bootstrap_auc", "bootstrap_interval", "bootstrap_ratio", "catalogue_coverage",
            "evaluate_scores", "gini_index", "hit_rate_at_k", "holm",
            "intra_list_diversity", "item_bucket_table", "leaderboard", "log_loss", "lookup_hits", "mae",
-           "map_at_k", "mrr_at_k", "ndcg_at_k", "novelty", "paired_difference",
+           "map_at_k", "mrr_at_k", "ndcg_at_k", "novelty", "paired_auc_difference", "paired_difference",
            "per_user_diversity", "per_user_novelty", "popularity_bias", "popularity_percentile",
            "precision_at_k", "ranking_result", "recall_at_k", "rmse", "sampled_ranking",
            "serendipity", "top_k",

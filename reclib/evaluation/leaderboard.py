@@ -148,7 +148,11 @@ class Leaderboard:
         it is: ``model, value, low, high`` (its interval), ``runner_up``, ``mean_diff, diff_low,
         diff_high, p_holm`` (the paired difference leader - runner-up, Holm-corrected over the
         leader's comparisons with every other model) and ``fit_seconds``. Equal means go to the
-        model listed first. Needs two or more models (a per-user ``metric``, as :meth:`significance`)."""
+        model listed first. Needs two or more models and a per-user ``metric`` that the frame reports
+        and where higher is better (ndcg, recall, hit_rate, ...; not P2's errors or P4's log loss)."""
+        reported = set(self.frame["metric"])
+        if metric not in reported:
+            raise ValueError(f"leader: metric {metric!r} is not on this board; it has {sorted(reported)}")
         tests = self.significance(metric, pairs="best")
         best = tests["model_a"].iloc[0]
         rest = tests.set_index("model_b")

@@ -18,15 +18,15 @@ user samples. Two models are compared on the *paired* per-user differences (the 
 same), which is much tighter than comparing two separate intervals.
 
 Pairing: the helpers that take two inputs row by row (:func:`paired_difference`,
-:func:`bootstrap_ratio`, :func:`bootstrap_auc`) pair two pandas inputs (Series or one-column
-DataFrames) by their index, the user (or row) ids, in the order of the first; differing id sets
+:func:`bootstrap_ratio`, :func:`bootstrap_auc`, :func:`paired_auc_difference`) pair two pandas
+inputs (Series or one-column DataFrames) by their index, the user (or row) ids, in the order of the first; differing id sets
 raise ``ValueError``. Anything else (NumPy arrays, lists, or one pandas input beside an array)
 is paired by position.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -35,7 +35,8 @@ from scipy.stats import wilcoxon
 from reclib.checks import (ParameterTypeError, check_fraction, check_non_negative_int,
                            check_positive_int)
 
-__all__ = ["bootstrap_auc", "bootstrap_interval", "bootstrap_ratio", "holm", "paired_difference"]
+__all__ = ["bootstrap_auc", "bootstrap_interval", "bootstrap_ratio", "holm", "paired_auc_difference",
+           "paired_difference"]
 
 #: resample counts held in memory at once (replicates x rows)
 _BLOCK_CELLS = 2_000_000
@@ -200,6 +201,34 @@ def bootstrap_ratio(numerator: object, denominator: object, n_boot: int = 1000,
     return pd.Series({"value": float(value), "low": float(low), "high": float(high)})
 
 
+def _weighted_auc(labels: np.ndarray, scores: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """The function ``weights (b, n) -> (b,)`` AUCs of ``scores`` against 0/1 ``labels`` with each
+    row's weights as example counts: the weighted Mann-Whitney statistic (ties count 1/2, as in
+    :func:`~reclib.evaluation.auc`), over the distinct scores, a block of replicates at once; NaN
+    where a row weighs one class only."""
+    _, group = np.unique(scores, return_inverse=True)     # distinct scores, ascending
+    n_groups = int(group.max()) + 1
+
+    def auc_of(weights: np.ndarray) -> np.ndarray:
+        b = len(weights)
+        keys = (group[None, :] + (np.arange(b) * n_groups)[:, None]).ravel()
+
+        def per_group(mask: np.ndarray) -> np.ndarray:   # summed weight per (replicate, score)
+            return np.bincount(keys, (weights * mask).ravel(), minlength=b * n_groups).reshape(b, n_groups)
+
+        pos, neg = per_group(labels == 1.0), per_group(labels == 0.0)
+        below = np.cumsum(neg, axis=1) - neg
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return (pos * (below + 0.5 * neg)).sum(axis=1) / (pos.sum(axis=1) * neg.sum(axis=1))
+
+    return auc_of
+
+
+def _check_labels(labels: np.ndarray) -> None:
+    if not np.isin(labels, (0.0, 1.0)).all() or labels.min() == labels.max():
+        raise ValueError("labels must be 0/1 with both classes present")
+
+
 def bootstrap_auc(labels: object, scores: object, n_boot: int = 1000, confidence: float = 0.95,
                   random_state: int = 42) -> pd.Series:
     """Interval of the ROC AUC, resampling rows (examples): AUC is not a mean of per-row values.
@@ -213,30 +242,34 @@ def bootstrap_auc(labels: object, scores: object, n_boot: int = 1000, confidence
     """
     _check(n_boot, confidence, random_state)
     y, s = _paired(("labels", "scores"), labels, scores, rows="rows")
-    if not np.isin(y, (0.0, 1.0)).all() or y.min() == y.max():
-        raise ValueError("labels must be 0/1 with both classes present")
-    _, group = np.unique(s, return_inverse=True)     # distinct scores, ascending
-    n_groups = int(group.max()) + 1
-
-    def auc_of(weights: np.ndarray) -> np.ndarray:
-        """AUC for each row of ``weights`` (b, n)."""
-        b = len(weights)
-        keys = (group[None, :] + (np.arange(b) * n_groups)[:, None]).ravel()
-
-        def per_group(mask: np.ndarray) -> np.ndarray:   # summed weight per (replicate, score)
-            return np.bincount(keys, (weights * mask).ravel(),
-                               minlength=b * n_groups).reshape(b, n_groups)
-
-        pos, neg = per_group(y == 1.0), per_group(y == 0.0)
-        below = np.cumsum(neg, axis=1) - neg
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return (pos * (below + 0.5 * neg)).sum(axis=1) / (pos.sum(axis=1) * neg.sum(axis=1))
-
+    _check_labels(y)
+    auc_of = _weighted_auc(y, s)
     value = float(auc_of(np.ones((1, len(y))))[0])
     replicates = np.concatenate([auc_of(counts) for counts in _resample_counts(len(y), n_boot, random_state)])
     replicates = replicates[np.isfinite(replicates)]
     low, high = _quantiles(replicates, confidence)
     return pd.Series({"value": value, "low": float(low), "high": float(high)})
+
+
+def paired_auc_difference(labels: object, scores_a: object, scores_b: object, n_boot: int = 1000,
+                          confidence: float = 0.95, random_state: int = 42) -> dict[str, float]:
+    """AUC(a) - AUC(b) of two models scored on the same rows, with a paired bootstrap interval:
+    each replicate resamples the rows once and computes both AUCs on that sample (as
+    :func:`bootstrap_auc`), so the rows' shared difficulty cancels. ``labels`` 0/1 (both classes),
+    ``scores_a`` and ``scores_b`` finite, one per row, each paired with ``labels`` as in the module
+    doc. Returns ``{"mean_diff", "low", "high"}`` (``mean_diff``: the difference on the data
+    itself; replicates that drew one class only are skipped)."""
+    _check(n_boot, confidence, random_state)
+    y, a = _paired(("labels", "scores_a"), labels, scores_a, rows="rows")
+    _, b = _paired(("labels", "scores_b"), labels, scores_b, rows="rows")     # both in labels' row order
+    _check_labels(y)
+    auc_a, auc_b = _weighted_auc(y, a), _weighted_auc(y, b)
+    ones = np.ones((1, len(y)))
+    value = float(auc_a(ones)[0] - auc_b(ones)[0])
+    replicates = np.concatenate([auc_a(counts) - auc_b(counts)
+                                 for counts in _resample_counts(len(y), n_boot, random_state)])
+    low, high = _quantiles(replicates[np.isfinite(replicates)], confidence)
+    return {"mean_diff": value, "low": float(low), "high": float(high)}
 
 
 def paired_difference(a: object, b: object, n_boot: int = 1000, confidence: float = 0.95,

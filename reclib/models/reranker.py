@@ -110,7 +110,7 @@ class ShortlistScorer(keras.Model):
         return ops.where(ops.greater(inputs["valid"], 0.0), scores, ops.full_like(scores, MASK_LOGIT))
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        """The listwise softmax of the targets' positions ``y`` (the task)."""
+        """The listwise softmax of ``y``, the targets' positions (b,) or a (b, n) relevance (the task)."""
         return total_loss(self, self.task.loss(y, y_pred, sample_weight))
 
     def get_config(self) -> dict:
@@ -145,8 +145,9 @@ class ShortlistReranker(ShortlistRecommender):
     needs = ("vectors",)
 
     def __init__(self, retriever: Recommender, n_candidates: int = 50, n_recent: int = 10, n_holdout: int = 3,
-                 carve: str = "last", holdout_share: float = 0.25, hidden: int = 64, dropout: float = 0.1, epochs: int = 50, batch_size: int = 64,
-                 learning_rate: float = 1e-3, patience: int = 3, validation_fraction: float = 0.2,
+                 carve: str = "last", holdout_share: float = 0.25, hidden: int = 64, dropout: float = 0.1,
+                 epochs: int = 50, batch_size: int = 64, learning_rate: float = 1e-3, patience: int = 3,
+                 validation_fraction: float = 0.2,
                  trend_windows: Sequence[float] = TREND_WINDOWS, share_features: bool = True, random_state: int = 42,
                  verbose: int = 0, timestamp_col: str = "timestamp", **columns: str) -> None:
         super().__init__(retriever, n_candidates, n_recent, share_features, timestamp_col, **columns)
@@ -181,7 +182,8 @@ class ShortlistReranker(ShortlistRecommender):
         times = events[self.timestamp_col].to_numpy(np.float64)
         self.span_ = times.max() - times.min() + max(self.trend_windows, default=0.0) + 2.0
         self.time_origin_ = times.min()
-        self.trend_keys_ = self._trend_keys(items, times)
+        self.trend_keys_ = np.sort(items * self.span_ + (times - self.time_origin_))   # item-major event keys
+        self.counts_ = np.bincount(items, minlength=len(self.item_ids_))
         lists = self._training_lists(events) if self.carve == "last" else self._random_lists(events)
         self._fit_head(*lists)
         self.retriever_ = self._fit_retriever(events)
@@ -232,20 +234,23 @@ class ShortlistReranker(ShortlistRecommender):
         grouped = pd.Series(raw[history_rows]).groupby(users[history_rows]).agg(list).reindex(list_users)
         histories = [h if isinstance(h, list) else [] for h in grouped]
         shortlist, shortlist_scores, recent = self._shortlists(carve_retriever, histories)
-        targets = sp.csr_matrix((np.ones(int(carved.sum())), (users[carved], items[carved])),
+        times = events[self.timestamp_col].to_numpy(np.float64)
+        # each user's carved items with their times (shifted to stay > 0 in the sparse table)
+        targets = sp.csr_matrix((times[carved] - self.time_origin_ + 1.0, (users[carved], items[carved])),
                                 shape=(len(counts), len(self.item_ids_)))[list_users]
         rows = np.arange(len(list_users))[:, None]
-        relevance = (np.asarray(targets[rows, shortlist].todense()) > 0) & np.isfinite(shortlist_scores)
+        carved_at = np.asarray(targets[rows, shortlist].todense())
+        relevance = (carved_at > 0) & np.isfinite(shortlist_scores)
+        own_times = np.where(relevance, carved_at - 1.0 + self.time_origin_, np.nan)
         kept = relevance.any(axis=1)
         self.shortlist_recall_ = float(relevance.sum() / max(int(carved.sum()), 1))
         self.n_lists_ = int(kept.sum())
         self._check_lists(list_users[kept], f"holdout_share={self.holdout_share}")
-        times = events[self.timestamp_col].to_numpy(np.float64)
         request = pd.Series(times[~carved]).groupby(users[~carved]).max().reindex(list_users).to_numpy()
-        # the carved items count neither in popularity nor in the trend: many were rated before the request
-        popularity = _popularity(items[~carved], len(self.item_ids_))
-        keys = self._trend_keys(items[~carved], times[~carved])
-        inputs = self._inputs(shortlist[kept], shortlist_scores[kept], recent[kept], request[kept], popularity, keys)
+        # popularity and trend count every fitted event but the list user's own carved ones (many
+        # were rated before the request): other users' carved ratings are their past, as at serving
+        inputs = self._inputs(shortlist[kept], shortlist_scores[kept], recent[kept], request[kept],
+                              own_times=own_times[kept])
         return inputs, relevance[kept].astype(np.float32), list_users[kept]
 
     def _shortlists(self, retriever: Recommender, histories: list[list]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -295,29 +300,36 @@ class ShortlistReranker(ShortlistRecommender):
         self.best_epoch_ = trainer.best_epoch_
         self.scorer_ = trainer.model_
 
-    def _trend_keys(self, items: np.ndarray, times: np.ndarray) -> np.ndarray:
-        """Sorted item-major keys item * span_ + (time - time_origin_) of events (item indices and
-        timestamps), which :meth:`_trend` counts by two searches per window."""
-        return np.sort(items * self.span_ + (times - self.time_origin_))
-
-    def _trend(self, shortlist: np.ndarray, request: np.ndarray, keys: np.ndarray) -> list[np.ndarray]:
-        """Per window w, log(1 + the number of events in ``keys`` of each candidate (b, n) in
-        [t - w, t)), t the list's request time (b,). The end is open: a carved-out target rated in
-        the same second as the event before it (MovieLens users rate in bursts) must not count itself."""
+    def _trend(self, shortlist: np.ndarray, request: np.ndarray,
+               own_times: np.ndarray | None = None) -> list[np.ndarray]:
+        """Per window w, log(1 + the number of fitted events of each candidate (b, n) in [t - w, t)),
+        t the list's request time (b,), less the list user's own event at ``own_times`` (b, n; NaN:
+        none) where it falls in the window. The end is open: a carved-out target rated in the same
+        second as the event before it (MovieLens users rate in bursts) must not count itself."""
         base = shortlist * self.span_ + (request[:, None] - self.time_origin_)
-        end = np.searchsorted(keys, base, side="left")
-        return [np.log1p(end - np.searchsorted(keys, base - window, side="left")) for window in self.trend_windows]
+        end = np.searchsorted(self.trend_keys_, base, side="left")
+        signals = []
+        for window in self.trend_windows:
+            counts = end - np.searchsorted(self.trend_keys_, base - window, side="left")
+            if own_times is not None:
+                counts = counts - ((own_times >= request[:, None] - window) & (own_times < request[:, None]))
+            signals.append(np.log1p(counts))
+        return signals
 
     def _inputs(self, shortlist: np.ndarray, shortlist_scores: np.ndarray, recent: np.ndarray,
                 request: np.ndarray, popularity: np.ndarray | None = None,
-                trend_keys: np.ndarray | None = None) -> dict[str, np.ndarray]:
+                own_times: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """The head's inputs for shortlists (b, n) of item indices with the retriever's scores
-        (-inf: no item left), the users' recent items (b, r) (-1: padding) and request times (b,);
-        ``popularity`` (n_items,) and ``trend_keys`` (:meth:`_trend_keys`): the events the
-        popularity and trend signals count, all fitted events (``popularity_``, ``trend_keys_``) by
-        default; training lists pass those without their carved-out targets."""
-        popularity = self.popularity_ if popularity is None else popularity
-        trend_keys = self.trend_keys_ if trend_keys is None else trend_keys
+        (-inf: no item left), the users' recent items (b, r) (-1: padding) and request times (b,).
+        The popularity and trend signals count all fitted events; training lists say what to leave
+        out: ``popularity`` (n_items,) in place of ``popularity_`` (``carve="last"``: without every
+        carved event), or ``own_times`` (b, n), the time of the list user's own carved event on
+        each candidate (NaN: none), each of which is taken off both counts (``carve="random"``)."""
+        if own_times is None:
+            popularity = (self.popularity_ if popularity is None else popularity)[shortlist]
+        else:
+            own = np.isfinite(own_times)
+            popularity = np.log1p(self.counts_[shortlist] - own) / np.log1p(max(self.counts_.max(), 1))
         valid = np.isfinite(shortlist_scores)
         count = np.maximum(valid.sum(axis=1, keepdims=True), 1)
         filled = np.where(valid, shortlist_scores, 0.0)
@@ -325,8 +337,8 @@ class ShortlistReranker(ShortlistRecommender):
         spread = np.sqrt((np.where(valid, filled - mean, 0.0) ** 2).sum(axis=1, keepdims=True) / count)
         standardised = np.where(valid, (filled - mean) / np.maximum(spread, 1e-9), -3.0)
         rank = np.log1p(np.arange(shortlist.shape[1]))[None, :] / np.log1p(shortlist.shape[1])
-        signals = np.stack([standardised, np.broadcast_to(rank, shortlist.shape), popularity[shortlist],
-                            *self._trend(shortlist, request, trend_keys)], axis=-1)
+        signals = np.stack([standardised, np.broadcast_to(rank, shortlist.shape), popularity,
+                            *self._trend(shortlist, request, own_times)], axis=-1)
         padded = np.vstack([self.vectors_, np.zeros((1, self.vectors_.shape[1]), np.float32)])
         return {"candidates": self.vectors_[shortlist], "recent": padded[recent],
                 "signals": signals.astype(np.float32), "valid": valid.astype(np.float32)}

@@ -231,7 +231,9 @@ class ShortlistTask(_Task):
 
     def loss(self, targets, scores, sample_weight=None):
         scores = ops.cast(scores, "float32")
-        if len(targets.shape) == 2:
+        if tuple(targets.shape) == tuple(scores.shape) and scores.shape[-1] != 1:     # (b, n) relevance
+            if self.top_k_metrics:
+                raise ValueError("ShortlistTask: top_k metrics need target positions (b,), not a (b, n) relevance")
             relevance = ops.cast(targets, "float32")
             spread = relevance / ops.maximum(ops.sum(relevance, axis=1, keepdims=True), 1.0)
             per_list = keras.losses.categorical_crossentropy(spread, scores, from_logits=True)

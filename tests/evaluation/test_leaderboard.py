@@ -257,3 +257,6 @@ def test_leader_names_the_best_model_and_its_lead_over_the_next(small_p1):
     assert two["runner_up"] == "MostPopular"
     assert two["mean_diff"] == pytest.approx(wide.loc["EASE", "ndcg"] - wide.loc["MostPopular", "ndcg"], abs=1e-12)
     assert two["diff_low"] > 0 and two["p_holm"] < 0.05
+    with pytest.raises(ValueError, match="squared_error"):     # P2's per-user error is not a board metric
+        two_board = leaderboard(models[:2], P1, train, test, n_boot=20)
+        two_board.leader("squared_error")

@@ -4,7 +4,7 @@ import pytest
 from scipy import stats
 
 from reclib.evaluation import (bootstrap_auc, bootstrap_interval, bootstrap_ratio, holm,
-                               paired_difference)
+                               paired_auc_difference, paired_difference)
 
 
 def test_bootstrap_matches_a_loop_over_the_same_draws():
@@ -132,6 +132,28 @@ def test_bootstrap_auc_value_and_replicates():
     assert out["high"] == pytest.approx(np.quantile(reps, 0.975), abs=1e-12)
     with pytest.raises(ValueError, match="both classes"):
         bootstrap_auc(np.ones(5), np.arange(5.0))
+
+
+def test_paired_auc_difference_resamples_both_models_on_the_same_rows():
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 2, 150)
+    a = np.round(0.5 * y + rng.random(150), 1)
+    b = np.round(0.3 * y + rng.random(150), 1)
+    out = paired_auc_difference(y, a, b, n_boot=60, random_state=2)
+    assert out["mean_diff"] == pytest.approx(roc_auc_score(y, a) - roc_auc_score(y, b), abs=1e-12)
+    draws = np.random.default_rng(2).integers(0, 150, size=(60, 150))      # the function's draws
+    reps = [roc_auc_score(y[d], a[d]) - roc_auc_score(y[d], b[d]) for d in draws]
+    assert out["low"] == pytest.approx(np.quantile(reps, 0.025), abs=1e-12)
+    assert out["high"] == pytest.approx(np.quantile(reps, 0.975), abs=1e-12)
+    same = paired_auc_difference(y, a, a, n_boot=60)
+    assert same["mean_diff"] == same["low"] == same["high"] == 0.0
+    # Series pair with the labels by row id
+    labels, shuffled = pd.Series(y), pd.Series(b).sample(frac=1.0, random_state=0)
+    assert paired_auc_difference(labels, pd.Series(a), shuffled, n_boot=60, random_state=2) == out
+    with pytest.raises(ValueError, match="both classes"):
+        paired_auc_difference(np.zeros(4), np.arange(4.0), np.arange(4.0))
 
 
 # -- pairing: two pandas inputs by index (user / row id), arrays by position ----------------------

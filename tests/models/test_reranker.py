@@ -82,6 +82,10 @@ def test_shortlist_task_with_several_relevant_items():
     scores = np.array([[0.0, np.log(3.0), -1e9]], np.float32)
     loss = float(ShortlistTask().loss(np.array([[1.0, 1.0, 0.0]], np.float32), scores))
     assert loss == pytest.approx(-(np.log(0.25) + np.log(0.75)) / 2, rel=1e-6)
+    # positions shaped (b, 1) stay positions
+    assert float(ShortlistTask().loss(np.array([[1]]), scores)) == pytest.approx(-np.log(0.75), rel=1e-6)
+    with pytest.raises(ValueError, match="top_k"):
+        ShortlistTask(top_k=(1,)).loss(np.array([[1.0, 1.0, 0.0]], np.float32), scores)
 
 
 def test_an_untrained_head_keeps_the_retrievers_order():
@@ -110,7 +114,7 @@ def test_trend_counts_the_window_before_the_request_only():
     items, times = np.array([0, 0, 0, 0, 1]), data["timestamp"].to_numpy(float)
     model.span_, model.time_origin_ = times.max() + 12.0, 0.0
     model.trend_keys_ = np.sort(items * model.span_ + times)
-    short, long = model._trend(np.array([[0, 1]]), np.array([5.0]), model.trend_keys_)
+    short, long = model._trend(np.array([[0, 1]]), np.array([5.0]))
     np.testing.assert_allclose(np.expm1(short), [[1, 1]])        # a at 2; b at 3
     np.testing.assert_allclose(np.expm1(long), [[3, 1]])         # a at 0, 1, 2
 
@@ -188,10 +192,10 @@ def test_training_lists_see_only_the_past_of_each_carved_event(monkeypatch):
     seen = {}
     original = ShortlistReranker._inputs
 
-    def probe(self, shortlist, shortlist_scores, recent, request, popularity=None, trend_keys=None):
+    def probe(self, shortlist, shortlist_scores, recent, request, popularity=None, own_times=None):
         if popularity is not None:                                   # the training lists' call
             seen.update(shortlist=shortlist, recent=recent, request=request, popularity=popularity)
-        return original(self, shortlist, shortlist_scores, recent, request, popularity, trend_keys)
+        return original(self, shortlist, shortlist_scores, recent, request, popularity, own_times)
 
     monkeypatch.setattr(ShortlistReranker, "_inputs", probe)
     model = _reranker(n_holdout=2, epochs=2).fit(data, item_features=features)
@@ -205,7 +209,7 @@ def test_training_lists_see_only_the_past_of_each_carved_event(monkeypatch):
     assert not (seen["recent"] == index(events.loc[carved, "item_id"].to_numpy())[:, None]).any()
     counts = np.bincount(index(events.loc[~carved, "item_id"].to_numpy()), minlength=len(ITEMS))
     np.testing.assert_allclose(seen["popularity"], np.log1p(counts) / np.log1p(counts.max()))
-    trend = np.expm1(model._trend(seen["shortlist"], seen["request"], model.trend_keys_)[0])
+    trend = np.expm1(model._trend(seen["shortlist"], seen["request"])[0])
     times, items = events["timestamp"].to_numpy(float), index(events["item_id"].to_numpy())
     brute = np.array([[((items == i) & (times < t) & (times >= t - 3.0)).sum() for i in row]
                       for row, t in zip(seen["shortlist"][:20], seen["request"][:20])])
@@ -229,43 +233,64 @@ def test_too_few_users_with_lists_is_named():
         _reranker().fit(data, item_features=features)
 
 
-def test_random_carve_out_lists_leave_the_carved_items_out_of_every_signal(monkeypatch):
-    """``carve="random"``: one list per user from all of the user's kept events; the request time is
-    the user's last kept event, every carved item in the shortlist is relevant, and neither the
-    popularity nor the trend signal counts a carved event (many were rated before the request)."""
-    data, features = _clustered(n_users=30)
+def test_random_carve_out_lists_match_a_loop_over_users(monkeypatch):
+    """``carve="random"`` on ragged histories (1 to 14 events, tied timestamps, rows shuffled),
+    recomputed user by user: each user with two or more events has round(share * n) of them (at
+    least 1, at most n - 1) carved at random; the list's history is the kept events in time order,
+    its recent items the last kept ones, its request time the last kept event, its relevant entries
+    the carved items in the shortlist; popularity and trend count every event but the list user's
+    own carved ones."""
+    rng = np.random.default_rng(3)
+    rows = []
+    for u in range(40):
+        n = int(rng.integers(1, 15))
+        rows += [(f"u{u:02d}", item, t) for item, t in zip(rng.choice(ITEMS, size=n, replace=False),
+                                                            np.sort(rng.integers(0, 30, size=n)))]
+    data = pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"]).sample(frac=1.0, random_state=0)
+    features = ItemFeatures(ITEMS, vectors=np.random.default_rng(0).normal(size=(len(ITEMS), 8)))
     seen = {}
-    original = ShortlistReranker._inputs
+    originals = {name: getattr(ShortlistReranker, name) for name in ("_shortlists", "_inputs", "_fit_head")}
 
-    def probe(self, shortlist, shortlist_scores, recent, request, popularity=None, trend_keys=None):
-        if popularity is not None:
-            seen.update(shortlist=shortlist, request=request, popularity=popularity, keys=trend_keys)
-        return original(self, shortlist, shortlist_scores, recent, request, popularity, trend_keys)
+    def shortlists(self, retriever, histories):
+        seen.setdefault("histories", histories)
+        return originals["_shortlists"](self, retriever, histories)
 
-    monkeypatch.setattr(ShortlistReranker, "_inputs", probe)
-    lists = {}
-    original_fit_head = ShortlistReranker._fit_head
+    def inputs(self, shortlist, scores, recent, request, popularity=None, own_times=None):
+        if own_times is not None:
+            seen.update(shortlist=shortlist, recent=recent, request=request, own_times=own_times)
+        out = originals["_inputs"](self, shortlist, scores, recent, request, popularity, own_times)
+        seen.setdefault("signals", out["signals"])
+        return out
 
-    def keep(self, inputs, targets, list_users):
-        lists.update(targets=targets, users=list_users)
-        return original_fit_head(self, inputs, targets, list_users)
+    def fit_head(self, inputs_, targets, list_users):
+        seen.update(targets=targets, users=list_users)
+        return originals["_fit_head"](self, inputs_, targets, list_users)
 
-    monkeypatch.setattr(ShortlistReranker, "_fit_head", keep)
-    model = _reranker(carve="random", holdout_share=0.25, epochs=2).fit(data, item_features=features)
-    index = model.item_encoder_.transform
-    users = model.user_encoder_.transform(data["user_id"])
-    assert lists["targets"].shape == seen["shortlist"].shape and len(np.unique(lists["users"])) == len(lists["users"])
-    # 12 events per user: 3 carved, 9 kept, the 9 kept ones never in the shortlist
-    assert (lists["targets"].sum(axis=1) == 3).all()       # the catalogue-wide shortlist holds every carved film
-    carved_items = {u: set(seen["shortlist"][row][lists["targets"][row] > 0]) for row, u in enumerate(lists["users"])}
-    times, items = data["timestamp"].to_numpy(float), index(data["item_id"].to_numpy())
-    carved = np.array([items[j] in carved_items[users[j]] for j in range(len(data))])
-    assert carved.sum() == 3 * 30
-    kept_last = pd.Series(times[~carved]).groupby(users[~carved]).max()
-    np.testing.assert_array_equal(seen["request"], kept_last.loc[lists["users"]].to_numpy())
-    counts = np.bincount(items[~carved], minlength=len(ITEMS))
-    np.testing.assert_allclose(seen["popularity"], np.log1p(counts) / np.log1p(counts.max()))
-    trend = np.expm1(model._trend(seen["shortlist"], seen["request"], seen["keys"])[0])
-    brute = np.array([[((items == i) & ~carved & (times < t) & (times >= t - 3.0)).sum() for i in row]
-                      for row, t in zip(seen["shortlist"], seen["request"])])
-    np.testing.assert_allclose(trend, brute)
+    for name, function in (("_shortlists", shortlists), ("_inputs", inputs), ("_fit_head", fit_head)):
+        monkeypatch.setattr(ShortlistReranker, name, function)
+    model = _reranker(carve="random", holdout_share=0.3, epochs=2, n_recent=3, trend_windows=(5.0,))
+    model.fit(data, item_features=features)
+    events = data.assign(u=model.user_encoder_.transform(data["user_id"]), i=model.item_encoder_.transform(data["item_id"]))
+    events = events.sort_values(["u", "timestamp", "i"], kind="stable").reset_index(drop=True)
+    users, times, items = events["u"].to_numpy(), events["timestamp"].to_numpy(float), events["i"].to_numpy()
+    order = np.lexsort((np.random.default_rng(model.random_state).random(len(users)), users))
+    carved = np.zeros(len(users), bool)
+    for u in np.unique(users):
+        mine = order[users[order] == u]                          # this user's events in random order
+        n_carved = int(np.clip(np.rint(0.3 * len(mine)), 1, len(mine) - 1)) if len(mine) >= 2 else 0
+        carved[mine[:n_carved]] = True
+    list_users = [u for u in np.unique(users) if carved[users == u].any()]
+    assert [list(events["item_id"][(users == u) & ~carved]) for u in list_users] == seen["histories"]
+    assert len(set(seen["users"])) == len(seen["users"]) and set(seen["users"]) <= set(list_users)
+    for row, u in enumerate(seen["users"]):
+        kept, mine = (users == u) & ~carved, (users == u) & carved
+        np.testing.assert_array_equal(seen["recent"][row][seen["recent"][row] >= 0], items[kept][::-1][:3])
+        assert seen["request"][row] == times[kept].max()
+        shortlist = seen["shortlist"][row]
+        assert set(shortlist[seen["targets"][row] > 0]) == set(items[mine]) & set(shortlist)
+        for j, item in enumerate(shortlist):                     # every event but the user's own carved ones
+            others = (items == item) & ~(mine & (items == item))
+            t = seen["request"][row]
+            assert np.expm1(seen["signals"][row, j, 3]) == pytest.approx(((times >= t - 5.0) & (times < t) & others).sum())
+            expected = np.log1p(others.sum()) / np.log1p(np.bincount(items).max())
+            assert seen["signals"][row, j, 2] == pytest.approx(expected, rel=1e-6)
