@@ -224,6 +224,14 @@ def _weighted_auc(labels: np.ndarray, scores: np.ndarray) -> Callable[[np.ndarra
     return auc_of
 
 
+def _both_classes(replicates: np.ndarray) -> np.ndarray:
+    """The finite AUC replicates (those that drew both classes); an error when there is none."""
+    finite = replicates[np.isfinite(replicates)]
+    if not len(finite):
+        raise ValueError("every bootstrap replicate drew rows of one class only: too few rows of the rarer class")
+    return finite
+
+
 def _check_labels(labels: np.ndarray) -> None:
     if not np.isin(labels, (0.0, 1.0)).all() or labels.min() == labels.max():
         raise ValueError("labels must be 0/1 with both classes present")
@@ -246,8 +254,7 @@ def bootstrap_auc(labels: object, scores: object, n_boot: int = 1000, confidence
     auc_of = _weighted_auc(y, s)
     value = float(auc_of(np.ones((1, len(y))))[0])
     replicates = np.concatenate([auc_of(counts) for counts in _resample_counts(len(y), n_boot, random_state)])
-    replicates = replicates[np.isfinite(replicates)]
-    low, high = _quantiles(replicates, confidence)
+    low, high = _quantiles(_both_classes(replicates), confidence)
     return pd.Series({"value": value, "low": float(low), "high": float(high)})
 
 
@@ -268,7 +275,7 @@ def paired_auc_difference(labels: object, scores_a: object, scores_b: object, n_
     value = float(auc_a(ones)[0] - auc_b(ones)[0])
     replicates = np.concatenate([auc_a(counts) - auc_b(counts)
                                  for counts in _resample_counts(len(y), n_boot, random_state)])
-    low, high = _quantiles(replicates[np.isfinite(replicates)], confidence)
+    low, high = _quantiles(_both_classes(replicates), confidence)
     return {"mean_diff": value, "low": float(low), "high": float(high)}
 
 

@@ -154,6 +154,11 @@ def test_paired_auc_difference_resamples_both_models_on_the_same_rows():
     assert paired_auc_difference(labels, pd.Series(a), shuffled, n_boot=60, random_state=2) == out
     with pytest.raises(ValueError, match="both classes"):
         paired_auc_difference(np.zeros(4), np.arange(4.0), np.arange(4.0))
+    # one positive among 200 rows: about a third of the replicates miss it; one positive of 1: all do
+    assert np.isfinite(list(paired_auc_difference(np.r_[1, np.zeros(199)], np.arange(200.0), -np.arange(200.0),
+                                                  n_boot=50).values())).all()
+    with pytest.raises(ValueError, match="one class only"):
+        bootstrap_auc(np.r_[1.0, 0.0], np.array([0.2, 0.1]), n_boot=1, random_state=0)   # draws row 1 twice
 
 
 # -- pairing: two pandas inputs by index (user / row id), arrays by position ----------------------
