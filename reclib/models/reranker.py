@@ -178,12 +178,12 @@ class ShortlistReranker(ShortlistRecommender):
         self.vectors_ = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
         self._store_users(events)
         items = self.item_encoder_.transform(events[self.item_col])
-        self.popularity_ = _popularity(items, len(self.item_ids_))
+        self.counts_ = np.bincount(items, minlength=len(self.item_ids_))
+        self.popularity_ = _popularity(self.counts_, self.counts_.max())
         times = events[self.timestamp_col].to_numpy(np.float64)
         self.span_ = times.max() - times.min() + max(self.trend_windows, default=0.0) + 2.0
         self.time_origin_ = times.min()
         self.trend_keys_ = np.sort(items * self.span_ + (times - self.time_origin_))   # item-major event keys
-        self.counts_ = np.bincount(items, minlength=len(self.item_ids_))
         lists = self._training_lists(events) if self.carve == "last" else self._random_lists(events)
         self._fit_head(*lists)
         self.retriever_ = self._fit_retriever(events)
@@ -211,7 +211,8 @@ class ShortlistReranker(ShortlistRecommender):
         self.shortlist_recall_, self.n_lists_ = float(kept.mean()), int(kept.sum())
         self._check_lists(users[rows][kept], f"n_holdout={self.n_holdout}")
         # popularity as the carve-out retriever saw it: a training target must not count its own rating
-        popularity = _popularity(items[~carved], len(self.item_ids_))
+        kept_counts = np.bincount(items[~carved], minlength=len(self.item_ids_))
+        popularity = _popularity(kept_counts, kept_counts.max())
         inputs = self._inputs(shortlist[kept], shortlist_scores[kept], recent[kept], request[kept], popularity)
         return inputs, hit[kept].argmax(axis=1), users[rows][kept]
 
@@ -329,7 +330,7 @@ class ShortlistReranker(ShortlistRecommender):
             popularity = (self.popularity_ if popularity is None else popularity)[shortlist]
         else:
             own = np.isfinite(own_times)
-            popularity = np.log1p(self.counts_[shortlist] - own) / np.log1p(max(self.counts_.max(), 1))
+            popularity = _popularity(self.counts_[shortlist] - own, self.counts_.max())
         valid = np.isfinite(shortlist_scores)
         count = np.maximum(valid.sum(axis=1, keepdims=True), 1)
         filled = np.where(valid, shortlist_scores, 0.0)
@@ -348,10 +349,9 @@ class ShortlistReranker(ShortlistRecommender):
         return _predict(self.scorer_, self._inputs(shortlist, shortlist_scores, recent, request))
 
 
-def _popularity(items: np.ndarray, n_items: int) -> np.ndarray:
-    """(n_items,) log(1 + events per item), scaled by the largest to [0, 1]."""
-    counts = np.bincount(items, minlength=n_items)
-    return np.log1p(counts) / np.log1p(max(counts.max(), 1))
+def _popularity(counts: np.ndarray, largest: int) -> np.ndarray:
+    """log(1 + events) of each count (any shape), scaled by the largest item's to [0, 1]."""
+    return np.log1p(counts) / np.log1p(max(largest, 1))
 
 
 def _predict(scorer: keras.Model, inputs: dict[str, np.ndarray]) -> np.ndarray:
