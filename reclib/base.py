@@ -40,10 +40,10 @@ def top_k(scores: np.ndarray, k: int,
 
     Parameters
     ----------
-    scores: (n_rows, n_items) float array; it is modified in place where ``exclude`` is set.
-    k: how many items per row (capped at ``n_items``).
-    exclude: optional (n_rows, n_items) sparse matrix; its stored entries are masked with ``-inf``
-        (a user's training items).
+    - scores: (n_rows, n_items) float array; it is modified in place where ``exclude`` is set.
+    - k: how many items per row (capped at ``n_items``).
+    - exclude: optional (n_rows, n_items) sparse matrix; its stored entries are masked with
+      ``-inf`` (a user's training items).
 
     Returns ``(items, item_scores)``, both (n_rows, k). The order is exactly that of sorting each
     row by score descending, then by item index ascending, on every machine: ``argpartition``

@@ -117,13 +117,14 @@ class BPR(Recommender):
 
     Parameters
     ----------
-    n_factors, reg (:math:`\lambda`), learning_rate, epochs, batch_size, init_std, random_state, verbose.
-    n_blocks: the number of blocks, and of cells trained at once (see above): it fixes the numbers;
-        the parallelism used is at most numba's thread count. Capped at the number of users and at
-        an eighth of the number of items (tiny catalogues train as one block). The default 2 ranks
-        as well as 1 on P1's validation carve-out (README, "How the defaults were chosen").
-    dtype: ``"float64"`` (default) or ``"float32"`` factors (float32 halves the memory traffic of
-        the random row accesses; the loss is still summed in float64).
+    - n_factors, reg (:math:`\lambda`), learning_rate, epochs, batch_size, init_std, random_state, verbose.
+    - n_blocks: the number of blocks, and of cells trained at once (see above): it fixes the numbers;
+      the parallelism used is at most numba's thread count. Capped at the number of users and at
+      an eighth of the number of items (tiny catalogues train as one block). The default 2 ranks
+      as well as 1 on P1's validation carve-out (README, "How the defaults were chosen").
+    - dtype: ``"float64"`` (default) or ``"float32"`` factors (float32 halves the memory traffic of
+      the random row accesses; the loss is still summed in float64).
+
     The defaults (64 factors, ``reg`` 0.03, ``learning_rate`` 0.05, 100 epochs, 2 blocks) are the
     values chosen on the P1 validation carve-out of MovieLens-100K (``make tune``; notebook 02).
 

@@ -136,17 +136,17 @@ class BiasedMF(ExplicitFeedbackMixin, Recommender):
 
     Parameters
     ----------
-    n_factors: :math:`f`, the rank of the interaction term.
-    reg: :math:`\lambda`, the L2 weight (per rating, as in the loss).
-    solver: ``"sgd"`` (mini-batch SGD; the per-rating loop is compiled and single-threaded, on a
-        seeded order, so the same seed gives the same numbers) or ``"als"`` (alternating exact
-        ridge solves).
-    epochs: passes over the ratings (SGD) or alternating sweeps (ALS).
-    learning_rate: SGD step size; batch_size: ratings per SGD step, 1 (the default) for per-rating SGD; a
-        larger batch takes every rating's gradient at the parameters before the batch and sums
-        them, so ``learning_rate`` means the same as in per-rating SGD.
-    init_std: standard deviation of the random initial factors.
-    random_state: seed for initialisation and shuffling; verbose: show a progress bar.
+    - n_factors: :math:`f`, the rank of the interaction term.
+    - reg: :math:`\lambda`, the L2 weight (per rating, as in the loss).
+    - solver: ``"sgd"`` (mini-batch SGD; the per-rating loop is compiled and single-threaded, on a
+      seeded order, so the same seed gives the same numbers) or ``"als"`` (alternating exact
+      ridge solves).
+    - epochs: passes over the ratings (SGD) or alternating sweeps (ALS).
+    - learning_rate: SGD step size; batch_size: ratings per SGD step, 1 (the default) for per-rating SGD; a
+      larger batch takes every rating's gradient at the parameters before the batch and sums
+      them, so ``learning_rate`` means the same as in per-rating SGD.
+    - init_std: standard deviation of the random initial factors.
+    - random_state: seed for initialisation and shuffling; verbose: show a progress bar.
 
     The defaults (200 factors, ``reg`` 0.06, ``learning_rate`` 0.005, 70 epochs, ``init_std`` 0.01,
     SGD) are the values chosen on the P2 validation carve-out of MovieLens-100K (``make tune``;

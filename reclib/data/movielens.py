@@ -77,12 +77,12 @@ def load_movielens(size: str = "100k", cache_dir: str | os.PathLike[str] | None 
 
     Parameters
     ----------
-    size: the MovieLens edition; only ``"100k"`` is supported.
-    cache_dir: cache folder; default :func:`reclib.data.sources.default_cache_dir`
-        (``$RECLIB_DATA_DIR``, else a checkout's ``data/cache``, else ``~/.cache/reclib``). A freshly
-        downloaded copy is cached there.
-    sources: the sources to try, in order, a subset of ``("cache", "grouplens", "recbole")``.
-    timeout: seconds to wait for the GroupLens server.
+    - size: the MovieLens edition; only ``"100k"`` is supported.
+    - cache_dir: cache folder; default :func:`reclib.data.sources.default_cache_dir`
+      (``$RECLIB_DATA_DIR``, else a checkout's ``data/cache``, else ``~/.cache/reclib``). A freshly
+      downloaded copy is cached there.
+    - sources: the sources to try, in order, a subset of ``("cache", "grouplens", "recbole")``.
+    - timeout: seconds to wait for the GroupLens server.
     """
     if size != "100k":
         raise ValueError(f"size={size!r} is not supported: reclib ships only MovieLens '100k'")

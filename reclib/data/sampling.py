@@ -52,13 +52,13 @@ def sample_negatives(pos_users: np.ndarray, pos_items: np.ndarray, n_items: int,
 
     Parameters
     ----------
-    pos_users, pos_items: the positive pairs, shape (n_pos,), users >= 0, items in [0, n_items).
-    n_items: size of the item catalogue (a positive int); items are ``0..n_items-1``.
-    users: the users to sample for, shape (n,), indices >= 0, repeats allowed (one draw per entry).
-    item_probs: sampling weights over items, shape (n_items,), finite, >= 0, positive sum;
-        ``None`` is uniform.
-    random_state: a non-negative int or a ``numpy.random.Generator``.
-    max_rounds: a positive int, the most redraw rounds.
+    - pos_users, pos_items: the positive pairs, shape (n_pos,), users >= 0, items in [0, n_items).
+    - n_items: size of the item catalogue (a positive int); items are ``0..n_items-1``.
+    - users: the users to sample for, shape (n,), indices >= 0, repeats allowed (one draw per entry).
+    - item_probs: sampling weights over items, shape (n_items,), finite, >= 0, positive sum;
+      ``None`` is uniform.
+    - random_state: a non-negative int or a ``numpy.random.Generator``.
+    - max_rounds: a positive int, the most redraw rounds.
 
     Raises ``ValueError`` (or :class:`~reclib.checks.ParameterTypeError`) naming the argument on
     bad input, before any draw, and if a requested user has interacted with every item it can draw.

@@ -65,14 +65,14 @@ class Leaderboard:
 
     Attributes
     ----------
-    protocol: the protocol's name ("P1", ...); ``k``: its list length (``None`` for P2, P4).
-    frame: tidy results, one row per (model, metric), columns ``model, metric, value, low,
-        high`` (``low``/``high`` NaN for catalogue-level metrics); models in the given order.
-    per_user: model name -> the per-user (P4: per-row) values behind the intervals.
-    times: one row per model: ``fit_seconds`` and ``eval_seconds`` (wall clock).
-    results: model name -> the protocol's :class:`EvaluationResult`.
-    n_boot, confidence, random_state: the bootstrap settings.
-    failure: ``None``, or for the partial board of a failed run the error that stopped it.
+    - protocol: the protocol's name ("P1", ...); ``k``: its list length (``None`` for P2, P4).
+    - frame: tidy results, one row per (model, metric), columns ``model, metric, value, low,
+      high`` (``low``/``high`` NaN for catalogue-level metrics); models in the given order.
+    - per_user: model name -> the per-user (P4: per-row) values behind the intervals.
+    - times: one row per model: ``fit_seconds`` and ``eval_seconds`` (wall clock).
+    - results: model name -> the protocol's :class:`EvaluationResult`.
+    - n_boot, confidence, random_state: the bootstrap settings.
+    - failure: ``None``, or for the partial board of a failed run the error that stopped it.
     """
 
     protocol: str
@@ -320,24 +320,24 @@ def leaderboard(models: Sequence[Entry] | Mapping[str, Any], protocol: Protocol,
 
     Parameters
     ----------
-    models: ``[(name, model), (name, model, fit_kwargs), ...]`` or a mapping name -> model.
-        With ``fit`` each model with a ``fit`` method is fitted as ``model.fit(train,
-        **fit_kwargs)`` (e.g. ``{"item_features": features}`` for content models); a model
-        without one (P4: an array of probabilities or a function of ``test``) is used as is.
-    protocol: one of P1-P5 (or a variant from ``with_params``); for P3 pass the history the model
-        was fitted on as ``train`` (``pd.concat([train, valid])``).
-    train, test: the protocol's split.
-    item_vectors: ranking only: name -> DataFrame (index: raw item ids, rows: vectors) for
-        intra-list diversity columns ``diversity_<name>``; a row for every item a model can
-        recommend (the protocol's candidates, else every item of ``train``).
-    expected: ranking only: users x K raw item ids of a primitive model (e.g. MostPopular's
-        ``top_items``) for the serendipity column; a list for every user of ``test``.
-    n_boot, confidence, random_state: bootstrap settings (one seed: every model sees the same users).
-    verbose: 1 or 2 show a progress bar over the models (``check_verbose``).
-    output_dir: when given, the board is written there with :meth:`Leaderboard.write` as
-        ``{output_name}.md`` / ``.json`` (the table limited to ``metrics``, all when ``None``),
-        and stale ``{output_name}-failed.*`` files are removed; the folder is checked (created,
-        written to) before any model is fitted.
+    - models: ``[(name, model), (name, model, fit_kwargs), ...]`` or a mapping name -> model.
+      With ``fit`` each model with a ``fit`` method is fitted as ``model.fit(train,
+      **fit_kwargs)`` (e.g. ``{"item_features": features}`` for content models); a model
+      without one (P4: an array of probabilities or a function of ``test``) is used as is.
+    - protocol: one of P1-P5 (or a variant from ``with_params``); for P3 pass the history the model
+      was fitted on as ``train`` (``pd.concat([train, valid])``).
+    - train, test: the protocol's split.
+    - item_vectors: ranking only: name -> DataFrame (index: raw item ids, rows: vectors) for
+      intra-list diversity columns ``diversity_<name>``; a row for every item a model can
+      recommend (the protocol's candidates, else every item of ``train``).
+    - expected: ranking only: users x K raw item ids of a primitive model (e.g. MostPopular's
+      ``top_items``) for the serendipity column; a list for every user of ``test``.
+    - n_boot, confidence, random_state: bootstrap settings (one seed: every model sees the same users).
+    - verbose: 1 or 2 show a progress bar over the models (``check_verbose``).
+    - output_dir: when given, the board is written there with :meth:`Leaderboard.write` as
+      ``{output_name}.md`` / ``.json`` (the table limited to ``metrics``, all when ``None``),
+      and stale ``{output_name}-failed.*`` files are removed; the folder is checked (created,
+      written to) before any model is fitted.
 
     Everything above is checked before the first fit. Returns a :class:`Leaderboard`; raises
     :class:`LeaderboardFailed` (chaining the entry's error) when an entry fails.

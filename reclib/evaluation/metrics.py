@@ -221,7 +221,7 @@ def ndcg_at_k(hits: object, n_relevant: object) -> np.ndarray:
 
 
 def map_at_k(hits: object, n_relevant: object) -> np.ndarray:
-    """Per-user average precision at K, normalised by min(|relevant|, K); NaN without relevant
+    """Per-user average precision at K, normalised by ``min(|relevant|, K)``; NaN without relevant
     items."""
     h, n = _ranking_inputs(hits, n_relevant)
     precision_at_r = np.cumsum(h, axis=1) / np.arange(1, h.shape[1] + 1)

@@ -145,24 +145,24 @@ def evaluate_scores(scores: ScoreSource, train: sp.csr_matrix, test: sp.csr_matr
 
     Parameters
     ----------
-    scores: (n_users, n_items) numeric array, or a function ``f(user_indices) -> (b, n_items)``.
-        Scores must be finite or ``-inf`` ("never recommend"), with at least one finite score
-        per user among the rankable items; NaN or +inf raise ``ValueError`` naming the users.
-    train, test: (n_users, n_items) sparse matrices (same shape, finite stored values); stored
-        entries are training items (masked) and relevant test items.
-    k: list length, a positive int; with ``candidates`` at most their number.
-    users: distinct user indices in ``[0, n_users)`` to evaluate; default every user with a test
-        item.
-    n_relevant: size of each evaluated user's relevant set (non-negative ints, one per user), if
-        it counts items the score columns cannot reach (items unseen in training); default the
-        row counts of ``test``. It may not be smaller than a user's number of hits.
-    item_vectors: (n_items, d) finite features for intra-list diversity (skipped when ``None``).
-    candidates: item indices in ``[0, n_items)`` that may be ranked (default all); the rest are
-        never recommended, and coverage is measured over the candidates (protocol P5 ranks only
-        the cold items).
-    batch_size: users scored at a time, a positive int.
-    source, user_ids: how error messages name the scores (default "scores" or the function's
-        name) and the users (``user_ids[u]`` names user index ``u``; default the indices).
+    - scores: (n_users, n_items) numeric array, or a function ``f(user_indices) -> (b, n_items)``.
+      Scores must be finite or ``-inf`` ("never recommend"), with at least one finite score
+      per user among the rankable items; NaN or +inf raise ``ValueError`` naming the users.
+    - train, test: (n_users, n_items) sparse matrices (same shape, finite stored values); stored
+      entries are training items (masked) and relevant test items.
+    - k: list length, a positive int; with ``candidates`` at most their number.
+    - users: distinct user indices in ``[0, n_users)`` to evaluate; default every user with a test
+      item.
+    - n_relevant: size of each evaluated user's relevant set (non-negative ints, one per user), if
+      it counts items the score columns cannot reach (items unseen in training); default the
+      row counts of ``test``. It may not be smaller than a user's number of hits.
+    - item_vectors: (n_items, d) finite features for intra-list diversity (skipped when ``None``).
+    - candidates: item indices in ``[0, n_items)`` that may be ranked (default all); the rest are
+      never recommended, and coverage is measured over the candidates (protocol P5 ranks only
+      the cold items).
+    - batch_size: users scored at a time, a positive int.
+    - source, user_ids: how error messages name the scores (default "scores" or the function's
+      name) and the users (``user_ids[u]`` names user index ``u``; default the indices).
 
     Scores are checked over the rankable items only (the candidates when given): NaN, +inf, or a
     row with no finite score raise ``ValueError`` naming the users, before that batch is ranked.

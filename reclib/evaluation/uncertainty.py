@@ -150,12 +150,12 @@ def bootstrap_interval(values: object, n_boot: int = 1000, confidence: float = 0
 
     Parameters
     ----------
-    values: per-user (or per-row) values: a 1-D array or Series (one metric), or a DataFrame
-        (rows = users, columns = metrics, e.g. ``result.per_user``); numbers only, at least two
-        rows. NaN or inf raise ``ValueError`` naming the column.
-    n_boot: number of bootstrap replicates, a positive int.
-    confidence: coverage of the interval, in (0, 1).
-    random_state: non-negative int; the same seed resamples the same users.
+    - values: per-user (or per-row) values: a 1-D array or Series (one metric), or a DataFrame
+      (rows = users, columns = metrics, e.g. ``result.per_user``); numbers only, at least two
+      rows. NaN or inf raise ``ValueError`` naming the column.
+    - n_boot: number of bootstrap replicates, a positive int.
+    - confidence: coverage of the interval, in (0, 1).
+    - random_state: non-negative int; the same seed resamples the same users.
 
     Returns a DataFrame with one row per metric (index: the column names; ``"value"`` for an
     array, the Series name for a named Series) and columns ``mean`` (the mean of the values

@@ -208,10 +208,11 @@ def genre_matrix(genres: pd.Series, vocabulary: Sequence[str] | None = None) -> 
 
 def item_text(items: pd.DataFrame, title_col: str = "title", year_col: str | None = "year",
               genres_col: str | None = "genres") -> pd.Series:
-    """One descriptive sentence per item, e.g. ``"Toy Story (1995). Animation, Children's, Comedy."``.
+    """One descriptive sentence per item, built from its title, year and genres.
 
-    Titles must not be null; a year may be missing (null) but otherwise a whole number; genres
-    a list of strings or ``None``.
+    For example ``"Toy Story (1995). Animation, Children's, Comedy."``. Titles must not be null;
+    a year may be missing (null) but otherwise a whole number; genres a list of strings or
+    ``None``.
     """
     require_columns(items, *(c for c in (title_col, year_col, genres_col) if c is not None))
     missing = items[title_col].isna()

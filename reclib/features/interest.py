@@ -108,9 +108,9 @@ class HybridRecommender(Recommender):
 
     Parameters
     ----------
-    cf_model, text_model: unfitted recommenders following the model interface (hyper-parameters,
-        like the steps of a scikit-learn ``Pipeline``; they are cloned with the hybrid).
-    text_weight: :math:`w` in [0, 1]; 0 is the CF model alone, 1 the text model alone.
+    - cf_model, text_model: unfitted recommenders following the model interface (hyper-parameters,
+      like the steps of a scikit-learn ``Pipeline``; they are cloned with the hybrid).
+    - text_weight: :math:`w` in [0, 1]; 0 is the CF model alone, 1 the text model alone.
 
     Data at ``fit(interactions, item_features=ItemFeatures(item_ids, vectors=...))``: both
     models are fitted on ``interactions``; ``item_features`` goes to the text model only, and its
@@ -170,11 +170,11 @@ class FeatureToFactorRecommender(Recommender):
 
     Parameters
     ----------
-    factor_model: an unfitted recommender exposing ``user_factors_`` and ``item_factors_`` (a
-        hyper-parameter: it is cloned with this model).
-    reg: :math:`\lambda` of the ridge map.
-    map_warm_items: also replace warm items' factors by their mapped ones (for a fair comparison
-        of pure content), instead of keeping the learned factors.
+    - factor_model: an unfitted recommender exposing ``user_factors_`` and ``item_factors_`` (a
+      hyper-parameter: it is cloned with this model).
+    - reg: :math:`\lambda` of the ridge map.
+    - map_warm_items: also replace warm items' factors by their mapped ones (for a fair comparison
+      of pure content), instead of keeping the learned factors.
 
     Data at ``fit(interactions, item_features=ItemFeatures(item_ids, vectors=...))``: the
     vectors must be dense; the catalogue is ``item_features.item_ids`` (cold items included).

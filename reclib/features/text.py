@@ -133,14 +133,14 @@ class TextEncoder:
 
     Parameters
     ----------
-    model: hub name or local folder (default all-MiniLM-L6-v2, 384-d).
-    pooling: ``"mean"`` (masked mean of token vectors) or ``"cls"``.
-    normalize: L2-normalise the vectors.
-    batch_size, max_length: texts per forward pass; tokens per text (longer texts are truncated).
-    device: ``"cpu"``, ``"cuda"`` or ``"auto"`` (CUDA when available).
-    cache_dir: embedding cache folder (default ``<data cache>/embeddings``); ``None`` disables it
-        only when ``use_cache=False``.
-    show_progress: a progress bar over batches (off by default: notebooks stay quiet).
+    - model: hub name or local folder (default all-MiniLM-L6-v2, 384-d).
+    - pooling: ``"mean"`` (masked mean of token vectors) or ``"cls"``.
+    - normalize: L2-normalise the vectors.
+    - batch_size, max_length: texts per forward pass; tokens per text (longer texts are truncated).
+    - device: ``"cpu"``, ``"cuda"`` or ``"auto"`` (CUDA when available).
+    - cache_dir: embedding cache folder (default ``<data cache>/embeddings``); ``None`` disables it
+      only when ``use_cache=False``.
+    - show_progress: a progress bar over batches (off by default: notebooks stay quiet).
     """
 
     def __init__(self, model: str = DEFAULT_MODEL, pooling: Pooling = "mean", normalize: bool = True,

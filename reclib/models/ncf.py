@@ -55,11 +55,12 @@ class NeuMF(keras.Model):
 
     Parameters
     ----------
-    n_users, n_items: embedding table sizes.
-    variant: ``"gmf"``, ``"mlp"`` or ``"neumf"``.
-    gmf_dim: GMF embedding size; mlp_dims: MLP layer sizes, the first being the size of the
-        concatenated user and item embeddings (each gets half).
-    l2: L2 weight on the embeddings (>= 0); dropout: after each MLP layer, in [0, 1).
+    - n_users, n_items: embedding table sizes.
+    - variant: ``"gmf"``, ``"mlp"`` or ``"neumf"``.
+    - gmf_dim: GMF embedding size; mlp_dims: MLP layer sizes, the first being the size of the
+      concatenated user and item embeddings (each gets half).
+    - l2: L2 weight on the embeddings (>= 0); dropout: after each MLP layer, in [0, 1).
+
     Trained on labelled pairs ``({"user", "item"}, labels)`` with ``task`` (a :class:`PointwiseTask`).
     Every argument is checked (type, finiteness, range) before any layer is built.
     """
@@ -148,5 +149,6 @@ class PairwiseScorer(keras.Model):
 
     @classmethod
     def from_config(cls, config: dict) -> PairwiseScorer:
+        """The model :meth:`get_config` describes, its ``scorer`` deserialised first."""
         config["scorer"] = keras.saving.deserialize_keras_object(config["scorer"])
         return cls(**config)

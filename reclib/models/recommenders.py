@@ -87,10 +87,10 @@ class NCF(KerasRecommender):
 
     Parameters
     ----------
-    variant, gmf_dim, mlp_dims, l2, dropout: the network (see :class:`~reclib.models.ncf.NeuMF`).
-    loss: ``"bce"`` (pointwise, ``n_negatives`` fresh negatives per positive every epoch) or
-        ``"bpr"`` (pairwise triplets).
-    epochs, batch_size, learning_rate (Adam), patience, monitor, random_state, verbose.
+    - variant, gmf_dim, mlp_dims, l2, dropout: the network (see :class:`~reclib.models.ncf.NeuMF`).
+    - loss: ``"bce"`` (pointwise, ``n_negatives`` fresh negatives per positive every epoch) or
+      ``"bpr"`` (pairwise triplets).
+    - epochs, batch_size, learning_rate (Adam), patience, monitor, random_state, verbose.
 
     The defaults are notebook 05's validated values; ``epochs`` is their early-stopped epoch on
     P1's validation carve-out of ML-100K. No side data: ``fit(interactions, validate=None)``.

@@ -48,14 +48,14 @@ class TwoTower(keras.Model):
 
     Parameters
     ----------
-    n_users, n_items: without the reserved 0 index.
-    embedding_dim: output size; tower_dims: hidden ReLU layers of each tower.
-    n_genres, text_dim: item feature sizes (0 disables a feature).
-    use_history: pool the history into the user tower; use_user_id: add a user-id embedding
-        (without it the user tower sees only the history, and generalises to new users).
-    id_dropout: during training, replace this share of item ids by "unknown" so the item tower
-        learns to embed an item from its features alone (cold start).
-    temperature, log_q_correction: see module doc; l2: L2 weight on the embeddings.
+    - n_users, n_items: without the reserved 0 index.
+    - embedding_dim: output size; tower_dims: hidden ReLU layers of each tower.
+    - n_genres, text_dim: item feature sizes (0 disables a feature).
+    - use_history: pool the history into the user tower; use_user_id: add a user-id embedding
+      (without it the user tower sees only the history, and generalises to new users).
+    - id_dropout: during training, replace this share of item ids by "unknown" so the item tower
+      learns to embed an item from its features alone (cold start).
+    - temperature, log_q_correction: see module doc; l2: L2 weight on the embeddings.
 
     Every argument is checked before any layer is built: sizes are positive ints (``n_genres``
     and ``text_dim`` may be 0), ``id_dropout`` in [0, 1), ``temperature`` > 0, ``l2`` >= 0, the

@@ -98,16 +98,16 @@ class RetrievalTask(_Task):
 
     Parameters
     ----------
-    temperature: :math:`\tau`, a finite number > 0.
-    remove_accidental_hits: mask column :math:`j \ne r` when it holds row :math:`r`'s item
-        (it is a positive, not a negative), with a logit of ``-1e9``.
-    gather_candidates: the **cross-replica hook**: a function mapping a per-replica
-        candidate tensor (B, ...) (item vectors, then item ids, then log q) to the global batch
-        (R·B, ...) gathered over the R replicas, *this replica's rows first* (so the positive
-        of local row r stays column r). Identity by default (one device). On TensorFlow e.g.
-        ``lambda t: tf.distribute.get_replica_context().all_gather(t, 0)`` with the local shard
-        rotated to the front; on JAX a ``jax.lax.all_gather`` inside ``shard_map``.
-    top_k: in-batch top-K accuracy metrics to report (``top_{k}_accuracy``); none by default.
+    - temperature: :math:`\tau`, a finite number > 0.
+    - remove_accidental_hits: mask column :math:`j \ne r` when it holds row :math:`r`'s item
+      (it is a positive, not a negative), with a logit of ``-1e9``.
+    - gather_candidates: the **cross-replica hook**: a function mapping a per-replica
+      candidate tensor (B, ...) (item vectors, then item ids, then log q) to the global batch
+      (R·B, ...) gathered over the R replicas, *this replica's rows first* (so the positive
+      of local row r stays column r). Identity by default (one device). On TensorFlow e.g.
+      ``lambda t: tf.distribute.get_replica_context().all_gather(t, 0)`` with the local shard
+      rotated to the front; on JAX a ``jax.lax.all_gather`` inside ``shard_map``.
+    - top_k: in-batch top-K accuracy metrics to report (``top_{k}_accuracy``); none by default.
     """
 
     def __init__(self, temperature: float = 0.05, remove_accidental_hits: bool = True,

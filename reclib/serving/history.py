@@ -60,12 +60,12 @@ class HistoryStore:
 
     Parameters
     ----------
-    n_items: number of items; every item index must be in ``[0, n_items)``.
-    max_length: how many of a user's newest events :meth:`items` returns (all when ``None``);
-        the store itself keeps every event (:meth:`all_items`).
-    n_users: if given, every user index must be in ``[0, n_users)`` (a policy's population);
-        if ``None``, any non-negative index is accepted. Indices are rows of arrays, so they
-        should be dense (0, 1, 2, ...), as :class:`~reclib.serving.RealTimeRecommender` assigns.
+    - n_items: number of items; every item index must be in ``[0, n_items)``.
+    - max_length: how many of a user's newest events :meth:`items` returns (all when ``None``);
+      the store itself keeps every event (:meth:`all_items`).
+    - n_users: if given, every user index must be in ``[0, n_users)`` (a policy's population);
+      if ``None``, any non-negative index is accepted. Indices are rows of arrays, so they
+      should be dense (0, 1, 2, ...), as :class:`~reclib.serving.RealTimeRecommender` assigns.
     """
 
     def __init__(self, n_items: int, max_length: int | None = None, n_users: int | None = None) -> None:

@@ -94,12 +94,12 @@ class ApproximateIndex(_VectorIndex):
 
     Parameters
     ----------
-    item_vectors, item_ids, normalize: as for :class:`ExactIndex` (vectors are stored as float32).
-    M: graph neighbours per node (memory grows as ``M``; more gives higher recall).
-    ef_construction: candidate list size while building (slower build, better graph).
-    ef_search: candidate list size per query: the recall / latency knob (>= ``k`` is used).
-    threads: OpenMP threads faiss may use (build and batched search); ``None`` leaves faiss's
-        default. The graph faiss builds with more than one thread can differ slightly between runs.
+    - item_vectors, item_ids, normalize: as for :class:`ExactIndex` (vectors are stored as float32).
+    - M: graph neighbours per node (memory grows as ``M``; more gives higher recall).
+    - ef_construction: candidate list size while building (slower build, better graph).
+    - ef_search: candidate list size per query: the recall / latency knob (>= ``k`` is used).
+    - threads: OpenMP threads faiss may use (build and batched search); ``None`` leaves faiss's
+      default. The graph faiss builds with more than one thread can differ slightly between runs.
 
     The defaults (``M`` 32, ``ef_construction`` 80, ``ef_search`` 64) reach recall@10 >= 0.95 on
     clustered 64-d unit vectors up to 10^6 items (``python -m experiments.bench --only interactive``).

@@ -90,24 +90,24 @@ class Trainer:
 
     Parameters
     ----------
-    epochs, batch_size: ints >= 1 (``batch_size`` is used for array data; a PyDataset batches itself).
-    learning_rate: Adam's step, > 0; ``None`` keeps an already compiled model's compile.
-    patience: epochs without improvement before stopping (>= 0); monitor: the metric early
-        stopping watches (a key of ``validate()``'s dict, or a logged name such as ``val_auc``
-        with ``validation_data``); mode: ``"max"`` or ``"min"`` (``validate`` metrics are maximised).
-    random_state: seed, >= 0; verbose: 0, 1, 2 or "auto".
-    precision: ``None``, ``"float32"``, ``"mixed_float16"`` or ``"mixed_bfloat16"``.
-    distribution: ``None``, a ``keras.distribution`` object (JAX) or a ``tf.distribute``
-        strategy (TensorFlow): anything with a ``scope()``; applied, nothing more.
-    steps_per_execution, jit_compile: passed to ``compile``; loss: a compiled loss (``None``
-        for models that own their loss through a task); callbacks: further Keras callbacks.
-    warmup_steps: the learning rate rises linearly over this many optimizer steps (0: none).
-    device_data: train from arrays held on the accelerator (``data=(x, y)`` with ``x`` a dict;
-        JAX and PyTorch backends); sparse_embeddings: with it, row-wise Adagrad at
-        ``sparse_learning_rate`` on the rows of the batch for the embedding tables that read a
-        model input (:func:`~reclib.training.device_loop.fit_on_device`). The default rate, 0.03, was
-        chosen on P4's validation rows at batch 1,024 (``experiments/tune_device_loop.py``); larger
-        batches may want another.
+    - epochs, batch_size: ints >= 1 (``batch_size`` is used for array data; a PyDataset batches itself).
+    - learning_rate: Adam's step, > 0; ``None`` keeps an already compiled model's compile.
+    - patience: epochs without improvement before stopping (>= 0); monitor: the metric early
+      stopping watches (a key of ``validate()``'s dict, or a logged name such as ``val_auc``
+      with ``validation_data``); mode: ``"max"`` or ``"min"`` (``validate`` metrics are maximised).
+    - random_state: seed, >= 0; verbose: 0, 1, 2 or "auto".
+    - precision: ``None``, ``"float32"``, ``"mixed_float16"`` or ``"mixed_bfloat16"``.
+    - distribution: ``None``, a ``keras.distribution`` object (JAX) or a ``tf.distribute``
+      strategy (TensorFlow): anything with a ``scope()``; applied, nothing more.
+    - steps_per_execution, jit_compile: passed to ``compile``; loss: a compiled loss (``None``
+      for models that own their loss through a task); callbacks: further Keras callbacks.
+    - warmup_steps: the learning rate rises linearly over this many optimizer steps (0: none).
+    - device_data: train from arrays held on the accelerator (``data=(x, y)`` with ``x`` a dict;
+      JAX and PyTorch backends); sparse_embeddings: with it, row-wise Adagrad at
+      ``sparse_learning_rate`` on the rows of the batch for the embedding tables that read a
+      model input (:func:`~reclib.training.device_loop.fit_on_device`). The default rate, 0.03, was
+      chosen on P4's validation rows at batch 1,024 (``experiments/tune_device_loop.py``); larger
+      batches may want another.
     """
 
     def __init__(self, epochs: int = 20, batch_size: int = 1024, learning_rate: float | None = 1e-3,
