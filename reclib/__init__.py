@@ -4,8 +4,9 @@ Subpackages follow the notebooks in reading order and data flows one way:
 ``data`` (01) -> ``features`` (03, 04) -> ``cf`` (02) / ``models`` (04-07, with ``training``)
 -> ``evaluation`` -> ``serving``; no subpackage imports one to its right. Shared roots:
 ``reclib.base`` (the one ``Recommender`` interface and the deterministic ``top_k``),
-``reclib.checks`` (argument checks), ``reclib.io`` (atomic writes) and ``reclib.notebook``
-(metric records read back from executed notebooks).
+``reclib.checks`` (argument checks), ``reclib.io`` (atomic writes), ``reclib.notebook``
+(metric records read back from executed notebooks) and ``reclib.figures`` (the notebooks' figure
+style and its readability check).
 
 Importing reclib changes nothing global. :func:`quiet` (which every notebook and the notebook
 runner call first, before TensorFlow or transformers load) quiets their start-up logs:

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import reclib
+from reclib.figures import CHECK_VARIABLE
 from reclib.io import atomic_write_bytes, check_writable_folder
 from reclib.notebook import read_parameters, read_records
 from reclib.notebook_params import ANY, RunnerInputError, check_parameters, notebook_parameters
@@ -151,6 +152,9 @@ def run_notebook(path: Path, output_dir: Path, parameters: dict[str, Any] | None
     # PyTorch's OpenMP threads sleep while they wait instead of spinning: on a few shared cores a
     # spinning thread takes the time its partner needs (a GPT-2 step 1.6 s -> 0.6 s); no number changes
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    # a figure that would not read well in the book (no title, unlabelled axes, legend over data,
+    # tiny text) fails its cell instead of being drawn (reclib.figures)
+    os.environ.setdefault(CHECK_VARIABLE, "1")
     reclib.quiet()         # the kernel inherits the quiet log levels; the notebook quiets its own imports
     start = time.perf_counter()
     try:
