@@ -11,7 +11,7 @@ PIP    := $(PY) -m pip --disable-pip-version-check
 # where the CPU build of torch comes from when re-locking; e.g. TORCH_INDEX=https://download.pytorch.org/whl/cpu
 TORCH_INDEX ?=
 
-.PHONY: setup lock data notebooks readme smoke test unit bench bench-train bench-peers bench-gpu stage-device tune lab clean distclean
+.PHONY: setup lock data notebooks book book-check readme smoke test unit bench bench-train bench-peers bench-gpu stage-device tune lab clean distclean
 
 setup: $(SETUP)
 
@@ -50,6 +50,16 @@ $(DATA): $(SETUP)
 # the main job: every notebook at its default parameters into build/, then build/summary.{md,json}
 notebooks: $(DATA)
 	$(PY) -m reclib.run_notebooks --output-dir build/notebooks --summary-dir build
+
+# the executed notebooks of `make notebooks`, the README and the API reference as a website
+# (Sphinx + MyST-NB, outputs as stored, never re-executed) -> build/book/index.html
+book: $(SETUP)
+	$(PY) -m book.build --notebooks build/notebooks --output build/book
+
+# the built book opened page by page in headless Chromium (the system's, e.g. Debian's chromium
+# package): console errors, links, images, search, phone width -> build/book-check/
+book-check: $(SETUP)
+	$(PY) -m book.check --site build/book --screenshots build/book-check
 
 # README.md's result tables (between <!-- results:NAME --> markers) from build/summary.json;
 # rows of notebooks missing from the summary keep their values

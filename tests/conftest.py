@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -44,10 +46,21 @@ def top10_overlap():
     return overlap
 
 
+@pytest.fixture(scope="session")
+def smoke_notebooks(tmp_path_factory) -> Path:
+    """The folder the smoke runs of ``tests/test_notebooks.py`` write their executed notebooks to;
+    the book tests (marked ``book``, run last) build the book from it."""
+    folder = tmp_path_factory.getbasetemp() / "smoke-notebooks"
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
 def pytest_collection_modifyitems(config, items):
-    """Tests marked ``gpu`` run only where an NVIDIA GPU is visible (``nvidia-smi`` on the PATH)."""
+    """Tests marked ``book`` run last (they read the smoke runs' notebooks); tests marked ``gpu``
+    run only where an NVIDIA GPU is visible (``nvidia-smi`` on the PATH)."""
     import shutil
 
+    items.sort(key=lambda item: "book" in item.keywords)      # stable: the rest keep their order
     if shutil.which("nvidia-smi"):
         return
     no_gpu = pytest.mark.skip(reason="no GPU on this machine")

@@ -26,13 +26,13 @@ def _lock() -> dict[str, Version]:
 def _wanted() -> list[Requirement]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     extras = project["optional-dependencies"]
-    locked = [r for name in ("deep", "text", "serving", "notebooks", "test") for r in extras[name]]
+    locked = [r for name in ("deep", "text", "serving", "notebooks", "book", "test") for r in extras[name]]
     return [Requirement(r) for r in project["dependencies"] + locked]
 
 
 def test_all_extra_is_every_locked_extra():
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
-    assert extras["all"] == ["reclib[deep,text,serving,notebooks]"]
+    assert extras["all"] == ["reclib[deep,text,serving,notebooks,book]"]
 
 
 def test_lock_pins_every_dependency_within_its_range():

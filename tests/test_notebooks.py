@@ -134,9 +134,9 @@ def test_every_notebook_has_expectations():
 
 @pytest.mark.notebook
 @pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_notebook_smoke_run(name, tmp_path):
+def test_notebook_smoke_run(name, smoke_notebooks):
     path = NOTEBOOK_DIR / f"{name}.ipynb"
-    result = run_notebook(path, tmp_path, smoke_parameters()[name], progress_bar=False)
+    result = run_notebook(path, smoke_notebooks, smoke_parameters()[name], progress_bar=False)
     recorded = result["metrics"]
     missing = sorted(set(EXPECTED[name]) - set(recorded))
     assert not missing, f"{name} did not record {missing}"

@@ -1,0 +1,1 @@
+"""The book: the executed notebooks, the README and the API reference as one static website."""
