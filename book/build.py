@@ -11,7 +11,7 @@ without running them, generates the API reference from ``reclib``'s docstrings (
 ships its search index and MathJax inside the site, so the book works offline from
 ``build/book/index.html`` or ``python -m http.server -d build/book``.
 
-What is staged (into ``<output>.src/``) before Sphinx runs:
+What is staged before Sphinx runs:
 
 - ``index.md``: README.md, its links to files that are not pages of the book turned into plain
   text, with the notebooks and the API reference as the sidebar's table of contents;
@@ -19,8 +19,8 @@ What is staged (into ``<output>.src/``) before Sphinx runs:
   "Recorded metrics", a table of every value it recorded (:func:`reclib.notebook.read_records`);
 - ``api.rst``: the autosummary of ``reclib``, one page per module.
 
-The site is written to a temporary folder beside ``--output`` and moved into place only when
-Sphinx succeeds, so a failed build never leaves half a book.
+The site is built in a work folder beside ``--output`` and moved into place only when Sphinx
+succeeds without a warning, so a failed build never leaves half a book.
 """
 
 from __future__ import annotations
@@ -47,17 +47,52 @@ LOCAL_LINK = re.compile(r"\[([^\]]+)\]\((?!https?://|mailto:|#)([^)\s]+)\)")
 API_PAGE = """API reference
 =============
 
-Every public module, class and function of ``reclib`` (each module's ``__all__``), with its
-signature and docstring. The subpackages follow the notebooks: ``reclib.data`` (01),
-``reclib.cf`` (02), ``reclib.features`` (03, 04), ``reclib.models`` and ``reclib.training``
-(05-08), ``reclib.evaluation`` (09), ``reclib.interactive`` and ``reclib.serving`` (10).
+Every public class and function of ``reclib`` (each module's ``__all__``), with its signature and
+docstring, described on the page of the package that exports it. The subpackages follow the
+notebooks: ``reclib.data`` (01), ``reclib.cf`` (02), ``reclib.features`` (03, 04),
+``reclib.models`` and ``reclib.training`` (05-08), ``reclib.evaluation`` (09),
+``reclib.interactive`` and ``reclib.serving`` (10).
 
 .. autosummary::
    :toctree: api
    :recursive:
 
    reclib
+
+Modules with public names of their own
+--------------------------------------
+
+Names that a module exports but its package does not (import them from the module).
+
+.. autosummary::
+   :toctree: api
+
+{modules}
 """
+
+
+def modules_beyond_packages(package: str = "reclib") -> list[str]:
+    """The modules below ``package``'s subpackages with an ``__all__`` name that no package above
+    them exports: the API page lists them, since autosummary's recursion only follows ``__all__``.
+    """
+    import importlib
+    import pkgutil
+
+    import reclib
+
+    reclib.quiet()                        # importing every module loads TensorFlow: no start-up logs
+    root = importlib.import_module(package)
+    found = []
+    for info in pkgutil.walk_packages(root.__path__, f"{package}."):
+        parts = info.name.split(".")
+        if len(parts) < 3 or any(part.startswith("_") for part in parts):
+            continue                      # top-level modules: autosummary's recursion covers them
+        module = importlib.import_module(info.name)
+        above = set().union(*(getattr(importlib.import_module(".".join(parts[:i])), "__all__", ())
+                              for i in range(1, len(parts))))
+        if set(getattr(module, "__all__", ())) - above:
+            found.append(info.name)
+    return sorted(found)
 
 
 class BookInputError(ValueError):
@@ -122,34 +157,42 @@ def stage(notebooks_dir: Path, source: Path) -> list[str]:
                                                       id="reclib-recorded-metrics"))
         nbformat.write(nb, source / "notebooks" / name)
         pages.append(f"notebooks/{Path(name).stem}")
-    (source / "api.rst").write_text(API_PAGE, encoding="utf-8")
+    modules = "\n".join(f"   {name}" for name in modules_beyond_packages())
+    (source / "api.rst").write_text(API_PAGE.format(modules=modules), encoding="utf-8")
     (source / "index.md").write_text(front_page(README.read_text(encoding="utf-8"), pages + ["api"]),
                                      encoding="utf-8")
     return ["index", *pages, "api"]
 
 
-def build(notebooks_dir: Path, output: Path, quiet: bool = True) -> Path:
+def build(notebooks_dir: Path, output: Path) -> Path:
     """Stage and build the book into ``output``; return the path of its ``index.html``.
 
-    Sphinx's warnings go to ``<output>.src/warnings.txt``; a Sphinx error raises ``RuntimeError``.
+    Everything is built in a work folder beside ``output`` (``.<name>.build-<pid>``: the staged
+    sources, Sphinx's caches, MyST-NB's extracted images), which is removed afterwards; only the
+    finished site is moved into place. Any Sphinx warning (a docstring that does not parse, a
+    broken cross-reference, a module that does not import) fails the build: ``RuntimeError``
+    with the warnings.
     """
     from sphinx.cmd.build import build_main
 
     notebooks_dir, output = Path(notebooks_dir), Path(output)
-    source = output.with_name(output.name + ".src")
-    stage(notebooks_dir, source)
-    partial = output.with_name(f"{output.name}.partial-{os.getpid()}")
-    shutil.rmtree(partial, ignore_errors=True)
-    args = ["-b", "html", "-c", str(CONFIG_DIR), "-d", str(source / ".doctrees"),
-            "-w", str(source / "warnings.txt"), *(["-Q"] if quiet else []), str(source), str(partial)]
-    if build_main(args) != 0:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise RuntimeError(f"Sphinx failed; its warnings are in {source / 'warnings.txt'}")
-    old = output.with_name(f"{output.name}.old-{os.getpid()}")
-    if output.exists():
-        output.rename(old)
-    partial.rename(output)
-    shutil.rmtree(old, ignore_errors=True)
+    work = output.with_name(f".{output.name}.build-{os.getpid()}")
+    shutil.rmtree(work, ignore_errors=True)
+    try:
+        source, site, warnings = work / "src", work / "site", work / "warnings.txt"
+        stage(notebooks_dir, source)
+        args = ["-b", "html", "-q", "-W", "--keep-going", "-c", str(CONFIG_DIR),
+                "-d", str(work / "doctrees"), "-w", str(warnings), str(source), str(site)]
+        if build_main(args) != 0:
+            found = warnings.read_text(errors="replace") if warnings.exists() else ""
+            raise RuntimeError(f"Sphinx failed on the book (warnings are errors):\n{found[-4000:]}")
+        old = output.with_name(f".{output.name}.old-{os.getpid()}")
+        if output.exists():
+            output.rename(old)
+        site.rename(output)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     return output / "index.html"
 
 

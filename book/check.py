@@ -29,7 +29,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import urldefrag, urljoin, urlparse
+from urllib.parse import unquote, urldefrag, urljoin, urlparse
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
@@ -135,9 +135,9 @@ def _visit(context: object, url: str, base: str, shots: Path) -> dict:
     page.on("response", lambda res: errors.append(f"HTTP {res.status}: {res.url}") if res.status >= 400 else None)
     page.goto(url, wait_until="load")
     try:
-        page.wait_for_load_state("networkidle", timeout=10_000)
+        page.wait_for_load_state("networkidle", timeout=30_000)
     except PlaywrightTimeout:
-        errors.append("still loading 10 s after the load event")
+        errors.append("still loading 30 s after the load event")
     facts = page.evaluate(PAGE_FACTS)
     name = _page_name(url, base)
     page.screenshot(path=str(shots / (name.replace("/", "__").removesuffix(".html") + ".png")))
@@ -164,15 +164,20 @@ def check_site(site: Path, screenshots: Path, search_term: str = "NDCG") -> dict
     errors), ``broken_links`` (internal links to a missing page or anchor), ``bad_images`` (not
     loaded, or with less than :data:`MIN_INK_SHARE` of their pixels drawn), ``metrics_table``
     (notebook pages only: whether the recorded-metrics table is there) and ``overflow`` (at the
-    phone width). Raises ``FileNotFoundError`` without Chromium or without ``site/index.html``.
+    phone width). The PNG files already in ``screenshots`` are removed first. Raises
+    ``FileNotFoundError`` without Chromium or without ``site/index.html``.
     """
     site, screenshots = Path(site), Path(screenshots)
     if not (site / "index.html").is_file():
         raise FileNotFoundError(f"{site / 'index.html'} does not exist: build the book first (make book)")
     screenshots.mkdir(parents=True, exist_ok=True)
+    for old in screenshots.glob("*.png"):                 # no screenshot of an earlier check remains
+        old.unlink()
     with serve(site) as base, chromium_page() as context:
         seen: dict[str, dict] = {}
-        queue = [urljoin(base, "index.html")]
+        # every page of the site, whether or not a link leads to it (the indexes, the search page)
+        queue = [urljoin(base, "index.html")] + [urljoin(base, path.relative_to(site).as_posix())
+                                                 for path in sorted(site.rglob("*.html"))]
         while queue:
             url = queue.pop(0)
             if url in seen:
@@ -201,7 +206,8 @@ def check_site(site: Path, screenshots: Path, search_term: str = "NDCG") -> dict
 def _broken(link: str, site: Path, base: str, ids: dict[str, set[str]]) -> bool:
     """Whether an internal ``link`` points at a missing file or at an anchor its page lacks."""
     target, anchor = urldefrag(link)
-    path = site / urlparse(target).path.removeprefix(urlparse(base).path)
+    anchor = unquote(anchor)
+    path = site / unquote(urlparse(target).path.removeprefix(urlparse(base).path))
     if path.is_dir():
         path = path / "index.html"
     if not path.is_file():
@@ -229,7 +235,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--site", type=Path, default=ROOT / "build" / "book")
     parser.add_argument("--screenshots", type=Path, default=ROOT / "build" / "book-check")
     args = parser.parse_args(argv)
-    report = check_site(args.site, args.screenshots)
+    try:
+        report = check_site(args.site, args.screenshots)
+    except FileNotFoundError as err:
+        print(f"{parser.prog}: error: {err}", file=sys.stderr)
+        return 2
     (args.screenshots / "report.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
     found = problems(report)
     print("\n".join(found) if found else

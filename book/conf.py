@@ -1,5 +1,7 @@
 """Sphinx settings for the book (``make book``); the pages come from ``book/build.py``'s staging."""
 
+import sys
+
 import reclib
 
 reclib.quiet()   # autodoc imports every module: TensorFlow's start-up logs off, as in the notebooks
@@ -22,7 +24,10 @@ nb_ipywidgets_js = {}                # no widget scripts from a CDN (the noteboo
 nb_merge_streams = True
 myst_enable_extensions = ["dollarmath", "amsmath"]
 myst_heading_anchors = 3
-suppress_warnings = ["myst.header", "myst.xref_missing", "mystnb.unknown_mime_type", "misc.highlighting_failure"]
+# MyST-NB cannot render reclib's record outputs (application/vnd.reclib.*, an empty text part
+# beside them): they are meant to show nothing, and each notebook's end has the table instead
+suppress_warnings = ["mystnb.unknown_mime_type",
+                     "misc.highlighting_failure"]   # the README's mermaid diagram stays a code block
 
 # the API reference: every public name (a module's __all__) with its signature and docstring
 autosummary_generate = True
@@ -44,16 +49,27 @@ html_css_files = ["book.css"]
 html_favicon = "_static/favicon.svg"   # else the browser asks for /favicon.ico and logs a 404
 html_context = {"default_mode": "light"}
 html_show_sourcelink = False
+html_copy_source = False             # the site holds pages, not a second copy of every notebook
 html_last_updated_fmt = None
 exclude_patterns = ["_build", "**.ipynb_checkpoints"]
 
 
+def _exported_above(module: str, name: str) -> bool:
+    """Whether a package above ``module`` lists ``name`` in its ``__all__`` (and so documents it)."""
+    parts = module.split(".")
+    return any(name in getattr(sys.modules.get(".".join(parts[:i])), "__all__", ())
+               for i in range(1, len(parts)))
+
+
 def _skip_reexports(app, what, name, obj, skip, options):
-    """Document a class or function on its own package's page only: ``reclib.models`` re-exports
-    ``reclib.features``' feature declarations, which would otherwise be described twice."""
-    page_module = app.env.ref_context.get("py:module") or ""
+    """Describe each class and function once: on its own package's page (``reclib.models``
+    re-exports ``reclib.features``' feature declarations), and on a module's page only when no
+    package above it already lists it."""
+    page_module = app.env.temp_data.get("autodoc:module") or app.env.ref_context.get("py:module") or ""
     owner = getattr(obj, "__module__", None)
     if what == "module" and page_module and isinstance(owner, str) and not owner.startswith(page_module):
+        return True
+    if what == "module" and page_module and _exported_above(page_module, name):
         return True
     return None
 

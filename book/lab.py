@@ -29,6 +29,7 @@ import urllib.request
 from pathlib import Path
 
 import nbformat
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from book.check import chromium_page
 from reclib.figures import CHECK_VARIABLE
@@ -85,8 +86,8 @@ def run_in_lab(notebook: Path, parameters: dict, screenshot: Path, timeout: floa
     """Run ``notebook`` in JupyterLab in Chromium; return ``{"kernel", "cells"}`` as JupyterLab
     holds them after "Run All" (``cells``: per code cell ``count`` and nbformat ``outputs``).
 
-    Saves a screenshot of the notebook's end to ``screenshot``. Raises ``TimeoutError`` if the
-    cells have not all run within ``timeout`` seconds.
+    Saves a screenshot of the notebook's end to ``screenshot``. Cells still unrun after
+    ``timeout`` seconds give ``"timed_out": True`` (with the outputs so far) rather than an error.
     """
     token, port = secrets.token_hex(16), _free_port()
     with tempfile.TemporaryDirectory(prefix="reclib-lab-") as tmp:
@@ -102,6 +103,7 @@ def run_in_lab(notebook: Path, parameters: dict, screenshot: Path, timeout: floa
                    f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
                    f"--LabApp.workspaces_dir={tmp}/workspaces", "--LabApp.expose_app_in_browser=True",
                    "--LabApp.extension_manager=readonly",        # no extension search on PyPI
+                   "--ServerApp.port_retries=0",                 # this port or fail, never another one
                    "--ServerApp.log_level=ERROR", *(["--allow-root"] if os.geteuid() == 0 else [])]
         log = Path(tmp) / "lab.log"
         with open(log, "wb") as log_file:
@@ -114,11 +116,17 @@ def run_in_lab(notebook: Path, parameters: dict, screenshot: Path, timeout: floa
                 page.goto(f"{base}/lab/tree/{Path(notebook).name}?token={token}")
                 page.wait_for_function("() => window.jupyterapp?.shell?.currentWidget?.sessionContext"
                                        "?.session?.kernel?.status === 'idle'", timeout=120_000)
-                page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
-                page.wait_for_function(f"""() => {{ const r = ({CELLS})();
-                    return r.kernel === 'idle' && r.cells.every(c => c.count !== null); }}""",
-                                       timeout=timeout * 1000, polling=1000)
-                result = page.evaluate(CELLS)
+                # started, not awaited: the command's promise lasts as long as the cells run
+                page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
+                try:      # done: every cell ran, or one stopped at an error (the rest stay unrun)
+                    page.wait_for_function(f"""() => {{ const r = ({CELLS})();
+                        return r.kernel === 'idle' && r.cells.every(c => c.count !== null ||
+                            r.cells.some(d => d.outputs.some(o => o.output_type === 'error'))); }}""",
+                                           timeout=timeout * 1000, polling=1000)
+                    timed_out = False
+                except PlaywrightTimeout:
+                    timed_out = True
+                result = {**page.evaluate(CELLS), "timed_out": timed_out}
                 page.locator(".jp-Cell").last.scroll_into_view_if_needed()
                 screenshot.parent.mkdir(parents=True, exist_ok=True)
                 page.screenshot(path=str(screenshot))
@@ -135,7 +143,7 @@ def run_in_lab(notebook: Path, parameters: dict, screenshot: Path, timeout: floa
 
 def lab_problems(result: dict) -> list[str]:
     """What went wrong in a :func:`run_in_lab` result: errors, stderr, a missing records table."""
-    lines = []
+    lines = ["the cells had not all run when the time ran out"] if result.get("timed_out") else []
     for number, cell in enumerate(result["cells"], start=1):
         for output in cell["outputs"]:
             if output["output_type"] == "error":

@@ -11,9 +11,11 @@ the problems, which the runner reports as a failed cell.
 
 - a title: every axes that holds data has one, or the figure has a ``suptitle``;
 - labelled axes: an axis that shows tick labels has a label (colour bars included);
-- no legend over data: no line point, marker or bar of the axes lies under its legend;
-- readable text: after the figure is scaled to the book's text width (:data:`BOOK_WIDTH_INCHES`),
-  no text is smaller than :data:`MIN_FONT_POINTS`.
+- finite data: an axes of lines plots at least one finite point;
+- no legend over data: no line (points or the segments between them), marker, error bar, bar or
+  step outline lies under an axes' legend or the figure's legend;
+- readable text: once the figure, as saved (cropped to its content), is shrunk to the book's
+  column (:data:`BOOK_WIDTH_INCHES`), no text is smaller than :data:`MIN_FONT_POINTS`.
 """
 
 from __future__ import annotations
@@ -26,50 +28,88 @@ import numpy as np
 
 __all__ = ["BOOK_WIDTH_INCHES", "CHECK_VARIABLE", "MIN_FONT_POINTS", "figure_problems", "figure_style"]
 
-#: width of the book's text column in inches (about 770 CSS pixels); wider figures are shrunk to it
-BOOK_WIDTH_INCHES = 8.0
-#: smallest font size, in points, that a figure may show once shrunk to the book's width
+#: width of the book's article column in figure inches: the Book Theme's column is 688 CSS pixels
+#: on a desktop screen and a figure drawn at 100 dpi is shown at one CSS pixel per dot, so 6.88 in
+#: of figure fill it and a wider figure is shrunk by 6.88 / its width
+BOOK_WIDTH_INCHES = 6.88
+#: smallest font size, in points, that a figure may show once shrunk to the book's width (7 pt at
+#: 100 dpi is about 10 CSS pixels)
 MIN_FONT_POINTS = 7.0
 #: environment variable that turns a figure's problems into an error when it is drawn
 CHECK_VARIABLE = "RECLIB_CHECK_FIGURES"
+#: the inline backend crops figures to their tight bounding box plus this margin on each side
+_CROP_PAD_INCHES = 0.1
 
 STYLE = {
-    "figure.dpi": 100, "font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11,
-    "xtick.labelsize": 10, "ytick.labelsize": 10, "legend.fontsize": 10, "legend.framealpha": 0.9,
+    "figure.dpi": 100, "font.size": 12, "axes.titlesize": 13, "axes.labelsize": 12,
+    "xtick.labelsize": 11, "ytick.labelsize": 11, "legend.fontsize": 11, "legend.framealpha": 0.9,
     "axes.spines.top": False, "axes.spines.right": False, "axes.grid": True, "grid.alpha": 0.3,
 }
 
 
-def _inside(box: Any, points: np.ndarray) -> bool:
-    """Whether any of ``points`` ((n, 2), display units) lies inside ``box``."""
-    x, y = points[:, 0], points[:, 1]
-    return bool(np.any((x >= box.x0) & (x <= box.x1) & (y >= box.y0) & (y <= box.y1)))
+def _along(points: np.ndarray) -> np.ndarray:
+    """16 points along each segment of the polyline ``points`` ((n, 2)), so a box over a segment
+    between two data points is found too."""
+    if len(points) < 2:
+        return points
+    steps = np.linspace(0.0, 1.0, 16)[:, None, None]
+    return (points[:-1] + steps * (points[1:] - points[:-1])).reshape(-1, 2)
 
 
-def _data_in(ax: Any, box: Any, renderer: Any) -> bool:
-    """Whether any line point, scatter marker or bar of ``ax`` lies inside ``box`` (display units)."""
+def _data_points(ax: Any) -> list[np.ndarray]:
+    """The display coordinates ((n, 2) arrays) of what ``ax`` plots: line points and the segments
+    between them, scatter markers, error bars, and the outlines of patches other than rectangles
+    (step histograms); rectangles (bars) are compared whole in :func:`_covers`. Filled bands
+    (``fill_between``) are not data here: a legend may sit on a shaded interval."""
+    from matplotlib.collections import LineCollection, PathCollection
+    from matplotlib.patches import Rectangle
+
+    found = []
     for line in ax.get_lines():
         xy = np.asarray(line.get_xydata(), dtype=float)
-        if not line.get_visible() or not len(xy):
-            continue
-        points = line.get_transform().transform(xy)
-        if line.get_linestyle() not in ("None", "", " ") and len(points) > 1:
-            steps = np.linspace(0.0, 1.0, 16)[:, None, None]       # 16 points along each segment
-            points = (points[:-1] + steps * (points[1:] - points[:-1])).reshape(-1, 2)
-        if _inside(box, points[np.isfinite(points).all(axis=1)]):
-            return True
+        if line.get_visible() and len(xy):
+            points = line.get_transform().transform(xy)
+            found.append(_along(points) if line.get_linestyle() not in ("None", "", " ") else points)
     for collection in ax.collections:
-        offsets = np.asarray(collection.get_offsets(), dtype=float)
-        if (collection.get_visible() and offsets.ndim == 2 and len(offsets) > 1
-                and _inside(box, collection.get_offset_transform().transform(offsets))):
+        if not collection.get_visible():
+            continue
+        if isinstance(collection, PathCollection):
+            offsets = np.asarray(collection.get_offsets(), dtype=float).reshape(-1, 2)
+            found.append(collection.get_offset_transform().transform(offsets))
+        elif isinstance(collection, LineCollection):
+            transform = collection.get_transform()
+            found += [_along(transform.transform(np.asarray(seg, dtype=float)))
+                      for seg in collection.get_segments() if len(seg)]
+    for patch in ax.patches:
+        if patch.get_visible() and not isinstance(patch, Rectangle):
+            found.append(_along(patch.get_transform().transform(patch.get_path().vertices)))
+    return [points[np.isfinite(points).all(axis=1)] for points in found]
+
+
+def _covers(box: Any, ax: Any, renderer: Any) -> bool:
+    """Whether ``box`` (a legend's extent, display units) lies over any data of ``ax``."""
+    from matplotlib.patches import Rectangle
+
+    for points in _data_points(ax):
+        x, y = points[:, 0], points[:, 1]
+        if np.any((x >= box.x0) & (x <= box.x1) & (y >= box.y0) & (y <= box.y1)):
             return True
-    return any(patch.get_visible() and patch.get_window_extent(renderer).overlaps(box)
-               for patch in ax.patches)
+    return any(patch.get_visible() and isinstance(patch, Rectangle)
+               and patch.get_window_extent(renderer).overlaps(box) for patch in ax.patches)
 
 
 def _visible_ticks(axis: Any) -> bool:
     return axis.get_visible() and any(label.get_visible() and label.get_text()
                                       for label in axis.get_ticklabels())
+
+
+def _title_of(ax: Any, fig: Any) -> str:
+    """The axes' title, else that of a twin drawn at the same place (``twinx``), else ''."""
+    for other in [ax] + [o for o in fig.axes if o is not ax and o.get_position().bounds == ax.get_position().bounds]:
+        title = other.get_title() or other.get_title("left")
+        if title:
+            return title
+    return ""
 
 
 def figure_problems(fig: Any) -> list[str]:
@@ -82,29 +122,37 @@ def figure_problems(fig: Any) -> list[str]:
     renderer = fig.canvas.get_renderer()
     problems = []
     suptitle = fig._suptitle.get_text() if fig._suptitle is not None else ""
+    plotted = [ax for ax in fig.axes if ax.get_visible() and not hasattr(ax, "_colorbar")]
     for number, ax in enumerate(fig.axes, start=1):
         if not ax.get_visible():
             continue
         name = ax.get_title() or f"axes {number}"
-        is_colorbar = hasattr(ax, "_colorbar")
         has_data = bool(ax.get_lines() or ax.collections or ax.patches or ax.images)
-        if has_data and not is_colorbar and not (ax.get_title() or ax.get_title("left") or suptitle):
+        if ax in plotted and has_data and not (_title_of(ax, fig) or suptitle):
             problems.append(f"{name} has no title (set_title, or a suptitle for the figure)")
+        if ax.get_lines() and not (ax.collections or ax.patches or ax.images) \
+                and not any(len(points) for points in _data_points(ax)):
+            problems.append(f"{name} plots no finite value")
         for letter, axis in (("x", ax.xaxis), ("y", ax.yaxis)):
             if _visible_ticks(axis) and not axis.get_label_text():
                 problems.append(f"{name}: the {letter} axis shows ticks but has no label")
         legend = ax.get_legend()
-        if legend is not None and legend.get_visible() and not is_colorbar:
-            if _data_in(ax, legend.get_window_extent(renderer), renderer):
-                problems.append(f"{name}: the legend covers data (loc='best', or place it outside "
-                                "with bbox_to_anchor)")
-    scale = min(1.0, BOOK_WIDTH_INCHES / fig.get_figwidth())
+        if legend is not None and legend.get_visible() and ax in plotted \
+                and _covers(legend.get_window_extent(renderer), ax, renderer):
+            problems.append(f"{name}: the legend covers data (loc='best', or place it outside "
+                            "with bbox_to_anchor)")
+    for legend in fig.legends:
+        if legend.get_visible() and any(_covers(legend.get_window_extent(renderer), ax, renderer)
+                                        for ax in plotted):
+            problems.append("the figure's legend covers data (place it outside the axes)")
+    width = fig.get_tightbbox(renderer).width + 2 * _CROP_PAD_INCHES    # inches, as cropped
+    scale = min(1.0, BOOK_WIDTH_INCHES / width)
     sizes = [text.get_fontsize() for text in fig.findobj(lambda a: hasattr(a, "get_fontsize"))
              if text.get_visible() and getattr(text, "get_text", lambda: "")()]
     if sizes and min(sizes) * scale < MIN_FONT_POINTS:
         problems.append(f"the smallest text is {min(sizes) * scale:.1f} pt at the book's width "
-                        f"(at least {MIN_FONT_POINTS:g}): make the figure narrower than "
-                        f"{fig.get_figwidth():g} in or the text larger")
+                        f"(at least {MIN_FONT_POINTS:g}): the figure is {width:.1f} in wide as "
+                        f"saved; make it narrower or the text larger")
     return problems
 
 

@@ -81,6 +81,7 @@ def _dict(writer: StateWriter, value: dict, where: str) -> Any:
 
 
 def class_name(cls: type) -> str:
+    """``module:qualname`` of ``cls``, as a model file names the class to rebuild."""
     return f"{cls.__module__}:{cls.__qualname__}"
 
 
@@ -248,6 +249,9 @@ def resolve_class(name: str) -> type:
 
 
 class StateReader:
+    """Decodes what :class:`StateWriter` encoded: JSON-able data with ``arrays`` (name -> array)
+    and ``files`` (name -> bytes) read from a model file, rebuilding only the known kinds."""
+
     def __init__(self, arrays: dict[str, np.ndarray], files: dict[str, bytes]) -> None:
         self.arrays, self.files = arrays, files
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 
@@ -64,8 +67,43 @@ def test_a_legend_over_a_line_or_bars_is_found():
 
 
 def test_text_too_small_once_shrunk_to_the_book_width():
-    fig, _ = _good(figsize=(16, 4))          # 10 pt ticks at half size: 5 pt
-    assert any("smallest text is 5.0 pt" in p for p in figure_problems(fig))
+    with matplotlib.rc_context(STYLE):
+        fig, _ = _good(figsize=(16, 4))       # saved about 13.5 in wide: 11 pt ticks shrunk under 6 pt
+        assert any(re.search(r"smallest text is [0-5]\.\d pt", p) for p in figure_problems(fig))
+        fig, ax = _good(figsize=(9.5, 4))     # fits: 11 pt ticks shrunk to about 7.8 pt
+        assert figure_problems(fig) == []
+        # a legend outside the axes widens the saved (cropped) figure, which is what is shrunk
+        ax.legend([f"a long legend entry number {i}" for i in range(1)], loc="upper left", bbox_to_anchor=(1.02, 1))
+        assert any("smallest text" in p for p in figure_problems(fig))
+
+
+def test_figure_legends_twins_steps_error_bars_and_empty_plots():
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot([0, 1], [0, 1], label="rising")
+    ax.set(title="t", xlabel="x", ylabel="y")
+    fig.legend(loc="center")                 # over the middle of the rising line
+    assert any("figure's legend covers data" in p for p in figure_problems(fig))
+    fig, ax = plt.subplots(figsize=(6, 4))   # twin axes share the title of the axes they twin
+    ax.plot([0, 1], [0, 1])
+    ax.set(title="two scales", xlabel="x", ylabel="left")
+    twin = ax.twinx()
+    twin.plot([0, 1], [5, 3], color="tab:red")
+    twin.set_ylabel("right")
+    assert figure_problems(fig) == []
+    fig, ax = plt.subplots(figsize=(6, 4))   # a step histogram's outline, not its bounding box
+    ax.hist(np.r_[np.zeros(50), np.ones(5)], bins=10, histtype="step", label="counts")
+    ax.set(title="steps", xlabel="value", ylabel="count")
+    ax.legend(loc="upper center")
+    assert figure_problems(fig) == []
+    fig, ax = plt.subplots(figsize=(6, 4))   # error bars are data
+    ax.errorbar([0, 1, 2], [0, 0, 0], yerr=[[0.1, 0.1, 0.1], [6, 6, 6]], fmt="none", label="intervals")
+    ax.set(title="bars", xlabel="x", ylabel="y", ylim=(-1, 6))
+    ax.legend(loc="upper center")
+    assert any("legend covers data" in p for p in figure_problems(fig))
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot([0, 1], [np.nan, np.nan])
+    ax.set(title="empty", xlabel="x", ylabel="y")
+    assert any("no finite value" in p for p in figure_problems(fig))
 
 
 def test_a_colorbar_needs_a_label():

@@ -22,6 +22,7 @@ SHOWN = 5  # rows or values quoted in an error message
 # -- shared helpers -------------------------------------------------------------------------------------------------
 
 def check_name(what: str, value: object) -> None:
+    """``value`` is a non-empty string (a feature or column name); ``what`` names it in the error."""
     if not isinstance(value, str):
         raise ParameterTypeError(f"{what} must be a non-empty string, got {value!r} ({type(value).__name__})")
     if not value.strip():
@@ -66,6 +67,7 @@ def value_kind(values: pd.Series, what: str) -> str | None:
 
 
 def check_no_missing(values: pd.Series, what: str) -> None:
+    """``values`` hold no NaN, None or <NA>; the error names ``what`` and the first rows."""
     missing = values.isna().to_numpy()
     if missing.any():
         raise ValueError(f"{what} holds {int(missing.sum())} missing value(s) (NaN/None/<NA>) at rows "
@@ -73,6 +75,7 @@ def check_no_missing(values: pd.Series, what: str) -> None:
 
 
 def check_finite_floats(values: pd.Series, kind: str | None, what: str) -> None:
+    """Float ``values`` (``kind`` from :func:`numeric_kind`) hold no inf; other kinds pass."""
     if kind != "float":
         return
     numbers = values.to_numpy(np.float64)
@@ -82,6 +85,7 @@ def check_finite_floats(values: pd.Series, kind: str | None, what: str) -> None:
 
 
 def numeric_kind(dtype: object) -> str | None:
+    """``"bool"``, ``"int"`` or ``"float"`` for a numeric pandas or NumPy ``dtype``, else None."""
     if pd.api.types.is_bool_dtype(dtype):
         return "bool"
     if pd.api.types.is_integer_dtype(dtype):
