@@ -124,18 +124,52 @@ def _check(n_boot: object, confidence: object, random_state: object) -> None:
     check_non_negative_int(random_state=random_state)
 
 
-def _resample_counts(n_rows: int, n_boot: int, random_state: int) -> Iterator[np.ndarray]:
+def _resample_counts(n_rows: int, n_boot: int, random_state: int,
+                     width: int | None = None) -> Iterator[np.ndarray]:
     """Blocks of bootstrap resample counts, (block, n_rows) float arrays whose rows each sum to
     ``n_rows`` (multinomial with equal probabilities), ``n_boot`` rows in all; deterministic in
-    ``random_state``."""
+    ``random_state``. ``width``: the columns each replicate will be spread to downstream (rows of
+    the groups drawn), which sets the block size instead of ``n_rows``."""
     rng = np.random.default_rng(random_state)
-    block = max(1, _BLOCK_CELLS // n_rows)
+    block = max(1, _BLOCK_CELLS // max(n_rows, width or 0))
     for start in range(0, n_boot, block):
         size = min(block, n_boot - start)
         draws = rng.integers(0, n_rows, size=(size, n_rows))
         offsets = (np.arange(size) * n_rows)[:, None]
         counts = np.bincount((draws + offsets).ravel(), minlength=size * n_rows)
         yield counts.reshape(size, n_rows).astype(np.float64)
+
+
+def _group_codes(groups: object, labels: object, n_rows: int) -> np.ndarray:
+    """Each row's group as a code in ``0 .. n_groups - 1`` (groups sorted), for a bootstrap that
+    resamples whole groups. A pandas ``groups`` beside pandas ``labels`` is aligned by index."""
+    if isinstance(groups, pd.Series) and isinstance(labels, (pd.Series, pd.DataFrame)) \
+            and not groups.index.equals(labels.index):
+        if len(groups) != len(labels) or not groups.index.isin(labels.index).all():
+            raise ValueError("groups and labels must cover the same rows (paired by index)")
+        groups = groups.reindex(labels.index)
+    values = np.asarray(groups)
+    if values.shape != (n_rows,):
+        raise ValueError(f"groups must hold one group id per row ({n_rows} rows), got shape {values.shape}")
+    missing = pd.isna(values)
+    if missing.any():
+        raise ValueError(f"groups holds {int(missing.sum())} missing id(s), first at row "
+                         f"{int(np.flatnonzero(missing)[0])}")
+    codes, uniques = pd.factorize(values, sort=True)
+    if len(uniques) < 2:
+        raise ValueError(f"groups must name at least two groups to resample, got {len(uniques)}")
+    return codes
+
+
+def _row_counts(n_rows: int, codes: np.ndarray | None, n_boot: int,
+                random_state: int) -> Iterator[np.ndarray]:
+    """Resample counts per row, (block, n_rows): of the rows themselves (``codes`` None), or of
+    whole groups, each row weighted by how often its group was drawn."""
+    if codes is None:
+        yield from _resample_counts(n_rows, n_boot, random_state)
+        return
+    for counts in _resample_counts(int(codes.max()) + 1, n_boot, random_state, width=n_rows):
+        yield counts[:, codes]
 
 
 def _quantiles(replicates: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarray]:
@@ -238,8 +272,14 @@ def _check_labels(labels: np.ndarray) -> None:
 
 
 def bootstrap_auc(labels: object, scores: object, n_boot: int = 1000, confidence: float = 0.95,
-                  random_state: int = 42) -> pd.Series:
+                  random_state: int = 42, groups: object = None) -> pd.Series:
     """Interval of the ROC AUC, resampling rows (examples): AUC is not a mean of per-row values.
+
+    With ``groups`` (one id per row, e.g. the user of each rating) whole groups are resampled
+    instead: a drawn user brings all of their rows. Rows of one user are correlated (the same
+    taste, the same rating habits), so resampling rows treats them as independent and gives
+    intervals that are too narrow; resampling users is the honest unit when the test rows are
+    many per user.
 
     Each replicate's AUC is the weighted Mann-Whitney statistic with the resample counts as
     weights (ties count 1/2, as in :func:`~reclib.evaluation.auc`), computed for a block of
@@ -251,30 +291,34 @@ def bootstrap_auc(labels: object, scores: object, n_boot: int = 1000, confidence
     _check(n_boot, confidence, random_state)
     y, s = _paired(("labels", "scores"), labels, scores, rows="rows")
     _check_labels(y)
+    codes = None if groups is None else _group_codes(groups, labels, len(y))
     auc_of = _weighted_auc(y, s)
     value = float(auc_of(np.ones((1, len(y))))[0])
-    replicates = np.concatenate([auc_of(counts) for counts in _resample_counts(len(y), n_boot, random_state)])
+    replicates = np.concatenate([auc_of(counts) for counts in _row_counts(len(y), codes, n_boot, random_state)])
     low, high = _quantiles(_both_classes(replicates), confidence)
     return pd.Series({"value": value, "low": float(low), "high": float(high)})
 
 
 def paired_auc_difference(labels: object, scores_a: object, scores_b: object, n_boot: int = 1000,
-                          confidence: float = 0.95, random_state: int = 42) -> dict[str, float]:
+                          confidence: float = 0.95, random_state: int = 42,
+                          groups: object = None) -> dict[str, float]:
     """AUC(a) - AUC(b) of two models scored on the same rows, with a paired bootstrap interval:
     each replicate resamples the rows once and computes both AUCs on that sample (as
     :func:`bootstrap_auc`), so the rows' shared difficulty cancels. ``labels`` 0/1 (both classes),
     ``scores_a`` and ``scores_b`` finite, one per row, each paired with ``labels`` as in the module
-    doc. Returns ``{"mean_diff", "low", "high"}`` (``mean_diff``: the difference on the data
-    itself; replicates that drew one class only are skipped)."""
+    doc; ``groups`` as in :func:`bootstrap_auc` (resample users, not rows). Returns
+    ``{"mean_diff", "low", "high"}`` (``mean_diff``: the difference on the data itself;
+    replicates that drew one class only are skipped)."""
     _check(n_boot, confidence, random_state)
     y, a = _paired(("labels", "scores_a"), labels, scores_a, rows="rows")
     _, b = _paired(("labels", "scores_b"), labels, scores_b, rows="rows")     # both in labels' row order
     _check_labels(y)
+    codes = None if groups is None else _group_codes(groups, labels, len(y))
     auc_a, auc_b = _weighted_auc(y, a), _weighted_auc(y, b)
     ones = np.ones((1, len(y)))
     value = float(auc_a(ones)[0] - auc_b(ones)[0])
     replicates = np.concatenate([auc_a(counts) - auc_b(counts)
-                                 for counts in _resample_counts(len(y), n_boot, random_state)])
+                                 for counts in _row_counts(len(y), codes, n_boot, random_state)])
     low, high = _quantiles(_both_classes(replicates), confidence)
     return {"mean_diff": value, "low": float(low), "high": float(high)}
 

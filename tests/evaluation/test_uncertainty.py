@@ -241,3 +241,39 @@ PAIRING_CASES = [
 def test_paired_helpers_reject_mismatched_inputs(func, args, error, pattern):
     with pytest.raises(error, match=pattern):
         func(*args, n_boot=10)
+
+
+def test_auc_bootstrap_over_groups_resamples_whole_users():
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(6)
+    y = rng.integers(0, 2, 80)
+    a = np.round(0.5 * y + rng.random(80), 1)
+    b = np.round(0.3 * y + rng.random(80), 1)
+    # one row per group: the group bootstrap is the row bootstrap (same draws, groups sorted)
+    assert bootstrap_auc(y, a, n_boot=40, random_state=1, groups=np.arange(80)[::-1]).equals(
+        bootstrap_auc(y[::-1], a[::-1], n_boot=40, random_state=1))
+    # every row copied 5 times inside its own group: the copies carry no new evidence, so the
+    # interval over groups is the interval of the original rows; resampling copies as if they were
+    # independent rows shrinks it (the trap of row-level intervals on per-user data)
+    group = np.repeat(np.arange(80), 5)
+    copied = bootstrap_auc(np.repeat(y, 5), np.repeat(a, 5), n_boot=200, random_state=3, groups=group)
+    original = bootstrap_auc(y, a, n_boot=200, random_state=3)
+    np.testing.assert_allclose(copied.to_numpy(), original.to_numpy(), atol=1e-12)
+    rows = bootstrap_auc(np.repeat(y, 5), np.repeat(a, 5), n_boot=200, random_state=3)
+    assert rows["high"] - rows["low"] < 0.6 * (original["high"] - original["low"])
+    paired = paired_auc_difference(np.repeat(y, 5), np.repeat(a, 5), np.repeat(b, 5), n_boot=100,
+                                   random_state=2, groups=group)
+    assert paired == pytest.approx(paired_auc_difference(y, a, b, n_boot=100, random_state=2), abs=1e-12)
+    assert paired["mean_diff"] == pytest.approx(roc_auc_score(y, a) - roc_auc_score(y, b), abs=1e-12)
+    # a pandas groups Series pairs with pandas labels by index, strings allowed
+    labels = pd.Series(np.repeat(y, 5))
+    users = pd.Series([f"u{g}" for g in group]).sample(frac=1.0, random_state=0)
+    assert bootstrap_auc(labels, np.repeat(a, 5), n_boot=50, groups=users).equals(
+        bootstrap_auc(labels, np.repeat(a, 5), n_boot=50, groups=users.sort_index()))
+    with pytest.raises(ValueError, match="one group id per row"):
+        bootstrap_auc(y, a, groups=np.arange(79))
+    with pytest.raises(ValueError, match="missing id"):
+        bootstrap_auc(y, a, groups=np.r_[np.nan, np.arange(79.0)])
+    with pytest.raises(ValueError, match="at least two groups"):
+        bootstrap_auc(y, a, groups=np.zeros(80))
