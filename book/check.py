@@ -175,9 +175,11 @@ def check_site(site: Path, screenshots: Path, search_term: str = "NDCG") -> dict
         old.unlink()
     with serve(site) as base, chromium_page() as context:
         seen: dict[str, dict] = {}
-        # every page of the site, whether or not a link leads to it (the indexes, the search page)
+        # every page of the site, whether or not a link leads to it (the indexes, the search page);
+        # _static/ and the like hold the theme's files, some of them HTML templates, not pages
         queue = [urljoin(base, "index.html")] + [urljoin(base, path.relative_to(site).as_posix())
-                                                 for path in sorted(site.rglob("*.html"))]
+                                                 for path in sorted(site.rglob("*.html"))
+                                                 if not path.relative_to(site).parts[0].startswith("_")]
         while queue:
             url = queue.pop(0)
             if url in seen:

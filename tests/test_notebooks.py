@@ -69,6 +69,7 @@ EXPECTED: dict[str, dict[str, float]] = {
         "P4.lr.base.auc": 0.7696, "P4.lr.text.auc": 0.7694, "P4.fm.base.auc": 0.7829,
         "P4.fm.text.auc": 0.7812, "P4.dcnv2.base.auc": 0.7791, "P4.dcnv2.text.auc": 0.7795,
         "P4.dcnv2.base.logloss": 0.5605, "P4.fm.text.rare_auc": 0.7331,
+        "P4.fm.text.auc_interval_users_over_rows": 1.1005,
     },
     "08_gpu_training": {
         "synthetic.ctr.click_rate": 0.3005, "planted.MostPopular.recall@10": 0.3686,
