@@ -150,7 +150,7 @@ def figure_problems(fig: Any) -> list[str]:
     sizes = [text.get_fontsize() for text in fig.findobj(lambda a: hasattr(a, "get_fontsize"))
              if text.get_visible() and getattr(text, "get_text", lambda: "")()]
     if sizes and min(sizes) * scale < MIN_FONT_POINTS:
-        problems.append(f"the smallest text is {min(sizes) * scale:.1f} pt at the book's width "
+        problems.append(f"the smallest text is {min(sizes) * scale:.2f} pt at the book's width "
                         f"(at least {MIN_FONT_POINTS:g}): the figure is {width:.1f} in wide as "
                         f"saved; make it narrower or the text larger")
     return problems
