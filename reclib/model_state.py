@@ -86,10 +86,8 @@ def class_name(cls: type) -> str:
 
 
 def _object(writer: StateWriter, value: Any, where: str) -> dict[str, Any]:
-    state = value.__getstate__()
-    slots = None
-    if isinstance(state, tuple):                      # (dict or None, slots dict)
-        state, slots = state
+    state = value.__getstate__()                      # a dict, or (dict or None, slots dict)
+    state, slots = state if isinstance(state, tuple) else (state, None)
     return {"class": class_name(type(value)), "state": writer.encode(state or {}, where),
             "slots": None if slots is None else writer.encode(slots, where)}
 
@@ -249,9 +247,7 @@ def resolve_class(name: str) -> type:
 
 
 class StateReader:
-    """Decodes what :class:`StateWriter` encoded: JSON-able data with ``arrays`` (name -> array)
-    and ``files`` (name -> bytes) read from a model file, rebuilding only the known kinds."""
-
+    """Decodes what :class:`StateWriter` encoded, with a model file's ``arrays`` and ``files``."""
     def __init__(self, arrays: dict[str, np.ndarray], files: dict[str, bytes]) -> None:
         self.arrays, self.files = arrays, files
 
