@@ -46,6 +46,24 @@ CANDIDATES: dict[str, list[dict[str, Any]]] = {
     "gpt2": [
         {"max_length": 50, "embedding_dim": 128, "dropout": 0.2, "learning_rate": 5e-3},
     ],
+    # HSTU: the paper's MovieLens setting (L2-normalised vectors, temperature 0.05) at SASRec's
+    # window; width, rate and dropout varied one at a time
+    "hstu": [
+        {"max_length": 50, "embedding_dim": 64, "dropout": 0.2, "learning_rate": 2e-3},
+        {"max_length": 50, "embedding_dim": 128, "dropout": 0.2, "learning_rate": 2e-3},
+        {"max_length": 50, "embedding_dim": 64, "dropout": 0.2, "learning_rate": 5e-3},
+        {"max_length": 50, "embedding_dim": 64, "dropout": 0.5, "learning_rate": 2e-3},
+    ],
+    # the recipe's options, each added alone to SASRec's chosen candidate
+    "sasrec_recipe": [
+        {"max_length": 50, "embedding_dim": 128, "dropout": 0.2, "learning_rate": 5e-3},
+        {"max_length": 50, "embedding_dim": 128, "dropout": 0.2, "learning_rate": 5e-3, "normalize": True,
+         "temperature": 0.05},
+        {"max_length": 50, "embedding_dim": 128, "dropout": 0.2, "learning_rate": 5e-3, "separate_output": True},
+        {"max_length": 50, "embedding_dim": 128, "dropout": 0.5, "learning_rate": 5e-3},
+        {"max_length": 50, "embedding_dim": 128, "dropout": 0.2, "learning_rate": 5e-3, "n_sampled": 256,
+         "loss": "gbce"},
+    ],
     "gru": [
         {"cell": "gru", "max_length": 50, "embedding_dim": 64, "dropout": 0.2, "learning_rate": 5e-3},
         {"cell": "gru", "max_length": 50, "embedding_dim": 128, "dropout": 0.2, "learning_rate": 5e-3},
@@ -63,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     from reclib.features import ItemFeatures
     from reclib.io import atomic_write_bytes
     from reclib.models.item_lm import ItemGPT2Recommender
-    from reclib.models.sequential import RecurrentRecommender, SASRecRecommender
+    from reclib.models.sequential import HSTURecommender, RecurrentRecommender, SASRecRecommender
 
     parser = argparse.ArgumentParser(prog="python -m experiments.tune_sequential", description=__doc__)
     parser.add_argument("--output", type=Path, default=Path("build/tuning/sequential.json"))
@@ -71,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-epochs", type=int, default=60)
     parser.add_argument("--patience", type=int, default=3)
     args = parser.parse_args(argv)
-    classes = {"sasrec": SASRecRecommender, "gru": RecurrentRecommender, "gpt2": ItemGPT2Recommender}
+    classes = {"sasrec": SASRecRecommender, "gru": RecurrentRecommender, "gpt2": ItemGPT2Recommender,
+               "hstu": HSTURecommender, "sasrec_recipe": SASRecRecommender}
 
     ml = load_movielens("100k")
     train, valid, test = P3.split(ml.ratings)

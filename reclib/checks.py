@@ -21,7 +21,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-__all__ = ["GROWTH_LIMIT", "ParameterTypeError", "check_choice", "check_distinct_rows", "check_divergence", "diverged", "check_finite_array", "check_fraction", "check_in_range", "check_indices", "check_monitor", "monitored_value",
+__all__ = ["GROWTH_LIMIT", "ParameterTypeError", "check_bool", "check_choice", "check_distinct_rows", "check_divergence", "diverged", "check_finite_array", "check_fraction", "check_in_range", "check_indices", "check_monitor", "monitored_value",
            "check_non_negative", "check_non_negative_int", "check_positive", "check_positive_int",
            "check_probability", "check_validate_function", "require_columns"]
 
@@ -84,6 +84,13 @@ def check_probability(**values: object) -> None:
     """Each value must lie in [0, 1]."""
     for name, value in values.items():
         check_in_range(name, value, 0.0, 1.0)
+
+
+def check_bool(**values: object) -> None:
+    """Each value must be ``True`` or ``False`` (a switch: ``0``, ``1`` and ``"yes"`` are rejected)."""
+    for name, value in values.items():
+        if not isinstance(value, (bool, np.bool_)):
+            raise ParameterTypeError(f"{name} must be True or False, got {value!r} ({type(value).__name__})")
 
 
 def check_positive_int(**values: object) -> None:

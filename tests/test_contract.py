@@ -20,7 +20,7 @@ from reclib.cf import (BPR, EASE, BaselinePredictor, BiasedMF, ImplicitALS, Item
                        MostPopular, NeighborhoodCF, RP3beta)
 from reclib.features import ContentRecommender, FeatureToFactorRecommender, HybridRecommender
 from reclib.features.content import ItemFeatures
-from reclib.models import (NCF, CausalLMReranker, GenerativeRetrievalRecommender, ItemGPT2Recommender,
+from reclib.models import (NCF, CausalLMReranker, GenerativeRetrievalRecommender, HSTURecommender, ItemGPT2Recommender,
                            RecurrentRecommender, SASRecRecommender, SequentialRecommender, ShortlistRecommender,
                            ShortlistReranker, TextTowerRecommender, TwoTowerRecommender, save_tiny_causal_lm)
 from reclib.testing import check_recommender
@@ -50,6 +50,7 @@ FACTORIES = {
     RP3beta: lambda: RP3beta(n_neighbors=10),
     RecurrentRecommender: lambda: RecurrentRecommender(max_length=8, embedding_dim=8, epochs=1),
     SASRecRecommender: lambda: SASRecRecommender(max_length=8, embedding_dim=8, n_blocks=1, epochs=1),
+    HSTURecommender: lambda: HSTURecommender(max_length=8, embedding_dim=8, n_blocks=1, epochs=1),
     ItemGPT2Recommender: lambda: ItemGPT2Recommender(max_length=8, embedding_dim=8, n_layers=1, epochs=1),
     GenerativeRetrievalRecommender: lambda: GenerativeRetrievalRecommender(n_levels=2, n_codes=4, max_length=8,
                                                                            embedding_dim=8, n_blocks=1, epochs=1),

@@ -17,11 +17,12 @@ from reclib.models.reranker import ShortlistReranker, ShortlistScorer
 from reclib.models.shortlist import ShortlistRecommender, random_order_ndcg, shortlist_ndcg
 from reclib.models.retrieval import TwoTower, in_batch_logits
 from reclib.models.sequence_encoders import RecurrentEncoder, SASRec, recurrent_step
-from reclib.models.sequential import RecurrentRecommender, SASRecRecommender, SequentialRecommender
+from reclib.models.hstu import HSTU, HSTUBlock, hstu_block_numpy
+from reclib.models.sequential import HSTURecommender, RecurrentRecommender, SASRecRecommender, SequentialRecommender
 from reclib.models.tasks import NextItemTask, PairwiseTask, PointwiseTask, RetrievalTask, ShortlistTask
 from reclib.models.text_tower import TextTowerRecommender
 
-__all__ = ["NCF", "CausalLMReranker", "Categorical", "CodeTrie", "CrossLayer", "FMInteraction", "FeatureSpace", "FieldAttention", "GenerativeRetrievalRecommender", "GenerativeSASRec",
+__all__ = ["NCF", "CausalLMReranker", "Categorical", "CodeTrie", "CrossLayer", "FMInteraction", "FeatureSpace", "FieldAttention", "GenerativeRetrievalRecommender", "GenerativeSASRec", "HSTU", "HSTUBlock", "HSTURecommender", "hstu_block_numpy",
            "ItemGPT2Recommender", "KerasRecommender", "MaskedMeanPooling", "MultiCategorical", "NeuMF", "NextItemTask", "Numeric",
            "PairwiseScorer", "PairwiseTask", "PointwiseTask", "RecurrentEncoder", "RecurrentRecommender",
            "RetrievalTask", "SASRec", "SASRecRecommender", "SequentialRecommender", "ShortlistRecommender", "ShortlistReranker", "ShortlistScorer",

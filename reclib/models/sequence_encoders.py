@@ -28,7 +28,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from reclib.checks import check_choice, check_in_range, check_positive, check_positive_int
+from reclib.checks import check_bool, check_choice, check_in_range, check_positive, check_positive_int
 from reclib.models.layers import TableEmbedding
 from reclib.models.tasks import NextItemTask, total_loss
 
@@ -44,19 +44,43 @@ class SequenceModel(keras.Model):
     top_k: report the task's top-k accuracy of the next item (e.g. ``(10,)``) during training.
     item_embedding: the layer from item codes (b, L) to vectors (b, L, d) (default: a table of
     ``n_items + 1`` rows, row 0 the padding); a subclass may compose items from smaller parts.
+
+    The recipe's options (Klenitskiy & Vasilev 2023; HSTU's configurations):
+    ``separate_output``: score with a second (n_items, d) table instead of the input table;
+    ``normalize``: L2-normalise the hidden states and the output table, so logits are cosines
+    divided by ``temperature`` (use a small one, e.g. 0.05: cosines lie in [-1, 1]);
+    ``loss``, ``n_sampled``, ``calibration``: :class:`~reclib.models.tasks.NextItemTask`
+    (``"softmax"``, full or sampled, or ``"gbce"``).
     """
 
     def __init__(self, n_items: int, embedding_dim: int, temperature: float = 1.0,
                  n_sampled: int | None = None, seed: int = 0, top_k: Sequence[int] = (),
-                 item_embedding: layers.Layer | None = None, **kwargs) -> None:
+                 item_embedding: layers.Layer | None = None, normalize: bool = False,
+                 separate_output: bool = False, loss: str = "softmax", calibration: float = 0.75,
+                 **kwargs) -> None:
         super().__init__(**kwargs)
         check_positive_int(n_items=n_items, embedding_dim=embedding_dim)
         check_positive(temperature=temperature)
+        check_bool(normalize=normalize, separate_output=separate_output)
         self.n_items, self.embedding_dim, self.temperature, self.n_sampled = n_items, embedding_dim, temperature, n_sampled
+        self.normalize, self.separate_output, self.loss_name, self.calibration = (normalize, separate_output,
+                                                                                  loss, calibration)
         self.item_embedding = (TableEmbedding(n_items + 1, embedding_dim, name="item_embedding")
                                if item_embedding is None else item_embedding)
+        self.output_embedding = (TableEmbedding(n_items, embedding_dim, name="output_embedding")
+                                 if separate_output else None)
         self.task = NextItemTask(n_sampled=n_sampled, temperature=temperature, seed=seed, top_k=top_k,
-                                 name="next_item")
+                                 loss=loss, calibration=calibration, name="next_item")
+
+    def build_tables(self, input_shape) -> None:
+        """Build the input table (and the output table, if separate) for code windows (b, L)."""
+        self.item_embedding.build(input_shape)
+        if self.output_embedding is not None:
+            self.output_embedding.build(input_shape)
+
+    def output_vectors(self, hidden):
+        """The hidden states (b, L, d) as the task compares them: L2-normalised if ``normalize``."""
+        return ops.normalize(hidden, axis=-1, epsilon=1e-12) if self.normalize else hidden
 
     @staticmethod
     def items_of(inputs):
@@ -64,8 +88,11 @@ class SequenceModel(keras.Model):
         return inputs["items"] if isinstance(inputs, dict) else inputs
 
     def item_table(self):
-        """(n_items, d) output embeddings: the input table without the padding row."""
-        return self.item_embedding.embeddings[1:]
+        """(n_items, d) output embeddings: the input table without the padding row, or the
+        separate output table; L2-normalised rows if ``normalize``."""
+        table = (self.item_embedding.embeddings[1:] if self.output_embedding is None
+                 else self.output_embedding.embeddings)
+        return ops.normalize(table, axis=-1, epsilon=1e-12) if self.normalize else table
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         """The task's loss summed over the trained positions and divided by all b·L positions
@@ -89,7 +116,8 @@ class SequenceModel(keras.Model):
 
     def get_config(self) -> dict:
         return {**super().get_config(), "n_items": self.n_items, "embedding_dim": self.embedding_dim,
-                "temperature": self.temperature, "n_sampled": self.n_sampled}
+                "temperature": self.temperature, "n_sampled": self.n_sampled, "normalize": self.normalize,
+                "separate_output": self.separate_output, "loss": self.loss_name, "calibration": self.calibration}
 
 
 @keras.saving.register_keras_serializable(package="reclib")
@@ -112,14 +140,14 @@ class RecurrentEncoder(SequenceModel):
         self.output_dropout = layers.Dropout(dropout)
 
     def build(self, input_shape) -> None:
-        self.item_embedding.build(input_shape)
+        self.build_tables(input_shape)
         self.recurrent.build(tuple(input_shape) + (self.embedding_dim,))
 
     def call(self, inputs, training: bool = False):
         items = self.items_of(inputs)
         x = self.input_dropout(self.item_embedding(items), training=training)
-        return self.output_dropout(self.recurrent(x, mask=ops.greater(items, 0), training=training),
-                                   training=training)
+        return self.output_vectors(self.output_dropout(
+            self.recurrent(x, mask=ops.greater(items, 0), training=training), training=training))
 
     def get_config(self) -> dict:
         return {**super().get_config(), "cell": self.cell, "dropout": self.dropout}
@@ -195,7 +223,7 @@ class SASRec(SequenceModel):
 
     def build(self, input_shape) -> None:
         d = self.embedding_dim
-        self.item_embedding.build(input_shape)
+        self.build_tables(input_shape)
         self.position_embedding.build(input_shape)
         shape = tuple(input_shape) + (d,)
         for block in self.blocks:
@@ -230,7 +258,7 @@ class SASRec(SequenceModel):
             h = block["ffn_out"](block["ffn_in"](block["ffn_norm"](x)))
             x = (x + block["ffn_dropout"](h, training=training)) * real       # padding stays zero
             scores.append(weights)
-        out = self.final_norm(x)
+        out = self.output_vectors(self.final_norm(x))
         return (out, scores) if return_attention else out
 
     def get_config(self) -> dict:

@@ -1,7 +1,7 @@
 r"""Next-item recommenders on the common interface: :class:`SequentialRecommender` cuts each user's
 items in time order into windows, trains a next-item encoder of
 :mod:`reclib.models.sequence_encoders` (:class:`RecurrentRecommender`: GRU/LSTM;
-:class:`SASRecRecommender`: SASRec) and scores users from their last window, explicit histories
+:class:`SASRecRecommender`: SASRec; :class:`HSTURecommender`: HSTU) and scores users from their last window, explicit histories
 or a per-user serving state (:class:`SequenceScoring`, shared with GPT-2 over items).
 """
 
@@ -16,16 +16,17 @@ import pandas as pd
 import scipy.sparse as sp
 
 from reclib.base import FitContext, user_batches
-from reclib.checks import (ParameterTypeError, check_choice, check_in_range, check_positive, check_positive_int,
-                           require_columns)
+from reclib.checks import (ParameterTypeError, check_bool, check_choice, check_in_range, check_positive,
+                           check_positive_int, check_probability, require_columns)
 from reclib.data.sequences import last_window, pad_histories, training_windows, user_sequences
 from reclib.data.validation import validate_interactions
 from reclib.features.content import ItemFeatures, check_item_features
+from reclib.models.hstu import HSTU
 from reclib.models.recommenders import KerasRecommender, Validate
 from reclib.models.sequence_encoders import RecurrentEncoder, SASRec, SequenceModel, recurrent_step
 from reclib.training.data import InBatchDataset
 
-__all__ = ["RecurrentRecommender", "SASRecRecommender", "SequenceScoring", "SequentialRecommender"]
+__all__ = ["HSTURecommender", "RecurrentRecommender", "SASRecRecommender", "SequenceScoring", "SequentialRecommender"]
 
 
 #: the early-stopped epochs of the settings chosen on P3's validation event of ML-100K by
@@ -33,6 +34,7 @@ __all__ = ["RecurrentRecommender", "SASRecRecommender", "SequenceScoring", "Sequ
 #: chosen")
 SASREC_EPOCHS = 10
 GRU_EPOCHS = 18
+HSTU_EPOCHS = 10
 #: rows per scoring call; shorter bulk calls are padded to it, single windows (serving) are not
 ENCODE_BATCH = 256
 
@@ -140,13 +142,16 @@ class SequentialRecommender(SequenceScoring, KerasRecommender):
     their first ``embedding_dim`` principal components and scaled to the random initialiser's
     standard deviation (the table stays trainable).
 
-    Scoring, ``observe`` and the real-time state: :class:`SequenceScoring`.
+    Scoring, ``observe`` and the real-time state: :class:`SequenceScoring`. The recipe's options
+    ``normalize``, ``separate_output``, ``loss`` and ``calibration`` are those of
+    :class:`~reclib.models.sequence_encoders.SequenceModel` (``loss="gbce"`` needs ``n_sampled``).
     """
 
     def __init__(self, max_length: int, embedding_dim: int, temperature: float, n_sampled: int | None,
                  epochs: int, batch_size: int, learning_rate: float, patience: int, monitor: str,
                  random_state: int, verbose: int, timestamp_col: str = "timestamp", stride: int | None = None,
-                 **columns: str) -> None:
+                 *, normalize: bool = False, separate_output: bool = False, loss: str = "softmax",
+                 calibration: float = 0.75, **columns: str) -> None:
         super().__init__(epochs, batch_size, learning_rate, patience, monitor, random_state, verbose, **columns)
         check_positive_int(max_length=max_length, embedding_dim=embedding_dim)
         if stride is not None:
@@ -159,8 +164,20 @@ class SequentialRecommender(SequenceScoring, KerasRecommender):
             check_positive_int(n_sampled=n_sampled)
         if not isinstance(timestamp_col, str):
             raise ParameterTypeError(f"timestamp_col must be a column name, got {timestamp_col!r}")
+        check_bool(normalize=normalize, separate_output=separate_output)
+        check_choice("loss", loss, ("softmax", "gbce"))
+        check_probability(calibration=calibration)
+        if loss == "gbce" and n_sampled is None:
+            raise ValueError("loss='gbce' needs n_sampled (the number of sampled negatives), got None")
         self.max_length, self.embedding_dim, self.temperature = max_length, embedding_dim, temperature
         self.n_sampled, self.timestamp_col = n_sampled, timestamp_col
+        self.normalize, self.separate_output, self.loss, self.calibration = normalize, separate_output, loss, calibration
+
+    def _encoder_options(self) -> dict:
+        """The keyword arguments every encoder of :mod:`reclib.models.sequence_encoders` takes."""
+        return {"temperature": self.temperature, "n_sampled": self.n_sampled, "seed": self.random_state,
+                "normalize": self.normalize, "separate_output": self.separate_output, "loss": self.loss,
+                "calibration": self.calibration}
 
     # -- subclass hook --------------------------------------------------------------------------
     def _build_encoder(self, n_items: int) -> SequenceModel:
@@ -257,8 +274,7 @@ class RecurrentRecommender(SequentialRecommender):
         self.cell, self.dropout = cell, dropout
 
     def _build_encoder(self, n_items: int) -> SequenceModel:
-        return RecurrentEncoder(n_items, self.embedding_dim, self.cell, self.dropout, temperature=self.temperature,
-                                n_sampled=self.n_sampled, seed=self.random_state)
+        return RecurrentEncoder(n_items, self.embedding_dim, self.cell, self.dropout, **self._encoder_options())
 
     def _export(self) -> None:
         super()._export()
@@ -287,18 +303,16 @@ class RecurrentRecommender(SequentialRecommender):
         return state[0][0] @ self.item_table_.T
 
 
-class SASRecRecommender(SequentialRecommender):
-    """SASRec next-item recommender (:class:`SASRec`); a real-time update re-encodes the last
-    ``max_length`` items. Arguments as :class:`SequentialRecommender` and :class:`SASRec`;
-    defaults chosen on validation (``SASREC_EPOCHS``)."""
+class _AttentionRecommender(SequentialRecommender):
+    """A stack of ``n_blocks`` attention blocks of ``n_heads`` heads (SASRec, HSTU); a real-time
+    update re-encodes the last ``max_length`` items."""
 
-    def __init__(self, max_length: int = 50, embedding_dim: int = 128, n_blocks: int = 2, n_heads: int = 2,
-                 dropout: float = 0.2, temperature: float = 1.0, n_sampled: int | None = None,
-                 epochs: int = SASREC_EPOCHS, batch_size: int = 128, learning_rate: float = 5e-3, patience: int = 3, monitor: str = "ndcg",
-                 random_state: int = 42, verbose: int = 0, timestamp_col: str = "timestamp",
-                 stride: int | None = None, **columns: str) -> None:
+    def __init__(self, max_length: int, embedding_dim: int, n_blocks: int, n_heads: int, dropout: float,
+                 temperature: float, n_sampled: int | None, epochs: int, batch_size: int, learning_rate: float,
+                 patience: int, monitor: str, random_state: int, verbose: int, timestamp_col: str,
+                 stride: int | None, **options) -> None:
         super().__init__(max_length, embedding_dim, temperature, n_sampled, epochs, batch_size, learning_rate,
-                         patience, monitor, random_state, verbose, timestamp_col, stride, **columns)
+                         patience, monitor, random_state, verbose, timestamp_col, stride, **options)
         check_positive_int(n_blocks=n_blocks, n_heads=n_heads)
         check_in_range("dropout", dropout, 0.0, 1.0, high_inclusive=False)
         if embedding_dim % n_heads:
@@ -306,5 +320,44 @@ class SASRecRecommender(SequentialRecommender):
         self.n_blocks, self.n_heads, self.dropout = n_blocks, n_heads, dropout
 
     def _build_encoder(self, n_items: int) -> SequenceModel:
-        return SASRec(n_items, self.max_length, self.embedding_dim, self.n_blocks, self.n_heads, self.dropout,
-                      temperature=self.temperature, n_sampled=self.n_sampled, seed=self.random_state)
+        return self.encoder_class(n_items, self.max_length, self.embedding_dim, self.n_blocks, self.n_heads,
+                                  self.dropout, **self._encoder_options())
+
+
+class SASRecRecommender(_AttentionRecommender):
+    """SASRec next-item recommender (:class:`SASRec`); a real-time update re-encodes the last
+    ``max_length`` items. Arguments as :class:`SequentialRecommender` and :class:`SASRec`;
+    defaults chosen on validation (``SASREC_EPOCHS``)."""
+
+    encoder_class = SASRec
+
+    def __init__(self, max_length: int = 50, embedding_dim: int = 128, n_blocks: int = 2, n_heads: int = 2,
+                 dropout: float = 0.2, temperature: float = 1.0, n_sampled: int | None = None,
+                 epochs: int = SASREC_EPOCHS, batch_size: int = 128, learning_rate: float = 5e-3, patience: int = 3, monitor: str = "ndcg",
+                 random_state: int = 42, verbose: int = 0, timestamp_col: str = "timestamp",
+                 stride: int | None = None, *, normalize: bool = False, separate_output: bool = False,
+                 loss: str = "softmax", calibration: float = 0.75, **columns: str) -> None:
+        super().__init__(max_length, embedding_dim, n_blocks, n_heads, dropout, temperature, n_sampled, epochs,
+                         batch_size, learning_rate, patience, monitor, random_state, verbose, timestamp_col, stride,
+                         normalize=normalize, separate_output=separate_output, loss=loss, calibration=calibration,
+                         **columns)
+
+
+class HSTURecommender(_AttentionRecommender):
+    """HSTU next-item recommender (:class:`~reclib.models.hstu.HSTU`): pointwise gated attention
+    with relative position bias, L2-normalised vectors and a low softmax temperature by default
+    (the paper's MovieLens setting). Arguments as :class:`SASRecRecommender`; defaults chosen on
+    validation (``HSTU_EPOCHS``)."""
+
+    encoder_class = HSTU
+
+    def __init__(self, max_length: int = 50, embedding_dim: int = 128, n_blocks: int = 2, n_heads: int = 2,
+                 dropout: float = 0.2, temperature: float = 0.05, n_sampled: int | None = None,
+                 epochs: int = HSTU_EPOCHS, batch_size: int = 128, learning_rate: float = 2e-3, patience: int = 3,
+                 monitor: str = "ndcg", random_state: int = 42, verbose: int = 0, timestamp_col: str = "timestamp",
+                 stride: int | None = None, *, normalize: bool = True, separate_output: bool = False,
+                 loss: str = "softmax", calibration: float = 0.75, **columns: str) -> None:
+        super().__init__(max_length, embedding_dim, n_blocks, n_heads, dropout, temperature, n_sampled, epochs,
+                         batch_size, learning_rate, patience, monitor, random_state, verbose, timestamp_col, stride,
+                         normalize=normalize, separate_output=separate_output, loss=loss, calibration=calibration,
+                         **columns)

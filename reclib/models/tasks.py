@@ -16,7 +16,8 @@ are data, labels. One task serves any tower: as in TensorFlow Recommenders, the 
 - :class:`PairwiseTask`: BPR, :math:`-\log\sigma(s_{ui} - s_{uj})`.
 - :class:`ShortlistTask`: softmax over each shortlist of candidates (a reranker's listwise loss).
 - :class:`NextItemTask`: softmax over the whole catalogue, or sampled softmax with ``n_sampled``
-  uniform or log-uniform negatives and the log-Q correction.
+  uniform or log-uniform negatives and the log-Q correction, or gSASRec's calibrated binary
+  cross-entropy (gBCE) on sampled negatives.
 
 Keras layers and ``keras.ops`` only: the tasks run on TensorFlow, JAX and PyTorch. Logits are
 computed in float32 whatever the precision policy (so the large negative mask stays finite).
@@ -30,7 +31,7 @@ from collections.abc import Callable, Sequence
 import keras
 from keras import ops
 
-from reclib.checks import ParameterTypeError, check_choice, check_positive, check_positive_int
+from reclib.checks import ParameterTypeError, check_choice, check_positive, check_positive_int, check_probability
 
 __all__ = ["NextItemTask", "PairwiseTask", "PointwiseTask", "RetrievalTask", "ShortlistTask", "in_batch_logits",
            "total_loss"]
@@ -260,17 +261,34 @@ class NextItemTask(_Task):
       target is masked (accidental hit). Then :math:`\sum_s e^{\ell_s}` over the negatives is an
       unbiased estimate of the full softmax's normaliser.
 
+    - ``loss="gbce"`` (gSASRec, Petrov & Macdonald 2023; needs ``n_sampled`` and the uniform
+      sampler): binary cross-entropy on the target and the m negatives, with the target's
+      probability raised to :math:`\beta = \alpha\,(t(1 - 1/\alpha) + 1/\alpha)`,
+      :math:`\alpha = m / (N - 1)`, t = ``calibration``:
+      :math:`\big(\beta\,\mathrm{softplus}(-s^+) + \sum_j \mathrm{softplus}(s^-_j)\big) / (1 + m)`
+      per row, on uncorrected logits (accidental hits masked). Plain BCE with few negatives
+      (t = 0, :math:`\beta = 1`) makes the model over-confident: its probabilities estimate
+      :math:`P(\text{positive})` against m negatives, not against the N - 1 items it must beat;
+      t = 1 (:math:`\beta = \alpha`) calibrates them back.
+
     temperature > 0; seed: of the negative sampler (a ``keras.random.SeedGenerator``).
     """
 
     def __init__(self, n_sampled: int | None = None, sampler: str = "uniform", temperature: float = 1.0,
-                 seed: int = 0, top_k: Sequence[int] = (), **kwargs) -> None:
+                 seed: int = 0, top_k: Sequence[int] = (), loss: str = "softmax", calibration: float = 0.75,
+                 **kwargs) -> None:
         if n_sampled is not None:
             check_positive_int(n_sampled=n_sampled)
         check_choice("sampler", sampler, ("uniform", "log_uniform"))
+        check_choice("loss", loss, ("softmax", "gbce"))
         check_positive(temperature=temperature)
+        if loss == "gbce" and (n_sampled is None or sampler != "uniform"):
+            raise ValueError(f"loss='gbce' needs n_sampled negatives from the uniform sampler, got "
+                             f"n_sampled={n_sampled!r}, sampler={sampler!r}")
+        check_probability(calibration=calibration)
         super().__init__(top_k=top_k, **kwargs)
         self.n_sampled, self.sampler, self.temperature, self.seed = n_sampled, sampler, float(temperature), seed
+        self.loss_name, self.calibration = loss, float(calibration)
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def log_proposal(self, ids, n_items: int):
@@ -288,23 +306,41 @@ class NextItemTask(_Task):
         ids = ops.floor(ops.exp(u * math.log(n_items + 1.0))) - 1.0        # inverse CDF of the Zipfian
         return ops.cast(ops.clip(ids, 0, n_items - 1), "int32")
 
-    def sampled_logits(self, query_vectors, targets, item_table, sampled=None):
-        """(b, 1 + m) corrected logits, the target in column 0, and the sampled ids (m,)."""
+    def sampled_logits(self, query_vectors, targets, item_table, sampled=None, correct: bool = True):
+        """(b, 1 + m) logits, the target in column 0, and the sampled ids (m,); log-Q corrected
+        unless ``correct=False`` (gBCE); accidental hits masked either way."""
         n_items = int(ops.shape(item_table)[0])
         sampled = self.sample(n_items) if sampled is None else ops.cast(sampled, "int32")
         targets = ops.cast(targets, "int32")
         queries, table = ops.cast(query_vectors, "float32"), ops.cast(item_table, "float32")
         true = ops.sum(queries * ops.take(table, targets, axis=0), axis=-1) / self.temperature
         negatives = ops.matmul(queries, ops.transpose(ops.take(table, sampled, axis=0))) / self.temperature
-        log_m = math.log(self.n_sampled)
-        true = true - (self.log_proposal(targets, n_items) + log_m)
-        negatives = negatives - ops.expand_dims(self.log_proposal(sampled, n_items) + log_m, 0)
+        if correct:
+            log_m = math.log(self.n_sampled)
+            true = true - (self.log_proposal(targets, n_items) + log_m)
+            negatives = negatives - ops.expand_dims(self.log_proposal(sampled, n_items) + log_m, 0)
         hit = ops.equal(ops.expand_dims(targets, 1), ops.expand_dims(sampled, 0))
         negatives = ops.where(hit, ops.full_like(negatives, MASK_LOGIT), negatives)
         return ops.concatenate([ops.expand_dims(true, 1), negatives], axis=1), sampled
 
+    def gbce_beta(self, n_items: int) -> float:
+        """gSASRec's power on the target probability (class doc) for a catalogue of n_items."""
+        alpha = self.n_sampled / max(n_items - 1, 1)
+        return alpha * (self.calibration * (1.0 - 1.0 / alpha) + 1.0 / alpha)
+
     def loss(self, query_vectors, targets, item_table, sample_weight=None):
-        """Mean softmax cross-entropy of the targets (scalar)."""
+        """Mean softmax cross-entropy (or gBCE) of the targets (scalar), weighted by
+        ``sample_weight`` (b,) and divided by b, as Keras' ``sum_over_batch_size``."""
+        if self.loss_name == "gbce":
+            logits, _ = self.sampled_logits(query_vectors, targets, item_table, correct=False)
+            labels = ops.zeros((ops.shape(logits)[0],), "int32")
+            self._update_metrics(labels, logits, sample_weight)
+            beta = self.gbce_beta(int(ops.shape(item_table)[0]))
+            per_row = beta * ops.softplus(-logits[:, 0]) + ops.sum(ops.softplus(logits[:, 1:]), axis=1)
+            per_row = per_row / float(1 + self.n_sampled)
+            if sample_weight is not None:
+                per_row = per_row * ops.cast(sample_weight, per_row.dtype)
+            return ops.sum(per_row) / ops.cast(ops.shape(per_row)[0], per_row.dtype)
         if self.n_sampled is None:
             logits = ops.matmul(ops.cast(query_vectors, "float32"),
                                 ops.transpose(ops.cast(item_table, "float32"))) / self.temperature
@@ -317,4 +353,5 @@ class NextItemTask(_Task):
 
     def get_config(self) -> dict:
         return {**super().get_config(), "n_sampled": self.n_sampled, "sampler": self.sampler,
-                "temperature": self.temperature, "seed": self.seed}
+                "temperature": self.temperature, "seed": self.seed, "loss": self.loss_name,
+                "calibration": self.calibration}

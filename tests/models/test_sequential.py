@@ -10,7 +10,7 @@ import pytest
 
 from reclib.models.item_lm import ItemGPT2Recommender
 from reclib.models.sequence_encoders import RecurrentEncoder, SASRec, recurrent_step
-from reclib.models.sequential import RecurrentRecommender, SASRecRecommender
+from reclib.models.sequential import HSTURecommender, RecurrentRecommender, SASRecRecommender
 
 
 @pytest.mark.parametrize("cell", ["gru", "lstm"])
@@ -57,7 +57,10 @@ def _cyclic(n_users=60, n_items=12, length=15, seed=0):
     lambda: SASRecRecommender(max_length=8, embedding_dim=16, n_blocks=1, epochs=60, learning_rate=0.01, dropout=0.0),
     lambda: ItemGPT2Recommender(max_length=8, embedding_dim=16, n_layers=1, epochs=60, learning_rate=0.01,
                                 dropout=0.0),
-], ids=["gru", "lstm", "sasrec", "gpt2"])
+    lambda: HSTURecommender(max_length=8, embedding_dim=16, n_blocks=1, epochs=60, learning_rate=0.01, dropout=0.0),
+    lambda: SASRecRecommender(max_length=8, embedding_dim=16, n_blocks=1, epochs=60, learning_rate=0.01, dropout=0.0,
+                              normalize=True, temperature=0.1, separate_output=True),
+], ids=["gru", "lstm", "sasrec", "gpt2", "hstu", "sasrec-normalized-separate"])
 def test_recommenders_learn_the_next_item_of_a_cycle(make):
     data = _cyclic()
     model = make().fit(data)
@@ -103,6 +106,14 @@ def test_bad_input_is_refused_before_training():
         SASRecRecommender(embedding_dim=10, n_heads=3)
     with pytest.raises(ValueError, match="cell"):
         RecurrentRecommender(cell="rnn")
+    with pytest.raises(ValueError, match="loss='gbce' needs n_sampled"):
+        SASRecRecommender(loss="gbce")
+    with pytest.raises(ValueError, match="loss='bpr'"):
+        HSTURecommender(loss="bpr")
+    with pytest.raises(TypeError, match="normalize must be True or False"):
+        SASRecRecommender(normalize="yes")
+    with pytest.raises(ValueError, match="calibration"):
+        SASRecRecommender(n_sampled=8, loss="gbce", calibration=1.5)
     with pytest.raises(ValueError, match="not seen at fit"):
         RecurrentRecommender(max_length=4, embedding_dim=4, epochs=1).fit(data).score_histories([["nope"]])
 

@@ -145,6 +145,26 @@ def test_next_item_full_and_sampled_softmax_against_numpy():
     np.testing.assert_allclose(ops.convert_to_numpy(logits), by_hand, rtol=1e-5)
 
 
+def test_gbce_against_numpy_and_its_calibration():
+    rng = np.random.default_rng(0)
+    queries, table = rng.normal(size=(4, 3)).astype(np.float32), rng.normal(size=(6, 3)).astype(np.float32)
+    targets, sampled = np.array([0, 5, 2, 2]), np.array([1, 2, 4])
+    task = NextItemTask(n_sampled=3, loss="gbce", calibration=0.75)
+    # worked example: alpha = m / (N - 1) = 3/5; beta = alpha (t (1 - 1/alpha) + 1/alpha) = 0.6 (0.75 (-2/3) + 5/3)
+    assert task.gbce_beta(6) == pytest.approx(0.7)
+    assert NextItemTask(n_sampled=3, loss="gbce", calibration=0.0).gbce_beta(6) == pytest.approx(1.0)   # plain BCE
+    assert NextItemTask(n_sampled=3, loss="gbce", calibration=1.0).gbce_beta(6) == pytest.approx(0.6)   # beta = alpha
+    logits, _ = task.sampled_logits(queries, targets, table, sampled=sampled, correct=False)
+    scores = queries @ table.T
+    by_hand = np.c_[scores[np.arange(4), targets], scores[:, sampled]]
+    by_hand[2:, 2] = -1e9                                 # the accidental hits, as in the softmax
+    np.testing.assert_allclose(ops.convert_to_numpy(logits), by_hand, rtol=1e-5)
+    softplus = lambda v: np.logaddexp(0.0, v)             # noqa: E731
+    per_row = (0.7 * softplus(-by_hand[:, 0]) + softplus(by_hand[:, 1:]).sum(1)) / 4
+    task.sample = lambda n_items: ops.convert_to_tensor(sampled, "int32")      # the draw above
+    assert float(task.loss(queries, targets, table)) == pytest.approx(per_row.mean(), rel=1e-5)
+
+
 @pytest.mark.parametrize("sampler", ["uniform", "log_uniform"])
 def test_sampler_draws_its_proposal_and_the_log_q_estimate_is_unbiased(sampler):
     n_items, m, repeats = 20, 10, 400
@@ -176,13 +196,13 @@ class _NextItemToy(keras.Model):
         return self.task.loss(y_pred, x["next"], self.items.embeddings)
 
 
-@pytest.mark.parametrize("n_sampled", [None, 5])
-def test_next_item_task_learns_a_toy_sequence(n_sampled):
+@pytest.mark.parametrize("n_sampled, loss", [(None, "softmax"), (5, "softmax"), (5, "gbce")])
+def test_next_item_task_learns_a_toy_sequence(n_sampled, loss):
     n = 20
     previous = np.tile(np.arange(n), 10).astype(np.int32)
     data = ({"previous": previous, "next": ((previous + 1) % n).astype(np.int32)}, None)
     trainer = Trainer(epochs=30, batch_size=40, learning_rate=0.05, random_state=0)
-    history = trainer.fit(lambda: _NextItemToy(n, NextItemTask(n_sampled=n_sampled, seed=1)), data)
+    history = trainer.fit(lambda: _NextItemToy(n, NextItemTask(n_sampled=n_sampled, loss=loss, seed=1)), data)
     model = trainer.model_
     scores = ops.convert_to_numpy(model.query(np.arange(n)) @ ops.transpose(model.items.embeddings))
     assert history["loss"].iloc[-1] < history["loss"].iloc[0]
@@ -200,6 +220,10 @@ def test_next_item_task_learns_a_toy_sequence(n_sampled):
     (lambda: NextItemTask(n_sampled=2.5), ParameterTypeError, "n_sampled"),
     (lambda: NextItemTask(sampler="zipf"), ValueError, "sampler"),
     (lambda: NextItemTask(temperature=-1.0), ValueError, "temperature"),
+    (lambda: NextItemTask(loss="gbce"), ValueError, "loss='gbce' needs n_sampled"),
+    (lambda: NextItemTask(n_sampled=4, sampler="log_uniform", loss="gbce"), ValueError, "uniform sampler"),
+    (lambda: NextItemTask(loss="bce"), ValueError, "loss"),
+    (lambda: NextItemTask(n_sampled=4, loss="gbce", calibration=-0.1), ValueError, "calibration"),
 ])
 def test_bad_task_arguments_are_named(make, exc, message):
     with pytest.raises(exc, match=message):
