@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from reclib.checks import (ParameterTypeError, check_fraction, check_non_negative_int,
+from reclib.checks import (ParameterTypeError, check_choice, check_fraction, check_non_negative_int,
                            check_positive_int, require_columns)
 from reclib.data.validation import _fail, validate_interactions
 
@@ -112,6 +112,16 @@ def _rank_within(groups: np.ndarray, sort_key: np.ndarray | list[np.ndarray]) ->
     return rank
 
 
+def _seeded_hash(values: np.ndarray, seed: int) -> np.ndarray:
+    """(n,) uint64: ``values`` (uint64) offset by the seed and mixed by SplitMix64's finaliser, so
+    every seed gives another pseudo-random order of the same values (pandas' hash of numeric
+    columns takes no key)."""
+    z = values.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15 * (seed + 1) % 2 ** 64)   # arrays wrap mod 2^64
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
 def _group_sizes(groups: np.ndarray) -> np.ndarray:
     """For each row, the number of rows in its group."""
     _, inverse, counts = np.unique(groups, return_inverse=True, return_counts=True)
@@ -172,14 +182,22 @@ def chronological_split(df: pd.DataFrame, train_size: float = 0.8, user_col: str
 
 def leave_last_out(df: pd.DataFrame, user_col: str = "user_id", timestamp_col: str = "timestamp",
                    item_col: str = "item_id", min_history: int = 3,
-                   rating_col: str | None = "rating") -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+                   rating_col: str | None = "rating", tie_break: str = "item_id",
+                   random_state: int = 0) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """P3: per user by time (ties by item id): last row to test, second-to-last to validation.
 
     Users with fewer than ``min_history`` rows (an int >= 3, default 3: one left for training)
     keep all their rows in train and appear in neither validation nor test. Timestamps must be
     numeric and finite; a repeated (user, item) pair is an error. Raises ``ValueError`` when no
     user has ``min_history`` rows (validation and test would be empty).
+
+    tie_break: the order of a user's events with equal timestamps. ``"item_id"`` (the default,
+    and the order of the published figures this kit compares with): by item id, the largest id
+    last. ``"random"``: by a seeded hash of (user, item) (``random_state``), a random order that
+    does not depend on the rows' order; comparing both shows how much a result owes to the rule.
     """
+    check_choice("tie_break", tie_break, ("item_id", "random"))
+    check_non_negative_int(random_state=random_state)
     check_positive_int(min_history=min_history)
     if min_history < 3:
         raise ValueError(f"min_history must be an integer >= 3 (one row each for train, validation "
@@ -187,7 +205,10 @@ def leave_last_out(df: pd.DataFrame, user_col: str = "user_id", timestamp_col: s
     _check_grouped_frame(df, "leave_last_out", user_col, user_col, item_col, rating_col, timestamp_col,
                          required=(timestamp_col,))
     groups = pd.factorize(df[user_col])[0]
-    rank = _rank_within(groups, [df[timestamp_col].to_numpy(), df[item_col].to_numpy()])
+    tie_key = (df[item_col].to_numpy() if tie_break == "item_id" else
+               _seeded_hash(pd.util.hash_pandas_object(df[[user_col, item_col]], index=False).to_numpy(),
+                            random_state))
+    rank = _rank_within(groups, [df[timestamp_col].to_numpy(), tie_key])
     sizes = _group_sizes(groups)
     eligible = sizes >= min_history
     if not eligible.any():

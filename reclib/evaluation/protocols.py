@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from reclib.checks import check_fraction, check_positive_int, require_columns
+from reclib.checks import check_choice, check_fraction, check_positive_int, require_columns
 from reclib.data.splits import cold_start_item_split, leave_last_out, stratified_split
 from reclib.evaluation.pointwise_protocols import ClickProtocol, RatingProtocol
 from reclib.evaluation.protocol_base import Frames, Protocol, _ratings
@@ -100,21 +100,27 @@ class NextItemProtocol(_RankingProtocol):
 
     ``evaluate(model, history, test)`` masks each user's ``history`` rows: pass ``train`` when
     validating on ``valid``, and ``pd.concat([train, valid])`` (what the model was refitted on)
-    when testing, so a user's earlier items are never ranked again.
+    when testing, so a user's earlier items are never ranked again. ``tie_break``: the order of
+    equal timestamps, ``"item_id"`` or ``"random"`` (seeded by ``random_state``;
+    :func:`~reclib.data.leave_last_out`): ``P3.with_params(tie_break="random")`` is the robustness
+    check of a result against the tie rule.
     """
 
     min_history: int = 3
+    tie_break: str = "item_id"
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        check_choice("tie_break", self.tie_break, ("item_id", "random"))
         check_positive_int(min_history=self.min_history)
         if self.min_history < 3:
             raise ValueError(f"min_history must be an integer >= 3 (one row each for train, "
                              f"validation and test), got {self.min_history!r}")
 
     def split(self, data: object) -> Frames:
-        """(train, valid, test) = ``leave_last_out(ratings, min_history=min_history)``."""
-        return leave_last_out(_ratings(data), min_history=self.min_history)
+        """(train, valid, test) = ``leave_last_out(ratings, min_history, tie_break, random_state)``."""
+        return leave_last_out(_ratings(data), min_history=self.min_history, tie_break=self.tie_break,
+                              random_state=self.random_state)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -59,6 +59,28 @@ def test_leave_last_out_short_histories_stay_in_train():
     assert test["item_id"].tolist() == [3] and valid["item_id"].tolist() == [2]
 
 
+def test_leave_last_out_random_tie_break_moves_only_tied_rows_whatever_the_row_order():
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"user_id": np.repeat(np.arange(200), 5), "item_id": rng.permuted(np.tile(np.arange(50), 20)),
+                       "timestamp": np.tile([1, 2, 3, 3, 3], 200)})       # the last three events tie
+    df = df.drop_duplicates(["user_id", "item_id"])
+    _, _, by_id = leave_last_out(df, rating_col=None)
+    last_time = df["timestamp"] == df.groupby("user_id")["timestamp"].transform("max")
+    expected = df[last_time].groupby("user_id")["item_id"].max()            # ties by item id: largest last
+    assert (by_id["item_id"].to_numpy() == expected.reindex(by_id["user_id"]).to_numpy()).all()
+    _, valid, test = leave_last_out(df, rating_col=None, tie_break="random", random_state=7)
+    assert (test["timestamp"] == 3).all()                                      # still the last time
+    assert 0.4 < (test.sort_values("user_id")["item_id"].to_numpy()
+                  != by_id.sort_values("user_id")["item_id"].to_numpy()).mean() < 0.9
+    shuffled = leave_last_out(df.sample(frac=1.0, random_state=1), rating_col=None, tie_break="random",
+                              random_state=7)[2]
+    pd.testing.assert_frame_equal(shuffled.sort_index(), test.sort_index())
+    other = leave_last_out(df, rating_col=None, tie_break="random", random_state=8)[2]
+    assert not other.index.sort_values().equals(test.index.sort_values())
+    with pytest.raises(ValueError, match="tie_break"):
+        leave_last_out(df, rating_col=None, tie_break="time")
+
+
 def test_cold_start_items_are_disjoint(movielens):
     train, test = cold_start_item_split(movielens.ratings, test_item_fraction=0.2, random_state=42)
     _disjoint_cover(movielens.ratings, train, test)

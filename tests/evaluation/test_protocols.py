@@ -87,6 +87,10 @@ def test_seed_changes_the_split_and_module_protocols_stay(ratings):
     assert not P1.split(ratings)[1].index.equals(other.split(ratings)[1].index)
     assert P5.with_params(test_item_fraction=0.3).split(ratings)[1].item_id.nunique() == \
         round(0.3 * ratings.item_id.nunique())
+    by_id, shuffled = P3.split(ratings)[2], P3.with_params(tie_break="random").split(ratings)[2]
+    assert len(by_id) == len(shuffled) and not by_id.index.sort_values().equals(shuffled.index.sort_values())
+    assert (by_id.set_index("user_id")["timestamp"].sort_index()
+            == shuffled.set_index("user_id")["timestamp"].sort_index()).all()      # only ties move
 
 
 @pytest.mark.parametrize("protocol", [P1, P2, P5], ids=["P1", "P2", "P5"])
@@ -238,6 +242,7 @@ PROTOCOL_PARAM_CASES = [
     ("fraction-negative", P5, {"test_item_fraction": -0.2}, ValueError, "test_item_fraction"),
     ("min-history-2", P3, {"min_history": 2}, ValueError, "min_history"),
     ("min-history-float", P3, {"min_history": 3.0}, ParameterTypeError, "min_history"),
+    ("tie-break", P3, {"tie_break": "timestamp"}, ValueError, "tie_break"),
     ("threshold-nan", P4, {"threshold": NAN}, ValueError, "threshold"),
     ("threshold-str", P4, {"threshold": "4"}, ParameterTypeError, "threshold"),
 ]
