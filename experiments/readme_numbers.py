@@ -90,10 +90,12 @@ TABLES: dict[str, tuple[tuple[str, ...], tuple[Row, ...]]] = {
             ("most popular", "most popular", True),
             ("items similar to the last item (cosine)", "items similar to the last item", True),
             ("GRU, Keras (128-d)", "GRU", True),
-            ("GRU, item embeddings initialised from BERT titles", "GRU + BERT init", False),
             ("SASRec, Keras (2 blocks, 128-d)", "SASRec", True),
+            ("HSTU, Keras (2 blocks, 64-d, normalised, temperature 0.05)", "HSTU", True),
             ("GPT-2 over item ids, transformers (SASRec's sizes)", "GPT-2 over items (transformers)", True)])
-        + (Row("generative retrieval over semantic IDs (notebook 11)", NB11,
+        + (Row("SASRec, item embeddings initialised from BERT titles (notebook 12)", NB12,
+               ("P3.SASRec + BERT init.hr@10", "P3.SASRec + BERT init.ndcg@10", None)),
+           Row("generative retrieval over semantic IDs (notebook 11)", NB11,
                tuple(f"P3.generative retrieval (semantic IDs).{m}@10" for m in ("hr", "ndcg", "mrr"))),)),
     "new_items": (("next item among the 168 newest films, no retraining (notebook 11)", "HR@10"), tuple(
         Row(label, NB11, (f"new.{name}.hr@10",)) for label, name in [

@@ -63,7 +63,8 @@ EXPECTED: dict[str, dict[str, float]] = {
         "P3.GRU.hr@10": 0.05302, "P3.GRU.ndcg@10": 0.02519, "P3.SASRec.hr@10": 0.1082,
         "P3.SASRec.ndcg@10": 0.05447, "P3.SASRec.mrr@10": 0.03846,
         "P3.GPT-2 over items (transformers).hr@10": 0.07317, "P3.GPT-2 over items (transformers).ndcg@10": 0.03562,
-        "P3.GRU + BERT init.hr@10": 0.07211, "P3.GRU + BERT init.ndcg@10": 0.03527,
+        "P3.HSTU.hr@10": 0.06045, "P3.HSTU.ndcg@10": 0.02826, "P3.HSTU_minus_SASRec.ndcg@10": -0.02622,
+        "P3.random_ties.moved_test_share": 0.2853,
     },
     "07_feature_interaction": {
         "P4.lr.base.auc": 0.7696, "P4.lr.text.auc": 0.7694, "P4.fm.base.auc": 0.7829,
@@ -113,6 +114,7 @@ EXPECTED: dict[str, dict[str, float]] = {
         "temporal.EASE.ndcg@10": 0.2179, "temporal.ItemKNN.ndcg@10": 0.2191, "temporal.MostPopular.ndcg@10": 0.1340,
         "P3.items similar to the last item.hit_rate@10": 0.1442, "P3.EASE.ndcg@10": 0.0406,
         "P3.SASRec.hit_rate@10": 0.0923, "P3.SASRec.ndcg@10": 0.0471,
+        "P3.SASRec + BERT init.hr@10": 0.1029, "P3.SASRec + BERT init.ndcg@10": 0.04736,
         "P5.TF-IDF profile.recall@10": 0.1676, "P5.BERT -> ALS factors.ndcg@10": 0.3155,
         "P5.BERT profile.ndcg@10": 0.1645, "decision.next item.leader_ndcg@10": 0.0734,
     },

@@ -34,7 +34,7 @@ __all__ = ["HSTURecommender", "RecurrentRecommender", "SASRecRecommender", "Sequ
 #: chosen")
 SASREC_EPOCHS = 10
 GRU_EPOCHS = 18
-HSTU_EPOCHS = 10
+HSTU_EPOCHS = 19
 #: rows per scoring call; shorter bulk calls are padded to it, single windows (serving) are not
 ENCODE_BATCH = 256
 
@@ -351,9 +351,9 @@ class HSTURecommender(_AttentionRecommender):
 
     encoder_class = HSTU
 
-    def __init__(self, max_length: int = 50, embedding_dim: int = 128, n_blocks: int = 2, n_heads: int = 2,
+    def __init__(self, max_length: int = 50, embedding_dim: int = 64, n_blocks: int = 2, n_heads: int = 2,
                  dropout: float = 0.2, temperature: float = 0.05, n_sampled: int | None = None,
-                 epochs: int = HSTU_EPOCHS, batch_size: int = 128, learning_rate: float = 2e-3, patience: int = 3,
+                 epochs: int = HSTU_EPOCHS, batch_size: int = 128, learning_rate: float = 5e-3, patience: int = 3,
                  monitor: str = "ndcg", random_state: int = 42, verbose: int = 0, timestamp_col: str = "timestamp",
                  stride: int | None = None, *, normalize: bool = True, separate_output: bool = False,
                  loss: str = "softmax", calibration: float = 0.75, **columns: str) -> None:
