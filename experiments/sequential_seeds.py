@@ -12,7 +12,9 @@ are reported as mean and spread over seeds. Last, the same winner is refitted on
 equal timestamps are ordered by a seeded random hash instead of by item id
 (``P3.with_params(tie_break="random")``), to show how much the number owes to the tie rule.
 
-Results go to ``experiments/results/sequential_seeds.json`` after every fit (finished fits are kept).
+Results go to ``experiments/results/sequential_seeds.json`` after every fit; a fit whose stage,
+candidate, parameters, epochs and seed are already there is not redone. Only the split follows the
+random tie order: the models order the ties of their training sequences by item id either way.
 """
 
 from __future__ import annotations
@@ -87,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
                           item_features=catalogue)
                 return {"best_epoch": int(model.best_epoch_),
                         "val_ndcg": float(model.history_.iloc[model.best_epoch_ - 1]["val_ndcg"])}
-            validation[name] = [run({"stage": "validation", "candidate": name, "seed": s},
+            validation[name] = [run({"stage": "validation", "candidate": name, "params": params,
+                                     "max_epochs": args.max_epochs, "seed": s},
                                     lambda s=s, v=validated: v(s)) for s in args.seeds]
         summary = {name: {"val_ndcg_mean": float(np.mean([f["val_ndcg"] for f in fits])),
                           "val_ndcg_sd": float(np.std([f["val_ndcg"] for f in fits], ddof=1)),
@@ -102,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
                 model = getattr(sequential, cls)(epochs=summary[chosen]["epochs"], random_state=seed, **params)
                 values = P3.evaluate(model.fit(history, item_features=catalogue), history, te).values
                 return {"test_ndcg": float(values["ndcg"]), "test_hit_rate": float(values["hit_rate"])}
-            fits = [run({"stage": "test", "tie_break": tie, "candidate": chosen, "seed": s},
+            fits = [run({"stage": "test", "tie_break": tie, "candidate": chosen, "params": params,
+                         "epochs": summary[chosen]["epochs"], "seed": s},
                         lambda s=s, t=tested: t(s)) for s in args.seeds]
             summary[chosen][f"test_{tie}"] = {
                 metric: {"mean": float(np.mean([f[metric] for f in fits])),

@@ -184,7 +184,7 @@ def leave_last_out(df: pd.DataFrame, user_col: str = "user_id", timestamp_col: s
                    item_col: str = "item_id", min_history: int = 3,
                    rating_col: str | None = "rating", tie_break: str = "item_id",
                    random_state: int = 0) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """P3: per user by time (ties by item id): last row to test, second-to-last to validation.
+    """P3: per user by time (ties by item id by default): last row to test, second-to-last to validation.
 
     Users with fewer than ``min_history`` rows (an int >= 3, default 3: one left for training)
     keep all their rows in train and appear in neither validation nor test. Timestamps must be
@@ -195,6 +195,10 @@ def leave_last_out(df: pd.DataFrame, user_col: str = "user_id", timestamp_col: s
     and the order of the published figures this kit compares with): by item id, the largest id
     last. ``"random"``: by a seeded hash of (user, item) (``random_state``), a random order that
     does not depend on the rows' order; comparing both shows how much a result owes to the rule.
+    The hash is pandas' ``hash_pandas_object`` of the two columns mixed with the seed, so the order
+    depends on the id values *and* their dtype (ids as strings order differently from the same ids
+    as integers); a test pins it for fixed ids. Only the split follows it: the sequence models
+    order the ties of their training windows by item id either way.
     """
     check_choice("tie_break", tie_break, ("item_id", "random"))
     check_non_negative_int(random_state=random_state)

@@ -45,12 +45,14 @@ class SequenceModel(keras.Model):
     item_embedding: the layer from item codes (b, L) to vectors (b, L, d) (default: a table of
     ``n_items + 1`` rows, row 0 the padding); a subclass may compose items from smaller parts.
 
-    The recipe's options (Klenitskiy & Vasilev 2023; HSTU's configurations):
+    The options reported to matter for SASRec-like models:
     ``separate_output``: score with a second (n_items, d) table instead of the input table;
     ``normalize``: L2-normalise the hidden states and the output table, so logits are cosines
-    divided by ``temperature`` (use a small one, e.g. 0.05: cosines lie in [-1, 1]);
+    divided by ``temperature`` (use a small one, e.g. 0.05 as in HSTU's configurations, Zhai et
+    al. 2024: cosines lie in [-1, 1]);
     ``loss``, ``n_sampled``, ``calibration``: :class:`~reclib.models.tasks.NextItemTask`
-    (``"softmax"``, full or sampled, or ``"gbce"``).
+    (``"softmax"``, full or sampled, the loss Klenitskiy & Vasilev 2023 found to matter most, or
+    ``"gbce"``, Petrov & Macdonald 2023).
     """
 
     def __init__(self, n_items: int, embedding_dim: int, temperature: float = 1.0,

@@ -325,7 +325,10 @@ class NextItemTask(_Task):
 
     def gbce_beta(self, n_items: int) -> float:
         """gSASRec's power on the target probability (class doc) for a catalogue of n_items."""
-        alpha = self.n_sampled / max(n_items - 1, 1)
+        if self.n_sampled >= n_items - 1:
+            raise ValueError(f"loss='gbce' needs fewer negatives than the catalogue's other items: "
+                             f"n_sampled={self.n_sampled} for {n_items} items (alpha = m / (N - 1) must be < 1)")
+        alpha = self.n_sampled / (n_items - 1)
         return alpha * (self.calibration * (1.0 - 1.0 / alpha) + 1.0 / alpha)
 
     def loss(self, query_vectors, targets, item_table, sample_weight=None):

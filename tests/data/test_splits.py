@@ -81,6 +81,14 @@ def test_leave_last_out_random_tie_break_moves_only_tied_rows_whatever_the_row_o
         leave_last_out(df, rating_col=None, tie_break="time")
 
 
+def test_random_tie_order_is_pinned_for_fixed_ids():
+    """The random order must be the same on every machine and pandas release: pinned here."""
+    df = pd.DataFrame({"user_id": np.zeros(8, np.int64), "item_id": np.arange(10, 18, dtype=np.int64),
+                       "timestamp": np.zeros(8, np.int64)})
+    train, valid, test = leave_last_out(df, rating_col=None, tie_break="random", random_state=3)
+    assert (int(valid["item_id"].iloc[0]), int(test["item_id"].iloc[0])) == (14, 10)      # by id it would be (16, 17)
+
+
 def test_cold_start_items_are_disjoint(movielens):
     train, test = cold_start_item_split(movielens.ratings, test_item_fraction=0.2, random_state=42)
     _disjoint_cover(movielens.ratings, train, test)

@@ -30,6 +30,29 @@ def test_numpy_formula_equals_the_keras_block():
     np.testing.assert_allclose(keras.ops.convert_to_numpy(block(x, real)), expected, rtol=1e-4, atol=1e-4)
 
 
+def test_a_shorter_window_and_the_relative_bias_by_hand():
+    block, x, real = _block_and_inputs(length=5)
+    short, real_short = x[:, :3], real[:, :3]                   # L = 3 < max_length = 5: the bias table stays 9 long
+    expected = hstu_block_numpy(block.get_weights(), short.astype(np.float64), real_short, n_heads=2)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(block(short, real_short)), expected, rtol=1e-4, atol=1e-4)
+    # with q = k = 0 a weight is silu(r_{i-j}) / L: set the bias of distance 1 alone and read it back
+    bias = np.zeros(9, np.float32)
+    bias[5 - 1 - 1] = 2.0                                       # index j - i + max_length - 1 with j = i - 1
+    block.relative_bias.assign(bias)
+    zeros = np.zeros((1, 3, 2, 4), np.float32)
+    weights = keras.ops.convert_to_numpy(block.attention_weights(zeros, zeros, np.ones((1, 3), bool)))[0, 0]
+    silu2 = 2.0 / (1.0 + np.exp(-2.0))
+    np.testing.assert_allclose(weights, np.array([[0, 0, 0], [silu2, 0, 0], [0, silu2, 0]]) / 3, atol=1e-6)
+
+
+def test_new_options_survive_a_config_round_trip():
+    model = HSTU(n_items=12, max_length=4, embedding_dim=8, n_blocks=1, separate_output=True, n_sampled=4,
+                 loss="gbce", calibration=0.5, normalize=False, temperature=0.2)
+    again = HSTU.from_config(model.get_config())
+    assert (again.separate_output, again.loss_name, again.calibration, again.normalize, again.temperature,
+            again.task.loss_name, again.task.n_sampled) == (True, "gbce", 0.5, False, 0.2, "gbce", 4)
+
+
 def test_attention_is_causal_masks_padding_and_is_not_normalised():
     block, x, real = _block_and_inputs()
     _, weights = block(x, real, return_attention=True)

@@ -68,9 +68,12 @@ def test_planted_sequences_follow_their_cycle():
     same_user = ordered["user_id"].to_numpy()[1:] == ordered["user_id"].to_numpy()[:-1]
     followed = successor[ordered["item_id"].to_numpy()[:-1]] == ordered["item_id"].to_numpy()[1:]
     assert 0.75 < followed[same_user].mean() < 0.9                   # follow=0.8, less dropped repeats
-    always, _ = planted_sequences(n_users=20, n_items=50, length=12, follow=1.0)
+    always, cycle = planted_sequences(n_users=20, n_items=50, length=12, follow=1.0)
     ordered = always.sort_values(["user_id", "timestamp"])
     assert len(always) == 20 * 12
+    items, users = ordered["item_id"].to_numpy(), ordered["user_id"].to_numpy()
+    same_user = users[1:] == users[:-1]
+    assert (cycle[items[:-1]] == items[1:])[same_user].all()              # follow=1: every step follows
     with pytest.raises(ValueError, match="follow"):
         planted_sequences(follow=1.5)
     with pytest.raises(ValueError, match="n_items"):

@@ -224,6 +224,7 @@ def test_next_item_task_learns_a_toy_sequence(n_sampled, loss):
     (lambda: NextItemTask(n_sampled=4, sampler="log_uniform", loss="gbce"), ValueError, "uniform sampler"),
     (lambda: NextItemTask(loss="bce"), ValueError, "loss"),
     (lambda: NextItemTask(n_sampled=4, loss="gbce", calibration=-0.1), ValueError, "calibration"),
+    (lambda: NextItemTask(n_sampled=5, loss="gbce").gbce_beta(6), ValueError, "fewer negatives"),
 ])
 def test_bad_task_arguments_are_named(make, exc, message):
     with pytest.raises(exc, match=message):
