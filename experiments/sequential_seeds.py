@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     for family in args.families:
         validation = {}
         for name, (cls, params) in CANDIDATES[family].items():
-            def validated(seed=None, cls=cls, params=params):
+            def validated(seed):
                 model = getattr(sequential, cls)(epochs=args.max_epochs, patience=3, random_state=seed, **params)
                 model.fit(train, validate=lambda m: P3.evaluate(m, train, valid).values[["ndcg"]].to_dict(),
                           item_features=catalogue)
@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
                         "val_ndcg": float(model.history_.iloc[model.best_epoch_ - 1]["val_ndcg"])}
             validation[name] = [run({"stage": "validation", "candidate": name, "params": params,
                                      "max_epochs": args.max_epochs, "seed": s},
-                                    lambda s=s, v=validated: v(s)) for s in args.seeds]
+                                    lambda: validated(s)) for s in args.seeds]     # run() calls it at once
         summary = {name: {"val_ndcg_mean": float(np.mean([f["val_ndcg"] for f in fits])),
                           "val_ndcg_sd": float(np.std([f["val_ndcg"] for f in fits], ddof=1)),
                           "epochs": int(np.median([f["best_epoch"] for f in fits]))}
@@ -101,13 +101,13 @@ def main(argv: list[str] | None = None) -> int:
         for tie, (tr, va, te) in splits.items():
             history = pd.concat([tr, va])
 
-            def tested(seed, history=history, te=te):
+            def tested(seed):
                 model = getattr(sequential, cls)(epochs=summary[chosen]["epochs"], random_state=seed, **params)
                 values = P3.evaluate(model.fit(history, item_features=catalogue), history, te).values
                 return {"test_ndcg": float(values["ndcg"]), "test_hit_rate": float(values["hit_rate"])}
             fits = [run({"stage": "test", "tie_break": tie, "candidate": chosen, "params": params,
                          "epochs": summary[chosen]["epochs"], "seed": s},
-                        lambda s=s, t=tested: t(s)) for s in args.seeds]
+                        lambda: tested(s)) for s in args.seeds]
             summary[chosen][f"test_{tie}"] = {
                 metric: {"mean": float(np.mean([f[metric] for f in fits])),
                          "sd": float(np.std([f[metric] for f in fits], ddof=1))}

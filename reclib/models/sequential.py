@@ -17,13 +17,14 @@ import scipy.sparse as sp
 
 from reclib.base import FitContext, user_batches
 from reclib.checks import (ParameterTypeError, check_bool, check_choice, check_in_range, check_positive,
-                           check_positive_int, check_probability, require_columns)
+                           check_positive_int, require_columns)
 from reclib.data.sequences import last_window, pad_histories, training_windows, user_sequences
 from reclib.data.validation import validate_interactions
 from reclib.features.content import ItemFeatures, check_item_features
 from reclib.models.hstu import HSTU
 from reclib.models.recommenders import KerasRecommender, Validate
 from reclib.models.sequence_encoders import RecurrentEncoder, SASRec, SequenceModel, recurrent_step
+from reclib.models.tasks import check_next_item_loss
 from reclib.training.data import InBatchDataset
 
 __all__ = ["HSTURecommender", "RecurrentRecommender", "SASRecRecommender", "SequenceScoring", "SequentialRecommender"]
@@ -165,10 +166,7 @@ class SequentialRecommender(SequenceScoring, KerasRecommender):
         if not isinstance(timestamp_col, str):
             raise ParameterTypeError(f"timestamp_col must be a column name, got {timestamp_col!r}")
         check_bool(normalize=normalize, separate_output=separate_output)
-        check_choice("loss", loss, ("softmax", "gbce"))
-        check_probability(calibration=calibration)
-        if loss == "gbce" and n_sampled is None:
-            raise ValueError("loss='gbce' needs n_sampled (the number of sampled negatives), got None")
+        check_next_item_loss(loss, n_sampled, calibration)
         self.max_length, self.embedding_dim, self.temperature = max_length, embedding_dim, temperature
         self.n_sampled, self.timestamp_col = n_sampled, timestamp_col
         self.normalize, self.separate_output, self.loss, self.calibration = normalize, separate_output, loss, calibration

@@ -33,7 +33,7 @@ from keras import ops
 
 from reclib.checks import ParameterTypeError, check_choice, check_positive, check_positive_int, check_probability
 
-__all__ = ["NextItemTask", "PairwiseTask", "PointwiseTask", "RetrievalTask", "ShortlistTask", "in_batch_logits",
+__all__ = ["NextItemTask", "check_next_item_loss", "PairwiseTask", "PointwiseTask", "RetrievalTask", "ShortlistTask", "in_batch_logits",
            "total_loss"]
 
 MASK_LOGIT = -1e9          # logit of a masked column (accidental hit): softmax weight exactly 0
@@ -247,6 +247,17 @@ class ShortlistTask(_Task):
 
 
 @keras.saving.register_keras_serializable(package="reclib")
+def check_next_item_loss(loss: object, n_sampled: int | None, calibration: object, sampler: str = "uniform") -> None:
+    """The checks of :class:`NextItemTask`'s ``loss`` and ``calibration`` (also run by the sequential
+    recommenders at construction, before any work): ``loss`` is ``"softmax"`` or ``"gbce"``,
+    ``calibration`` in [0, 1], and gBCE needs ``n_sampled`` negatives from the uniform sampler."""
+    check_choice("loss", loss, ("softmax", "gbce"))
+    check_probability(calibration=calibration)
+    if loss == "gbce" and (n_sampled is None or sampler != "uniform"):
+        raise ValueError(f"loss='gbce' needs n_sampled negatives from the uniform sampler, got "
+                         f"n_sampled={n_sampled!r}, sampler={sampler!r}")
+
+
 class NextItemTask(_Task):
     r"""Softmax over the catalogue for next-item prediction (the sequential models' task).
 
@@ -280,12 +291,8 @@ class NextItemTask(_Task):
         if n_sampled is not None:
             check_positive_int(n_sampled=n_sampled)
         check_choice("sampler", sampler, ("uniform", "log_uniform"))
-        check_choice("loss", loss, ("softmax", "gbce"))
         check_positive(temperature=temperature)
-        if loss == "gbce" and (n_sampled is None or sampler != "uniform"):
-            raise ValueError(f"loss='gbce' needs n_sampled negatives from the uniform sampler, got "
-                             f"n_sampled={n_sampled!r}, sampler={sampler!r}")
-        check_probability(calibration=calibration)
+        check_next_item_loss(loss, n_sampled, calibration, sampler)
         super().__init__(top_k=top_k, **kwargs)
         self.n_sampled, self.sampler, self.temperature, self.seed = n_sampled, sampler, float(temperature), seed
         self.loss_name, self.calibration = loss, float(calibration)
