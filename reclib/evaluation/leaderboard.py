@@ -69,7 +69,9 @@ class Leaderboard:
     - frame: tidy results, one row per (model, metric), columns ``model, metric, value, low,
       high`` (``low``/``high`` NaN for catalogue-level metrics); models in the given order.
     - per_user: model name -> the per-user (P4: per-row) values behind the intervals.
-    - times: one row per model: ``fit_seconds`` and ``eval_seconds`` (wall clock).
+    - times: one row per model: ``fit_seconds`` and ``eval_seconds`` (wall clock); with
+      ``fit=False`` the model's own ``fit_seconds_`` (set by :func:`reclib.fit_cache.fit_cached`),
+      else NaN: the board did not see the fit.
     - results: model name -> the protocol's :class:`EvaluationResult`.
     - n_boot, confidence, random_state: the bootstrap settings.
     - failure: ``None``, or for the partial board of a failed run the error that stopped it.
@@ -291,7 +293,8 @@ def _evaluate_entry(name: str, model: Any, kwargs: Mapping[str, Any], protocol: 
     fitted = time.perf_counter()
     result = protocol.evaluate(model, train, test)
     evaluated = time.perf_counter()
-    times = {"model": name, "fit_seconds": fitted - start, "eval_seconds": evaluated - fitted}
+    fit_seconds = fitted - start if fit else float(getattr(model, "fit_seconds_", np.nan))
+    times = {"model": name, "fit_seconds": fit_seconds, "eval_seconds": evaluated - fitted}
     users, catalogue_level = protocol.units(result), {}
     if result.top_items is not None:                  # a ranking: beyond-accuracy values as well
         extra, catalogue_level = _ranking_extras(result, train, test, item_vectors, expected,

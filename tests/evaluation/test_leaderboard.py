@@ -260,3 +260,15 @@ def test_leader_names_the_best_model_and_its_lead_over_the_next(small_p1):
     with pytest.raises(ValueError, match="squared_error"):     # P2's per-user error is not a board metric
         two_board = leaderboard(models[:2], P1, train, test, n_boot=20)
         two_board.leader("squared_error")
+
+
+def test_already_fitted_models_keep_their_own_fit_time(small_p1, tmp_path):
+    from reclib.fit_cache import fit_cached
+
+    train, test = small_p1
+    cached = fit_cached(EASE(reg=100.0), train, cache_dir=tmp_path)
+    board = leaderboard({"EASE": cached, "MostPopular": MostPopular().fit(train)}, P1, train, test,
+                        fit=False, n_boot=50)
+    assert board.times.loc["EASE", "fit_seconds"] == cached.fit_seconds_      # the fit that made the model
+    assert np.isnan(board.times.loc["MostPopular", "fit_seconds"])           # a fit the board never saw
+    assert board.wide().loc["EASE", "ndcg"] == pytest.approx(0.4078, abs=5e-5)
