@@ -10,11 +10,13 @@ best mean wins per model family. Test is touched once per family: the winner is 
 ``train + valid`` with every seed for the median early-stopped epoch, and its test HR@10 and NDCG@10
 are reported as mean and spread over seeds. Last, the same winner is refitted on the split whose
 equal timestamps are ordered by a seeded random hash instead of by item id
-(``P3.with_params(tie_break="random")``), to show how much the number owes to the tie rule.
+(``P3.with_params(tie_break="random")``), to show how much the number owes to the tie rule: once
+with only the split following the random order (the models order the ties of their training
+sequences by item id), and once with the models following it too (``random_models_too``: they
+read the split's order from an ``event_order`` column, :func:`reclib.data.event_order`).
 
 Results go to ``experiments/results/sequential_seeds.json`` after every fit; a fit whose stage,
-candidate, parameters, epochs and seed are already there is not redone. Only the split follows the
-random tie order: the models order the ties of their training sequences by item id either way.
+candidate, parameters, epochs and seed are already there is not redone.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
     import pandas as pd
 
-    from reclib.data import load_movielens
+    from reclib.data import event_order, load_movielens
     from reclib.evaluation import P3
     from reclib.features import ItemFeatures
     from reclib.io import atomic_write_bytes
@@ -78,8 +80,11 @@ def main(argv: list[str] | None = None) -> int:
         save()
         return record
 
-    splits = {tie: P3.with_params(tie_break=tie).split(ml.ratings) for tie in ("item_id", "random")}
-    train, valid, test = splits["item_id"]
+    ordered = ml.ratings.assign(event_order=event_order(ml.ratings, tie_break="random", random_state=P3.random_state))
+    splits = {"item_id": (P3.split(ml.ratings), "timestamp"),         # tie rule -> (split, the models' order column)
+              "random": (P3.with_params(tie_break="random").split(ml.ratings), "timestamp"),
+              "random_models_too": (P3.with_params(tie_break="random").split(ordered), "event_order")}
+    train, valid, test = splits["item_id"][0]
     for family in args.families:
         validation = {}
         for name, (cls, params) in CANDIDATES[family].items():
@@ -98,11 +103,12 @@ def main(argv: list[str] | None = None) -> int:
                    for name, fits in validation.items()}
         chosen = max(summary, key=lambda name: summary[name]["val_ndcg_mean"])
         cls, params = CANDIDATES[family][chosen]
-        for tie, (tr, va, te) in splits.items():
+        for tie, ((tr, va, te), order_col) in splits.items():
             history = pd.concat([tr, va])
 
             def tested(seed):
-                model = getattr(sequential, cls)(epochs=summary[chosen]["epochs"], random_state=seed, **params)
+                model = getattr(sequential, cls)(epochs=summary[chosen]["epochs"], random_state=seed,
+                                                 timestamp_col=order_col, **params)
                 values = P3.evaluate(model.fit(history, item_features=catalogue), history, te).values
                 return {"test_ndcg": float(values["ndcg"]), "test_hit_rate": float(values["hit_rate"])}
             fits = [run({"stage": "test", "tie_break": tie, "candidate": chosen, "params": params,

@@ -11,6 +11,24 @@ import pytest
 from reclib.data import load_movielens
 
 
+@pytest.fixture(scope="session", autouse=True)
+def fit_cache_in_a_temporary_folder(tmp_path_factory):
+    """Fits cached by the tests (the smoke notebooks' ``fit_cached``) go to a temporary folder, not
+    to the checkout's ``data/cache/fits``: a test run leaves no model files behind, and starts
+    from an empty cache, as CI does."""
+    import os
+
+    from reclib.fit_cache import CACHE_VARIABLE
+
+    before = os.environ.get(CACHE_VARIABLE)
+    os.environ[CACHE_VARIABLE] = str(tmp_path_factory.getbasetemp() / "fits")
+    yield
+    if before is None:
+        os.environ.pop(CACHE_VARIABLE, None)
+    else:
+        os.environ[CACHE_VARIABLE] = before
+
+
 @pytest.fixture(scope="session")
 def movielens():
     return load_movielens("100k")

@@ -21,10 +21,10 @@ import pandas as pd
 
 from reclib.checks import (ParameterTypeError, check_choice, check_fraction, check_non_negative_int,
                            check_positive_int, require_columns)
-from reclib.data.validation import _fail, validate_interactions
+from reclib.data.validation import _fail, check_finite_column, check_no_nulls, validate_interactions
 
-__all__ = ["chronological_split", "cold_start_item_split", "leave_last_out", "new_item_split", "random_split",
-           "stratified_split"]
+__all__ = ["chronological_split", "cold_start_item_split", "event_order", "leave_last_out", "new_item_split",
+           "random_split", "stratified_split"]
 
 _SHOW = 5
 
@@ -197,8 +197,8 @@ def leave_last_out(df: pd.DataFrame, user_col: str = "user_id", timestamp_col: s
     does not depend on the rows' order; comparing both shows how much a result owes to the rule.
     The hash is pandas' ``hash_pandas_object`` of the two columns mixed with the seed, so the order
     depends on the id values *and* their dtype (ids as strings order differently from the same ids
-    as integers); a test pins it for fixed ids. Only the split follows it: the sequence models
-    order the ties of their training windows by item id either way.
+    as integers); a test pins it for fixed ids. Only the split follows it; for the sequence
+    models to follow it too, give them the order as a column (:func:`event_order`).
     """
     check_choice("tie_break", tie_break, ("item_id", "random"))
     check_non_negative_int(random_state=random_state)
@@ -209,10 +209,7 @@ def leave_last_out(df: pd.DataFrame, user_col: str = "user_id", timestamp_col: s
     _check_grouped_frame(df, "leave_last_out", user_col, user_col, item_col, rating_col, timestamp_col,
                          required=(timestamp_col,))
     groups = pd.factorize(df[user_col])[0]
-    tie_key = (df[item_col].to_numpy() if tie_break == "item_id" else
-               _seeded_hash(pd.util.hash_pandas_object(df[[user_col, item_col]], index=False).to_numpy(),
-                            random_state))
-    rank = _rank_within(groups, [df[timestamp_col].to_numpy(), tie_key])
+    rank = _event_rank(df, groups, user_col, timestamp_col, item_col, tie_break, random_state)
     sizes = _group_sizes(groups)
     eligible = sizes >= min_history
     if not eligible.any():
@@ -222,6 +219,33 @@ def leave_last_out(df: pd.DataFrame, user_col: str = "user_id", timestamp_col: s
     test = eligible & (from_end == 0)
     valid = eligible & (from_end == 1)
     return df[~(test | valid)], df[valid], df[test]
+
+
+def event_order(df: pd.DataFrame, user_col: str = "user_id", timestamp_col: str = "timestamp",
+                item_col: str = "item_id", tie_break: str = "item_id", random_state: int = 0) -> np.ndarray:
+    """(n_rows,) int64: each row's position (0-based) in its user's history, by time with equal
+    timestamps ordered by ``tie_break`` exactly as :func:`leave_last_out` orders them (its doc).
+
+    As a column it makes a sequence model read the same order as the split, since the models
+    order a user's events by their ``timestamp_col`` (ties by item id):
+    ``frame.assign(event_order=event_order(frame, tie_break="random", random_state=42))`` and
+    ``SASRecRecommender(timestamp_col="event_order")``. Does not depend on the rows' order.
+    """
+    check_choice("tie_break", tie_break, ("item_id", "random"))
+    check_non_negative_int(random_state=random_state)
+    require_columns(df, user_col, timestamp_col, item_col)
+    check_no_nulls(df, user_col, item_col)
+    check_finite_column(df, timestamp_col)
+    return _event_rank(df, pd.factorize(df[user_col])[0], user_col, timestamp_col, item_col, tie_break,
+                       random_state)
+
+
+def _event_rank(df: pd.DataFrame, groups: np.ndarray, user_col: str, timestamp_col: str, item_col: str,
+                tie_break: str, random_state: int) -> np.ndarray:
+    tie_key = (df[item_col].to_numpy() if tie_break == "item_id" else
+               _seeded_hash(pd.util.hash_pandas_object(df[[user_col, item_col]], index=False).to_numpy(),
+                            random_state))
+    return _rank_within(groups, [df[timestamp_col].to_numpy(), tie_key])
 
 
 def cold_start_item_split(df: pd.DataFrame, test_item_fraction: float = 0.2,

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from reclib.data import (NegativeSampler, build_click_dataset, chronological_split, click_split,
-                         cold_start_item_split, drop_duplicate_interactions, leave_last_out, new_item_split,
+                         cold_start_item_split, drop_duplicate_interactions, event_order, leave_last_out, new_item_split,
                          random_split, sample_negatives, stratified_split)
 
 
@@ -87,6 +87,25 @@ def test_random_tie_order_is_pinned_for_fixed_ids():
                        "timestamp": np.zeros(8, np.int64)})
     train, valid, test = leave_last_out(df, rating_col=None, tie_break="random", random_state=3)
     assert (int(valid["item_id"].iloc[0]), int(test["item_id"].iloc[0])) == (14, 10)      # by id it would be (16, 17)
+
+
+def test_event_order_is_the_order_of_the_split_and_lets_a_model_follow_it():
+    df = pd.DataFrame({"user_id": [1, 1, 1, 1, 2, 2, 2], "item_id": [13, 11, 12, 10, 11, 10, 12],
+                       "timestamp": [5, 9, 9, 9, 1, 1, 2]})
+    assert event_order(df).tolist() == [0, 2, 3, 1, 1, 0, 2]           # ties by item id, largest last
+    for seed in (3, 4):
+        order = event_order(df, tie_break="random", random_state=seed)
+        _, valid, test = leave_last_out(df, rating_col=None, tie_break="random", random_state=seed)
+        last = df.assign(order=order).sort_values("order").groupby("user_id")["item_id"].agg(list)
+        assert test.set_index("user_id")["item_id"].to_dict() == {u: items[-1] for u, items in last.items()}
+        assert valid.set_index("user_id")["item_id"].to_dict() == {u: items[-2] for u, items in last.items()}
+        shuffled = df.sample(frac=1.0, random_state=seed)
+        assert (event_order(shuffled, tie_break="random", random_state=seed)
+                == pd.Series(order, df.index).loc[shuffled.index]).all()      # row order changes nothing
+    with pytest.raises(ValueError, match="timestamp"):
+        event_order(df.drop(columns="timestamp"))
+    with pytest.raises(ValueError, match="tie_break"):
+        event_order(df, tie_break="time")
 
 
 def test_cold_start_items_are_disjoint(movielens):
