@@ -4,7 +4,8 @@ Subpackages follow the notebooks in reading order and data flows one way:
 ``data`` (01) -> ``features`` (03, 04) -> ``cf`` (02) / ``models`` (04-07, with ``training``)
 -> ``evaluation`` -> ``serving``; no subpackage imports one to its right. Shared roots:
 ``reclib.base`` (the one ``Recommender`` interface and the deterministic ``top_k``),
-``reclib.checks`` (argument checks), ``reclib.io`` (atomic writes), ``reclib.notebook``
+``reclib.checks`` (argument checks), ``reclib.io`` (atomic writes), ``reclib.model_format``
+(saved models, no pickle), ``reclib.fit_cache`` (fitted models kept by content), ``reclib.notebook``
 (metric records read back from executed notebooks) and ``reclib.figures`` (the notebooks' figure
 style and its readability check).
 

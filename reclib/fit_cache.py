@@ -15,7 +15,9 @@ it; the next call with the same inputs loads that file. The key is a SHA-256 ove
 A fit is deterministic for a given seed, data, backend and machine (the kit's rule), so a loaded
 model scores exactly as a fresh fit would. ``fit_seconds_`` (the wall time of the fit that
 made the file) travels with the model. Files are written atomically, so two processes fitting the
-same key at once both end with a whole file; a damaged file is refitted over, never half-read.
+same key at once both end with a whole file; a damaged file is refitted over, never half-read;
+a file that cannot be written is a warning, and the fitted model is returned all the same. Old
+files are never removed: delete the folder to free its space.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import json
 import os
 import sys
 import time
+import warnings
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
@@ -94,9 +97,13 @@ def _versions() -> dict[str, str]:
 
 
 def _backend() -> str:
-    """The Keras backend, or ``none`` when Keras is not loaded (a model without Keras layers)."""
+    """The Keras backend (``none`` when Keras is not loaded: a model without Keras layers, whose
+    key then differs from the same fit's in a process that loaded Keras, a needless miss) and
+    the GPU a ``device="auto"`` model would train on."""
     keras = sys.modules.get("keras")
-    return keras.config.backend() if keras is not None else "none"
+    torch = sys.modules.get("torch")
+    gpu = torch.cuda.get_device_name(0) if torch is not None and torch.cuda.is_available() else "none"
+    return f"{keras.config.backend() if keras is not None else 'none'}, gpu {gpu}"
 
 
 def cache_key(model: Recommender, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
@@ -138,8 +145,12 @@ def fit_cached(model: ModelT, *args: Any, cache_dir: str | os.PathLike[str] | No
         except ModelFileError:
             pass                                    # damaged: fit again and write a whole file over it
     fitted = _timed_fit(model, args, kwargs)
-    folder.mkdir(parents=True, exist_ok=True)
-    fitted.save(path)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fitted.save(path)
+    except (OSError, TypeError) as error:           # an unwritable folder, an attribute the format refuses
+        warnings.warn(f"fit_cached: the fitted {type(model).__name__} is returned but not cached in "
+                      f"{folder}: {error}", stacklevel=2)
     return fitted
 
 

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from reclib import fit_cache
 from reclib.cf import ImplicitALS
 from reclib.features import ItemFeatures
 from reclib.fit_cache import CACHE_VARIABLE, cache_key, default_fit_cache_dir, fit_cached
@@ -38,11 +39,13 @@ def test_a_keras_sequence_model_comes_back_scoring_the_same(tmp_path):
     first = fit_cached(SASRecRecommender(**sasrec), FRAME, cache_dir=tmp_path, item_features=features)
     second = fit_cached(SASRecRecommender(**sasrec), FRAME, cache_dir=tmp_path, item_features=features)
     assert second is not first and len(list(tmp_path.iterdir())) == 1
+    assert second.fit_seconds_ == first.fit_seconds_          # loaded, not fitted again
     np.testing.assert_array_equal(second.score(USERS), first.score(USERS))
 
 
-@pytest.mark.parametrize("change", ["parameter", "value", "row order", "column name", "dtype", "features"])
-def test_every_input_of_a_fit_changes_the_key(change):
+@pytest.mark.parametrize("change", ["parameter", "value", "row order", "column name", "dtype", "features",
+                                    "argument name", "library source", "library versions", "backend"])
+def test_every_input_of_a_fit_changes_the_key(change, monkeypatch):
     features = ItemFeatures(np.array([10, 11, 12, 13]), vectors=np.eye(4))
     model, frame, side = small_als(), FRAME, {"item_features": features}
     base = cache_key(model, (frame,), side)
@@ -51,7 +54,15 @@ def test_every_input_of_a_fit_changes_the_key(change):
     elif change == "value":
         frame = FRAME.assign(item_id=FRAME["item_id"].replace(13, 14))
     elif change == "row order":
-        frame = FRAME.iloc[::-1]
+        frame = FRAME.iloc[::-1].reset_index(drop=True)         # the same index, the rows reversed
+    elif change == "argument name":
+        side = {"other_features": features}
+    elif change == "library source":
+        monkeypatch.setattr(fit_cache, "_library_fingerprint", lambda: "an edited reclib")
+    elif change == "library versions":
+        monkeypatch.setattr(fit_cache, "_versions", lambda: {"numpy": "0.0"})
+    elif change == "backend":
+        monkeypatch.setattr(fit_cache, "_backend", lambda: "jax, gpu none")
     elif change == "column name":
         frame = FRAME.rename(columns={"timestamp": "time"})
     elif change == "dtype":
@@ -61,6 +72,7 @@ def test_every_input_of_a_fit_changes_the_key(change):
         vectors[3, 3] = 0.5
         side = {"item_features": ItemFeatures(np.array([10, 11, 12, 13]), vectors=vectors)}
     assert cache_key(model, (frame,), side) != base
+    monkeypatch.undo()
     assert cache_key(small_als(), (FRAME.copy(),), {"item_features": features}) == base   # same content, same key
 
 
@@ -92,3 +104,11 @@ def test_the_environment_variable_moves_or_turns_off_the_cache(tmp_path, monkeyp
     model = small_als()
     assert fit_cached(model, FRAME) is model and model.fit_seconds_ > 0       # fitted, nothing written
     assert len(list((tmp_path / "fits").iterdir())) == 1
+
+
+def test_a_fit_that_cannot_be_written_is_returned_with_a_warning(tmp_path):
+    blocker = tmp_path / "a file, not a folder"
+    blocker.write_text("")
+    with pytest.warns(UserWarning, match="not cached"):
+        model = fit_cached(small_als(), FRAME, cache_dir=blocker / "fits")
+    assert model.fit_seconds_ > 0 and model.score(USERS).shape == (3, 4)

@@ -229,13 +229,15 @@ def event_order(df: pd.DataFrame, user_col: str = "user_id", timestamp_col: str 
     As a column it makes a sequence model read the same order as the split, since the models
     order a user's events by their ``timestamp_col`` (ties by item id):
     ``frame.assign(event_order=event_order(frame, tie_break="random", random_state=42))`` and
-    ``SASRecRecommender(timestamp_col="event_order")``. Does not depend on the rows' order.
+    ``SASRecRecommender(timestamp_col="event_order")``. Does not depend on the rows' order; a
+    repeated (user, item) pair is an error, as in :func:`leave_last_out`.
     """
     check_choice("tie_break", tie_break, ("item_id", "random"))
     check_non_negative_int(random_state=random_state)
     require_columns(df, user_col, timestamp_col, item_col)
     check_no_nulls(df, user_col, item_col)
     check_finite_column(df, timestamp_col)
+    _reject_duplicate_pairs(df, user_col, item_col, "event_order")    # two equal rows would tie by row order
     return _event_rank(df, pd.factorize(df[user_col])[0], user_col, timestamp_col, item_col, tie_break,
                        random_state)
 

@@ -182,12 +182,14 @@ class Leaderboard:
         return "\n".join(lines)
 
     def to_json(self) -> dict[str, Any]:
-        """A JSON-ready dict: settings, ``rows`` (the tidy frame; NaN as null) and ``times``."""
+        """A JSON-ready dict: settings, ``rows`` (the tidy frame) and ``times``; NaN as null."""
         rows = self.frame.astype(object).where(self.frame.notna(), None).to_dict("records")
+        times = self.times.reset_index()
+        times = times.astype(object).where(times.notna(), None).to_dict("records")
         failure = {} if self.failure is None else {"failure": self.failure}
         return {"protocol": self.protocol, "k": self.k, "n_boot": self.n_boot,
                 "confidence": self.confidence, "random_state": self.random_state, **failure, "rows": rows,
-                "times": self.times.reset_index().to_dict("records")}
+                "times": times}
 
     def write(self, folder: str | os.PathLike[str], name: str = "leaderboard",
               metrics: Sequence[str] | None = None) -> tuple[Path, Path]:

@@ -102,8 +102,17 @@ def test_event_order_is_the_order_of_the_split_and_lets_a_model_follow_it():
         shuffled = df.sample(frac=1.0, random_state=seed)
         assert (event_order(shuffled, tie_break="random", random_state=seed)
                 == pd.Series(order, df.index).loc[shuffled.index]).all()      # row order changes nothing
+    from reclib.cf import LastItemKNN
+
+    ordered = df.assign(event_order=event_order(df, tie_break="random", random_state=3))
+    last = ordered.sort_values("event_order").groupby("user_id")["item_id"].last()
+    knn = LastItemKNN(timestamp_col="event_order").fit(ordered)                # a model reads the order
+    assert (knn.last_item_[knn.user_index([1, 2])].tolist()
+            == knn.item_encoder_.transform(last.loc[[1, 2]].to_numpy()).tolist())
     with pytest.raises(ValueError, match="timestamp"):
         event_order(df.drop(columns="timestamp"))
+    with pytest.raises(ValueError, match="repeat a"):
+        event_order(pd.concat([df, df.iloc[:1]]))
     with pytest.raises(ValueError, match="tie_break"):
         event_order(df, tie_break="time")
 

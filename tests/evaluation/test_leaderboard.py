@@ -272,3 +272,7 @@ def test_already_fitted_models_keep_their_own_fit_time(small_p1, tmp_path):
     assert board.times.loc["EASE", "fit_seconds"] == cached.fit_seconds_      # the fit that made the model
     assert np.isnan(board.times.loc["MostPopular", "fit_seconds"])           # a fit the board never saw
     assert board.wide().loc["EASE", "ndcg"] == pytest.approx(0.4078, abs=5e-5)
+    times = {row["model"]: row["fit_seconds"] for row in board.to_json()["times"]}
+    assert times == {"EASE": cached.fit_seconds_, "MostPopular": None}          # NaN is null in JSON
+    refitted = leaderboard({"EASE": cached}, P1, train, test, n_boot=50)          # fit=True: this fit's time
+    assert refitted.times.loc["EASE", "fit_seconds"] != cached.fit_seconds_
