@@ -7,7 +7,6 @@ writes its JSON after each measurement, so a part stopped by the time limit keep
 from __future__ import annotations
 
 import gc
-import json
 import os
 import sys
 import time

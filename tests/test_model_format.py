@@ -21,7 +21,7 @@ import scipy.sparse as sp
 
 from reclib.cf import EASE, MostPopular
 from reclib.io import atomic_write_bytes
-from reclib.model_format import ModelFileError, read_model
+from reclib.model_format import ModelFileError
 
 FRAME = pd.DataFrame({"user_id": [1, 1, 2, 2, 3, 3, 3], "item_id": [10, 11, 10, 12, 11, 12, 13]})
 USERS = np.array([1, 2, 3])

@@ -159,7 +159,7 @@ class BPR(Recommender):
         self.random_state, self.verbose, self.dtype = random_state, verbose, dtype
 
     def _fit(self, context: FitContext) -> None:
-        matrix, interactions = context.matrix, context.interactions
+        matrix = context.matrix
         rng = np.random.default_rng(self.random_state)
         n_users, n_items = matrix.shape
         matrix = sp.csr_matrix(matrix)

@@ -109,7 +109,7 @@ class LastItemKNN(ItemKNN):
         self.timestamp_col = timestamp_col
 
     def _fit(self, context: FitContext) -> None:
-        matrix, interactions = context.matrix, context.interactions
+        interactions = context.interactions
         require_columns(interactions, self.timestamp_col)
         super()._fit(context)
         # rows arrive sorted by (user, timestamp, item): each user's last row is their last item

@@ -19,7 +19,6 @@ import socket
 import subprocess
 import sys
 
-import keras
 import numpy as np
 import pandas as pd
 

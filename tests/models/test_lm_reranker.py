@@ -5,7 +5,6 @@ batching does not change them; the shortlist is kept as a set; bad parameters ar
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from reclib.cf import EASE

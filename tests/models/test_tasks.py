@@ -189,6 +189,9 @@ class _NextItemToy(keras.Model):
         self.items.build(None)
         self.task = task
 
+    def build(self, input_shape):          # both tables have fixed shapes: nothing depends on the input
+        self.query.build(None)
+
     def call(self, inputs, training=False):
         return self.query(inputs["previous"])
 

@@ -12,7 +12,6 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from reclib.base import clone  # noqa: E402
 from reclib.features import ItemFeatures  # noqa: E402
 from reclib.models.tasks import RetrievalTask  # noqa: E402
 from reclib.models.text_tower import TextTowerRecommender, in_batch_softmax_loss  # noqa: E402

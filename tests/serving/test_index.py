@@ -1,7 +1,6 @@
 """Approximate (faiss HNSW) search against exact search: same interface, high recall."""
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from reclib.serving import ApproximateIndex, ExactIndex, clustered_vectors, latency_ms, neighbor_recall
