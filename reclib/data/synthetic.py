@@ -30,7 +30,8 @@ item. A next-item model that reads order can reach HR@10 near ``follow``; popula
 item is about equally common), so a broken causal mask or an off-by-one shift shows as a collapse.
 
 Same seed and chunk size -> same rows: every chunk draws from its own generator, seeded by
-``(random_state, chunk index)``, so chunks can be generated independently (in parallel, or resumed).
+``(random_state, chunk index)``, so chunks can be generated independently (in parallel, resumed, or as one process's shard:
+``shard=(p, P)`` streams chunks ``p, p + P, ...`` only).
 """
 
 from __future__ import annotations
@@ -45,6 +46,19 @@ import scipy.sparse as sp
 from reclib.checks import check_indices, check_non_negative_int, check_positive, check_positive_int, check_probability
 
 __all__ = ["SyntheticImplicit", "planted_sequences", "synthetic_ctr_chunks"]
+
+
+def _chunk_starts(n_rows: int, chunk_size: int, shard: tuple[int, int]) -> list[tuple[int, int]]:
+    """``(chunk index, first row)`` of the chunks shard ``(p, P)`` owns: indices ``p, p + P, ...``.
+    Each chunk draws from its own seeded generator, so a shard is generated without the others."""
+    if (not isinstance(shard, tuple) or len(shard) != 2
+            or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in shard)):
+        raise ValueError(f"shard must be a pair (process_index, process_count) of ints, got {shard!r}")
+    index, count = shard
+    if count < 1 or not 0 <= index < count:
+        raise ValueError(f"shard (process_index, process_count) needs 0 <= process_index < process_count, got {shard}")
+    starts = list(enumerate(range(0, n_rows, chunk_size)))
+    return starts[index::count]
 
 
 def _zipf_weights(n: int, exponent: float, rng: np.random.Generator) -> np.ndarray:
@@ -131,11 +145,14 @@ class SyntheticImplicit:
         hits = (recommended[:, :, None] == truth[:, None, :]).any(axis=2).sum(axis=1)
         return float(np.mean(hits / k))
 
-    def chunks(self, n_rows: int, chunk_size: int = 1_000_000) -> Iterator[pd.DataFrame]:
+    def chunks(self, n_rows: int, chunk_size: int = 1_000_000,
+               shard: tuple[int, int] = (0, 1)) -> Iterator[pd.DataFrame]:
         """``n_rows`` events in frames of at most ``chunk_size`` rows: ``user_id``, ``item_id``
-        (int64 indices) and ``timestamp`` (the event's global position, int64, so rows are unique)."""
+        (int64 indices) and ``timestamp`` (the event's global position, int64, so rows are unique).
+        ``shard=(p, P)``: only chunks ``p, p + P, p + 2P, ...`` (process ``p`` of ``P`` streams
+        its own disjoint part; the ``P`` shards together are every chunk once)."""
         check_positive_int(n_rows=n_rows, chunk_size=chunk_size)
-        for index, start in enumerate(range(0, n_rows, chunk_size)):
+        for index, start in _chunk_starts(n_rows, chunk_size, shard):
             size = min(chunk_size, n_rows - start)
             rng = np.random.default_rng([self.random_state, 1, index])
             users = rng.integers(0, self.n_users, size)
@@ -153,8 +170,9 @@ class SyntheticImplicit:
 
 def synthetic_ctr_chunks(n_rows: int, n_categorical: int = 8, n_numeric: int = 4, vocabulary: int = 1000,
                          zipf: float = 1.1, signal: float = 1.0, chunk_size: int = 1_000_000,
-                         random_state: int = 0) -> Iterator[pd.DataFrame]:
-    """Click rows in frames of at most ``chunk_size`` rows (module doc).
+                         random_state: int = 0, shard: tuple[int, int] = (0, 1)) -> Iterator[pd.DataFrame]:
+    """Click rows in frames of at most ``chunk_size`` rows (module doc); ``shard=(p, P)``: only
+    chunks ``p, p + P, ...`` (as :meth:`SyntheticImplicit.chunks`).
 
     Columns ``c0..c{n_categorical-1}`` (int64 ids in ``[0, vocabulary)``, Zipf exponent ``zipf``),
     ``n0..n{n_numeric-1}`` (float32, standard normal) and ``click`` (float32 0/1 from
@@ -172,7 +190,7 @@ def synthetic_ctr_chunks(n_rows: int, n_categorical: int = 8, n_numeric: int = 4
     cdfs[:, -1] = 1.0
     effects = rng.standard_normal((n_categorical, vocabulary)) / np.sqrt(n_categorical)
     betas = rng.standard_normal(n_numeric) / np.sqrt(max(n_numeric, 1))
-    for index, start in enumerate(range(0, n_rows, chunk_size)):
+    for index, start in _chunk_starts(n_rows, chunk_size, shard):
         size = min(chunk_size, n_rows - start)
         chunk_rng = np.random.default_rng([random_state, 1, index])
         uniforms = chunk_rng.random((n_categorical, size))

@@ -7,7 +7,9 @@
    ``"mixed_bfloat16"``), restored to the previous policy when ``fit`` returns or raises;
 3. enters ``distribution.scope()`` if given: a ``keras.distribution`` object (e.g.
    ``DataParallel``) on JAX, or a ``tf.distribute`` strategy (e.g. ``MirroredStrategy``) on
-   TensorFlow; nothing else is done with it (the variables are created inside the scope);
+   TensorFlow; nothing else is done with it (the variables are created inside the scope). In a
+   multi-process JAX run (:mod:`reclib.training.processes`) array data are refused: each process
+   reads its part of every batch through a ``ShardedArrays`` dataset;
 4. builds the model: ``model`` is a ``keras.Model`` or a function returning one, called *after*
    seeding and inside the policy and the scope (so weights draw their seeds in a fixed order,
    take the policy's dtypes and live on the distribution's devices: pass a function for
@@ -53,6 +55,14 @@ PRECISIONS = (None, "float32", "mixed_float16", "mixed_bfloat16")
 def check_keras_verbose(verbose: object) -> None:
     """``verbose`` of ``keras.Model.fit``: 0 (silent), 1 (progress bar), 2 (one line per epoch) or "auto"."""
     check_choice("verbose", verbose, (0, 1, 2, "auto"))
+
+
+def _process_count() -> int:
+    """How many processes train together: ``jax.process_count()`` on JAX, else 1."""
+    if keras.backend.backend() != "jax":
+        return 1
+    import jax
+    return int(jax.process_count())
 
 
 def _first_inputs(data: object, batch_size: int):
@@ -181,6 +191,10 @@ class Trainer:
             raise ParameterTypeError(f"model must be a keras.Model or a function returning one, got "
                                      f"{type(model).__name__}")
         data, weight, validation_data = _checked_data(data, validation_data, self.device_data)
+        if isinstance(data, tuple) and self.distribution is not None and _process_count() > 1:
+            raise ValueError("in a multi-process run every process would read data=(x, y) whole: pass "
+                             "reclib.training.ShardedArrays(x, y, global_batch), which gives each process its "
+                             "part of every batch")
         previous = keras.config.dtype_policy()
         scope = self.distribution.scope() if self.distribution is not None else contextlib.nullcontext()
         try:

@@ -97,3 +97,21 @@ def test_bad_arguments(kwargs):
 def test_planted_preferences_refuse_indices_that_would_wrap_or_truncate(generator, users, message):
     with pytest.raises(ValueError, match=rf"users .*{message}"):
         generator.planted_top_items(users)
+
+
+def test_process_shards_of_the_streams_are_disjoint_and_together_the_whole_stream():
+    from reclib.data.synthetic import synthetic_ctr_chunks
+    source = SyntheticImplicit(n_users=50, n_items=30, random_state=1)
+    whole = source.frame(1000, chunk_size=64)
+    shards = [pd.concat(source.chunks(1000, chunk_size=64, shard=(p, 3)), ignore_index=True) for p in range(3)]
+    assert sum(len(s) for s in shards) == len(whole)
+    joined = pd.concat(shards).sort_values("timestamp", ignore_index=True)   # timestamps: the global positions
+    pd.testing.assert_frame_equal(joined, whole)
+    clicks = pd.concat(synthetic_ctr_chunks(500, 3, 1, 20, chunk_size=64, random_state=2), ignore_index=True)
+    parts = [list(synthetic_ctr_chunks(500, 3, 1, 20, chunk_size=64, random_state=2, shard=(p, 2))) for p in range(2)]
+    interleaved = [chunk for pair in zip(parts[0], parts[1] + [None]) for chunk in pair if chunk is not None]
+    pd.testing.assert_frame_equal(pd.concat(interleaved, ignore_index=True), clicks)
+    with pytest.raises(ValueError, match="0 <= process_index < process_count"):
+        next(source.chunks(10, shard=(3, 3)))
+    with pytest.raises(ValueError, match="shard must be a pair"):
+        next(source.chunks(10, shard=[0, 1]))

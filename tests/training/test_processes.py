@@ -1,0 +1,105 @@
+"""Each process's part of the data (reclib.training.processes), without starting processes: every
+epoch's global batches are split into disjoint parts that together are the batch, row for row."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from reclib.training import InBatchDataset
+from reclib.training.processes import ProcessShard, ShardedArrays, epoch_batches, initialize_processes, process_rows
+
+
+@settings(max_examples=60, deadline=None)
+@given(n_rows=st.integers(8, 300), local=st.integers(1, 8), count=st.integers(1, 4), epoch=st.integers(0, 5),
+       seed=st.integers(0, 2**31))
+def test_the_processes_parts_are_disjoint_and_make_up_each_global_batch(n_rows, local, count, epoch, seed):
+    batch = local * count
+    if n_rows < batch:
+        return
+    batches = epoch_batches(n_rows, batch, epoch, seed)
+    assert batches.shape == (n_rows // batch, batch)
+    assert len(np.unique(batches)) == batches.size                      # no row twice in an epoch
+    parts = [process_rows(batches, p, count) for p in range(count)]
+    assert all(part.shape == (len(batches), local) for part in parts)
+    np.testing.assert_array_equal(np.concatenate(parts, axis=1), batches)  # process 0's rows first
+    assert np.array_equal(epoch_batches(n_rows, batch, epoch, seed), batches)   # any process, same order
+
+
+def test_only_the_tail_that_fills_no_batch_is_left_out_and_it_changes_every_epoch():
+    left = [np.setdiff1d(np.arange(10), epoch_batches(10, 4, e, 0)) for e in range(4)]
+    assert all(len(rows) == 2 for rows in left)
+    assert len({tuple(rows) for rows in left}) > 1
+    assert not np.array_equal(epoch_batches(10, 4, 0, 0), epoch_batches(10, 4, 1, 0))
+
+
+def test_sharded_arrays_yield_the_process_rows_with_their_labels_and_reshuffle():
+    x = {"a": np.arange(40, dtype=np.int32), "b": np.arange(40, dtype=np.float32)[:, None] * 2}
+    y = np.arange(40, dtype=np.float32) * 10
+    parts = [ShardedArrays(x, y, global_batch=8, random_state=3, process_index=p, process_count=2) for p in range(2)]
+    assert len(parts[0]) == 5
+    first = [part[0] for part in parts]
+    rows = epoch_batches(40, 8, 0, 3)[0]
+    np.testing.assert_array_equal(np.concatenate([inputs["a"] for inputs, _ in first]), rows)
+    for inputs, labels in first:
+        np.testing.assert_array_equal(labels, inputs["a"] * 10)
+        np.testing.assert_array_equal(inputs["b"][:, 0], inputs["a"] * 2)
+    parts[0].on_epoch_end()
+    np.testing.assert_array_equal(parts[0][0][0]["a"], epoch_batches(40, 8, 1, 3)[0][:4])
+    alone = ShardedArrays(x["a"], None, global_batch=8, random_state=3)     # no run: the whole batch
+    np.testing.assert_array_equal(alone[0], rows)
+
+
+def test_process_shard_cuts_any_dataset_of_global_batches():
+    features = {"user": np.arange(64, dtype=np.int32), "item": np.arange(64, dtype=np.int32) + 100}
+    whole = InBatchDataset(features, batch_size=16, random_state=0)
+    halves = [ProcessShard(InBatchDataset(features, batch_size=16, random_state=0), p, 2) for p in range(2)]
+    for index in range(len(whole)):
+        np.testing.assert_array_equal(np.concatenate([h[index]["user"] for h in halves]), whole[index]["user"])
+    for shard in halves:
+        shard.on_epoch_end()
+    whole.on_epoch_end()
+    np.testing.assert_array_equal(np.concatenate([h[0]["item"] for h in halves]), whole[0]["item"])
+
+
+def test_bad_shards_are_refused_naming_the_value(monkeypatch):
+    x = np.zeros((20, 2), np.float32)
+    with pytest.raises(ValueError, match=r"global_batch \(9\) must be a multiple of process_count \(2\)"):
+        ShardedArrays(x, None, 9, process_index=0, process_count=2)
+    with pytest.raises(ValueError, match=r"process_index \(2\) must be < process_count \(2\)"):
+        ShardedArrays(x, None, 8, process_index=2, process_count=2)
+    with pytest.raises(ValueError, match="20 rows are fewer than one global batch of 32"):
+        ShardedArrays(x, None, 32)
+    with pytest.raises(ValueError, match="one row per row of x"):
+        ShardedArrays(x, np.zeros(3), 8)
+    with pytest.raises(ValueError, match="cannot be split over 3 processes"):
+        ProcessShard(InBatchDataset({"a": np.arange(20)}, batch_size=8), 0, 3)[0]
+    monkeypatch.setenv("KERAS_DISTRIBUTION_NUM_PROCESSES", "two")
+    with pytest.raises(ValueError, match="KERAS_DISTRIBUTION_NUM_PROCESSES must be a non-negative integer, got 'two'"):
+        initialize_processes()
+    monkeypatch.setenv("KERAS_DISTRIBUTION_NUM_PROCESSES", "2")
+    monkeypatch.setenv("KERAS_DISTRIBUTION_PROCESS_ID", "1")
+    monkeypatch.delenv("KERAS_DISTRIBUTION_JOB_ADDRESSES", raising=False)
+    with pytest.raises(ValueError, match="KERAS_DISTRIBUTION_JOB_ADDRESSES must name the coordinator"):
+        initialize_processes()
+
+
+def test_one_process_initialises_nothing(monkeypatch):
+    for name in ("KERAS_DISTRIBUTION_NUM_PROCESSES", "KERAS_DISTRIBUTION_PROCESS_ID"):
+        monkeypatch.delenv(name, raising=False)
+    assert initialize_processes() == (0, 1)
+
+
+def test_the_trainer_refuses_whole_arrays_in_a_multi_process_run(monkeypatch):
+    import keras
+
+    from reclib.training import Trainer
+    from reclib.training import trainer as trainer_module
+    monkeypatch.setattr(trainer_module, "_process_count", lambda: 2)
+    distribution = keras.distribution.DataParallel(devices=keras.distribution.list_devices()) \
+        if keras.backend.backend() == "jax" else type("Strategy", (), {"scope": lambda self: None})()
+    x, y = np.zeros((8, 2), np.float32), np.zeros(8, np.float32)
+    with pytest.raises(ValueError, match="pass reclib.training.ShardedArrays"):
+        Trainer(epochs=1, distribution=distribution).fit(lambda: None, (x, y))
