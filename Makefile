@@ -81,9 +81,10 @@ bench: $(DATA)
 	$(PIP) install --quiet -c $(LOCK) -e ".[test,bench]"
 	$(PY) -m experiments.bench --output build/bench.json
 
-# training speed on this machine only (DCN-V2: eager vs graph vs XLA, precision, batch sizes, rows) -> build/bench_train.json
+# training speed on this machine only (DCN-V2: eager vs graph vs XLA, precision, batch sizes, rows;
+# one process vs two on JAX) -> build/bench_train.json
 bench-train: $(DATA)
-	$(PY) -m experiments.bench --only train --output build/bench_train.json
+	$(PY) -m experiments.bench --only train processes --output build/bench_train.json
 
 # reclib's ALS/BPR/EASE fits next to implicit and Cornac (extra "peers") -> build/bench_peers.{json,md,png}
 bench-peers: $(DATA)

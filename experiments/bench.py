@@ -271,12 +271,39 @@ def bench_train(repeat: int, batch_sizes: tuple[int, ...] = (1024, 4096), row_co
     return out
 
 
+def bench_processes(repeat: int, n_rows: int = 262_144, batches: tuple[int, ...] = (4096, 16_384),
+                    epochs: int = 4) -> dict[str, float]:
+    """The DCN-V2 of :func:`bench_train` on JAX, trained by one process and by two on this machine
+    (``reclib.models.multi_process.multi_process_check``: real processes, gloo over loopback, the
+    same global batch), rank ``r`` pinned to core ``r`` as if each process had a machine of its
+    own (unpinned, two processes on a 2-core machine would only share the cores one process had).
+    Per global batch size: samples/s of the fastest epoch after the first (which compiles) and the
+    speed-up; the largest per-epoch relative loss difference; the gradient bytes the all-reduce
+    sums each step (float32), which equal the bytes a ring all-reduce sends per process at
+    ``P = 2`` (``2 (P - 1) / P`` times the gradient). ``repeat`` unused."""
+    del repeat
+    from reclib.models.multi_process import multi_process_check
+
+    out, differences = {}, []
+    for batch in batches:
+        frame = multi_process_check("dcnv2_bench", n_processes=2, n_rows=n_rows, batch_size=batch, epochs=epochs,
+                                    timeout=1800, one_core_each=True)
+        speed = {n: (n_rows // batch) * batch / min(seconds[1:]) for n, seconds in frame.attrs["epoch_seconds"].items()}
+        out.update({f"dcnv2_jax_b{batch}_{n}_process_samples_per_s": value for n, value in speed.items()})
+        out[f"dcnv2_jax_b{batch}_2_process_speedup"] = speed[2] / speed[1]
+        differences.append(float(frame["rel_diff"].max()))
+    out["gradient_allreduce_mb_per_step"] = frame.attrs["trainable_parameters"] * 4 / 1e6
+    out["max_loss_rel_diff_1_vs_2_processes"] = max(differences)
+    return out
+
+
 # every benchmark group, by the name `--only` takes; each returns {measurement: seconds or ratio}
 BENCHES: dict[str, Callable[[int], dict[str, float]]] = {
     "evaluation": bench_evaluation, "cf": bench_cf, "text": bench_text, "deep": bench_deep,
     "interactive": bench_interactive,
     "sequential": bench_sequential,
     "train": bench_train,
+    "processes": bench_processes,
 }
 
 

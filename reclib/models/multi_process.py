@@ -7,7 +7,7 @@ twice, in one process and in ``n_processes``, same data, seed and *global* batch
 reading only its part of every batch (:class:`~reclib.training.processes.ShardedArrays`):
 
 - ``model="dcnv2"``: a small DCN-V2 (:func:`~reclib.models.build_ctr_model`) on synthetic click
-  rows, binary cross-entropy;
+  rows, binary cross-entropy (``"dcnv2_bench"``: the larger one ``make bench-train`` times);
 - ``model="two_tower"``: the :class:`~reclib.models.retrieval.TwoTower` model with in-batch
   softmax on synthetic implicit feedback (511 users, 255 items: tables of 512 and 256 rows, which
   split evenly over 2 or 4 processes).
@@ -26,7 +26,6 @@ import json
 import os
 import sys
 import tempfile
-import time
 
 import numpy as np
 import pandas as pd
@@ -36,18 +35,22 @@ from reclib.training.launch import launch
 
 __all__ = ["multi_process_check"]
 
-MODELS = ("dcnv2", "two_tower")
+MODELS = ("dcnv2", "dcnv2_bench", "two_tower")
 TWO_TOWER_USERS, TWO_TOWER_ITEMS = 511, 255
 
 
-def _dcnv2_run(n_rows: int, random_state: int):
-    """``(build, x, y, loss, learning_rate)`` of the small DCN-V2 on synthetic click rows."""
+def _dcnv2_run(n_rows: int, random_state: int, bench: bool = False):
+    """``(build, x, y, loss, learning_rate)`` of a DCN-V2 on synthetic click rows: small (4 id
+    fields of 100 values, embedding 8, MLP 32), or with ``bench`` the model of ``make bench-train``
+    (8 fields of 1,000 values, 4 numbers, embedding 16, MLP 128-64)."""
     from reclib.models.interaction import build_ctr_model
     from reclib.models.tasks import PointwiseTask
     from reclib.training.timing import ctr_arrays
 
-    space, x, y = ctr_arrays(n_rows, n_categorical=4, n_numeric=2, vocabulary=100, random_state=random_state)
-    build = lambda: build_ctr_model("dcnv2", space, embedding_dim=8, hidden_units=(32,), dropout=0.0)  # noqa: E731
+    fields, numbers, values, width, hidden = (8, 4, 1000, 16, (128, 64)) if bench else (4, 2, 100, 8, (32,))
+    space, x, y = ctr_arrays(n_rows, n_categorical=fields, n_numeric=numbers, vocabulary=values,
+                             random_state=random_state)
+    build = lambda: build_ctr_model("dcnv2", space, embedding_dim=width, hidden_units=hidden, dropout=0.0)  # noqa: E731
     return build, x, y, PointwiseTask.compiled_loss(), 3e-3
 
 
@@ -85,8 +88,13 @@ def _worker(model: str, shard_tables: bool, n_rows: int, batch_size: int, epochs
     from reclib.training.processes import ShardedArrays, data_parallel, initialize_processes, sharded_tables
     from reclib.training.trainer import Trainer
 
+    from reclib.training.timing import EpochTimer
+
     index, count = initialize_processes()
-    build, x, y, loss, rate = (_dcnv2_run if model == "dcnv2" else _two_tower_run)(n_rows, random_state)
+    if model == "two_tower":
+        build, x, y, loss, rate = _two_tower_run(n_rows, random_state)
+    else:
+        build, x, y, loss, rate = _dcnv2_run(n_rows, random_state, bench=model == "dcnv2_bench")
     distribution = sharded_tables() if shard_tables else data_parallel()
 
     class CrashAfterFirstEpoch(keras.callbacks.Callback):       # a worker that dies mid-run
@@ -95,12 +103,11 @@ def _worker(model: str, shard_tables: bool, n_rows: int, batch_size: int, epochs
                 print(f"rank {index} stops on purpose after epoch {epoch + 1}", file=sys.stderr, flush=True)
                 os._exit(3)
 
+    timer = EpochTimer()
     trainer = Trainer(epochs=epochs, batch_size=batch_size, learning_rate=rate, patience=epochs,
                       random_state=random_state, distribution=distribution, loss=loss,
-                      callbacks=[CrashAfterFirstEpoch()])
-    start = time.perf_counter()
+                      callbacks=[CrashAfterFirstEpoch(), timer])
     history = trainer.fit(build, ShardedArrays(x, y, batch_size, random_state))
-    seconds = time.perf_counter() - start
     variables = trainer.model_.weights
     replicated = [np.asarray(v.value.addressable_shards[0].data) for v in variables if v.value.is_fully_replicated]
     tables = {v.path: [int(v.value.addressable_shards[0].data.shape[0]), int(v.shape[0])]
@@ -108,23 +115,26 @@ def _worker(model: str, shard_tables: bool, n_rows: int, batch_size: int, epochs
     whole = {f"w{j}": np.asarray(multihost_utils.process_allgather(v.value, tiled=True)) for j, v in enumerate(variables)}
     if index == 0:
         np.savez(weights_file, **whole)
-    return {"process": index, "processes": count, "losses": history["loss"].tolist(), "fit_seconds": seconds,
-            "replicated_digest": _digest(replicated), "tables": tables}
+    return {"process": index, "processes": count, "losses": history["loss"].tolist(),
+            "epoch_seconds": timer.seconds, "replicated_digest": _digest(replicated), "tables": tables,
+            "trainable_parameters": int(sum(np.prod(v.shape) for v in trainer.model_.trainable_weights))}
 
 
 def _run(model: str, n_processes: int, shard_tables: bool, n_rows: int, batch_size: int, epochs: int,
-         random_state: int, timeout: float, weights_file: str, fail_rank: int = -1) -> list[dict]:
+         random_state: int, timeout: float, weights_file: str, fail_rank: int = -1,
+         one_core_each: bool = False) -> list[dict]:
     """Launch the workers of one run; their reports, in rank order."""
     command = [sys.executable, "-m", "reclib.models.multi_process", "--model", model, "--rows", str(n_rows),
                "--batch-size", str(batch_size), "--epochs", str(epochs), "--seed", str(random_state),
                "--weights", weights_file, "--fail-rank", str(fail_rank)] + (["--shard-tables"] if shard_tables else [])
     env = {"KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu", "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONHASHSEED": "0"}
-    return [json.loads(text.strip().splitlines()[-1]) for text in launch(command, n_processes, timeout, env)]
+    texts = launch(command, n_processes, timeout, env, pin_cores=one_core_each)
+    return [json.loads(text.strip().splitlines()[-1]) for text in texts]
 
 
 def multi_process_check(model: str = "dcnv2", n_processes: int = 2, shard_tables: bool = False,
                         n_rows: int = 8192, batch_size: int = 256, epochs: int = 3, random_state: int = 0,
-                        timeout: float = 120.0, fail_rank: int = -1) -> pd.DataFrame:
+                        timeout: float = 120.0, fail_rank: int = -1, one_core_each: bool = False) -> pd.DataFrame:
     """Train ``model`` in one process, then in ``n_processes`` (module doc); a frame with one row
     per epoch: ``epoch``, ``loss_1_process``, ``loss_<n>_processes`` (the mean training loss Keras
     logs: over the global batch in both runs) and ``rel_diff``.
@@ -132,12 +142,15 @@ def multi_process_check(model: str = "dcnv2", n_processes: int = 2, shard_tables
     ``attrs``: ``max_weight_diff`` (largest absolute difference between the two trained models'
     weights, tables gathered whole), ``replicated_digests`` (per rank: SHA-256 of its copies of the
     replicated variables; all equal means the ranks hold one model), ``tables`` (per rank:
-    ``{path: [rows held, rows]}``) and ``fit_seconds`` (``{1: s, n: s}``, rank 0's wall time of
-    ``fit``). ``batch_size`` is the global batch and must be a multiple of ``n_processes``;
+    ``{path: [rows held, rows]}``), ``epoch_seconds`` (``{1: [...], n: [...]}``, rank 0's wall
+    time of each epoch, the first with compilation) and ``trainable_parameters`` (what the
+    gradient all-reduce sums every step, in float32). ``batch_size`` is the global batch and must be a multiple of ``n_processes``;
     ``fail_rank`` >= 0 makes that rank die after its first epoch (the launcher's failure path:
-    :class:`~reclib.training.launch.WorkerFailed` is raised)."""
+    :class:`~reclib.training.launch.WorkerFailed` is raised); ``one_core_each=True`` pins rank
+    ``r`` to core ``r`` (both runs), as when each process has a machine of its own, for timing."""
     check_choice("model", model, MODELS)
     check_choice("shard_tables", shard_tables, (True, False))
+    check_choice("one_core_each", one_core_each, (True, False))
     check_positive_int(n_processes=n_processes, n_rows=n_rows, batch_size=batch_size, epochs=epochs)
     check_non_negative_int(random_state=random_state)
     if n_processes < 2:
@@ -149,8 +162,9 @@ def multi_process_check(model: str = "dcnv2", n_processes: int = 2, shard_tables
     with tempfile.TemporaryDirectory(prefix="reclib-multi-process-") as folder:
         files = [os.path.join(folder, f"{n}.npz") for n in (1, n_processes)]
         many = _run(model, n_processes, shard_tables, n_rows, batch_size, epochs, random_state, timeout, files[1],
-                    fail_rank)                                   # first: a failure needs no reference run
-        one = _run(model, 1, shard_tables, n_rows, batch_size, epochs, random_state, timeout, files[0])
+                    fail_rank, one_core_each)                    # first: a failure needs no reference run
+        one = _run(model, 1, shard_tables, n_rows, batch_size, epochs, random_state, timeout, files[0],
+                   one_core_each=one_core_each)
         with np.load(files[0]) as a, np.load(files[1]) as b:
             weight_diff = max(float(np.max(np.abs(a[key] - b[key]))) for key in a.files)
     losses = f"loss_{n_processes}_processes"
@@ -160,7 +174,8 @@ def multi_process_check(model: str = "dcnv2", n_processes: int = 2, shard_tables
     frame.attrs.update({"max_weight_diff": weight_diff,
                         "replicated_digests": [report["replicated_digest"] for report in many],
                         "tables": [report["tables"] for report in many],
-                        "fit_seconds": {1: one[0]["fit_seconds"], n_processes: many[0]["fit_seconds"]}})
+                        "epoch_seconds": {1: one[0]["epoch_seconds"], n_processes: many[0]["epoch_seconds"]},
+                        "trainable_parameters": one[0]["trainable_parameters"]})
     return frame
 
 

@@ -71,15 +71,24 @@ def _stop(processes: Sequence[subprocess.Popen]) -> None:
 
 
 def launch(command: Sequence[str], nproc: int, timeout: float = 600.0, env: Mapping[str, str] | None = None,
-           poll_seconds: float = 0.2) -> list[str]:
+           poll_seconds: float = 0.2, pin_cores: bool = False) -> list[str]:
     """Run ``command`` (a list: program and arguments) as ``nproc`` processes of one run (module
     doc) and return each rank's standard output, in rank order. ``env`` adds variables to this
-    process's environment for all of them. Raises :class:`WorkerFailed` as soon as one process
-    fails (the others are stopped), ``TimeoutError`` after ``timeout`` seconds."""
+    process's environment for all of them. ``pin_cores=True`` (Linux) keeps rank ``r`` on CPU core
+    ``r`` alone, as if each process had a one-core machine (for timing; needs ``nproc`` cores).
+    Raises :class:`WorkerFailed` as soon as one process fails (the others are stopped),
+    ``TimeoutError`` after ``timeout`` seconds."""
     if isinstance(command, str) or not command or not all(isinstance(part, str) for part in command):
         raise ParameterTypeError(f"command must be a non-empty list of strings (program, arguments), got {command!r}")
     check_positive_int(nproc=nproc)
     check_positive(timeout=timeout, poll_seconds=poll_seconds)
+    if pin_cores not in (True, False):
+        raise ParameterTypeError(f"pin_cores must be True or False, got {pin_cores!r}")
+    if pin_cores and not hasattr(os, "sched_setaffinity"):
+        raise ValueError("pin_cores=True needs os.sched_setaffinity (Linux)")
+    if pin_cores and nproc > len(os.sched_getaffinity(0)):
+        raise ValueError(f"pin_cores=True needs a core per process: nproc={nproc}, "
+                         f"{len(os.sched_getaffinity(0))} cores available")
     coordinator = f"127.0.0.1:{free_port()}"
     with tempfile.TemporaryDirectory(prefix="reclib-launch-") as folder:
         processes, outputs = [], []
@@ -89,8 +98,10 @@ def launch(command: Sequence[str], nproc: int, timeout: float = 600.0, env: Mapp
                 err = open(os.path.join(folder, f"{rank}.err"), "w+")
                 outputs.append((out, err))
                 variables = {**os.environ, **(env or {}), **process_environment(rank, nproc, coordinator)}
-                processes.append(subprocess.Popen(list(command), env=variables, stdout=out, stderr=err,
-                                                  stdin=subprocess.DEVNULL))
+                core = sorted(os.sched_getaffinity(0))[rank] if pin_cores else None
+                processes.append(subprocess.Popen(
+                    list(command), env=variables, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
+                    preexec_fn=None if core is None else (lambda core=core: os.sched_setaffinity(0, {core}))))
             deadline = time.monotonic() + timeout
             while True:
                 codes = [process.poll() for process in processes]

@@ -11,6 +11,7 @@ twice, or a process's rows dropped, moves the first epoch's loss by ~1e-2)."""
 
 from __future__ import annotations
 
+import os
 import sys
 
 import pytest
@@ -99,3 +100,14 @@ def test_the_launch_command_line_prints_every_rank_and_fails_with_the_rank(capsy
     assert capsys.readouterr().out == "[rank 0]\nhi 0\n[rank 1]\nhi 1\n"
     assert main(["--nproc", "2", "--", sys.executable, "-c", "import os, sys; sys.exit(int(os.environ['RANK']) * 5)"]) == 1
     assert "process rank 1 of 2 failed with exit code 5" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
+                    reason="pinning needs Linux and two cores")
+def test_pinned_ranks_each_run_on_one_core_of_their_own():
+    outputs = launch([sys.executable, "-c", "import os; print(sorted(os.sched_getaffinity(0)))"], nproc=2,
+                     timeout=30, pin_cores=True)
+    cores = sorted(os.sched_getaffinity(0))
+    assert outputs == [f"[{cores[0]}]\n", f"[{cores[1]}]\n"]
+    with pytest.raises(ValueError, match="needs a core per process"):
+        launch([sys.executable, "-c", "pass"], nproc=len(cores) + 1, pin_cores=True)
