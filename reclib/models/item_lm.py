@@ -20,6 +20,16 @@ Two things keep the CPU cost down without changing the model or the loss:
 - the activation is ``"gelu_pytorch_tanh"``, PyTorch's one-kernel form of GPT-2's tanh
   approximation of GELU (``"gelu_new"``, the same formula spelt as six element-wise operations).
 
+**Several processes.** Inside a ``torch.distributed`` run
+(:func:`reclib.training.processes.initialize_torch_processes`, started by
+:mod:`reclib.training.launch`), ``fit`` trains one model with ``DistributedDataParallel``: every
+rank draws the same window order, takes its contiguous part of every global batch of
+``batch_size`` windows (:func:`torch.tensor_split`) and scales its summed loss so that the
+averaged gradient is that of the global batch's mean, as in one process. With ``dropout=0`` two
+processes follow the one-process losses up to float32 rounding (dropout masks are drawn per
+rank, so with dropout the runs differ like two seeds). Validation runs on every rank (one model,
+one decision); the epoch loss is summed over the ranks.
+
 **Devices.** ``device`` ("auto", "cpu", "cuda" or "cuda:N") says where a fit trains and the
 fitted model scores; "auto" takes CUDA when torch sees a GPU. The weights are initialised and the
 windows shuffled on the CPU (``torch.manual_seed`` and a NumPy generator) whatever the device, so
@@ -50,7 +60,7 @@ from reclib.data.sequences import training_windows
 from reclib.features.content import ItemFeatures, check_item_features
 from reclib.models.sequential import SequenceScoring
 from reclib.models.torch_device import (BestEpoch, DivergenceCheck, check_device, check_precision, cpu_state,
-                                        print_epoch, resolve_device, restore_state, synchronize,
+                                        print_epoch, process_group, resolve_device, restore_state, synchronize,
                                         training_autocast)
 
 if TYPE_CHECKING:                           # torch is imported when a model is built
@@ -80,6 +90,29 @@ def next_item_logits(model: GPT2LMHeadModel, windows: torch.Tensor,
     hidden = model.transformer(input_ids=windows, attention_mask=(windows > 0).long()).last_hidden_state
     picked = hidden[:, -1] if positions is None else hidden[positions]
     return picked @ model.lm_head.weight[1:].T
+
+
+def next_item_loss(model: GPT2LMHeadModel) -> torch.nn.Module:
+    """A module around ``model`` whose ``forward(windows, targets, scale=None)`` is the
+    cross-entropy of the next item at the trained positions (targets > 0): the mean with
+    ``scale=None``, else the sum times ``scale``. A module, so that ``DistributedDataParallel``
+    can wrap the whole training forward pass (it synchronises gradients only for a forward
+    that runs through it)."""
+    import torch
+
+    class NextItemLoss(torch.nn.Module):
+        def __init__(self, inner: GPT2LMHeadModel) -> None:
+            super().__init__()
+            self.model = inner
+
+        def forward(self, windows: torch.Tensor, targets: torch.Tensor, scale: float | None = None) -> torch.Tensor:
+            trained = targets > 0
+            logits = next_item_logits(self.model, windows, trained)
+            if scale is None:
+                return torch.nn.functional.cross_entropy(logits, targets[trained] - 1)
+            return torch.nn.functional.cross_entropy(logits, targets[trained] - 1, reduction="sum") * scale
+
+    return NextItemLoss(model)
 
 
 class ItemGPT2Recommender(SequenceScoring, Recommender):
@@ -175,6 +208,10 @@ class ItemGPT2Recommender(SequenceScoring, Recommender):
         rows, stopper = [], BestEpoch(self.monitor, self.patience, {"model": model})
         check = DivergenceCheck(type(self).__name__, self.epochs, {"learning_rate": self.learning_rate},
                                 model.named_parameters())
+        rank, world = process_group()             # several processes: module doc, "Several processes"
+        step = next_item_loss(model)
+        if world > 1:
+            step = torch.nn.parallel.DistributedDataParallel(step)
         for epoch in range(self.epochs):
             synchronize(device)
             epoch_start = time.perf_counter()
@@ -182,17 +219,25 @@ class ItemGPT2Recommender(SequenceScoring, Recommender):
             order = torch.from_numpy(rng.permutation(len(inputs))).to(device)    # drawn on the CPU
             total, count = 0.0, 0
             for batch in user_batches(len(order), self.batch_size):
-                picked = order[batch]
+                picked, scale = order[batch], None
+                if world > 1:
+                    if len(picked) < world:        # a last batch too small to split: skipped by every rank
+                        continue
+                    scale = world / int((y_all[picked] > 0).sum())     # DDP averages: the global batch's mean
+                    picked = torch.tensor_split(picked, world)[rank]
                 x, y = x_all[picked], y_all[picked]
-                trained = y > 0
+                n = int((y > 0).sum())
                 with training_autocast(device, self.precision):
-                    loss = torch.nn.functional.cross_entropy(next_item_logits(model, x, trained), y[trained] - 1)
-                value = check.batch(loss, epoch + 1)
+                    loss = step(x, y, scale)
+                value = check.batch(loss if scale is None else loss.detach() / (scale * max(n, 1)), epoch + 1)
                 optimiser.zero_grad()
                 loss.backward()
                 optimiser.step()
-                n = int(trained.sum())
                 total, count = total + value * n, count + n
+            if world > 1:                          # the epoch's loss over every rank's rows
+                summed = torch.tensor([total, count], dtype=torch.float64)
+                torch.distributed.all_reduce(summed)
+                total, count = float(summed[0]), int(summed[1])
             synchronize(device)
             row = {"epoch": epoch + 1, "loss": total / count, "seconds": time.perf_counter() - epoch_start}
             check.epoch(epoch + 1, row["loss"])

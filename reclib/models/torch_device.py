@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     import torch
 
 __all__ = ["BestEpoch", "DivergenceCheck", "check_device", "check_precision", "cpu_state", "print_epoch",
-           "resolve_device", "restore_state", "synchronize", "training_autocast"]
+           "process_group", "resolve_device", "restore_state", "synchronize", "training_autocast"]
 
 
 def check_device(device: object) -> None:
@@ -88,6 +88,15 @@ def synchronize(device: str) -> None:
 
 #: the key of ``cpu_state``'s record of the devices the moved attributes came from
 _DEVICES_KEY = "_torch_devices"
+
+
+def process_group() -> tuple[int, int]:
+    """``(rank, world_size)`` of the ``torch.distributed`` run this process belongs to
+    (:func:`reclib.training.processes.initialize_torch_processes`), or ``(0, 1)`` outside one."""
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        return int(dist.get_rank()), int(dist.get_world_size())
+    return 0, 1
 
 
 def _device_of(value: torch.Tensor | torch.nn.Module) -> str:

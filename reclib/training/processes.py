@@ -34,7 +34,7 @@ import numpy as np
 from reclib.checks import ParameterTypeError, check_non_negative_int, check_positive_int
 
 __all__ = ["ProcessShard", "ShardedArrays", "data_parallel", "epoch_batches", "initialize_processes",
-           "process_rows", "sharded_tables"]
+           "initialize_torch_processes", "process_rows", "sharded_tables"]
 
 PROCESS_VARIABLES = ("KERAS_DISTRIBUTION_JOB_ADDRESSES", "KERAS_DISTRIBUTION_NUM_PROCESSES",
                      "KERAS_DISTRIBUTION_PROCESS_ID")
@@ -70,6 +70,27 @@ def initialize_processes() -> tuple[int, int]:
                              f"(set KERAS_BACKEND=jax before importing keras)")
         keras.distribution.initialize()          # reads the three variables; jax.distributed underneath
     return index, count
+
+
+def initialize_torch_processes(backend: str | None = None) -> tuple[int, int]:
+    """The PyTorch counterpart of :func:`initialize_processes`, for the PyTorch-backed models
+    (:class:`~reclib.models.item_lm.ItemGPT2Recommender`): join the ``torch.distributed`` run that
+    ``MASTER_ADDR``, ``MASTER_PORT``, ``RANK`` and ``WORLD_SIZE`` describe (the launcher sets them,
+    as ``torchrun`` does) and return ``(rank, world_size)``. ``backend``: ``"gloo"`` (CPU) or
+    ``"nccl"`` (GPUs); by default nccl where CUDA is visible, else gloo. ``WORLD_SIZE`` absent or 1:
+    ``(0, 1)``, nothing initialised."""
+    text = os.environ.get("WORLD_SIZE", "1")
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"WORLD_SIZE must be a positive integer, got {text!r}")
+    if int(text) == 1:
+        return 0, 1
+    if backend not in (None, "gloo", "nccl"):
+        raise ValueError(f"backend must be None, 'gloo' or 'nccl', got {backend!r}")
+    import torch
+    import torch.distributed as dist
+    if not dist.is_initialized():
+        dist.init_process_group(backend or ("nccl" if torch.cuda.is_available() else "gloo"), init_method="env://")
+    return int(dist.get_rank()), int(dist.get_world_size())
 
 
 def data_parallel() -> keras.distribution.DataParallel:
