@@ -12,9 +12,11 @@ reading only its part of every batch (:class:`~reclib.training.processes.Sharded
   softmax on synthetic implicit feedback (511 users, 255 items: tables of 512 and 256 rows, which
   split evenly over 2 or 4 processes).
 
-- ``model="gpt2_items"``: GPT-2 over items (:class:`~reclib.models.item_lm.ItemGPT2Recommender`,
-  PyTorch, no dropout) on planted sequences, under ``torch.distributed`` with
-  ``DistributedDataParallel`` on gloo: the same launcher, the other engine.
+- ``model="gpt2_items"`` and ``"text_tower"``: GPT-2 over items
+  (:class:`~reclib.models.item_lm.ItemGPT2Recommender`) on planted sequences and the text tower
+  (:class:`~reclib.models.text_tower.TextTowerRecommender`, frozen MiniLM) on synthetic events,
+  both PyTorch without dropout, under ``torch.distributed`` with ``DistributedDataParallel`` on
+  gloo: the same launcher, the other engine.
 
 With ``shard_tables=True`` (Keras models only) the embedding tables are split by rows over the processes
 (:func:`~reclib.training.processes.sharded_tables`); otherwise every variable is replicated
@@ -39,7 +41,7 @@ from reclib.training.launch import launch
 
 __all__ = ["multi_process_check"]
 
-MODELS = ("dcnv2", "dcnv2_bench", "two_tower", "gpt2_items")
+MODELS = ("dcnv2", "dcnv2_bench", "two_tower", "gpt2_items", "text_tower")
 TWO_TOWER_USERS, TWO_TOWER_ITEMS = 511, 255
 
 
@@ -81,23 +83,49 @@ def _digest(arrays: list[np.ndarray]) -> str:
     return digest.hexdigest()
 
 
-def _gpt2_worker(n_rows: int, batch_size: int, epochs: int, random_state: int, weights_file: str) -> dict:
-    """One process of a PyTorch run: :class:`~reclib.models.item_lm.ItemGPT2Recommender` (one
-    layer, width 16, no dropout) on planted sequences of ``n_rows // 15`` users with 15 events
-    each, under ``DistributedDataParallel`` (gloo) when launched as several processes."""
+def _fit_gpt2_items(n_rows: int, batch_size: int, epochs: int, random_state: int):
+    """:class:`~reclib.models.item_lm.ItemGPT2Recommender` (one layer, width 16, no dropout) on
+    planted sequences of ``n_rows // 15`` users with 15 events each; ``(model, trained modules)``."""
     from reclib.data.synthetic import planted_sequences
     from reclib.models.item_lm import ItemGPT2Recommender
-    from reclib.training.processes import initialize_torch_processes
 
-    index, count = initialize_torch_processes()
     events, _ = planted_sequences(n_users=max(1, n_rows // 15), n_items=100, length=15, random_state=random_state)
     model = ItemGPT2Recommender(max_length=10, embedding_dim=16, n_layers=1, n_heads=2, dropout=0.0, epochs=epochs,
                                 batch_size=batch_size, random_state=random_state, device="cpu").fit(events)
-    weights = [p.detach().numpy().copy() for p in model.torch_model_.parameters()]
+    return model, [model.torch_model_]
+
+
+def _fit_text_tower(n_rows: int, batch_size: int, epochs: int, random_state: int):
+    """:class:`~reclib.models.text_tower.TextTowerRecommender` over the frozen MiniLM encoder (no
+    dropout anywhere: ``trainable_layers=0``, ``id_dropout=0``) on ``n_rows`` synthetic events of
+    120 users and 40 films with short made-up texts; ``(model, trained modules)``."""
+    from reclib.data.synthetic import SyntheticImplicit
+    from reclib.features.content import ItemFeatures
+    from reclib.models.text_tower import TextTowerRecommender
+
+    events = SyntheticImplicit(n_users=120, n_items=40, random_state=random_state).frame(n_rows)
+    texts = np.array([f"Film {i} ({1950 + i}): a story of kind {i % 7}, told in {i % 3 + 1} parts." for i in range(40)])
+    model = TextTowerRecommender(trainable_layers=0, embedding_dim=16, epochs=epochs, batch_size=batch_size,
+                                 max_length=24, id_dropout=0.0, random_state=random_state, device="cpu")
+    model.fit(events, item_features=ItemFeatures(np.arange(40), texts=texts))
+    return model, [model._projection, model._user_embedding, model._item_embedding]
+
+
+TORCH_MODELS = {"gpt2_items": _fit_gpt2_items, "text_tower": _fit_text_tower}
+
+
+def _torch_worker(model: str, n_rows: int, batch_size: int, epochs: int, random_state: int, weights_file: str) -> dict:
+    """One process of a PyTorch run (``TORCH_MODELS``), under ``DistributedDataParallel`` (gloo)
+    when launched as several processes; the report of :func:`_worker`."""
+    from reclib.training.processes import initialize_torch_processes
+
+    index, count = initialize_torch_processes()
+    fitted, modules = TORCH_MODELS[model](n_rows, batch_size, epochs, random_state)
+    weights = [p.detach().numpy().copy() for module in modules for p in module.parameters()]
     if index == 0:
         np.savez(weights_file, **{f"w{j}": w for j, w in enumerate(weights)})
-    return {"process": index, "processes": count, "losses": model.history_["loss"].tolist(),
-            "epoch_seconds": model.history_["seconds"].tolist(), "replicated_digest": _digest(weights), "tables": {},
+    return {"process": index, "processes": count, "losses": fitted.history_["loss"].tolist(),
+            "epoch_seconds": fitted.history_["seconds"].tolist(), "replicated_digest": _digest(weights), "tables": {},
             "trainable_parameters": int(sum(w.size for w in weights))}
 
 
@@ -175,9 +203,9 @@ def multi_process_check(model: str = "dcnv2", n_processes: int = 2, shard_tables
     check_choice("model", model, MODELS)
     check_choice("shard_tables", shard_tables, (True, False))
     check_choice("one_core_each", one_core_each, (True, False))
-    if shard_tables and model == "gpt2_items":
-        raise ValueError("shard_tables=True splits Keras embedding tables on JAX; gpt2_items trains with "
-                         "PyTorch's DistributedDataParallel, which replicates every parameter")
+    if shard_tables and model in TORCH_MODELS:
+        raise ValueError(f"shard_tables=True splits Keras embedding tables on JAX; {model} trains with "
+                         f"PyTorch's DistributedDataParallel, which replicates every parameter")
     check_positive_int(n_processes=n_processes, n_rows=n_rows, batch_size=batch_size, epochs=epochs)
     check_non_negative_int(random_state=random_state)
     if n_processes < 2:
@@ -219,8 +247,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weights", required=True, help="where process 0 writes the trained weights (.npz)")
     parser.add_argument("--fail-rank", type=int, default=-1)
     args = parser.parse_args(argv)
-    if args.model == "gpt2_items":
-        print(json.dumps(_gpt2_worker(args.rows, args.batch_size, args.epochs, args.seed, args.weights)))
+    if args.model in TORCH_MODELS:
+        print(json.dumps(_torch_worker(args.model, args.rows, args.batch_size, args.epochs, args.seed, args.weights)))
         return 0
     report = _worker(args.model, args.shard_tables, args.rows, args.batch_size, args.epochs, args.seed,
                      args.weights, args.fail_rank)

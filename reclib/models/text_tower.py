@@ -27,6 +27,15 @@ It trains with PyTorch directly, as :class:`~reclib.models.item_lm.ItemGPT2Recom
 default Keras backend, TensorFlow, cannot train a wrapped ``transformers`` torch module), with the
 contract's divergence check and early stopping (:mod:`reclib.models.torch_device`).
 
+**Several processes.** Inside a ``torch.distributed`` run
+(:func:`reclib.training.processes.initialize_torch_processes`, started by
+:mod:`reclib.training.launch`), ``fit`` trains one model with ``DistributedDataParallel``: every
+rank draws the same order, encodes the items and users of its contiguous part of each batch,
+and gathers every rank's item vectors (``all_gather``, gradients included) as the columns of the
+in-batch softmax, so the negatives are those of the whole batch, as in one process. A batch whose
+size is not a multiple of the number of processes (at most the last one) is skipped by every
+rank. The id-dropout and encoder-dropout masks are drawn per rank.
+
 **Devices.** ``device`` ("auto", "cpu", "cuda" or "cuda:N"; "auto" takes CUDA when torch sees a
 GPU) is where a fit runs: the encoder, the towers, the cached frozen states and every batch live
 there. The weights are initialised, the batches ordered and the id-dropout masks drawn on the CPU
@@ -60,33 +69,68 @@ from reclib.features.text import DEFAULT_MODEL, resolve_model, weights_hash
 from reclib.models.frozen_states import frozen_states
 from reclib.models.tasks import MASK_LOGIT
 from reclib.models.torch_device import (BestEpoch, DivergenceCheck, check_device, check_precision, cpu_state,
-                                        print_epoch, resolve_device, restore_state, synchronize,
+                                        print_epoch, process_group, resolve_device, restore_state, synchronize,
                                         training_autocast)
 
 __all__ = ["TextTowerRecommender", "in_batch_softmax_loss"]
 
 N_LAYERS = 6            # transformer layers of all-MiniLM-L6-v2
 
-def in_batch_softmax_loss(user_vectors, item_vectors, item_ids=None, log_q=None, temperature: float = 0.05):
-    r"""Mean in-batch softmax cross-entropy, the loss of :class:`~reclib.models.tasks.RetrievalTask`.
+def in_batch_softmax_loss(user_vectors, item_vectors, item_ids=None, log_q=None, temperature: float = 0.05,
+                          first_row: int = 0, reduction: str = "mean"):
+    r"""In-batch softmax cross-entropy, the loss of :class:`~reclib.models.tasks.RetrievalTask`.
 
-    user_vectors, item_vectors: torch tensors (B, d), row r the positive pair; item_ids: (B,) ints
-    or ``None`` (column :math:`j \ne r` holding row r's item is masked with a logit of -1e9);
+    user_vectors: torch tensor (b, d), item_vectors (B, d): row ``first_row + r`` of the items is
+    user row r's positive (``b = B``, ``first_row = 0`` for a whole batch; one process's rows of a
+    batch gathered from several processes otherwise); item_ids: (B,) ints or ``None`` (column
+    :math:`j` other than the positive that holds user row r's item is masked with a logit of -1e9);
     log_q: (B,) log sampling probability of each column's item or ``None`` (no correction);
-    temperature > 0. Logits :math:`\ell_{rj} = u_r^\top v_j/\tau - \log q_j`, positives on the
-    diagonal. Returns a scalar tensor.
+    temperature > 0. Logits :math:`\ell_{rj} = u_r^\top v_j/\tau - \log q_j`. Returns a scalar
+    tensor: the mean over the b rows, or their sum with ``reduction="sum"``.
     """
     import torch
 
     logits = user_vectors.float() @ item_vectors.float().T / temperature
     if log_q is not None:
         logits = logits - log_q.float()[None, :]
+    labels = torch.arange(len(logits), device=logits.device) + first_row
     if item_ids is not None:
-        same = item_ids[:, None] == item_ids[None, :]
-        same.fill_diagonal_(False)
+        same = item_ids[first_row:first_row + len(logits), None] == item_ids[None, :]
+        same[torch.arange(len(logits), device=logits.device), labels] = False
         logits = logits.masked_fill(same, MASK_LOGIT)
-    labels = torch.arange(len(logits), device=logits.device)
-    return torch.nn.functional.cross_entropy(logits, labels)
+    return torch.nn.functional.cross_entropy(logits, labels, reduction=reduction)
+
+
+def _training_step(model: TextTowerRecommender, log_q):
+    """The training forward pass of ``model`` as one module (so that ``DistributedDataParallel``
+    can wrap it): ``forward(users, items, batch_items, first_row, scale)`` encodes ``items`` (each
+    distinct item once) and ``users`` (this process's rows of the batch), and returns the in-batch
+    softmax loss over the batch's items ``batch_items``. One process (``scale=None``): the batch's
+    mean. Several: the item vectors of every rank are gathered (``all_gather`` with gradients) as the
+    columns, and the loss is this rank's sum times ``scale``."""
+    import torch
+
+    class TrainingStep(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            used = [model._projection, model._user_embedding, model._top]     # DDP: every parameter is used
+            self.towers = torch.nn.ModuleList(used + ([model._item_embedding] if model.use_item_id else []))
+
+        def forward(self, users, items, batch_items, first_row: int = 0, scale: float | None = None,
+                    generator=None):
+            unique, inverse = torch.unique(items, return_inverse=True)     # encode each item once
+            with training_autocast(model.device_, model.precision):
+                item_vectors = model._item_vectors(unique, True, generator)[inverse]
+                user_vectors = torch.nn.functional.normalize(model._user_embedding(users), dim=-1)
+            correction = log_q[batch_items] if model.log_q_correction else None
+            if scale is None:
+                return in_batch_softmax_loss(user_vectors, item_vectors, batch_items, correction, model.temperature)
+            from torch.distributed.nn.functional import all_gather
+            columns = torch.cat(all_gather(item_vectors))
+            return in_batch_softmax_loss(user_vectors, columns, batch_items, correction, model.temperature,
+                                         first_row, "sum") * scale
+
+    return TrainingStep()
 
 
 class TextTowerRecommender(Recommender):
@@ -266,29 +310,36 @@ class TextTowerRecommender(Recommender):
         check = DivergenceCheck(type(self).__name__, self.epochs, culprits, [
             (f"{name}.{key}", p) for name, tower in towers.items() for key, p in tower.named_parameters()])
         stopper = BestEpoch(self.monitor, self.patience, towers)
+        rank, world = process_group()             # several processes: module doc, "Several processes"
+        step = _training_step(self, log_q)
+        if world > 1:
+            step = torch.nn.parallel.DistributedDataParallel(step)
         for epoch in range(self.epochs):
             synchronize(device)
-            epoch_start, total = time.perf_counter(), 0.0
+            epoch_start, total, count = time.perf_counter(), 0.0, 0
             order = torch.from_numpy(rng.permutation(len(users))).to(device)      # drawn on the CPU
             batches = list(user_batches(len(order), self.batch_size))
             for batch in progress(batches, self.verbose, desc=f"epoch {epoch + 1}", unit="batch"):
-                picked = order[batch]
-                u, i = users[picked], items[picked]
-                unique, inverse = torch.unique(i, return_inverse=True)     # encode each item once
-                with training_autocast(device, self.precision):              # the towers
-                    item_vectors = self._item_vectors(unique, True, generator)[inverse]
-                    user_vectors = torch.nn.functional.normalize(self._user_embedding(u), dim=-1)
-                loss = in_batch_softmax_loss(user_vectors, item_vectors, i,                 # float32 logits
-                                             log_q[i] if self.log_q_correction else None, self.temperature)
-                value = check.batch(loss, epoch + 1)
+                picked, first_row, scale = order[batch], 0, None
+                if world > 1:
+                    if len(picked) % world:     # ranks gather equal parts: such a batch is skipped by all
+                        continue
+                    first_row, scale = rank * (len(picked) // world), world / len(picked)
+                local = picked[first_row:first_row + len(picked) // world] if world > 1 else picked
+                loss = step(users[local], items[local], items[picked], first_row, scale, generator)
+                value = check.batch(loss if scale is None else loss.detach() / (scale * len(local)), epoch + 1)
                 for optimiser in optimisers:
                     optimiser.zero_grad()
                 loss.backward()
                 for optimiser in optimisers:
                     optimiser.step()
-                total += value * len(picked)
+                total, count = total + value * len(local), count + len(local)
+            if world > 1:                          # the epoch's loss over every rank's rows
+                summed = torch.tensor([total, count], dtype=torch.float64)
+                torch.distributed.all_reduce(summed)
+                total, count = float(summed[0]), int(summed[1])
             synchronize(device)
-            rows.append({"epoch": epoch + 1, "loss": total / len(users),
+            rows.append({"epoch": epoch + 1, "loss": total / count,
                          "seconds": time.perf_counter() - epoch_start})
             check.epoch(epoch + 1, rows[-1]["loss"])
             stop = False
