@@ -125,32 +125,33 @@ def _check_shard(process_index: int | None, process_count: int | None) -> tuple[
     return process_index, process_count
 
 
-def epoch_batches(n_rows: int, global_batch: int, epoch: int, random_state: int) -> np.ndarray:
-    """The rows of every global batch of one epoch, ``(n_rows // global_batch, global_batch)``:
-    a permutation of ``range(n_rows)`` drawn from ``default_rng([random_state, epoch])`` (so any
-    process computes any epoch's order alone, and a resumed run continues it), cut into full
-    batches. The last ``n_rows % global_batch`` rows of the permutation are left out of that epoch
-    (a different set each epoch), so every step has the same global batch on every process."""
-    check_positive_int(n_rows=n_rows, global_batch=global_batch)
+def epoch_batches(n_rows: int, global_batch: int, epoch: int, random_state: int,
+                  process_count: int = 1) -> list[np.ndarray]:
+    """The rows of every global batch of one epoch, a list of 1-D index arrays: a permutation of
+    ``range(n_rows)`` drawn from ``default_rng([random_state, epoch])`` (so any process computes
+    any epoch's order alone, and a resumed run continues it), cut into batches of
+    ``global_batch`` rows. The last, partial batch is cut to a multiple of ``process_count`` (so
+    every process gets an equal part of it): at most ``process_count - 1`` rows are left out of
+    an epoch, a different set each epoch, and none with one process."""
+    check_positive_int(n_rows=n_rows, global_batch=global_batch, process_count=process_count)
     check_non_negative_int(epoch=epoch, random_state=random_state)
     if n_rows < global_batch:
         raise ValueError(f"{n_rows} rows are fewer than one global batch of {global_batch}")
     order = np.random.default_rng([random_state, epoch]).permutation(n_rows)
-    n_batches = n_rows // global_batch
-    return order[:n_batches * global_batch].reshape(n_batches, global_batch)
+    kept = n_rows - (n_rows % global_batch) % process_count
+    return [order[start:min(start + global_batch, kept)] for start in range(0, kept, global_batch)]
 
 
-def process_rows(batches: np.ndarray, process_index: int, process_count: int) -> np.ndarray:
-    """Process ``process_index``'s contiguous part of every global batch (rows of ``batches``):
-    ``(n_batches, global_batch / process_count)``. Contiguous, because JAX puts process 0's rows
-    first when it assembles the global batch: the global batch is then the single-process batch,
-    row for row."""
+def process_rows(batch: np.ndarray, process_index: int, process_count: int) -> np.ndarray:
+    """Process ``process_index``'s contiguous part of one global ``batch`` of row indices:
+    ``len(batch) / process_count`` rows. Contiguous, because JAX puts process 0's rows first when
+    it assembles the global batch: the global batch is then the single-process batch, row for
+    row."""
     process_index, process_count = _check_shard(process_index, process_count)
-    width = batches.shape[1]
-    if width % process_count:
-        raise ValueError(f"the global batch ({width}) must be a multiple of process_count ({process_count})")
-    local = width // process_count
-    return batches[:, process_index * local:(process_index + 1) * local]
+    if len(batch) % process_count:
+        raise ValueError(f"a global batch of {len(batch)} rows cannot be split over {process_count} processes")
+    local = len(batch) // process_count
+    return batch[process_index * local:(process_index + 1) * local]
 
 
 class ShardedArrays(keras.utils.PyDataset):
@@ -181,12 +182,12 @@ class ShardedArrays(keras.utils.PyDataset):
         self.global_batch, self.random_state, self.epoch = global_batch, random_state, 0
         self._rows = self._epoch_rows()
 
-    def _epoch_rows(self) -> np.ndarray:
-        batches = epoch_batches(self.n_rows, self.global_batch, self.epoch, self.random_state)
-        return process_rows(batches, self.process_index, self.process_count)
+    def _epoch_rows(self) -> list[np.ndarray]:
+        batches = epoch_batches(self.n_rows, self.global_batch, self.epoch, self.random_state, self.process_count)
+        return [process_rows(batch, self.process_index, self.process_count) for batch in batches]
 
     def __len__(self) -> int:
-        return self.n_rows // self.global_batch
+        return len(self._rows)
 
     def __getitem__(self, index: int):
         rows = self._rows[index]

@@ -19,20 +19,25 @@ def test_the_processes_parts_are_disjoint_and_make_up_each_global_batch(n_rows, 
     batch = local * count
     if n_rows < batch:
         return
-    batches = epoch_batches(n_rows, batch, epoch, seed)
-    assert batches.shape == (n_rows // batch, batch)
-    assert len(np.unique(batches)) == batches.size                      # no row twice in an epoch
-    parts = [process_rows(batches, p, count) for p in range(count)]
-    assert all(part.shape == (len(batches), local) for part in parts)
-    np.testing.assert_array_equal(np.concatenate(parts, axis=1), batches)  # process 0's rows first
-    assert np.array_equal(epoch_batches(n_rows, batch, epoch, seed), batches)   # any process, same order
+    batches = epoch_batches(n_rows, batch, epoch, seed, count)
+    assert all(len(b) == batch for b in batches[:-1]) and 0 < len(batches[-1]) <= batch
+    seen = np.concatenate(batches)
+    assert len(np.unique(seen)) == len(seen)                            # no row twice in an epoch
+    assert n_rows - len(seen) <= count - 1 and len(seen) % count == 0   # at most P - 1 rows left out
+    for rows in batches:
+        parts = [process_rows(rows, p, count) for p in range(count)]
+        assert len({len(part) for part in parts}) == 1                   # equal parts: one global array
+        np.testing.assert_array_equal(np.concatenate(parts), rows)       # process 0's rows first
+    again = epoch_batches(n_rows, batch, epoch, seed, count)             # any process, the same order
+    assert all(np.array_equal(a, b) for a, b in zip(again, batches))
 
 
-def test_only_the_tail_that_fills_no_batch_is_left_out_and_it_changes_every_epoch():
-    left = [np.setdiff1d(np.arange(10), epoch_batches(10, 4, e, 0)) for e in range(4)]
-    assert all(len(rows) == 2 for rows in left)
-    assert len({tuple(rows) for rows in left}) > 1
-    assert not np.array_equal(epoch_batches(10, 4, 0, 0), epoch_batches(10, 4, 1, 0))
+def test_one_process_sees_every_row_and_the_left_out_rows_change_every_epoch():
+    assert sorted(np.concatenate(epoch_batches(10, 4, 0, 0))) == list(range(10))       # 4 + 4 + 2
+    left = [np.setdiff1d(np.arange(11), np.concatenate(epoch_batches(11, 4, e, 0, 2))) for e in range(6)]
+    assert all(len(rows) == 1 for rows in left)                          # 11 = 4 + 4 + 2 (+ 1 left out)
+    assert len({int(rows[0]) for rows in left}) > 1
+    assert not np.array_equal(epoch_batches(10, 4, 0, 0)[0], epoch_batches(10, 4, 1, 0)[0])
 
 
 def test_sharded_arrays_yield_the_process_rows_with_their_labels_and_reshuffle():
@@ -41,13 +46,15 @@ def test_sharded_arrays_yield_the_process_rows_with_their_labels_and_reshuffle()
     parts = [ShardedArrays(x, y, global_batch=8, random_state=3, process_index=p, process_count=2) for p in range(2)]
     assert len(parts[0]) == 5
     first = [part[0] for part in parts]
-    rows = epoch_batches(40, 8, 0, 3)[0]
+    rows = epoch_batches(40, 8, 0, 3, 2)[0]
     np.testing.assert_array_equal(np.concatenate([inputs["a"] for inputs, _ in first]), rows)
     for inputs, labels in first:
         np.testing.assert_array_equal(labels, inputs["a"] * 10)
         np.testing.assert_array_equal(inputs["b"][:, 0], inputs["a"] * 2)
     parts[0].on_epoch_end()
-    np.testing.assert_array_equal(parts[0][0][0]["a"], epoch_batches(40, 8, 1, 3)[0][:4])
+    np.testing.assert_array_equal(parts[0][0][0]["a"], epoch_batches(40, 8, 1, 3, 2)[0][:4])
+    odd = ShardedArrays(x, y, global_batch=16, random_state=3, process_index=1, process_count=2)
+    assert len(odd) == 3 and len(odd[2][1]) == 4                         # 40 = 16 + 16 + 8: the last part 4
     alone = ShardedArrays(x["a"], None, global_batch=8, random_state=3)     # no run: the whole batch
     np.testing.assert_array_equal(alone[0], rows)
 
