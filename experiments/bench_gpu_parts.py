@@ -137,9 +137,13 @@ def dcnv2(part: str, out: Path, tiny: bool) -> None:
                ("float32", small, True, True), ("mixed_bfloat16", large, True, True),
                ("float32", large, True, True), ("mixed_bfloat16", small, False, False),
                ("mixed_bfloat16", small, "frozen", True)]
-    for precision, batch, sparse, on_device in configs:
+    devices = keras.distribution.list_devices() if backend == "jax" else []
+    if len(devices) > 1:        # a machine with several devices: one data-parallel point, same trainer
+        configs.insert(1, ("mixed_bfloat16", large, False, False, len(devices)))
+    for precision, batch, sparse, on_device, *spread in configs:
         frozen = sparse == "frozen"
         sparse = sparse is True
+        distribution = keras.distribution.DataParallel(devices=devices) if spread else None
         rows = len(y) if on_device else 8 * batch           # model.fit is timed on fewer rows
         steps = rows // batch
         timer = EpochTimer()
@@ -147,7 +151,7 @@ def dcnv2(part: str, out: Path, tiny: bool) -> None:
                               from_logits=True), precision=precision, device_data=on_device,
                           sparse_embeddings=sparse, warmup_steps=min(8, steps),
                           steps_per_execution=steps if on_device else 1, jit_compile=backend == "jax", callbacks=[timer],
-                          monitor="loss", mode="min", random_state=SEED)
+                          monitor="loss", mode="min", random_state=SEED, distribution=distribution)
         history = trainer.fit(lambda: build(frozen), ({k: v[:rows] for k, v in x.items()}, y[:rows]))
         model = trainer.model_
         epoch_s = min(timer.seconds[1:])
@@ -155,7 +159,8 @@ def dcnv2(part: str, out: Path, tiny: bool) -> None:
         flops = dense_flops_per_sample(model)
         policy = sorted({layer.dtype_policy.compute_dtype for layer in model.layers if layer.weights})
         rec.set(flops_per_sample=flops, parameters=int(model.count_params()))
-        rec.row(path="device loop" if on_device else "Keras model.fit (NumPy batches)", precision=precision,
+        path = "device loop" if on_device else "Keras model.fit (NumPy batches)"
+        rec.row(path=f"{path}, DataParallel over {spread[0]} devices" if spread else path, precision=precision,
                 batch=batch, embeddings="frozen (no gradient)" if frozen else "row-sparse Adagrad" if sparse else "dense Adam",
                 samples_per_s=round(per_s), tflops=round(per_s * flops / 1e12, 1),
                 share_of_peak=round(per_s * flops / 1e12 / rec.result["peak_bf16_tflops"], 3),

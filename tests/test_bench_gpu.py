@@ -54,6 +54,21 @@ def test_dcnv2_rows_train_in_the_precision_asked(report, part):
 
 
 @pytest.mark.slow
+def test_a_machine_with_several_devices_adds_a_data_parallel_point(tmp_path):
+    # two host devices stand in for two GPUs (one process: no cross-process collectives)
+    env = dict(os.environ, PYTHONHASHSEED="0", KERAS_BACKEND="jax",
+               XLA_FLAGS=f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=2".strip())
+    target = tmp_path / "part.json"
+    done = subprocess.run([sys.executable, "-m", "experiments.bench_gpu_parts", "dcnv2_jax", str(target), "--tiny"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = json.loads(target.read_text())["rows"]
+    spread = [r for r in rows if "DataParallel over 2 devices" in r["path"]]
+    assert len(rows) == 8 and len(spread) == 1
+    assert spread[0]["batch"] == 512 and spread[0]["loss_last"] < spread[0]["loss_first"]
+
+
+@pytest.mark.slow
 def test_movielens_rows_have_metrics(report):
     rows = report["parts"]["ml100k_jax"]["rows"] + report["parts"]["ml100k_torch"]["rows"]
     models = [r["model"] for r in rows]
