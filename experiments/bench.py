@@ -288,7 +288,8 @@ def bench_processes(repeat: int, n_rows: int = 262_144, batches: tuple[int, ...]
     for batch in batches:
         frame = multi_process_check("dcnv2_bench", n_processes=2, n_rows=n_rows, batch_size=batch, epochs=epochs,
                                     timeout=1800, one_core_each=True)
-        speed = {n: (n_rows // batch) * batch / min(seconds[1:]) for n, seconds in frame.attrs["epoch_seconds"].items()}
+        seen = {n: n_rows - (n_rows % batch) % n for n in frame.attrs["epoch_seconds"]}   # rows of an epoch
+        speed = {n: seen[n] / min(seconds[1:]) for n, seconds in frame.attrs["epoch_seconds"].items()}
         out.update({f"dcnv2_jax_b{batch}_{n}_process_samples_per_s": value for n, value in speed.items()})
         out[f"dcnv2_jax_b{batch}_2_process_speedup"] = speed[2] / speed[1]
         differences.append(float(frame["rel_diff"].max()))

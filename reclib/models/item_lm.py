@@ -23,12 +23,14 @@ Two things keep the CPU cost down without changing the model or the loss:
 **Several processes.** Inside a ``torch.distributed`` run
 (:func:`reclib.training.processes.initialize_torch_processes`, started by
 :mod:`reclib.training.launch`), ``fit`` trains one model with ``DistributedDataParallel``: every
-rank draws the same window order, takes its contiguous part of every global batch of
-``batch_size`` windows (:func:`torch.tensor_split`) and scales its summed loss so that the
-averaged gradient is that of the global batch's mean, as in one process. With ``dropout=0`` two
+rank draws the same window order, takes its contiguous equal part of every global batch of
+``batch_size`` windows (:func:`~reclib.models.torch_device.equal_parts`: at most ``P - 1`` windows
+of an epoch's last batch are left out) and scales its summed loss so that the averaged gradient
+is that of the global batch's mean, as in one process. Each step's loss is summed over the ranks
+before the divergence check, so every rank stops alike; ``verbose`` lines come from rank 0. With ``dropout=0`` two
 processes follow the one-process losses up to float32 rounding (dropout masks are drawn per
 rank, so with dropout the runs differ like two seeds). Validation runs on every rank (one model,
-one decision); the epoch loss is summed over the ranks.
+one decision).
 
 **Devices.** ``device`` ("auto", "cpu", "cuda" or "cuda:N") says where a fit trains and the
 fitted model scores; "auto" takes CUDA when torch sees a GPU. The weights are initialised and the
@@ -60,8 +62,8 @@ from reclib.data.sequences import training_windows
 from reclib.features.content import ItemFeatures, check_item_features
 from reclib.models.sequential import SequenceScoring
 from reclib.models.torch_device import (BestEpoch, DivergenceCheck, check_device, check_precision, cpu_state,
-                                        print_epoch, process_group, resolve_device, restore_state, synchronize,
-                                        training_autocast)
+                                        equal_parts, global_mean, print_epoch, process_group, resolve_device,
+                                        restore_state, synchronize, training_autocast)
 
 if TYPE_CHECKING:                           # torch is imported when a model is built
     import torch
@@ -221,23 +223,24 @@ class ItemGPT2Recommender(SequenceScoring, Recommender):
             for batch in user_batches(len(order), self.batch_size):
                 picked, scale = order[batch], None
                 if world > 1:
-                    if len(picked) < world:        # a last batch too small to split: skipped by every rank
+                    parts = equal_parts(picked, world)
+                    if parts.shape[1] == 0:        # a last batch smaller than the world: skipped by every rank
                         continue
-                    scale = world / int((y_all[picked] > 0).sum())     # DDP averages: the global batch's mean
-                    picked = torch.tensor_split(picked, world)[rank]
+                    scale = world / int((y_all[parts] > 0).sum())    # DDP averages: the global batch's mean
+                    picked = parts[rank]
                 x, y = x_all[picked], y_all[picked]
                 n = int((y > 0).sum())
                 with training_autocast(device, self.precision):
                     loss = step(x, y, scale)
-                value = check.batch(loss if scale is None else loss.detach() / (scale * max(n, 1)), epoch + 1)
+                if scale is None:
+                    value = check.batch(loss, epoch + 1)
+                else:                              # every rank checks the same global mean
+                    mean, n = global_mean(loss.detach() / scale, n)
+                    value = check.batch(mean, epoch + 1)
                 optimiser.zero_grad()
                 loss.backward()
                 optimiser.step()
                 total, count = total + value * n, count + n
-            if world > 1:                          # the epoch's loss over every rank's rows
-                summed = torch.tensor([total, count], dtype=torch.float64)
-                torch.distributed.all_reduce(summed)
-                total, count = float(summed[0]), int(summed[1])
             synchronize(device)
             row = {"epoch": epoch + 1, "loss": total / count, "seconds": time.perf_counter() - epoch_start}
             check.epoch(epoch + 1, row["loss"])
@@ -248,7 +251,7 @@ class ItemGPT2Recommender(SequenceScoring, Recommender):
                 row.update({f"val_{k}": v for k, v in metrics.items()})
                 stop = stopper.update(epoch + 1, metrics)
             rows.append(row)
-            if self.verbose:
+            if self.verbose and rank == 0:
                 print_epoch(row)
             if stop:
                 break

@@ -119,7 +119,7 @@ def _torch_worker(model: str, n_rows: int, batch_size: int, epochs: int, random_
     when launched as several processes; the report of :func:`_worker`."""
     from reclib.training.processes import initialize_torch_processes
 
-    index, count = initialize_torch_processes()
+    index, count = initialize_torch_processes("gloo")     # the models train on the CPU, GPU or not
     fitted, modules = TORCH_MODELS[model](n_rows, batch_size, epochs, random_state)
     weights = [p.detach().numpy().copy() for module in modules for p in module.parameters()]
     if index == 0:
@@ -210,6 +210,10 @@ def multi_process_check(model: str = "dcnv2", n_processes: int = 2, shard_tables
     check_non_negative_int(random_state=random_state)
     if n_processes < 2:
         raise ValueError(f"n_processes must be >= 2 for a multi-process run, got {n_processes}")
+    if not isinstance(fail_rank, int) or not -1 <= fail_rank < n_processes:
+        raise ValueError(f"fail_rank must be -1 (none) or a rank in [0, {n_processes}), got {fail_rank!r}")
+    if fail_rank >= 0 and model in TORCH_MODELS:
+        raise ValueError(f"fail_rank stops a Keras worker after its first epoch; {model} has no such hook")
     if batch_size % n_processes:
         raise ValueError(f"batch_size ({batch_size}) must be a multiple of n_processes ({n_processes})")
     if n_rows < batch_size:

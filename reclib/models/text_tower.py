@@ -32,9 +32,11 @@ contract's divergence check and early stopping (:mod:`reclib.models.torch_device
 :mod:`reclib.training.launch`), ``fit`` trains one model with ``DistributedDataParallel``: every
 rank draws the same order, encodes the items and users of its contiguous part of each batch,
 and gathers every rank's item vectors (``all_gather``, gradients included) as the columns of the
-in-batch softmax, so the negatives are those of the whole batch, as in one process. A batch whose
-size is not a multiple of the number of processes (at most the last one) is skipped by every
-rank. The id-dropout and encoder-dropout masks are drawn per rank.
+in-batch softmax, so the negatives are those of the whole batch, as in one process. The ranks
+split every batch into equal parts (:func:`~reclib.models.torch_device.equal_parts`: at most
+``P - 1`` rows of an epoch's last batch are left out). Each step's loss is summed over the ranks
+before the divergence check, so every rank stops alike. The id-dropout and encoder-dropout masks
+are drawn per rank; the progress bar and ``verbose`` lines come from rank 0.
 
 **Devices.** ``device`` ("auto", "cpu", "cuda" or "cuda:N"; "auto" takes CUDA when torch sees a
 GPU) is where a fit runs: the encoder, the towers, the cached frozen states and every batch live
@@ -69,8 +71,8 @@ from reclib.features.text import DEFAULT_MODEL, resolve_model, weights_hash
 from reclib.models.frozen_states import frozen_states
 from reclib.models.tasks import MASK_LOGIT
 from reclib.models.torch_device import (BestEpoch, DivergenceCheck, check_device, check_precision, cpu_state,
-                                        print_epoch, process_group, resolve_device, restore_state, synchronize,
-                                        training_autocast)
+                                        equal_parts, global_mean, print_epoch, process_group, resolve_device,
+                                        restore_state, synchronize, training_autocast)
 
 __all__ = ["TextTowerRecommender", "in_batch_softmax_loss"]
 
@@ -90,6 +92,11 @@ def in_batch_softmax_loss(user_vectors, item_vectors, item_ids=None, log_q=None,
     """
     import torch
 
+    if reduction not in ("mean", "sum"):
+        raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
+    if not 0 <= first_row <= len(item_vectors) - len(user_vectors):
+        raise ValueError(f"first_row ({first_row}) + {len(user_vectors)} user rows must fit in the "
+                         f"{len(item_vectors)} item rows")
     logits = user_vectors.float() @ item_vectors.float().T / temperature
     if log_q is not None:
         logits = logits - log_q.float()[None, :]
@@ -319,25 +326,27 @@ class TextTowerRecommender(Recommender):
             epoch_start, total, count = time.perf_counter(), 0.0, 0
             order = torch.from_numpy(rng.permutation(len(users))).to(device)      # drawn on the CPU
             batches = list(user_batches(len(order), self.batch_size))
-            for batch in progress(batches, self.verbose, desc=f"epoch {epoch + 1}", unit="batch"):
+            for batch in progress(batches, self.verbose and rank == 0, desc=f"epoch {epoch + 1}", unit="batch"):
                 picked, first_row, scale = order[batch], 0, None
                 if world > 1:
-                    if len(picked) % world:     # ranks gather equal parts: such a batch is skipped by all
+                    parts = equal_parts(picked, world)
+                    if parts.shape[1] == 0:        # a last batch smaller than the world: skipped by every rank
                         continue
-                    first_row, scale = rank * (len(picked) // world), world / len(picked)
-                local = picked[first_row:first_row + len(picked) // world] if world > 1 else picked
+                    picked, first_row, scale = parts.reshape(-1), rank * parts.shape[1], 1.0 / parts.shape[1]
+                local = picked[first_row:first_row + len(picked) // world]
                 loss = step(users[local], items[local], items[picked], first_row, scale, generator)
-                value = check.batch(loss if scale is None else loss.detach() / (scale * len(local)), epoch + 1)
+                n = len(local)
+                if scale is None:
+                    value = check.batch(loss, epoch + 1)
+                else:                              # every rank checks the same global mean
+                    mean, n = global_mean(loss.detach() / scale, n)
+                    value = check.batch(mean, epoch + 1)
                 for optimiser in optimisers:
                     optimiser.zero_grad()
                 loss.backward()
                 for optimiser in optimisers:
                     optimiser.step()
-                total, count = total + value * len(local), count + len(local)
-            if world > 1:                          # the epoch's loss over every rank's rows
-                summed = torch.tensor([total, count], dtype=torch.float64)
-                torch.distributed.all_reduce(summed)
-                total, count = float(summed[0]), int(summed[1])
+                total, count = total + value * n, count + n
             synchronize(device)
             rows.append({"epoch": epoch + 1, "loss": total / count,
                          "seconds": time.perf_counter() - epoch_start})
@@ -348,7 +357,7 @@ class TextTowerRecommender(Recommender):
                 metrics = {k: float(v) for k, v in context.validate(self).items()}
                 rows[-1].update({f"val_{k}": v for k, v in metrics.items()})
                 stop = stopper.update(epoch + 1, metrics)
-            if self.verbose:
+            if self.verbose and rank == 0:
                 print_epoch(rows[-1])
             if stop:
                 break

@@ -17,7 +17,8 @@ if TYPE_CHECKING:
     import torch
 
 __all__ = ["BestEpoch", "DivergenceCheck", "check_device", "check_precision", "cpu_state", "print_epoch",
-           "process_group", "resolve_device", "restore_state", "synchronize", "training_autocast"]
+           "equal_parts", "global_mean", "process_group", "resolve_device", "restore_state", "synchronize",
+           "training_autocast"]
 
 
 def check_device(device: object) -> None:
@@ -97,6 +98,28 @@ def process_group() -> tuple[int, int]:
     if dist.is_available() and dist.is_initialized():
         return int(dist.get_rank()), int(dist.get_world_size())
     return 0, 1
+
+
+def equal_parts(picked: torch.Tensor, world: int) -> torch.Tensor:
+    """A global batch of row indices cut to a multiple of ``world`` and split into ``world``
+    contiguous equal parts, ``(world, len(picked) // world)``; rank ``r`` trains on row ``r``. At
+    most ``world - 1`` rows of an epoch's last batch are left out (every rank cuts alike); a batch
+    smaller than ``world`` gives empty parts, to be skipped by every rank."""
+    return picked[:len(picked) - len(picked) % world].view(world, -1)
+
+
+def global_mean(local_sum: torch.Tensor, n_local: int) -> tuple[torch.Tensor, int]:
+    """Sum ``local_sum`` (a scalar, one rank's summed loss) and ``n_local`` over the ranks
+    (one ``all_reduce``, on the tensor's device); return the mean over every rank's rows and their
+    count, the same on every rank, so every rank takes the same decision on it (a rank that
+    stopped alone would leave the others waiting in a collective)."""
+    import torch
+    import torch.distributed as dist
+
+    summed = torch.stack([local_sum.detach().double().reshape(()),
+                          torch.tensor(float(n_local), dtype=torch.float64, device=local_sum.device)])
+    dist.all_reduce(summed)
+    return summed[0] / summed[1], int(summed[1].item())
 
 
 def _device_of(value: torch.Tensor | torch.nn.Module) -> str:

@@ -14,18 +14,22 @@ On a cluster nothing here is needed: the scheduler starts one process per machin
 same variables (the README shows SLURM and Kubernetes). The launcher waits for every process;
 when one exits with an error it stops the others at once (a process whose peer died would
 otherwise wait in a collective) and raises :class:`WorkerFailed` naming the rank, its exit code
-and the last line it wrote to stderr; after ``timeout`` seconds it stops them all and raises
-``TimeoutError``. It imports neither Keras nor JAX.
+and the last line it wrote to stderr; after ``timeout`` seconds (if given) it stops them all and
+raises ``TimeoutError``. It imports neither Keras nor JAX.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import queue
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Mapping, Sequence
 
@@ -45,7 +49,8 @@ class WorkerFailed(RuntimeError):
 
 
 def free_port() -> int:
-    """A TCP port free on the loopback interface right now (bound to port 0, then released)."""
+    """A TCP port free on the loopback interface right now (bound to port 0, then released; another
+    program could take it before process 0 binds it, which then fails naming the address)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -63,25 +68,21 @@ def process_environment(rank: int, count: int, coordinator: str) -> dict[str, st
 
 
 def _stop(processes: Sequence[subprocess.Popen]) -> None:
+    """Kill every process still running with its whole process group (a wrapper's children too)."""
     for process in processes:
         if process.poll() is None:
-            process.kill()
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
     for process in processes:
         process.wait()
 
 
-def launch(command: Sequence[str], nproc: int, timeout: float = 600.0, env: Mapping[str, str] | None = None,
-           poll_seconds: float = 0.2, pin_cores: bool = False) -> list[str]:
-    """Run ``command`` (a list: program and arguments) as ``nproc`` processes of one run (module
-    doc) and return each rank's standard output, in rank order. ``env`` adds variables to this
-    process's environment for all of them. ``pin_cores=True`` (Linux) keeps rank ``r`` on CPU core
-    ``r`` alone, as if each process had a one-core machine (for timing; needs ``nproc`` cores).
-    Raises :class:`WorkerFailed` as soon as one process fails (the others are stopped),
-    ``TimeoutError`` after ``timeout`` seconds."""
+def _check_launch(command: object, nproc: object, timeout: object, pin_cores: object) -> None:
     if isinstance(command, str) or not command or not all(isinstance(part, str) for part in command):
         raise ParameterTypeError(f"command must be a non-empty list of strings (program, arguments), got {command!r}")
     check_positive_int(nproc=nproc)
-    check_positive(timeout=timeout, poll_seconds=poll_seconds)
+    if timeout is not None:
+        check_positive(timeout=timeout)
     if pin_cores not in (True, False):
         raise ParameterTypeError(f"pin_cores must be True or False, got {pin_cores!r}")
     if pin_cores and not hasattr(os, "sched_setaffinity"):
@@ -89,7 +90,22 @@ def launch(command: Sequence[str], nproc: int, timeout: float = 600.0, env: Mapp
     if pin_cores and nproc > len(os.sched_getaffinity(0)):
         raise ValueError(f"pin_cores=True needs a core per process: nproc={nproc}, "
                          f"{len(os.sched_getaffinity(0))} cores available")
+
+
+def launch(command: Sequence[str], nproc: int, timeout: float | None = None, env: Mapping[str, str] | None = None,
+           pin_cores: bool = False) -> list[str]:
+    """Run ``command`` (a list: program and arguments) as ``nproc`` processes of one run (module
+    doc) and return each rank's standard output, in rank order. ``env`` adds variables to this
+    process's environment for all of them. ``pin_cores=True`` (Linux) keeps rank ``r`` on CPU core
+    ``r`` alone, as if each process had a one-core machine (for timing; needs ``nproc`` cores).
+
+    Raises :class:`WorkerFailed` for the *first* process to exit with an error (the others are
+    then killed, with their process groups: a peer of a dead process often fails a moment later
+    with a connection error, which is not the cause), ``TimeoutError`` after ``timeout`` seconds
+    (``None``: no limit)."""
+    _check_launch(command, nproc, timeout, pin_cores)
     coordinator = f"127.0.0.1:{free_port()}"
+    exits: queue.Queue[int] = queue.Queue()            # ranks in the order their processes end
     with tempfile.TemporaryDirectory(prefix="reclib-launch-") as folder:
         processes, outputs = [], []
         try:
@@ -98,26 +114,25 @@ def launch(command: Sequence[str], nproc: int, timeout: float = 600.0, env: Mapp
                 err = open(os.path.join(folder, f"{rank}.err"), "w+")
                 outputs.append((out, err))
                 variables = {**os.environ, **(env or {}), **process_environment(rank, nproc, coordinator)}
-                core = sorted(os.sched_getaffinity(0))[rank] if pin_cores else None
-                processes.append(subprocess.Popen(
-                    list(command), env=variables, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
-                    preexec_fn=None if core is None else (lambda core=core: os.sched_setaffinity(0, {core}))))
-            deadline = time.monotonic() + timeout
-            while True:
-                codes = [process.poll() for process in processes]
-                failed = [rank for rank, code in enumerate(codes) if code not in (None, 0)]
-                if failed:
+                process = subprocess.Popen(list(command), env=variables, stdout=out, stderr=err,
+                                           stdin=subprocess.DEVNULL, start_new_session=True)
+                processes.append(process)
+                if pin_cores:               # set from here (no pre-exec hook in a threaded parent)
+                    os.sched_setaffinity(process.pid, {sorted(os.sched_getaffinity(0))[rank]})
+                threading.Thread(target=lambda p=process, r=rank: (p.wait(), exits.put(r)), daemon=True).start()
+            deadline = None if timeout is None else time.monotonic() + timeout
+            for _ in range(nproc):
+                try:
+                    rank = exits.get(timeout=None if deadline is None else max(deadline - time.monotonic(), 0.0))
+                except queue.Empty:
+                    running = [r for r, process in enumerate(processes) if process.poll() is None]
                     _stop(processes)
-                    rank = failed[0]
+                    raise TimeoutError(f"processes {running} of {nproc} still ran after {timeout:g} s; "
+                                       f"all stopped") from None
+                if processes[rank].returncode != 0:
+                    _stop(processes)
                     outputs[rank][1].seek(0)
-                    raise WorkerFailed(rank, codes[rank], outputs[rank][1].read(), nproc)
-                if all(code == 0 for code in codes):
-                    break
-                if time.monotonic() > deadline:
-                    running = [rank for rank, code in enumerate(codes) if code is None]
-                    _stop(processes)
-                    raise TimeoutError(f"processes {running} of {nproc} still ran after {timeout:g} s; all stopped")
-                time.sleep(poll_seconds)
+                    raise WorkerFailed(rank, processes[rank].returncode, outputs[rank][1].read(), nproc)
             texts = []
             for out, _ in outputs:
                 out.seek(0)
@@ -135,13 +150,14 @@ def main(argv: list[str] | None = None) -> int:
     each rank's output after a ``[rank r]`` header; exit 1 with the failure on stderr."""
     parser = argparse.ArgumentParser(prog="python -m reclib.training.launch", description=__doc__.splitlines()[0])
     parser.add_argument("--nproc", type=int, required=True, help="number of processes")
-    parser.add_argument("--timeout", type=float, default=3600.0, help="seconds before every process is stopped")
+    parser.add_argument("--timeout", type=float, default=None, help="seconds before every process is stopped "
+                        "(default: no limit)")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="-- then the program and its arguments")
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     try:
         texts = launch(command, args.nproc, args.timeout)
-    except (WorkerFailed, TimeoutError, ValueError, ParameterTypeError) as error:
+    except (WorkerFailed, TimeoutError, ValueError, ParameterTypeError, OSError) as error:
         print(f"launch: {error}", file=sys.stderr)
         return 1
     for rank, text in enumerate(texts):

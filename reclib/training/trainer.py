@@ -7,9 +7,10 @@
    ``"mixed_bfloat16"``), restored to the previous policy when ``fit`` returns or raises;
 3. enters ``distribution.scope()`` if given: a ``keras.distribution`` object (e.g.
    ``DataParallel``) on JAX, or a ``tf.distribute`` strategy (e.g. ``MirroredStrategy``) on
-   TensorFlow; nothing else is done with it (the variables are created inside the scope). In a
-   multi-process JAX run (:mod:`reclib.training.processes`) array data are refused: each process
-   reads its part of every batch through a ``ShardedArrays`` dataset;
+   TensorFlow; nothing else is done with it (the variables are created inside the scope). A
+   multi-process JAX run (:mod:`reclib.training.processes`) needs a distribution and data that
+   give each process its part of every batch (``ShardedArrays``, ``ProcessShard``, which
+   reshuffle themselves: Keras' own batch shuffle is off for them), and no early stopping;
 4. builds the model: ``model`` is a ``keras.Model`` or a function returning one, called *after*
    seeding and inside the policy and the scope (so weights draw their seeds in a fixed order,
    take the policy's dtypes and live on the distribution's devices: pass a function for
@@ -46,6 +47,7 @@ from reclib.checks import (ParameterTypeError, check_choice, check_non_negative_
 from reclib.training.callbacks import EvaluateEachEpoch, RankingEarlyStopping, StopOnNonFiniteLoss
 from reclib.training.data import check_array_data, check_inputs
 from reclib.training.device_loop import DEVICE_BACKENDS, LinearWarmup, fit_on_device
+from reclib.training.processes import ProcessShard, ShardedArrays
 
 __all__ = ["PRECISIONS", "Trainer", "check_keras_verbose", "fit_binary_classifier"]
 
@@ -190,11 +192,9 @@ class Trainer:
         if not isinstance(model, keras.Model) and not callable(model):
             raise ParameterTypeError(f"model must be a keras.Model or a function returning one, got "
                                      f"{type(model).__name__}")
+        if _process_count() > 1:
+            self._check_multi_process(data, validate, validation_data)
         data, weight, validation_data = _checked_data(data, validation_data, self.device_data)
-        if isinstance(data, tuple) and self.distribution is not None and _process_count() > 1:
-            raise ValueError("in a multi-process run every process would read data=(x, y) whole: pass "
-                             "reclib.training.ShardedArrays(x, y, global_batch), which gives each process its "
-                             "part of every batch")
         previous = keras.config.dtype_policy()
         scope = self.distribution.scope() if self.distribution is not None else contextlib.nullcontext()
         try:
@@ -205,6 +205,22 @@ class Trainer:
                 return self._fit(model, data, weight, validate, validation_data, name)
         finally:
             keras.config.set_dtype_policy(previous)
+
+    def _check_multi_process(self, data, validate, validation_data) -> None:
+        """In a multi-process JAX run (:mod:`reclib.training.processes`), before any work: one model
+        needs a ``distribution``, each process reads its part of every batch, and early stopping
+        (a decision every process must take alike) is not supported."""
+        if self.distribution is None:
+            raise ValueError("in a multi-process run distribution=None would train one independent model per "
+                             "process: pass reclib.training.data_parallel() or sharded_tables()")
+        if not isinstance(data, (ShardedArrays, ProcessShard)):
+            raise ValueError(f"in a multi-process run every process would read data ({type(data).__name__}) whole: "
+                             f"pass reclib.training.ShardedArrays(x, y, global_batch) or ProcessShard(dataset), "
+                             f"which give each process its part of every batch")
+        if validate is not None or validation_data is not None:
+            raise ValueError("validate and validation_data are not supported in a multi-process run (every "
+                             "process would have to take the same early-stopping decision): train a fixed number "
+                             "of epochs, then evaluate the saved model in one process")
 
     def _fit(self, model, data, weight, validate, validation_data, name) -> pd.DataFrame:
         if not isinstance(model, keras.Model):
@@ -242,9 +258,9 @@ class Trainer:
             x, y = data
             fitted = model.fit(x, y, batch_size=self.batch_size, validation_data=validation_data, sample_weight=weight,
                                epochs=self.epochs, callbacks=callbacks, verbose=self.verbose, shuffle=True)
-        else:
+        else:                           # process shards reshuffle themselves, alike on every process
             fitted = model.fit(data, validation_data=validation_data, epochs=self.epochs, callbacks=callbacks,
-                               verbose=self.verbose)
+                               verbose=self.verbose, shuffle=not isinstance(data, (ShardedArrays, ProcessShard)))
         history = pd.DataFrame(fitted.history)
         history.insert(0, "epoch", np.arange(1, len(history) + 1))
         if ranking is not None:

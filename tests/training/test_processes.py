@@ -55,6 +55,9 @@ def test_sharded_arrays_yield_the_process_rows_with_their_labels_and_reshuffle()
     np.testing.assert_array_equal(parts[0][0][0]["a"], epoch_batches(40, 8, 1, 3, 2)[0][:4])
     odd = ShardedArrays(x, y, global_batch=16, random_state=3, process_index=1, process_count=2)
     assert len(odd) == 3 and len(odd[2][1]) == 4                         # 40 = 16 + 16 + 8: the last part 4
+    # two devices per process: the last batch (40 % 16 = 8) is cut to a multiple of the 4 devices
+    spread = ShardedArrays({"a": x["a"][:38]}, None, global_batch=16, process_index=1, process_count=2, n_devices=4)
+    assert [len(spread[i]["a"]) for i in range(len(spread))] == [8, 8, 2]     # 38 = 16 + 16 + 4 (+ 2 left out)
     alone = ShardedArrays(x["a"], None, global_batch=8, random_state=3)     # no run: the whole batch
     np.testing.assert_array_equal(alone[0], rows)
 
@@ -73,15 +76,17 @@ def test_process_shard_cuts_any_dataset_of_global_batches():
 
 def test_bad_shards_are_refused_naming_the_value(monkeypatch):
     x = np.zeros((20, 2), np.float32)
-    with pytest.raises(ValueError, match=r"global_batch \(9\) must be a multiple of process_count \(2\)"):
+    with pytest.raises(ValueError, match=r"global_batch \(9\) must be a multiple of the 2 device\(s\)"):
         ShardedArrays(x, None, 9, process_index=0, process_count=2)
+    with pytest.raises(ValueError, match=r"n_devices \(3\) must be a multiple of process_count \(2\)"):
+        ShardedArrays(x, None, 6, process_index=0, process_count=2, n_devices=3)
     with pytest.raises(ValueError, match=r"process_index \(2\) must be < process_count \(2\)"):
         ShardedArrays(x, None, 8, process_index=2, process_count=2)
     with pytest.raises(ValueError, match="20 rows are fewer than one global batch of 32"):
         ShardedArrays(x, None, 32)
     with pytest.raises(ValueError, match="one row per row of x"):
         ShardedArrays(x, np.zeros(3), 8)
-    with pytest.raises(ValueError, match="cannot be split over 3 processes"):
+    with pytest.raises(ValueError, match="a global batch of 8 rows cannot be split over 3 processes"):
         ProcessShard(InBatchDataset({"a": np.arange(20)}, batch_size=8), 0, 3)[0]
     monkeypatch.setenv("KERAS_DISTRIBUTION_NUM_PROCESSES", "two")
     with pytest.raises(ValueError, match="KERAS_DISTRIBUTION_NUM_PROCESSES must be a non-negative integer, got 'two'"):
@@ -99,14 +104,19 @@ def test_one_process_initialises_nothing(monkeypatch):
     assert initialize_processes() == (0, 1)
 
 
-def test_the_trainer_refuses_whole_arrays_in_a_multi_process_run(monkeypatch):
+def test_the_trainer_refuses_what_a_multi_process_run_cannot_do(monkeypatch):
     import keras
 
     from reclib.training import Trainer
     from reclib.training import trainer as trainer_module
     monkeypatch.setattr(trainer_module, "_process_count", lambda: 2)
-    distribution = keras.distribution.DataParallel(devices=keras.distribution.list_devices()) \
-        if keras.backend.backend() == "jax" else type("Strategy", (), {"scope": lambda self: None})()
+    distribution = type("Distribution", (), {"scope": lambda self: None})()
     x, y = np.zeros((8, 2), np.float32), np.zeros(8, np.float32)
+    shards = ShardedArrays(x, y, 4, process_index=0, process_count=2)
+    never = lambda: keras.Model()  # noqa: E731  (refused before any model is built)
     with pytest.raises(ValueError, match="pass reclib.training.ShardedArrays"):
-        Trainer(epochs=1, distribution=distribution).fit(lambda: None, (x, y))
+        Trainer(epochs=1, distribution=distribution).fit(never, (x, y))
+    with pytest.raises(ValueError, match="distribution=None would train one independent model per process"):
+        Trainer(epochs=1).fit(never, shards)
+    with pytest.raises(ValueError, match="validate and validation_data are not supported in a multi-process run"):
+        Trainer(epochs=1, distribution=distribution).fit(never, shards, validate=lambda: {"ndcg": 0.0})
