@@ -23,7 +23,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from reclib.base import FitContext, Recommender, top_k
-from reclib.checks import (ParameterTypeError, check_choice, check_finite_array, check_non_negative,
+from reclib.checks import (ParameterTypeError, check_bool, check_finite_array, check_non_negative,
                            check_positive, check_positive_int, check_probability)
 from reclib.features.content import ItemFeatures, check_item_features, check_item_ids, check_item_vectors
 
@@ -188,7 +188,7 @@ class FeatureToFactorRecommender(Recommender):
             raise ParameterTypeError(f"factor_model must be a reclib Recommender, got "
                                      f"{type(factor_model).__name__}")
         check_non_negative(reg=reg)
-        check_choice("map_warm_items", map_warm_items, (True, False))
+        check_bool(map_warm_items=map_warm_items)
         self.factor_model, self.reg, self.map_warm_items = factor_model, reg, map_warm_items
 
     def fit(self, interactions: pd.DataFrame, *,

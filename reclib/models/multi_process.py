@@ -36,7 +36,7 @@ import tempfile
 import numpy as np
 import pandas as pd
 
-from reclib.checks import check_choice, check_non_negative_int, check_positive_int
+from reclib.checks import check_bool, check_choice, check_non_negative_int, check_positive_int
 from reclib.training.launch import launch
 
 __all__ = ["multi_process_check"]
@@ -201,8 +201,8 @@ def multi_process_check(model: str = "dcnv2", n_processes: int = 2, shard_tables
     :class:`~reclib.training.launch.WorkerFailed` is raised); ``one_core_each=True`` pins rank
     ``r`` to core ``r`` (both runs), as when each process has a machine of its own, for timing."""
     check_choice("model", model, MODELS)
-    check_choice("shard_tables", shard_tables, (True, False))
-    check_choice("one_core_each", one_core_each, (True, False))
+    check_bool(shard_tables=shard_tables)
+    check_bool(one_core_each=one_core_each)
     if shard_tables and model in TORCH_MODELS:
         raise ValueError(f"shard_tables=True splits Keras embedding tables on JAX; {model} trains with "
                          f"PyTorch's DistributedDataParallel, which replicates every parameter")

@@ -17,7 +17,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from reclib.base import FitContext, Recommender, user_batches
-from reclib.checks import (ParameterTypeError, check_choice, check_in_range, check_monitor,
+from reclib.checks import (ParameterTypeError, check_bool, check_choice, check_in_range, check_monitor,
                            check_non_negative, check_non_negative_int, check_positive, check_positive_int,
                            check_validate_function)
 from reclib.features.content import ItemFeatures, check_item_features
@@ -169,7 +169,7 @@ class TwoTowerRecommender(KerasRecommender):
         check_layer_sizes("tower_dims", tower_dims)
         for name, flag in (("use_history", use_history), ("log_q_correction", log_q_correction),
                            ("use_user_id", use_user_id)):
-            check_choice(name, flag, (True, False))
+            check_bool(**{name: flag})
         if not (use_user_id or use_history):
             raise ValueError("the user tower needs use_user_id or use_history")
         check_in_range("id_dropout", id_dropout, 0.0, 1.0, high_inclusive=False)

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 import keras
 from keras import layers, ops
 
-from reclib.checks import (check_choice, check_in_range, check_non_negative, check_non_negative_int,
+from reclib.checks import (check_bool, check_in_range, check_non_negative, check_non_negative_int,
                            check_positive, check_positive_int)
 from reclib.models.layers import MaskedMeanPooling, TableEmbedding, build_by_tracing
 from reclib.models.mlp import check_layer_sizes
@@ -72,7 +72,7 @@ class TwoTower(keras.Model):
         check_non_negative_int(n_genres=n_genres, text_dim=text_dim)
         for name, flag in (("use_history", use_history), ("log_q_correction", log_q_correction),
                            ("use_user_id", use_user_id)):
-            check_choice(name, flag, (True, False))
+            check_bool(**{name: flag})
         check_in_range("id_dropout", id_dropout, 0.0, 1.0, high_inclusive=False)
         check_positive(temperature=temperature)
         check_non_negative(l2=l2)

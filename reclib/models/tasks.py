@@ -31,7 +31,7 @@ from collections.abc import Callable, Sequence
 import keras
 from keras import ops
 
-from reclib.checks import ParameterTypeError, check_choice, check_positive, check_positive_int, check_probability
+from reclib.checks import ParameterTypeError, check_bool, check_choice, check_positive, check_positive_int, check_probability
 
 __all__ = ["NextItemTask", "check_next_item_loss", "PairwiseTask", "PointwiseTask", "RetrievalTask", "ShortlistTask", "in_batch_logits",
            "total_loss"]
@@ -114,7 +114,7 @@ class RetrievalTask(_Task):
     def __init__(self, temperature: float = 0.05, remove_accidental_hits: bool = True,
                  gather_candidates: Callable | None = None, top_k: Sequence[int] = (), **kwargs) -> None:
         check_positive(temperature=temperature)
-        check_choice("remove_accidental_hits", remove_accidental_hits, (True, False))
+        check_bool(remove_accidental_hits=remove_accidental_hits)
         if gather_candidates is not None and not callable(gather_candidates):
             raise ParameterTypeError(f"gather_candidates must be a function tensor -> tensor or None, "
                                      f"got {type(gather_candidates).__name__}")

@@ -63,7 +63,7 @@ import pandas as pd
 
 from reclib import progress
 from reclib.base import FitContext, Recommender, user_batches
-from reclib.checks import (ParameterTypeError, check_choice, check_in_range, check_monitor,
+from reclib.checks import (ParameterTypeError, check_bool, check_in_range, check_monitor,
                            check_non_negative_int, check_positive, check_positive_int, check_validate_function,
                            check_verbose)
 from reclib.features.content import ItemFeatures, check_item_features
@@ -192,7 +192,7 @@ class TextTowerRecommender(Recommender):
         if max_length < 2:
             raise ValueError(f"max_length must be >= 2 (room for [CLS] and [SEP]), got {max_length}")
         for name, flag in (("use_item_id", use_item_id), ("log_q_correction", log_q_correction)):
-            check_choice(name, flag, (True, False))
+            check_bool(**{name: flag})
         check_verbose(verbose)
         check_in_range("id_dropout", id_dropout, 0.0, 1.0, high_inclusive=False)
         check_positive(temperature=temperature, learning_rate=learning_rate,

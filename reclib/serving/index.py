@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from reclib.base import top_k, user_batches
-from reclib.checks import check_choice, check_finite_array, check_positive_int
+from reclib.checks import check_bool, check_finite_array, check_positive_int
 
 __all__ = ["ApproximateIndex", "ExactIndex", "clustered_vectors", "latency_ms", "neighbor_recall"]
 
@@ -32,7 +32,7 @@ class _VectorIndex:
         vectors = check_finite_array("item_vectors", item_vectors)
         if vectors.ndim != 2 or len(vectors) == 0:
             raise ValueError(f"item_vectors must be a non-empty (n_items, d) array, got {vectors.shape}")
-        check_choice("normalize", normalize, (True, False))
+        check_bool(normalize=normalize)
         ids = np.arange(len(vectors)) if item_ids is None else np.asarray(item_ids)
         if len(ids) != len(vectors) or len(pd.unique(ids)) != len(ids):
             raise ValueError(f"item_ids must be {len(vectors)} unique ids, one per row of item_vectors")

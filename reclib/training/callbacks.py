@@ -17,7 +17,7 @@ from collections.abc import Callable
 import keras
 import numpy as np
 
-from reclib.checks import (ParameterTypeError, check_choice, check_divergence, check_non_negative_int,
+from reclib.checks import (ParameterTypeError, check_bool, check_divergence, check_non_negative_int,
                            check_positive, monitored_value)
 
 __all__ = ["EvaluateEachEpoch", "RankingEarlyStopping", "StopOnNonFiniteLoss"]
@@ -40,7 +40,7 @@ class RankingEarlyStopping(keras.callbacks.Callback):
         if not isinstance(monitor, str) or not monitor:
             raise ParameterTypeError(f"monitor must be a metric name (a non-empty string), got {monitor!r}")
         check_non_negative_int(patience=patience)
-        check_choice("restore_best_weights", restore_best_weights, (True, False))
+        check_bool(restore_best_weights=restore_best_weights)
         self.validate, self.monitor, self.patience = validate, monitor, patience
         self.restore_best_weights = restore_best_weights
 

@@ -33,7 +33,7 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 
-from reclib.checks import ParameterTypeError, check_positive, check_positive_int
+from reclib.checks import ParameterTypeError, check_bool, check_positive, check_positive_int
 
 __all__ = ["WorkerFailed", "free_port", "launch", "process_environment"]
 
@@ -83,8 +83,7 @@ def _check_launch(command: object, nproc: object, timeout: object, pin_cores: ob
     check_positive_int(nproc=nproc)
     if timeout is not None:
         check_positive(timeout=timeout)
-    if pin_cores not in (True, False):
-        raise ParameterTypeError(f"pin_cores must be True or False, got {pin_cores!r}")
+    check_bool(pin_cores=pin_cores)
     if pin_cores and not hasattr(os, "sched_setaffinity"):
         raise ValueError("pin_cores=True needs os.sched_setaffinity (Linux)")
     if pin_cores and nproc > len(os.sched_getaffinity(0)):

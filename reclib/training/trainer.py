@@ -42,7 +42,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from reclib.checks import (ParameterTypeError, check_choice, check_non_negative_int, check_positive,
+from reclib.checks import (ParameterTypeError, check_bool, check_choice, check_non_negative_int, check_positive,
                            check_positive_int)
 from reclib.training.callbacks import EvaluateEachEpoch, RankingEarlyStopping, StopOnNonFiniteLoss
 from reclib.training.data import check_array_data, check_inputs
@@ -142,8 +142,8 @@ class Trainer:
         check_choice("jit_compile", jit_compile, ("auto", True, False))
         check_choice("mode", mode, ("max", "min"))
         check_non_negative_int(warmup_steps=warmup_steps)
-        check_choice("device_data", device_data, (True, False))
-        check_choice("sparse_embeddings", sparse_embeddings, (True, False))
+        check_bool(device_data=device_data)
+        check_bool(sparse_embeddings=sparse_embeddings)
         check_positive(sparse_learning_rate=sparse_learning_rate)
         if warmup_steps and learning_rate is None:
             raise ValueError("warmup_steps needs learning_rate: with learning_rate=None the model keeps its own "
