@@ -11,11 +11,10 @@ from reclib.training.data import InBatchDataset, NegativeSamplingDataset
 from reclib.training.device_loop import LinearWarmup, fit_on_device
 from reclib.training.persistence import load_model, save_model, set_seed
 from reclib.training.trainer import Trainer, fit_binary_classifier
-from reclib.training.launch import WorkerFailed, launch
 from reclib.training.processes import (ProcessShard, ShardedArrays, data_parallel, initialize_processes,
                                        sharded_tables)
 
 __all__ = ["EvaluateEachEpoch", "InBatchDataset", "LinearWarmup", "NegativeSamplingDataset", "RankingEarlyStopping",
            "StopOnNonFiniteLoss", "Trainer", "fit_on_device", "fit_binary_classifier", "load_model", "save_model", "set_seed",
-           "ctr_arrays", "device_report", "linear_scaling", "time_training", "WorkerFailed", "launch", "ProcessShard",
+           "ctr_arrays", "device_report", "linear_scaling", "time_training", "ProcessShard",
            "ShardedArrays", "data_parallel", "initialize_processes", "sharded_tables"]
