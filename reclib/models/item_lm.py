@@ -27,10 +27,10 @@ rank draws the same window order, takes its contiguous equal part of every globa
 ``batch_size`` windows (:func:`~reclib.models.torch_device.equal_parts`: at most ``P - 1`` windows
 of an epoch's last batch are left out) and scales its summed loss so that the averaged gradient
 is that of the global batch's mean, as in one process. Each step's loss is summed over the ranks
-before the divergence check, so every rank stops alike; ``verbose`` lines come from rank 0. With ``dropout=0`` two
-processes follow the one-process losses up to float32 rounding (dropout masks are drawn per
-rank, so with dropout the runs differ like two seeds). Validation runs on every rank (one model,
-one decision).
+before the divergence check, so every rank stops alike; ``verbose`` lines come from rank 0. With
+``dropout=0`` two processes follow the one-process losses up to float32 rounding (dropout masks
+are drawn per rank, so with dropout the runs differ like two seeds). Validation runs on every
+rank (one model, one decision).
 
 **Devices.** ``device`` ("auto", "cpu", "cuda" or "cuda:N") says where a fit trains and the
 fitted model scores; "auto" takes CUDA when torch sees a GPU. The weights are initialised and the

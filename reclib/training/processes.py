@@ -1,5 +1,7 @@
 """One model trained by several processes (on one machine or many) with ``keras.distribution`` on
-JAX: joining the processes, the two layouts, and each process's shard of the data.
+JAX: joining the processes, the two layouts, and each process's shard of the data. The PyTorch
+models join with :func:`initialize_torch_processes` and train under ``DistributedDataParallel``
+(:mod:`reclib.models.item_lm`, :mod:`reclib.models.text_tower`).
 
 A run of ``P`` processes is started by :mod:`reclib.training.launch` (or by a cluster's scheduler)
 with three environment variables per process, those ``keras.distribution.initialize`` reads:
@@ -21,8 +23,8 @@ Why the result equals one process at the same global batch: JAX assembles the pr
 into one global array (:func:`jax.make_array_from_process_local_data`, process 0's rows first) and
 compiles the training step for the global array, so the loss (an in-batch softmax included) is the
 single-process loss of the same rows; only the order of floating-point sums in the collectives
-differs (measured by ``tests/training/test_multi_process.py``: at most 2.2e-7 relative per epoch at a
-global batch of 256; 2.4e-5 at 16,384 in ``make bench-train``).
+differs (measured by ``tests/training/test_multi_process.py``: at most 2.2e-7 relative per epoch
+at a global batch of 256; 2.4e-5 at 16,384 in ``make bench-train``).
 """
 
 from __future__ import annotations
