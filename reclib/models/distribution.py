@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 
@@ -25,6 +24,7 @@ import pandas as pd
 from reclib.checks import check_non_negative_int, check_positive_int
 from reclib.models.tasks import PointwiseTask
 from reclib.training.devices import device_report, virtual_cpu_devices
+from reclib.training.launch import free_ports
 from reclib.training.timing import ctr_arrays
 
 __all__ = ["data_parallel_check", "multi_worker_check"]
@@ -123,18 +123,6 @@ def _multi_worker_losses(index: int, n_rows: int, batch_size: int, epochs: int, 
             "weight_sum": float(sum(np.abs(w).sum() for w in trainer.model_.get_weights()))}
 
 
-def _free_ports(n: int) -> list[int]:
-    """``n`` TCP ports free on the loopback interface right now (bound to port 0, then released)."""
-    sockets = [socket.socket() for _ in range(n)]
-    try:
-        for sock in sockets:
-            sock.bind(("localhost", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
 def multi_worker_check(n_workers: int = 2, n_rows: int = 4096, batch_size: int = 256, epochs: int = 3,
                        random_state: int = 0, timeout: float = 300.0) -> pd.DataFrame:
     """Train one small DCN-V2 with ``tf.distribute.MultiWorkerMirroredStrategy`` across
@@ -154,7 +142,7 @@ def multi_worker_check(n_workers: int = 2, n_rows: int = 4096, batch_size: int =
     ``RuntimeError``. Multi-machine training works on the JAX backend with ``keras.distribution``
     after ``keras.distribution.initialize()``."""
     _check_parallel_run("n_workers", n_workers, n_rows, batch_size, epochs, random_state)
-    cluster = {"worker": [f"localhost:{port}" for port in _free_ports(n_workers)]}
+    cluster = {"worker": [f"localhost:{port}" for port in free_ports(n_workers)]}
     processes = []
     for index in range(n_workers):
         env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONHASHSEED": "0",

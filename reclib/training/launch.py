@@ -35,7 +35,7 @@ from collections.abc import Mapping, Sequence
 
 from reclib.checks import ParameterTypeError, check_bool, check_positive, check_positive_int
 
-__all__ = ["WorkerFailed", "free_port", "launch", "process_environment"]
+__all__ = ["WorkerFailed", "free_ports", "launch", "process_environment"]
 
 
 class WorkerFailed(RuntimeError):
@@ -48,12 +48,18 @@ class WorkerFailed(RuntimeError):
         self.rank, self.returncode, self.stderr = rank, returncode, stderr
 
 
-def free_port() -> int:
-    """A TCP port free on the loopback interface right now (bound to port 0, then released; another
-    program could take it before process 0 binds it, which then fails naming the address)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def free_ports(n: int) -> list[int]:
+    """``n`` distinct TCP ports free on the loopback interface right now (all bound to port 0 at
+    once, then released; another program could take one before it is used, which then fails
+    naming the address)."""
+    sockets = [socket.socket() for _ in range(n)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 def process_environment(rank: int, count: int, coordinator: str) -> dict[str, str]:
@@ -103,7 +109,7 @@ def launch(command: Sequence[str], nproc: int, timeout: float | None = None, env
     with a connection error, which is not the cause), ``TimeoutError`` after ``timeout`` seconds
     (``None``: no limit)."""
     _check_launch(command, nproc, timeout, pin_cores)
-    coordinator = f"127.0.0.1:{free_port()}"
+    coordinator = f"127.0.0.1:{free_ports(1)[0]}"
     exits: queue.Queue[int] = queue.Queue()            # ranks in the order their processes end
     with tempfile.TemporaryDirectory(prefix="reclib-launch-") as folder:
         processes, outputs = [], []
