@@ -28,15 +28,16 @@ import pandas as pd
 import scipy.sparse as sp
 
 from reclib.data.encoding import IdEncoder
+from reclib.data.ties import tie_keys
 from reclib.data.validation import validate_interactions
 from reclib.io import atomic_write_bytes
 
 __all__ = ["FitContext", "Recommender", "canonical_order", "clone", "interaction_matrix", "top_k", "user_batches"]
 
 
-def top_k(scores: np.ndarray, k: int,
-          exclude: sp.spmatrix | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """The ``k`` best columns of each row of ``scores``, best first; ties go to the lower index.
+def top_k(scores: np.ndarray, k: int, exclude: sp.spmatrix | None = None,
+          tie_keys: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` best columns of each row of ``scores``, best first; ties go to the lower tie key.
 
     Parameters
     ----------
@@ -44,9 +45,12 @@ def top_k(scores: np.ndarray, k: int,
     - k: how many items per row (capped at ``n_items``).
     - exclude: optional (n_rows, n_items) sparse matrix; its stored entries are masked with
       ``-inf`` (a user's training items).
+    - tie_keys: optional (n_items,) keys ordering equal scores, lower first; default the item
+      index. The models and the evaluation pass :func:`reclib.data.ties.tie_keys` of the raw ids,
+      the kit's tie rule; equal keys fall back to the index.
 
     Returns ``(items, item_scores)``, both (n_rows, k). The order is exactly that of sorting each
-    row by score descending, then by item index ascending, on every machine: ``argpartition``
+    row by score descending, then by tie key and item index ascending, on every machine: ``argpartition``
     only finds each row's k-th best *value* (which is unique even when the items holding it are
     not); every item above it is kept, and the items tied with it are filled in lowest index
     first. An excluded item can only appear, with score ``-inf``, when a row has fewer than ``k``
@@ -67,6 +71,13 @@ def top_k(scores: np.ndarray, k: int,
             raise ValueError(f"exclude has shape {exclude.shape}, scores {scores.shape}")
         coo = sp.coo_matrix(exclude)
         scores[coo.row, coo.col] = -np.inf
+    if tie_keys is not None:
+        tie_keys = np.asarray(tie_keys)
+        if tie_keys.shape != (n_items,):
+            raise ValueError(f"tie_keys must hold one key per item ({n_items},), got {tie_keys.shape}")
+        order = np.argsort(tie_keys, kind="stable")          # column j of the view is item order[j]
+        items, item_scores = top_k(scores[:, order], k)
+        return order[items], item_scores
     k = min(int(k), n_items)
     if k < n_items:
         kth = np.partition(scores, n_items - k, axis=1)[:, n_items - k][:, None]
@@ -216,20 +227,22 @@ class Recommender:
 
     def recommend(self, user_ids: object, k: int = 10, exclude_seen: bool = True,
                   batch_size: int = 1024) -> pd.DataFrame:
-        """Top-``k`` items per user: a frame (user_col, item_col, score, rank) with rank 1 first.
+        """Top-``k`` items per user: a frame (user_col, item_col, score, rank) with rank 1 first;
+        equal scores are ordered by the kit's tie rule (:mod:`reclib.data.ties`).
 
         With ``exclude_seen`` the user's training items are never recommended; a user with fewer
         than ``k`` items left gets fewer rows. Users are scored ``batch_size`` at a time.
         """
         user_ids = np.asarray(user_ids)
         index = self.user_index(user_ids)
+        keys = tie_keys(self.item_ids_)
         parts = []
         for batch in user_batches(len(index), batch_size):
             idx = index[batch]
             scores = np.array(self._score(idx), dtype=np.float64)
             self._check_scores(scores, user_ids[batch])
             exclude = self._seen(idx) if exclude_seen else None
-            parts.append(self._recommendation_frame(user_ids[batch], *top_k(scores, k, exclude)))
+            parts.append(self._recommendation_frame(user_ids[batch], *top_k(scores, k, exclude, keys)))
         return pd.concat(parts, ignore_index=True)
 
     def _recommendation_frame(self, user_ids: np.ndarray, items: np.ndarray,

@@ -2,8 +2,8 @@
 
 data -> features -> cf / training -> models -> evaluation -> serving -> interactive (models train
 through reclib.training; training never imports a model). The shared roots (base, checks, io,
-model_format, model_state, fit_cache) import no stage except the frame helpers of reclib.data that
-base needs and the cache folder of reclib.data.sources that fit_cache keeps its files under.
+model_format, model_state, fit_cache) import no stage except the frame helpers and the tie rule of
+reclib.data that base needs and the cache folder of reclib.data.sources that fit_cache keeps its files under.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "reclib"
 RANK = {"data": 0, "features": 1, "cf": 2, "training": 2, "models": 3, "evaluation": 4, "serving": 5,
         "interactive": 6}
 ROOTS = {"base", "checks", "io", "model_format", "model_state", "fit_cache"}
-ROOT_MAY_IMPORT = {"reclib.base", "reclib.checks", "reclib.io", "reclib.model_format", "reclib.model_state", "reclib.data.encoding", "reclib.data.validation"}
+ROOT_MAY_IMPORT = {"reclib.base", "reclib.checks", "reclib.io", "reclib.model_format", "reclib.model_state", "reclib.data.encoding", "reclib.data.ties",
+                   "reclib.data.validation"}
 ROOT_ALSO_MAY_IMPORT = {"fit_cache": {"reclib.data.sources"}}
 
 

@@ -1,4 +1,5 @@
-"""top_k is exactly 'score descending, then lowest item index' on every machine, also under ties."""
+"""top_k is exactly 'score descending, then lowest tie key, then lowest item index' on every machine,
+also under ties; the kit's tie keys are a fixed function of the raw item ids."""
 
 from __future__ import annotations
 
@@ -10,17 +11,20 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from reclib.base import top_k
+from reclib.data.ties import tie_keys
 
 
-def reference_top_k(scores: np.ndarray, k: int, exclude: sp.spmatrix | None = None):
-    """Full lexsort: by score descending, then by item index ascending."""
+def reference_top_k(scores: np.ndarray, k: int, exclude: sp.spmatrix | None = None,
+                    tie_keys: np.ndarray | None = None):
+    """Full lexsort: by score descending, then by tie key, then by item index ascending."""
     scores = np.array(scores, dtype=np.float64)
     if exclude is not None:
         coo = sp.coo_matrix(exclude)
         scores[coo.row, coo.col] = -np.inf
     n_items = scores.shape[1]
     index = np.broadcast_to(np.arange(n_items), scores.shape)
-    order = np.array([np.lexsort((index[r], -scores[r])) for r in range(len(scores))])
+    keys = np.zeros(n_items) if tie_keys is None else tie_keys
+    order = np.array([np.lexsort((index[r], keys, -scores[r])) for r in range(len(scores))])
     items = order[:, :min(k, n_items)]
     return items, np.take_along_axis(scores, items, axis=1)
 
@@ -70,3 +74,42 @@ def test_nan_scores_raise():
 def test_bad_k(k):
     with pytest.raises(ValueError, match="k must be a positive integer"):
         top_k(np.ones((2, 4)), k)
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(tie_heavy(), st.integers(1, 4))
+def test_tie_keys_order_ties_and_equal_keys_fall_back_to_the_index(case, n_keys):
+    scores, k, exclude = case
+    keys = (np.arange(scores.shape[1]) * 7919) % (n_keys + 2)        # few distinct keys: equal keys too
+    items, values = top_k(scores.copy(), k, exclude, keys)
+    want_items, want_values = reference_top_k(scores, k, exclude, keys)
+    np.testing.assert_array_equal(items, want_items)
+    np.testing.assert_array_equal(values, want_values)
+
+
+def test_tie_keys_of_the_wrong_shape_raise():
+    with pytest.raises(ValueError, match=r"tie_keys must hold one key per item \(4,\)"):
+        top_k(np.ones((2, 4)), 2, tie_keys=np.arange(3))
+
+
+PINNED_ORDER_OF_1_TO_10 = [5, 3, 9, 8, 1, 4, 6, 0, 2, 7]
+
+
+def test_kit_tie_keys_depend_only_on_the_id():
+    ids = np.array([1, 2, 50, 1682, 7])
+    keys = tie_keys(ids)
+    assert keys.dtype == np.uint64
+    np.testing.assert_array_equal(tie_keys(ids.astype(np.int32)), keys)          # any integer width
+    np.testing.assert_array_equal(tie_keys(ids[::-1]), keys[::-1])                # row order
+    np.testing.assert_array_equal(tie_keys(ids[[3, 1]]), keys[[3, 1]])            # any subset
+    assert not np.array_equal(tie_keys(ids.astype(str)), keys)                    # "7" is not 7
+    assert not np.array_equal(tie_keys(ids, seed=1), keys)
+    # pinned, so a change of the rule (and every tied metric with it) is a visible decision
+    assert np.argsort(tie_keys(np.arange(1, 11))).tolist() == PINNED_ORDER_OF_1_TO_10
+
+
+def test_a_constant_model_under_the_kit_rule_is_not_the_lowest_ids():
+    keys = tie_keys(np.arange(1, 1683))
+    items, _ = top_k(np.zeros((1, 1682)), 10, tie_keys=keys)
+    assert items[0].tolist() == np.argsort(keys)[:10].tolist()
+    assert items[0].min() > 10

@@ -21,6 +21,7 @@ import pandas as pd
 
 from reclib.checks import (ParameterTypeError, check_choice, check_fraction, check_non_negative_int,
                            check_positive_int, require_columns)
+from reclib.data.ties import seeded_hash
 from reclib.data.validation import _fail, check_finite_column, check_no_nulls, validate_interactions
 
 __all__ = ["chronological_split", "cold_start_item_split", "event_order", "leave_last_out", "new_item_split",
@@ -110,16 +111,6 @@ def _rank_within(groups: np.ndarray, sort_key: np.ndarray | list[np.ndarray]) ->
     rank = np.empty(len(groups), dtype=np.int64)
     rank[order] = np.arange(len(groups)) - run_start
     return rank
-
-
-def _seeded_hash(values: np.ndarray, seed: int) -> np.ndarray:
-    """(n,) uint64: ``values`` (uint64) offset by the seed and mixed by SplitMix64's finaliser, so
-    every seed gives another pseudo-random order of the same values (pandas' hash of numeric
-    columns takes no key)."""
-    z = values.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15 * (seed + 1) % 2 ** 64)   # arrays wrap mod 2^64
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return z ^ (z >> np.uint64(31))
 
 
 def _group_sizes(groups: np.ndarray) -> np.ndarray:
@@ -245,7 +236,7 @@ def event_order(df: pd.DataFrame, user_col: str = "user_id", timestamp_col: str 
 def _event_rank(df: pd.DataFrame, groups: np.ndarray, user_col: str, timestamp_col: str, item_col: str,
                 tie_break: str, random_state: int) -> np.ndarray:
     tie_key = (df[item_col].to_numpy() if tie_break == "item_id" else
-               _seeded_hash(pd.util.hash_pandas_object(df[[user_col, item_col]], index=False).to_numpy(),
+               seeded_hash(pd.util.hash_pandas_object(df[[user_col, item_col]], index=False).to_numpy(),
                             random_state))
     return _rank_within(groups, [df[timestamp_col].to_numpy(), tie_key])
 

@@ -25,6 +25,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from reclib.checks import check_finite_array, require_columns
+from reclib.data.ties import tie_keys
 from reclib.evaluation.ranking import EvaluationResult, evaluate_scores
 
 __all__ = ["evaluate_new_items", "last_item_similarity", "popularity_before", "user_histories"]
@@ -89,4 +90,5 @@ def evaluate_new_items(scores: object, test_items: Sequence[object], item_ids: S
     test = sp.csr_matrix((np.ones(len(rows)), (rows, targets)), shape=scores.shape)
     empty = sp.csr_matrix(scores.shape)
     return evaluate_scores(scores, empty, test, k=k, candidates=np.sort(candidates),
-                           user_ids=None if user_ids is None else np.asarray(user_ids))
+                           user_ids=None if user_ids is None else np.asarray(user_ids),
+                           tie_keys=tie_keys(catalogue))

@@ -20,6 +20,7 @@ import scipy.sparse as sp
 from reclib.base import interaction_matrix, top_k, user_batches
 from reclib.checks import (ParameterTypeError, check_finite_array, check_positive_int,
                            require_columns)
+from reclib.data import ties
 from reclib.evaluation import metrics as M
 
 __all__ = ["EvaluationResult", "evaluate_scores", "lookup_hits", "ranking_result"]
@@ -140,7 +141,8 @@ def evaluate_scores(scores: ScoreSource, train: sp.csr_matrix, test: sp.csr_matr
                     users: np.ndarray | None = None, n_relevant: np.ndarray | None = None,
                     item_vectors: np.ndarray | None = None, candidates: np.ndarray | None = None,
                     batch_size: int = 1024, *, source: str | None = None,
-                    user_ids: np.ndarray | None = None) -> EvaluationResult:
+                    user_ids: np.ndarray | None = None,
+                    tie_keys: np.ndarray | None = None) -> EvaluationResult:
     """Rank all items not in each user's train set and compute the metrics at ``k``.
 
     Parameters
@@ -163,6 +165,9 @@ def evaluate_scores(scores: ScoreSource, train: sp.csr_matrix, test: sp.csr_matr
     - batch_size: users scored at a time, a positive int.
     - source, user_ids: how error messages name the scores (default "scores" or the function's
       name) and the users (``user_ids[u]`` names user index ``u``; default the indices).
+    - tie_keys: (n_items,) keys ordering equal scores, lower first (see :func:`~reclib.base.top_k`);
+      default the item index. :func:`ranking_result` passes the kit's tie rule,
+      :func:`reclib.data.ties.tie_keys` of the model's item ids.
 
     Scores are checked over the rankable items only (the candidates when given): NaN, +inf, or a
     row with no finite score raise ``ValueError`` naming the users, before that batch is ranked.
@@ -220,6 +225,10 @@ def evaluate_scores(scores: ScoreSource, train: sp.csr_matrix, test: sp.csr_matr
         if names.shape != (n_users,):
             raise ValueError(f"user_ids must hold one id per user ({n_users},), got {names.shape}")
         names = names[users]
+    if tie_keys is not None:
+        tie_keys = np.asarray(tie_keys)
+        if tie_keys.shape != (n_items,):
+            raise ValueError(f"tie_keys must hold one key per item ({n_items},), got {tie_keys.shape}")
     score_rows = scores if callable(scores) else (lambda idx: scores[idx])
     top = np.empty((len(users), min(k, n_items)), dtype=np.int64)
     for batch in user_batches(len(users), batch_size):
@@ -231,7 +240,7 @@ def evaluate_scores(scores: ScoreSource, train: sp.csr_matrix, test: sp.csr_matr
         _check_score_rows(rows, allowed, names[batch], source)
         if blocked is not None:
             rows[:, blocked] = -np.inf
-        top[batch] = top_k(rows, k, train[idx])[0]
+        top[batch] = top_k(rows, k, train[idx], tie_keys)[0]
     hits = lookup_hits(top, test, users)
     per_user = pd.DataFrame({
         "precision": M.precision_at_k(hits), "recall": M.recall_at_k(hits, n_rel),
@@ -267,7 +276,7 @@ def ranking_result(model: object, train: pd.DataFrame, test: pd.DataFrame, k: in
     order of first appearance in ``test``); ``top_items`` holds raw item ids.
 
     Ranks, for every test user known to the model, all of ``model.item_ids_`` except the user's
-    items in ``train``. Test items the model never saw still count in the user's relevant set (they
+    items in ``train``; equal scores are ordered by the kit's tie rule (:mod:`reclib.data.ties`). Test items the model never saw still count in the user's relevant set (they
     lower recall; no model can rank them). ``item_vectors`` rows follow ``model.item_ids_``.
     Test users unknown to the model raise ``ValueError`` unless the model handles them.
     ``candidates`` (raw item ids) restricts the ranking to those items, e.g. the held-out items of
@@ -320,7 +329,7 @@ def ranking_result(model: object, train: pd.DataFrame, test: pd.DataFrame, k: in
                              users=np.arange(len(test_users)), n_relevant=n_relevant,
                              item_vectors=item_vectors, candidates=candidate_index,
                              batch_size=batch_size, source=f"{type(model).__name__} scores",
-                             user_ids=test_users)
+                             user_ids=test_users, tie_keys=ties.tie_keys(known_items))
     users = pd.Index(test_users, name=user_col)
     per_user = result.per_user.set_axis(users[result.per_user.index])
     top_items = pd.DataFrame(known_items[result.top_items.to_numpy()], index=users,

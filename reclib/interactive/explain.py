@@ -24,6 +24,7 @@ import pandas as pd
 
 from reclib.base import Recommender, top_k
 from reclib.checks import check_finite_array, check_positive_int
+from reclib.data.ties import tie_keys
 
 __all__ = ["contributions", "explain", "nearest_texts"]
 
@@ -50,7 +51,7 @@ def explain(model: Recommender, history: Sequence[object], k: int = 5, top: int 
     check_positive_int(k=k, top=top)
     history = list(history)
     scores = np.array(model.score_histories([history]), dtype=np.float64)
-    best, best_scores = top_k(scores, k, model.history_matrix([history]))
+    best, best_scores = top_k(scores, k, model.history_matrix([history]), tie_keys(model.item_ids_))
     items = model.item_ids_[best[0]]
     parts = contributions(model, history, items)
     order = np.argsort(-parts, axis=1, kind="stable")[:, :top]

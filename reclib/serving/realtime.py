@@ -24,6 +24,7 @@ import scipy.sparse as sp
 
 from reclib.base import Recommender, top_k
 from reclib.checks import ParameterTypeError, check_non_negative_int, check_positive_int, require_columns
+from reclib.data.ties import tie_keys
 from reclib.serving.history import HistoryStore
 
 __all__ = ["RealTimeRecommender", "update_latency"]
@@ -67,6 +68,7 @@ class RealTimeRecommender:
         self.states: dict[Hashable, object] = {}
         counts = np.diff(sp.csc_matrix(model.train_matrix_).indptr).astype(np.float64)
         self.popularity_ = counts                     # (n_items,) the cold-start scores
+        self.tie_keys_ = tie_keys(model.item_ids_)    # (n_items,) the kit's tie order
 
     def _codes(self, items: list) -> np.ndarray:
         """The model's item indices of ``items``; an unknown item raises, naming it."""
@@ -110,7 +112,7 @@ class RealTimeRecommender:
         scores = self.scores(user)
         if self.exclude_seen and user in self.user_index:
             scores[self.history.all_items(self.user_index[user])] = -np.inf
-        items, values = top_k(scores[None, :], self.k)
+        items, values = top_k(scores[None, :], self.k, tie_keys=self.tie_keys_)
         keep = np.isfinite(values[0])
         return pd.DataFrame({"item_id": self.model.item_ids_[items[0][keep]],
                              "score": values[0][keep], "rank": np.arange(1, keep.sum() + 1)})

@@ -177,7 +177,7 @@ def test_p5_ranks_only_the_held_out_items(movielens, ratings):
     result = P5.evaluate(model, train, test)
     pd.testing.assert_frame_equal(result.frame,
                                   ranking_result(model, train, test, k=10, candidates=cold).frame)
-    assert result["ndcg"] == pytest.approx(0.1283973065103594, rel=1e-12)
+    assert result["ndcg"] == pytest.approx(0.1008063623825083, rel=1e-12)   # genre ties: the kit's tie rule
     assert set(result.top_items.to_numpy().ravel()) <= set(cold)
     with pytest.raises(ValueError, match="candidates"):   # a CF model cannot rank cold items
         P5.evaluate(EASE(reg=500.0).fit(train), train, test)
