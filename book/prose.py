@@ -2,7 +2,8 @@
 
 A number a reader sees in a markdown cell should come from a cell's output, printed by code, so it
 cannot disagree with the run beside it. This module finds the numbers that were typed instead:
-decimals (``0.38``), percentages (``75 %``), durations (``15 seconds``) and ratios (``3x``), in the
+decimals (``0.38``), percentages (``75 %``), durations (``15 seconds``) and ratios (``3x``; not a
+shape such as ``3 x 3``), in the
 text of markdown cells outside math (``$...$``), code spans and fenced code, link targets and HTML
 comments. Integers alone (``10 epochs``, ``K=10``) are settings, not results, and are not counted.
 Protocol definitions and published figures typed in prose are counted too: they are what is left.
@@ -23,7 +24,7 @@ __all__ = ["typed_numbers"]
 
 _HIDDEN = [re.compile(p, re.S) for p in (r"```.*?```", r"<!--.*?-->", r"\$\$.*?\$\$", r"\$[^$\n]*\$",
                                           r"`[^`\n]*`", r"\]\([^)\s]*\)")]
-_NUMBER = re.compile(r"(?<![\w.@/-])(?:\d+\.\d+|\d+(?:\.\d+)?\s?(?:%|x\b|×|s\b|ms\b|seconds\b|minutes?\b))")
+_NUMBER = re.compile(r"(?<![\w.@/-])(?:\d+\.\d+|\d+(?:\.\d+)?\s?(?:%|(?:x\b|×)(?!\s?\d)|s\b|ms\b|seconds\b|minutes?\b))")
 
 
 def typed_numbers(notebook: str | Path) -> list[str]:
