@@ -16,17 +16,23 @@ the problems, which the runner reports as a failed cell.
   step outline lies under an axes' legend or the figure's legend;
 - readable text: once the figure, as saved (cropped to its content), is shrunk to the book's
   column (:data:`BOOK_WIDTH_INCHES`), no text is smaller than :data:`MIN_FONT_POINTS`.
+
+:func:`model_colour` gives every model and policy of the course one colour, the same in every
+figure of every notebook, so a reader can follow a model from figure to figure.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import zlib
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-__all__ = ["BOOK_WIDTH_INCHES", "CHECK_VARIABLE", "MIN_FONT_POINTS", "figure_problems", "figure_style"]
+__all__ = ["BOOK_WIDTH_INCHES", "CHECK_VARIABLE", "MIN_FONT_POINTS", "MODEL_COLOURS", "figure_problems", "figure_style",
+           "model_colour"]
 
 #: width of the book's article column in figure inches: the Book Theme's column is 688 CSS pixels
 #: on a desktop screen and a figure drawn at 100 dpi is shown at one CSS pixel per dot, so 6.88 in
@@ -191,3 +197,44 @@ def figure_style() -> None:
     render = formatter.lookup_by_type(Figure)
     if not getattr(render, "reclib_checked", False):
         formatter.for_type(Figure, _checked(render))
+
+
+#: one colour per model and policy of the course (matplotlib's tab20, tab20b and tab20c colours),
+#: grouped by family: greys for popularity and chance, blues, oranges and greens for the linear
+#: collaborative filters, cyans and pinks for content, reds and purples for the deep models, dark
+#: tones for the sequence models, the tab20b/c tones for the bandit policies
+MODEL_COLOURS = {
+    "MostPopular": "#7f7f7f", "oracle popularity": "#525252", "random": "#c7c7c7",
+    "ItemKNN": "#8c564b", "KNNBaseline (item)": "#c49c94", "KNNBaseline (user)": "#e7969c",
+    "BaselinePredictor": "#bcbd22", "BiasedMF": "#dbdb8d", "EASE": "#1f77b4", "ImplicitALS": "#ff7f0e",
+    "BPR": "#2ca02c", "RP3beta": "#98df8a", "blend ALS + RP3beta": "#ffbb78",
+    "genres": "#f7b6d2", "TF-IDF profile": "#9edae5", "BERT profile": "#17becf",
+    "BERT -> ALS factors": "#e377c2", "hybrid CF + BERT": "#aec7e8",
+    "GMF": "#c5b0d5", "NeuMF": "#9467bd", "two-tower + text": "#d62728", "two-tower, ids only": "#ff9896",
+    "two-tower + text, no log-Q": "#7b4173",
+    "SASRec": "#393b79", "SASRec + BERT init": "#6b6ecf", "GRU": "#637939", "HSTU": "#8c6d31",
+    "GPT-2 over items": "#843c39", "generative retrieval": "#a55194", "title similarity to the last film": "#ad494a",
+    "items similar to the last item": "#e7ba52",
+    "greedy": "#bd9e39", "epsilon-greedy": "#e7cb94", "LinUCB + text": "#3182bd", "Thompson + text": "#31a354",
+    "text": "#756bb1",
+}
+_ALIASES = {"most popular": "MostPopular", "popularity": "MostPopular",
+            "popularity among new films so far": "MostPopular", "random features": "random",
+            "EASE (CF)": "EASE", "ImplicitALS (CF)": "ImplicitALS", "TF-IDF": "TF-IDF profile",
+            "genre profile": "genres", "BERT -> CF factors": "BERT -> ALS factors"}
+_FALLBACK = sorted(set(MODEL_COLOURS.values()))
+
+
+def model_colour(name: str) -> str:
+    """The course's colour (``"#rrggbb"``) of the model or policy called ``name``.
+
+    ``name`` is looked up as written, then as a known alias ("most popular" is ``MostPopular``),
+    then without a trailing parenthesis ("GPT-2 over items (transformers)", "BiasedMF (SGD)").
+    Another name gets a colour of the same palette chosen by a CRC-32 of the name: stable on
+    every machine and run, but it may repeat a known model's colour.
+    """
+    for candidate in (name, re.sub(r"\s*\([^()]*\)$", "", name)):
+        candidate = _ALIASES.get(candidate, candidate)
+        if candidate in MODEL_COLOURS:
+            return MODEL_COLOURS[candidate]
+    return _FALLBACK[zlib.crc32(name.encode()) % len(_FALLBACK)]

@@ -134,3 +134,15 @@ def test_figure_style_outside_ipython_sets_only_the_style():
     with matplotlib.rc_context():
         figure_style()
         assert all(matplotlib.rcParams[key] == value for key, value in STYLE.items())
+
+
+def test_every_model_of_the_course_has_its_own_colour():
+    from reclib.figures import MODEL_COLOURS, model_colour
+
+    assert len(set(MODEL_COLOURS.values())) == len(MODEL_COLOURS)
+    assert model_colour("most popular") == model_colour("MostPopular") == MODEL_COLOURS["MostPopular"]
+    assert model_colour("GPT-2 over items (transformers)") == MODEL_COLOURS["GPT-2 over items"]
+    assert model_colour("BiasedMF (SGD)") == model_colour("BiasedMF (ALS)") == MODEL_COLOURS["BiasedMF"]
+    assert model_colour("KNNBaseline (item)") != model_colour("KNNBaseline (user)")    # known names first
+    assert model_colour("a model nobody named") == model_colour("a model nobody named")
+    assert model_colour("a model nobody named") in MODEL_COLOURS.values()
