@@ -24,7 +24,7 @@ __all__ = ["typed_numbers"]
 
 _HIDDEN = [re.compile(p, re.S) for p in (r"```.*?```", r"<!--.*?-->", r"\$\$.*?\$\$", r"\$[^$\n]*\$",
                                           r"`[^`\n]*`", r"\]\([^)\s]*\)")]
-_NUMBER = re.compile(r"(?<![\w.@/-])(?:\d+\.\d+|\d+(?:\.\d+)?\s?(?:%|(?:x\b|×)(?!\s?\d)|s\b|ms\b|seconds\b|minutes?\b))")
+_NUMBER = re.compile(r"(?<![\w.@/])(?:\d+\.\d+|\d+(?:\.\d+)?\s?(?:%|(?:x\b|×)(?!\s?\d)|s\b|ms\b|seconds\b|minutes?\b))")
 
 
 def typed_numbers(notebook: str | Path) -> list[str]:

@@ -1,4 +1,5 @@
-"""The one model interface every reclib recommender follows, and the batched top-K ranker.
+"""The one model interface every reclib recommender follows (the batched top-K ranker, ``top_k``,
+lives in :mod:`reclib.data.ties` and is re-exported here).
 
 Every recommender (CF, deep, sequential) takes and returns raw ids in pandas frames and hides
 its id encoding::
@@ -28,69 +29,11 @@ import pandas as pd
 import scipy.sparse as sp
 
 from reclib.data.encoding import IdEncoder
-from reclib.data.ties import tie_keys
+from reclib.data.ties import tie_keys, top_k   # top_k: re-exported, the kit's ranker
 from reclib.data.validation import validate_interactions
 from reclib.io import atomic_write_bytes
 
 __all__ = ["FitContext", "Recommender", "canonical_order", "clone", "interaction_matrix", "top_k", "user_batches"]
-
-
-def top_k(scores: np.ndarray, k: int, exclude: sp.spmatrix | None = None,
-          tie_keys: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """The ``k`` best columns of each row of ``scores``, best first; ties go to the lower tie key.
-
-    Parameters
-    ----------
-    - scores: (n_rows, n_items) float array; it is modified in place where ``exclude`` is set.
-    - k: how many items per row (capped at ``n_items``).
-    - exclude: optional (n_rows, n_items) sparse matrix; its stored entries are masked with
-      ``-inf`` (a user's training items).
-    - tie_keys: optional (n_items,) keys ordering equal scores, lower first; default the item
-      index. The models and the evaluation pass :func:`reclib.data.ties.tie_keys` of the raw ids,
-      the kit's tie rule; equal keys fall back to the index.
-
-    Returns ``(items, item_scores)``, both (n_rows, k). The order is exactly that of sorting each
-    row by score descending, then by tie key and item index ascending, on every machine: ``argpartition``
-    only finds each row's k-th best *value* (which is unique even when the items holding it are
-    not); every item above it is kept, and the items tied with it are filled in lowest index
-    first. An excluded item can only appear, with score ``-inf``, when a row has fewer than ``k``
-    items left. NaN scores raise ``ValueError``. Cost: O(n_items) per row plus O(k log k).
-    """
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"k must be a positive integer, got {k!r}")
-    scores = np.asarray(scores, dtype=np.float64) if scores.dtype.kind != "f" else scores
-    if scores.ndim != 2:
-        raise ValueError(f"scores must be a 2-D array (n_rows, n_items), got shape {scores.shape}")
-    nan_rows = np.isnan(scores).any(axis=1)
-    if nan_rows.any():
-        raise ValueError(f"scores hold NaN in {int(nan_rows.sum())} of {len(scores)} rows (first "
-                         f"row {int(np.argmax(nan_rows))}): the model produced invalid scores")
-    n_rows, n_items = scores.shape
-    if exclude is not None:
-        if exclude.shape != scores.shape:
-            raise ValueError(f"exclude has shape {exclude.shape}, scores {scores.shape}")
-        coo = sp.coo_matrix(exclude)
-        scores[coo.row, coo.col] = -np.inf
-    if tie_keys is not None:
-        tie_keys = np.asarray(tie_keys)
-        if tie_keys.shape != (n_items,):
-            raise ValueError(f"tie_keys must hold one key per item ({n_items},), got {tie_keys.shape}")
-        order = np.argsort(tie_keys, kind="stable")          # column j of the view is item order[j]
-        items, item_scores = top_k(scores[:, order], k)
-        return order[items], item_scores
-    k = min(int(k), n_items)
-    if k < n_items:
-        kth = np.partition(scores, n_items - k, axis=1)[:, n_items - k][:, None]
-        above = scores > kth
-        tied = scores == kth
-        room = k - above.sum(axis=1, keepdims=True)          # tied items that still fit, >= 1
-        chosen = above | (tied & (np.cumsum(tied, axis=1) <= room))
-        part = np.nonzero(chosen)[1].reshape(n_rows, k)       # ascending item index per row
-    else:
-        part = np.broadcast_to(np.arange(n_items), (n_rows, n_items))
-    part_scores = np.take_along_axis(scores, part, axis=1)
-    order = np.argsort(-part_scores, axis=1, kind="stable")
-    return np.take_along_axis(part, order, axis=1), np.take_along_axis(part_scores, order, axis=1)
 
 
 def user_batches(n: int, batch_size: int) -> Iterator[slice]:

@@ -199,29 +199,30 @@ def figure_style() -> None:
         formatter.for_type(Figure, _checked(render))
 
 
-#: one colour per model and policy of the course (matplotlib's tab20, tab20b and tab20c colours),
-#: grouped by family: greys for popularity and chance, blues, oranges and greens for the linear
-#: collaborative filters, cyans and pinks for content, reds and purples for the deep models, dark
-#: tones for the sequence models, the tab20b/c tones for the bandit policies
+#: one colour per model and policy of the course (matplotlib's tab20, tab20b and tab20c colours, none
+#: too pale for a line on white), grouped by family: greys for popularity and chance, blues, oranges
+#: and greens for the collaborative filters, cyans and pinks for content, reds and purples for the
+#: deep models, dark tones for the sequence models, tab20b/c tones for the bandit policies
 MODEL_COLOURS = {
     "MostPopular": "#7f7f7f", "oracle popularity": "#525252", "random": "#c7c7c7",
     "ItemKNN": "#8c564b", "KNNBaseline (item)": "#c49c94", "KNNBaseline (user)": "#e7969c",
-    "BaselinePredictor": "#bcbd22", "BiasedMF": "#dbdb8d", "EASE": "#1f77b4", "ImplicitALS": "#ff7f0e",
+    "BaselinePredictor": "#bcbd22", "BiasedMF": "#8ca252", "EASE": "#1f77b4", "ImplicitALS": "#ff7f0e",
     "BPR": "#2ca02c", "RP3beta": "#98df8a", "blend ALS + RP3beta": "#ffbb78",
-    "genres": "#f7b6d2", "TF-IDF profile": "#9edae5", "BERT profile": "#17becf",
+    "genres": "#ce6dbd", "TF-IDF profile": "#6baed6", "BERT profile": "#17becf",
     "BERT -> ALS factors": "#e377c2", "hybrid CF + BERT": "#aec7e8",
     "GMF": "#c5b0d5", "NeuMF": "#9467bd", "two-tower + text": "#d62728", "two-tower, ids only": "#ff9896",
     "two-tower + text, no log-Q": "#7b4173",
     "SASRec": "#393b79", "SASRec + BERT init": "#6b6ecf", "GRU": "#637939", "HSTU": "#8c6d31",
     "GPT-2 over items": "#843c39", "generative retrieval": "#a55194", "title similarity to the last film": "#ad494a",
     "items similar to the last item": "#e7ba52",
-    "greedy": "#bd9e39", "epsilon-greedy": "#e7cb94", "LinUCB + text": "#3182bd", "Thompson + text": "#31a354",
+    "greedy": "#bd9e39", "epsilon-greedy": "#e6550d", "LinUCB + text": "#3182bd", "Thompson + text": "#31a354",
     "text": "#756bb1",
 }
 _ALIASES = {"most popular": "MostPopular", "popularity": "MostPopular",
             "popularity among new films so far": "MostPopular", "random features": "random",
             "EASE (CF)": "EASE", "ImplicitALS (CF)": "ImplicitALS", "TF-IDF": "TF-IDF profile",
-            "genre profile": "genres", "BERT -> CF factors": "BERT -> ALS factors"}
+            "genre profile": "genres", "BERT -> CF factors": "BERT -> ALS factors",
+            "hybrid ALS + BERT": "hybrid CF + BERT"}
 _FALLBACK = sorted(set(MODEL_COLOURS.values()))
 
 

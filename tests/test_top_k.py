@@ -4,6 +4,7 @@ also under ties; the kit's tie keys are a fixed function of the raw item ids."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.sparse as sp
 from hypothesis import given, settings
@@ -100,6 +101,10 @@ def test_kit_tie_keys_depend_only_on_the_id():
     keys = tie_keys(ids)
     assert keys.dtype == np.uint64
     np.testing.assert_array_equal(tie_keys(ids.astype(np.int32)), keys)          # any integer width
+    np.testing.assert_array_equal(tie_keys(ids.astype(float)), keys)             # whole floats
+    np.testing.assert_array_equal(tie_keys(ids.astype(object)), keys)            # Python ints
+    np.testing.assert_array_equal(tie_keys(pd.array(ids, dtype="Int64")), keys)  # pandas' nullable ints
+    np.testing.assert_array_equal(tie_keys(np.array(["a", "b"], dtype=object)), tie_keys(np.array(["a", "b"])))
     np.testing.assert_array_equal(tie_keys(ids[::-1]), keys[::-1])                # row order
     np.testing.assert_array_equal(tie_keys(ids[[3, 1]]), keys[[3, 1]])            # any subset
     assert not np.array_equal(tie_keys(ids.astype(str)), keys)                    # "7" is not 7
@@ -113,3 +118,23 @@ def test_a_constant_model_under_the_kit_rule_is_not_the_lowest_ids():
     items, _ = top_k(np.zeros((1, 1682)), 10, tie_keys=keys)
     assert items[0].tolist() == np.argsort(keys)[:10].tolist()
     assert items[0].min() > 10
+
+
+def test_recommend_evaluation_and_serving_break_ties_alike():
+    """A model whose scores all tie: recommend, ranking_result and the real-time server's cold
+    start all follow the kit's tie order, never the item index."""
+    from reclib.cf import ItemKNN, MostPopular
+    from reclib.evaluation import ranking_result
+    from reclib.serving import RealTimeRecommender
+
+    items = np.arange(101, 131)
+    train = pd.DataFrame({"user_id": np.repeat([1, 2, 3], 10), "item_id": items})   # every item rated once
+    test = pd.DataFrame({"user_id": [1], "item_id": [115]})
+    by_key = items[np.argsort(tie_keys(items))]
+    unseen_by_user_1 = [i for i in by_key if i not in set(items[:10])]
+    model = MostPopular().fit(train)
+    assert model.recommend([1], k=5)["item_id"].tolist() == unseen_by_user_1[:5]
+    assert ranking_result(model, train, test, k=5).top_items.loc[1].tolist() == unseen_by_user_1[:5]
+    server = RealTimeRecommender(ItemKNN().fit(train), k=5)
+    assert server.recommend("a new user")["item_id"].tolist() == by_key[:5].tolist()
+    assert by_key[:5].tolist() != items[:5].tolist()

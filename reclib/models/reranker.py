@@ -54,6 +54,7 @@ from keras import layers, ops
 from reclib.base import FitContext, Recommender, top_k, user_batches
 from reclib.checks import (ParameterTypeError, check_choice, check_in_range, check_non_negative_int, check_positive,
                            check_positive_int)
+from reclib.data.ties import tie_keys
 from reclib.models.layers import build_by_tracing
 from reclib.models.shortlist import ShortlistRecommender, _in_catalogue, _last_items, shortlist_ndcg
 from reclib.models.tasks import MASK_LOGIT, ShortlistTask, total_loss
@@ -264,7 +265,8 @@ class ShortlistReranker(ShortlistRecommender):
         for batch in user_batches(len(histories), LIST_BATCH):
             block = histories[batch]
             scores = _in_catalogue(retriever, retriever.score_histories(block), self.item_ids_)
-            shortlist[batch], shortlist_scores[batch] = top_k(scores, self.n_candidates, self.history_matrix(block))
+            shortlist[batch], shortlist_scores[batch] = top_k(scores, self.n_candidates, self.history_matrix(block),
+                                                               tie_keys(self.item_ids_))
             recent[batch] = _last_items(np.repeat(np.arange(len(block)), [len(h) for h in block]),
                                         self.item_encoder_.transform(np.asarray([i for h in block for i in h])),
                                         len(block), self.n_recent)

@@ -22,6 +22,7 @@ import scipy.sparse as sp
 
 from reclib.base import Recommender, clone, top_k
 from reclib.checks import ParameterTypeError, check_positive_int
+from reclib.data.ties import tie_keys
 from reclib.features.content import ItemFeatures, check_item_features
 
 __all__ = ["ShortlistRecommender", "random_order_ndcg", "shortlist_ndcg"]
@@ -41,7 +42,7 @@ def shortlist_ndcg(scores: np.ndarray, targets: np.ndarray, k: int = 10) -> np.n
     position (b,) in each list or a (b, n) 0/1 relevance of every entry (several relevant items;
     the ideal list holds min(relevant, k) of them on top). A candidate's rank counts those scored
     above it and the tied ones earlier in the list (ties go to the earlier position; serving breaks
-    ties between lifted scores by ``reclib.base.top_k``'s rule, the lower item index)."""
+    ties between lifted scores by the kit's tie rule, :mod:`reclib.data.ties`)."""
     targets = np.asarray(targets)
     if targets.ndim == 2:
         order = np.argsort(-scores, axis=1, kind="stable")[:, :k]        # stable: earlier position first
@@ -120,7 +121,7 @@ class ShortlistRecommender(Recommender):
     def _rerank(self, scores: np.ndarray, recent: np.ndarray, seen: sp.csr_matrix, request: np.ndarray) -> np.ndarray:
         """``scores`` (b, n_items) of the retriever with each row's top ``n_candidates`` unseen items
         lifted above the rest and ordered by ``_shortlist_scores`` (module doc, "Scores")."""
-        shortlist, shortlist_scores = top_k(scores.copy(), self.n_candidates, seen)
+        shortlist, shortlist_scores = top_k(scores.copy(), self.n_candidates, seen, tie_keys(self.item_ids_))
         head = np.asarray(self._shortlist_scores(shortlist, shortlist_scores, recent, request), dtype=np.float64)
         if not np.isfinite(head).all():
             raise FloatingPointError(f"{type(self).__name__}: the reranker scored a shortlist NaN or inf")
