@@ -276,8 +276,9 @@ def ranking_result(model: object, train: pd.DataFrame, test: pd.DataFrame, k: in
     order of first appearance in ``test``); ``top_items`` holds raw item ids.
 
     Ranks, for every test user known to the model, all of ``model.item_ids_`` except the user's
-    items in ``train``; equal scores are ordered by the kit's tie rule (:mod:`reclib.data.ties`). Test items the model never saw still count in the user's relevant set (they
-    lower recall; no model can rank them). ``item_vectors`` rows follow ``model.item_ids_``.
+    items in ``train``; equal scores are ordered by the kit's tie rule (:mod:`reclib.data.ties`).
+    Test items the model never saw still count in the user's relevant set (they lower recall; no
+    model can rank them). ``item_vectors`` rows follow ``model.item_ids_``.
     Test users unknown to the model raise ``ValueError`` unless the model handles them.
     ``candidates`` (raw item ids) restricts the ranking to those items, e.g. the held-out items of
     the cold-start protocol P5; each must be known to the model.

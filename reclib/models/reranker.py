@@ -262,11 +262,11 @@ class ShortlistReranker(ShortlistRecommender):
         shortlist = np.empty((len(histories), self.n_candidates), dtype=np.int64)
         shortlist_scores = np.empty((len(histories), self.n_candidates))
         recent = np.empty((len(histories), self.n_recent), dtype=np.int64)
+        keys = tie_keys(self.item_ids_)                 # once, not once per block
         for batch in user_batches(len(histories), LIST_BATCH):
             block = histories[batch]
             scores = _in_catalogue(retriever, retriever.score_histories(block), self.item_ids_)
-            shortlist[batch], shortlist_scores[batch] = top_k(scores, self.n_candidates, self.history_matrix(block),
-                                                               tie_keys(self.item_ids_))
+            shortlist[batch], shortlist_scores[batch] = top_k(scores, self.n_candidates, self.history_matrix(block), keys)
             recent[batch] = _last_items(np.repeat(np.arange(len(block)), [len(h) for h in block]),
                                         self.item_encoder_.transform(np.asarray([i for h in block for i in h])),
                                         len(block), self.n_recent)

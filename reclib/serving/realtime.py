@@ -44,8 +44,8 @@ class RealTimeRecommender:
     missing.
 
     **Cold start**: a user with no stored history is served the model's most popular items
-    (interaction counts of its training matrix, ties by the kit's tie rule, :mod:`reclib.data.ties`), not whatever an empty
-    history happens to score. The model must be fitted and able to score histories
+    (interaction counts of its training matrix, ties by the kit's tie rule, :mod:`reclib.data.ties`),
+    not whatever an empty history happens to score. The model must be fitted and able to score histories
     (``type(model).can_score_histories()``), checked here; items are checked against the model's
     catalogue before anything is stored.
     """
