@@ -10,9 +10,10 @@ Candidates are a short list, not a product grid: each of the first round varies 
 the first candidate (window length, width, dropout, learning rate), the second round combines
 the changes that helped, because a fit takes minutes on two cores (a window of 200
 items was dropped: one fit took over 20 minutes, far beyond a 3-minute training budget). Results
-go to ``build/tuning/sequential.json`` after every fit; finished candidates are not refitted. (The
-first five SASRec candidates were fitted before the models took the full catalogue at ``fit``;
-the catalogue adds the 5 films that occur only in validation or test events.)
+go to ``build/tuning/sequential.json`` after every fit; finished candidates are not refitted. The
+stored search, ``experiments/results/tune_sequential.json``, is read by notebook 06; every model in
+it knows the whole catalogue at ``fit`` (a validation or test event may name a film that no training
+event does).
 """
 
 from __future__ import annotations
