@@ -86,7 +86,7 @@ EXPECTED: dict[str, dict[str, float]] = {
         "P1.BERT profile.coverage@10": 0.1671, "P1.test.pop_percentile": 0.8136,
         "trap.sampled.MostPopular.hit_rate@10": 0.5332, "trap.split.EASE.temporal": 0.2179,
         "trap.ties.lowest_index.ndcg@10": 0.0807, "trap.ties.kit_rule.ndcg@10": 0.0188,
-        "trap.ties.random_orders.mean_ndcg@10": 0.0153, "trap.ties.expected.ndcg@10": 0.01823,
+        "trap.ties.random_orders.mean_ndcg@10": 0.0153, "trap.ties.expected.ndcg@10": 0.0182344,
         "P2.BiasedMF (SGD).rmse": 0.9554,
         "P3.EASE.hit_rate@10": 0.0859, "P3.SASRec.ndcg@10": 0.04714, "P3.GRU.ndcg@10": 0.02381,
         "P3.HSTU.ndcg@10": 0.01643, "P3.GPT-2 over items.ndcg@10": 0.03153, "P4.FM.auc": 0.7786,
@@ -135,6 +135,8 @@ ABS = {"06_sequential_models": 0.0032,
        "12_what_to_use_when": 0.0032}
 EXACT = {"n_ratings", "n_users", "n_items", "k_core_rows", "p1_test_rows", "p3_test_rows",
          "p5_test_rows"}
+#: metrics computed in closed form with no training and no sampling: held to float rounding
+CLOSED_FORM = {"trap.ties.expected.ndcg@10": 1e-6}
 
 
 def test_every_notebook_has_expectations():
@@ -152,5 +154,7 @@ def test_notebook_smoke_run(name, smoke_notebooks):
     for metric, expected in EXPECTED[name].items():
         if metric in EXACT:
             assert recorded[metric] == expected, metric
+        elif metric in CLOSED_FORM:
+            assert recorded[metric] == pytest.approx(expected, rel=0, abs=CLOSED_FORM[metric]), metric
         else:
             assert recorded[metric] == pytest.approx(expected, rel=REL, abs=ABS.get(name, 0.0)), metric

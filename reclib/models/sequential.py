@@ -32,8 +32,9 @@ __all__ = ["HSTURecommender", "RecurrentRecommender", "SASRecRecommender", "Sequ
 
 #: the early-stopped epochs of the settings chosen on P3's validation event of ML-100K by
 #: ``python -m experiments.tune_sequential`` (the search's numbers: README, "How the defaults were
-#: chosen"); SASRec's is the median of three seeds' early-stopped epochs
-#: (``python -m experiments.sequential_seeds``), since one seed's choice moved with the seed
+#: chosen"); SASRec's settings and epochs come from the three-seed check instead
+#: (``python -m experiments.sequential_seeds``; the epochs are the median of three seeds' early-stopped
+#: epochs), since one seed's search could not separate its top candidates
 SASREC_EPOCHS = 18
 GRU_EPOCHS = 18
 HSTU_EPOCHS = 19
