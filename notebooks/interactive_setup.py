@@ -20,6 +20,7 @@ import scipy.sparse as sp
 
 from reclib.base import interaction_matrix
 from reclib.checks import check_non_negative, check_non_negative_int, check_positive_int
+from reclib.data.ties import tie_keys
 from reclib.interactive.environment import ClickSimulator, interest_sentences
 from reclib.interactive.policies import (EpsilonGreedyPolicy, GreedyPolicy, LinearThompsonPolicy,
                                          LinUCBPolicy, Policy, PopularityPolicy, TextPolicy,
@@ -109,7 +110,8 @@ def make_policies(setup: InteractiveSetup, random_state: int = 0, epsilon: float
     """
     n = setup.env.n_users
     prior = text_prior(setup, prior_weight)
-    common = dict(exclude=setup.exclude, random_state=random_state)
+    keys = tie_keys(setup.env.item_ids)          # the kit's tie rule, as every model's ranking uses
+    common = dict(exclude=setup.exclude, random_state=random_state, tie_keys=keys)
     return {
         "popularity": PopularityPolicy(setup.counts, n, **common),
         "greedy": GreedyPolicy(setup.model, setup.env.item_ids, setup.counts, n, setup.exclude, random_state),

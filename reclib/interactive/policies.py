@@ -5,8 +5,10 @@ whole population at once: ``select`` takes an int or an array of ``n`` users and
 (n, k) array of items, best first, never an item the user was already shown (or has in their
 ``exclude`` history; ``ValueError`` when fewer than ``k`` such items are left); ``update`` takes
 the users, the (n, k) items shown and the (n, k) rewards (1.0 click, 0.0 none). ``select`` changes no state except the random draws, so the offline replay
-(:func:`~reclib.interactive.loop.replay`) can discard slates. Ties go to the lower item index
-(:func:`reclib.base.top_k`).
+(:func:`~reclib.interactive.loop.replay`) can discard slates. Equal scores are ordered by the
+``tie_keys`` a policy is given (:func:`reclib.data.ties.tie_keys` of the catalogue's raw ids: the
+kit's tie rule, as in :func:`reclib.base.top_k`); :class:`GreedyPolicy` derives them from its
+``item_ids``; without keys, ties go to the lower item index.
 
 - :class:`PopularityPolicy`: item counts from the log plus the clicks seen online.
 - :class:`GreedyPolicy`: exploit a collaborative model that scores histories (its public
@@ -34,6 +36,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from reclib.base import Recommender, top_k, user_batches
+from reclib.data.ties import tie_keys as kit_tie_keys
 from reclib.checks import (check_distinct_rows, check_finite_array, check_indices, check_non_negative,
                            check_non_negative_int, check_positive, check_positive_int,
                            check_probability)
@@ -81,17 +84,24 @@ class Policy:
 
     Users and items are indices (``reclib.checks.check_indices``: integers, or whole floats, in
     ``[0, n_users)`` and ``[0, n_items)``). ``select`` raises ``ValueError`` naming the user when a
-    user has fewer than ``k`` items left unshown, rather than repeat an item. Subclasses implement
+    user has fewer than ``k`` items left unshown, rather than repeat an item. ``tie_keys``: (n_items,)
+    keys ordering equal scores, lower first (default the item index). Subclasses implement
     ``_scores(users) -> (n, n_items)`` and may extend ``_learn``.
     """
 
     name = "policy"
 
     def __init__(self, n_users: int, n_items: int, exclude: sp.spmatrix | None = None,
-                 random_state: int = 0) -> None:
+                 random_state: int = 0, *, tie_keys: np.ndarray | None = None) -> None:
         check_positive_int(n_users=n_users, n_items=n_items)
         check_non_negative_int(random_state=random_state)
+        if tie_keys is not None:
+            tie_keys = np.asarray(tie_keys)
+            if tie_keys.shape != (n_items,) or tie_keys.dtype.kind not in "iuf":
+                raise ValueError(f"tie_keys must be ({n_items},) numbers, one per item, got shape "
+                                 f"{tie_keys.shape} of {tie_keys.dtype}")
         self.n_users, self.n_items, self.random_state = n_users, n_items, random_state
+        self.tie_keys = tie_keys
         self.history = HistoryStore(n_items, n_users=n_users)
         if exclude is not None:
             if exclude.shape != (n_users, n_items):
@@ -121,7 +131,7 @@ class Policy:
         scores = np.array(self._scores(users), dtype=np.float64)
         shown = seen.tocoo()
         scores[shown.row, shown.col] = -np.inf
-        return top_k(scores, k)[0]
+        return top_k(scores, k, tie_keys=self.tie_keys)[0]
 
     def update(self, users: object, items: np.ndarray, rewards: np.ndarray) -> None:
         """Record that ``items`` (n, k) were shown to ``users`` (n,) with ``rewards`` (n, k)."""
@@ -153,9 +163,9 @@ class PopularityPolicy(Policy):
     name = "popularity"
 
     def __init__(self, counts: np.ndarray, n_users: int, exclude: sp.spmatrix | None = None,
-                 random_state: int = 0) -> None:
+                 random_state: int = 0, *, tie_keys: np.ndarray | None = None) -> None:
         counts = check_finite_array("counts", counts)
-        super().__init__(n_users, len(counts), exclude, random_state)
+        super().__init__(n_users, len(counts), exclude, random_state, tie_keys=tie_keys)
         self.counts = counts.copy()
 
     def _scores(self, users: np.ndarray) -> np.ndarray:
@@ -174,12 +184,14 @@ class GreedyPolicy(PopularityPolicy):
     score 0); ``exclude`` (n_users, n_items) sparse holds each user's logged items, which count as
     positives and are excluded from the slates; ``counts`` are the popularity fallback. A user's positives
     are the items of their :attr:`Policy.history` with a positive value (logged, or clicked).
+    ``tie_keys`` default to the kit's rule over ``item_ids``.
     """
 
     name = "greedy"
 
     def __init__(self, model: Recommender, item_ids: np.ndarray, counts: np.ndarray, n_users: int,
-                 exclude: sp.spmatrix | None = None, random_state: int = 0) -> None:
+                 exclude: sp.spmatrix | None = None, random_state: int = 0, *,
+                 tie_keys: np.ndarray | None = None) -> None:
         if not isinstance(model, Recommender):
             raise ValueError(f"model must be a fitted Recommender that scores history matrices "
                              f"(score_history_matrix), got {type(model).__name__}")
@@ -189,7 +201,8 @@ class GreedyPolicy(PopularityPolicy):
         except NotImplementedError:
             raise ValueError(f"model must be a fitted Recommender that scores history matrices "
                              f"(score_history_matrix), got {type(model).__name__}") from None
-        super().__init__(counts, n_users, exclude, random_state)
+        keys = kit_tie_keys(np.asarray(item_ids)) if tie_keys is None else tie_keys
+        super().__init__(counts, n_users, exclude, random_state, tie_keys=keys)
         self.model = model
         columns = model.item_encoder_.transform(np.asarray(item_ids), unknown="ignore")
         known = np.flatnonzero(columns >= 0)
@@ -219,9 +232,10 @@ class EpsilonGreedyPolicy(GreedyPolicy):
     name = "epsilon-greedy"
 
     def __init__(self, model: Recommender, item_ids: np.ndarray, counts: np.ndarray, n_users: int,
-                 exclude: sp.spmatrix | None = None, epsilon: float = 0.1, random_state: int = 0) -> None:
+                 exclude: sp.spmatrix | None = None, epsilon: float = 0.1, random_state: int = 0, *,
+                 tie_keys: np.ndarray | None = None) -> None:
         check_probability(epsilon=epsilon)
-        super().__init__(model, item_ids, counts, n_users, exclude, random_state)
+        super().__init__(model, item_ids, counts, n_users, exclude, random_state, tie_keys=tie_keys)
         self.epsilon = epsilon
 
     def select(self, users: object, k: int) -> np.ndarray:
@@ -252,14 +266,14 @@ class LinUCBPolicy(Policy):
 
     def __init__(self, features: np.ndarray, n_users: int, alpha: float = 0.3, reg: float = 1.0,
                  prior: np.ndarray | None = None, exclude: sp.spmatrix | None = None, random_state: int = 0,
-                 batch_size: int = 64) -> None:
+                 batch_size: int = 64, *, tie_keys: np.ndarray | None = None) -> None:
         features = check_finite_array("features", features)
         if features.ndim != 2:
             raise ValueError(f"features must be (n_items, d), got {features.shape}")
         check_non_negative(alpha=alpha)
         check_positive(reg=reg)
         check_positive_int(batch_size=batch_size)
-        super().__init__(n_users, len(features), exclude, random_state)
+        super().__init__(n_users, len(features), exclude, random_state, tie_keys=tie_keys)
         d = features.shape[1]
         prior = np.zeros((n_users, d)) if prior is None else check_finite_array("prior", prior)
         if prior.shape != (n_users, d):
@@ -299,9 +313,9 @@ class LinearThompsonPolicy(LinUCBPolicy):
 
     def __init__(self, features: np.ndarray, n_users: int, scale: float = 0.3, reg: float = 1.0,
                  prior: np.ndarray | None = None, exclude: sp.spmatrix | None = None,
-                 random_state: int = 0) -> None:
+                 random_state: int = 0, *, tie_keys: np.ndarray | None = None) -> None:
         check_non_negative(scale=scale)
-        super().__init__(features, n_users, 0.0, reg, prior, exclude, random_state)
+        super().__init__(features, n_users, 0.0, reg, prior, exclude, random_state, tie_keys=tie_keys)
         self.scale = scale
 
     def _scores(self, users: np.ndarray) -> np.ndarray:
@@ -322,14 +336,15 @@ class TextPolicy(Policy):
     name = "text"
 
     def __init__(self, item_vectors: np.ndarray, user_vectors: np.ndarray, beta: float = 0.5,
-                 exclude: sp.spmatrix | None = None, random_state: int = 0) -> None:
+                 exclude: sp.spmatrix | None = None, random_state: int = 0, *,
+                 tie_keys: np.ndarray | None = None) -> None:
         items = check_finite_array("item_vectors", item_vectors)
         query = check_finite_array("user_vectors", user_vectors)
         check_non_negative(beta=beta)
         if items.ndim != 2 or query.ndim != 2 or query.shape[1] != items.shape[1]:
             raise ValueError(f"item_vectors (n_items, d) and user_vectors (n_users, d) must share d, "
                              f"got {items.shape} and {query.shape}")
-        super().__init__(len(query), len(items), exclude, random_state)
+        super().__init__(len(query), len(items), exclude, random_state, tie_keys=tie_keys)
         self.item_vectors, self.query, self.beta = items, query.copy(), beta
 
     def _scores(self, users: np.ndarray) -> np.ndarray:

@@ -9,6 +9,7 @@ import scipy.sparse as sp
 from scipy.special import ndtr
 
 from reclib.cf import EASE, ImplicitALS, ItemKNN, LastItemKNN, MostPopular
+from reclib.data.ties import tie_keys
 from reclib.interactive import (ClickSimulator, EpsilonGreedyPolicy, GreedyPolicy, LinUCBPolicy,
                                 LinearThompsonPolicy, PopularityPolicy, TextPolicy, contributions,
                                 cumulative_curves, explain, exposure, interest_sentences,
@@ -106,6 +107,19 @@ def test_policies_reject_bad_input(world):
         policy.update(np.array([1]), np.array([[0]]), np.array([[np.nan]]))
     with pytest.raises(ValueError, match="epsilon"):
         EpsilonGreedyPolicy(world[3], np.arange(60), np.ones(60), 40, epsilon=1.5)
+
+
+def test_policies_order_tied_scores_by_their_tie_keys(world):
+    """Equal counts: popularity follows the keys it is given (index order without them); greedy's
+    popularity fallback for a user with no positives uses the kit's rule over its item ids."""
+    keys = tie_keys(np.arange(60))
+    by_keys = np.argsort(keys, kind="stable")
+    assert PopularityPolicy(np.ones(60), 2).select(0, 5)[0].tolist() == [0, 1, 2, 3, 4]
+    assert PopularityPolicy(np.ones(60), 2, tie_keys=keys).select(0, 5)[0].tolist() == by_keys[:5].tolist()
+    greedy = GreedyPolicy(world[3], np.arange(60), np.ones(60), 40)
+    assert greedy.select(0, 5)[0].tolist() == by_keys[:5].tolist()          # user 0: no logged positives
+    with pytest.raises(ValueError, match="tie_keys must be \\(60,\\)"):
+        PopularityPolicy(np.ones(60), 2, tie_keys=keys[:10])
 
 
 def test_linucb_sherman_morrison_equals_the_direct_inverse(world):
