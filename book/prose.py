@@ -20,6 +20,8 @@ from pathlib import Path
 
 import nbformat
 
+from reclib.run_notebooks import NOTEBOOK_GLOB
+
 __all__ = ["typed_numbers"]
 
 _HIDDEN = [re.compile(p, re.S) for p in (r"```.*?```", r"<!--.*?-->", r"\$\$.*?\$\$", r"\$[^$\n]*\$",
@@ -45,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("notebooks", nargs="*", type=Path)
     parser.add_argument("-v", "--verbose", action="store_true", help="list every typed number")
     args = parser.parse_args(argv)
-    paths = args.notebooks or sorted(Path("notebooks").glob("[0-9][0-9]_*.ipynb"))
+    paths = args.notebooks or sorted(Path("notebooks").glob(NOTEBOOK_GLOB))
     total = 0
     for path in paths:
         found = typed_numbers(path)

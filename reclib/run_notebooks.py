@@ -50,6 +50,8 @@ __all__ = ["ANY", "NOTEBOOK_DIR", "NotebookFailed", "RunnerInputError", "check_p
            "smoke_parameters", "write_summary"]
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+#: a notebook's file name: a two-digit number, an optional part letter ("08b" follows "08"), "_", a name
+NOTEBOOK_GLOB = "[0-9][0-9]*_*.ipynb"
 SUMMARY, FAILED_SUMMARY = "summary", "summary-failed"
 # a warning line: "SomethingWarning: ...", a logging "WARNING ..." line, or an absl/glog "W0123 ..." line
 WARNING_LINE = re.compile(r"\b[A-Z]\w*Warning\b|^\s*WARNING\b|^W\d{4} ")
@@ -64,7 +66,7 @@ def find_notebooks(names: list[str] | None = None, folder: Path = NOTEBOOK_DIR) 
 
     Raises :class:`RunnerInputError` for a name that matches no notebook.
     """
-    found = sorted(p for p in Path(folder).glob("[0-9][0-9]_*.ipynb"))
+    found = sorted(p for p in Path(folder).glob(NOTEBOOK_GLOB))
     if not names:
         return found
     chosen: list[Path] = []
@@ -235,7 +237,7 @@ def _plan(names: list[str], pairs: list[list[str]], smoke_run: bool, output_dir:
     The output folders are created and test-written last, once everything else passed."""
     notebooks = find_notebooks(names, folder)
     if not notebooks:
-        raise RunnerInputError(f"no notebook (NN_name.ipynb) in {folder}")
+        raise RunnerInputError(f"no notebook (NN_name.ipynb, or NNb_name.ipynb for a second part) in {folder}")
     seen: set[str] = set()
     for name, _ in pairs:
         if name in seen:

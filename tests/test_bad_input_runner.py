@@ -268,3 +268,13 @@ def test_summary_records_the_values_the_notebook_used(folder):
     assert result["parameters"] == {"k": 10} and result["replaced"] == {"k": 50}
     assert result["metrics"] == {"k_used": 10}
     assert "parameters used: `{\"k\": 10}`; k 50 was replaced by 10" in (build / "summary.md").read_text()
+
+
+def test_find_notebooks_reads_part_letters_in_order(tmp_path):
+    for stem in ("08b_second", "08_first", "09_next", "notes"):
+        nbformat.write(new_notebook(), tmp_path / f"{stem}.ipynb")
+    assert [p.stem for p in rn.find_notebooks(folder=tmp_path)] == ["08_first", "08b_second", "09_next"]
+    assert [p.stem for p in rn.find_notebooks(["08"], folder=tmp_path)] == ["08_first"]
+    assert [p.stem for p in rn.find_notebooks(["08b"], folder=tmp_path)] == ["08b_second"]
+    with pytest.raises(rn.RunnerInputError, match="'07'"):
+        rn.find_notebooks(["07"], folder=tmp_path)

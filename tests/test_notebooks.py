@@ -75,6 +75,8 @@ EXPECTED: dict[str, dict[str, float]] = {
     "08_gpu_training": {
         "synthetic.ctr.click_rate": 0.3005, "planted.MostPopular.recall@10": 0.3686,
         "planted.EASE.recall@10": 0.6682, "planted.ImplicitALS.recall@10": 0.6743,
+    },
+    "08b_fine_tuning_text_encoder": {
         "P5.frozen.recall@10": 0.03453, "P5.frozen.ndcg@10": 0.08738,
         "P5.fine-tuned.recall@10": 0.03304, "P5.fine-tuned.ndcg@10": 0.08403,
     },

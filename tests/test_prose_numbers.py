@@ -17,7 +17,8 @@ from reclib.run_notebooks import find_notebooks
 
 CEILING = {"00_quickstart": 0, "01_data_preparation": 3, "02_collaborative_filtering": 6,
            "03_content_features": 4, "04_bert_features": 2, "05_deep_models": 2,
-           "06_sequential_models": 2, "07_feature_interaction": 2, "08_gpu_training": 8,
+           "06_sequential_models": 2, "07_feature_interaction": 2, "08_gpu_training": 2,
+           "08b_fine_tuning_text_encoder": 6,
            "09_evaluation": 13, "10_interactive": 3, "11_language_models": 4, "12_what_to_use_when": 0}
 
 

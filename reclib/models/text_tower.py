@@ -1,5 +1,5 @@
 r"""A two-tower model whose item tower is a BERT-family text encoder, fine-tuned on the
-recommendation objective (notebook 08).
+recommendation objective (notebook 08b).
 
 User tower: an embedding table (one vector per training user). Item tower: the item's text
 (``reclib.features.item_text``) through all-MiniLM-L6-v2 (``reclib.features.text``), masked mean
