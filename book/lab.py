@@ -33,7 +33,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from book.check import chromium_page
 from reclib.figures import CHECK_VARIABLE
-from reclib.run_notebooks import NOTEBOOK_DIR, smoke_parameters
+from reclib.run_notebooks import find_notebooks, smoke_parameters
 
 ROOT = Path(__file__).resolve().parents[1]
 # runs in JupyterLab's page: each code cell's execution count and outputs (nbformat JSON)
@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--notebook", default="00", help="notebook number or name (default 00)")
     parser.add_argument("--screenshot", type=Path, default=ROOT / "build" / "book-check" / "jupyterlab.png")
     args = parser.parse_args(argv)
-    path = next(NOTEBOOK_DIR.glob(f"{args.notebook}*.ipynb"))
+    path = find_notebooks([args.notebook])[0]        # "02": notebook 02 only, "02b": its second part
     result = run_in_lab(path, smoke_parameters()[path.stem], args.screenshot)
     found = lab_problems(result)
     print("\n".join(found) if found else f"{path.name}: {len(result['cells'])} code cells ran in "

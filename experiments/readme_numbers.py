@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-NB02, NB03, NB04 = "02_collaborative_filtering", "03_content_features", "04_bert_features"
+NB02, NB02B = "02_collaborative_filtering", "02b_implicit_feedback"
+NB03, NB04 = "03_content_features", "04_bert_features"
 NB05, NB06, NB07 = "05_deep_models", "06_sequential_models", "07_feature_interaction"
 NB11, NB12 = "11_language_models", "12_what_to_use_when"
 
@@ -41,14 +42,14 @@ class Row:
     metrics: tuple[str | None, ...] = ()
 
 
-def _p1(label: str, name: str, notebook: str = NB02, full: bool = True) -> Row:
+def _p1(label: str, name: str, notebook: str = NB02B, full: bool = True) -> Row:
     metrics = ("ndcg", "recall", "precision", "map", "coverage") if full else ("ndcg", "recall")
     values = tuple(f"P1.{name}.{m}@10" for m in metrics)
     return Row(label, notebook, values + (None,) * (5 - len(values)))
 
 
 TABLES: dict[str, tuple[tuple[str, ...], tuple[Row, ...]]] = {
-    "P1": (("P1 top-N, K=10 (notebook 02)", "NDCG", "Recall", "Precision", "MAP", "coverage"), (
+    "P1": (("P1 top-N, K=10 (notebook 02b)", "NDCG", "Recall", "Precision", "MAP", "coverage"), (
         _p1("MostPopular", "MostPopular"),
         _p1("BaselinePredictor (ranks by item bias)", "BaselinePredictor"),
         _p1("ItemKNN (cosine, 20 neighbours)", "ItemKNN"),

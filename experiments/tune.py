@@ -1,4 +1,4 @@
-"""``python -m experiments.tune`` (``make tune``): the searches behind notebook 02's defaults.
+"""``python -m experiments.tune`` (``make tune``): the searches behind the defaults of notebooks 02 and 02b.
 
 Each search fits one model per grid point on a protocol's validation carve-out of its training
 part (P1: ``P1.validation_split(P1.split(ratings)[0])``, P2 likewise), never on test, and scores

@@ -32,6 +32,8 @@ EXPECTED: dict[str, dict[str, float]] = {
         "P2.BaselinePredictor.rmse": 0.9451, "P2.KNNBaseline (item).rmse": 0.9159,
         "P2.KNNBaseline (user).rmse": 0.9210, "P2.BiasedMF (SGD).rmse": 0.9487,
         "P2.BiasedMF (ALS).rmse": 0.9212, "P2.BiasedMF (SGD).mae": 0.7508,
+    },
+    "02b_implicit_feedback": {
         "P1.MostPopular.ndcg@10": 0.2490, "P1.BaselinePredictor.ndcg@10": 0.1065,
         "P1.ItemKNN.ndcg@10": 0.3923, "P1.ImplicitALS.ndcg@10": 0.4856, "P1.BPR.ndcg@10": 0.3788,
         "P1.EASE.ndcg@10": 0.4808, "P1.EASE.recall@10": 0.2277, "P1.ImplicitALS.recall@10": 0.2283,

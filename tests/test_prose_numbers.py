@@ -15,7 +15,8 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from book.prose import typed_numbers
 from reclib.run_notebooks import find_notebooks
 
-CEILING = {"00_quickstart": 0, "01_data_preparation": 3, "02_collaborative_filtering": 6,
+CEILING = {"00_quickstart": 0, "01_data_preparation": 3, "02_collaborative_filtering": 3,
+           "02b_implicit_feedback": 3,
            "03_content_features": 4, "04_bert_features": 2, "05_deep_models": 2,
            "06_sequential_models": 2, "07_feature_interaction": 2, "08_gpu_training": 2,
            "08b_fine_tuning_text_encoder": 6,

@@ -126,7 +126,7 @@ class BPR(Recommender):
       the random row accesses; the loss is still summed in float64).
 
     The defaults (64 factors, ``reg`` 0.03, ``learning_rate`` 0.05, 100 epochs, 2 blocks) are the
-    values chosen on the P1 validation carve-out of MovieLens-100K (``make tune``; notebook 02).
+    values chosen on the P1 validation carve-out of MovieLens-100K (``make tune``; notebook 02b).
 
     Every argument is checked before anything runs; a fit that diverges (``learning_rate`` too large: the
     loss or factors become NaN/inf, or the mean loss grows past :data:`~reclib.checks.GROWTH_LIMIT`;

@@ -131,7 +131,7 @@ class ImplicitALS(Recommender):
     random_state: seed; verbose: progress bar with the loss.
 
     The defaults (64 factors, ``alpha`` 3, ``reg`` 30, 15 sweeps) are the values chosen on the P1
-    validation carve-out of MovieLens-100K (``make tune``; notebook 02).
+    validation carve-out of MovieLens-100K (``make tune``; notebook 02b).
 
     The half steps are compiled (:mod:`reclib.cf.kernels`) and run in parallel over rows; every
     row's update is independent, so the result is the same whatever the number of threads.

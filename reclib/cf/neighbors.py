@@ -61,7 +61,7 @@ class ItemKNN(Recommender):
     Parameters
     ----------
     - n_neighbors: neighbours kept per item (the rest are set to 0); ``None`` keeps all. The
-      default, 20, is the value notebook 02 chose on P1's validation carve-out.
+      default, 20, is the value notebook 02b chose on P1's validation carve-out.
     - shrinkage: :math:`\\lambda` added to the cosine denominator.
     """
 

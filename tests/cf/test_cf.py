@@ -8,35 +8,17 @@ import scipy.sparse as sp
 from reclib.cf import (BPR, EASE, BaselinePredictor, BiasedMF, ImplicitALS, NeighborhoodCF,
                        als_half_step, bpr_loss_and_grads, corated_similarity, ease_weights,
                        fit_biases, implicit_als_half_step, mf_loss_and_grads)
+from reclib.cf.checks import finite_difference, relative_error, worked_example
 from reclib.cf.linalg import batched_gram, scatter_add
 
-# the 4 x 5 worked example of notebook 02 (0 = unrated)
-R = np.array([[5, 3, 0, 1, 4],
-              [4, 0, 0, 1, 5],
-              [1, 1, 0, 5, 0],
-              [0, 1, 5, 4, 0]], dtype=float)
+# the 4 x 5 worked example of notebooks 02 and 02b (0 = unrated)
+R = worked_example()
+numeric_grad, rel_error = finite_difference, relative_error   # tested in tests/cf/test_checks.py
 
 
 def frame(matrix: np.ndarray) -> pd.DataFrame:
     u, i = np.nonzero(matrix)
     return pd.DataFrame({"user_id": u, "item_id": i, "rating": matrix[u, i]})
-
-
-def numeric_grad(f, x, eps=1e-6):
-    grad = np.zeros_like(x)
-    for idx in np.ndindex(x.shape):
-        old = x[idx]
-        x[idx] = old + eps
-        up = f()
-        x[idx] = old - eps
-        down = f()
-        x[idx] = old
-        grad[idx] = (up - down) / (2 * eps)
-    return grad
-
-
-def rel_error(a, b):
-    return np.linalg.norm(a - b) / max(np.linalg.norm(a) + np.linalg.norm(b), 1e-12)
 
 
 def test_baseline_alternation_reaches_the_joint_ridge_solution():

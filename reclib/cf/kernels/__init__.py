@@ -2,7 +2,7 @@ r"""Compiled inner loops (numba) of the factorisation models: one place for the 
 
 Every kernel here is the plain loop of the math derived in :mod:`reclib.cf.implicit`, :mod:`reclib.cf.bpr` and
 :mod:`reclib.cf.mf`; the NumPy functions there (``implicit_als_half_step``, ``bpr_loss_and_grads``,
-``mf_loss_and_grads``) stay as the readable references that notebook 02 and the tests compare against.
+``mf_loss_and_grads``) stay as the readable references that notebooks 02 and 02b and the tests compare against.
 
 Determinism: the ALS kernels run ``prange`` over rows, but every row's update reads only the fixed
 side and writes only its own row, with all sums taken in a fixed sequential order, so the result
