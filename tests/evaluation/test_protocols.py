@@ -377,7 +377,7 @@ def test_experiments_tune_writes_the_best_point(tmp_path, monkeypatch):
     assert {name: s[2].name for name, s in searches.items()} == {
         "EASE": "P1", "ItemKNN": "P1", "ImplicitALS": "P1", "BPR": "P1",
         "NeighborhoodCF": "P2", "BiasedMF": "P2"}
-    # notebook 02's defaults are points of the grids
+    # the defaults of notebooks 02 and 02b are points of the grids
     assert 500.0 in searches["EASE"][1]["reg"] and 20 in searches["ItemKNN"][1]["n_neighbors"]
     assert 200 in searches["BiasedMF"][1]["n_factors"] and 0.06 in searches["BiasedMF"][1]["reg"]
     monkeypatch.setattr(tune, "cf_searches", lambda: {"EASE": (EASE, {"reg": [250.0, 500.0]}, P1)})
