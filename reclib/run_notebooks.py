@@ -163,8 +163,11 @@ def run_notebook(path: Path, output_dir: Path, parameters: dict[str, Any] | None
         pm.execute_notebook(str(path), str(output), parameters=parameters,
                             kernel_name=kernel_name, cwd=str(path.parent),
                             progress_bar=progress_bar, log_output=False,
-                            # the kernel's own start-up log ("running over TCP without encryption")
-                            extra_arguments=["--IPKernelApp.log_level=ERROR"])
+                            # the kernel's own log: its start-up lines ("running over TCP without
+                            # encryption") and, at ERROR, "KeyboardInterrupt caught in kernel", which
+                            # jupyter_client's shutdown provokes (it interrupts the kernel first, and a
+                            # handler that is running logs it); cell errors still reach the notebook
+                            extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
     except pm.PapermillExecutionError as err:
         raise NotebookFailed(f"{path.name} failed in cell {err.exec_count} "
                              f"(index {err.cell_index}): {err.ename}: {err.evalue}\n"
