@@ -141,8 +141,11 @@ def test_noise_counts_stderr_outputs_and_warning_lines():
 def test_notebooks_are_committed_clean_with_parameters():
     notebooks = find_notebooks()
     numbers = [int(p.stem[:2]) for p in notebooks]
-    # numbered in reading order as in the design (00-11, then the closing chapter 12)
-    assert numbers == list(range(13))
+    # numbered in reading order as in the design (00-11, then the closing chapter 12); a second part
+    # ("02b_...") follows its first part ("02_...")
+    assert sorted(set(numbers)) == list(range(13)) and numbers == sorted(numbers)
+    parts = [p.stem.split("_")[0] for p in notebooks]
+    assert all(part[:2] in parts for part in parts) and all(len(part) == 2 or part[2:] == "b" for part in parts)
     smoke = smoke_parameters()
     for path in notebooks:
         nb = nbformat.read(path, as_version=4)
