@@ -89,6 +89,7 @@ def test_model_round_trip_and_field_vectors(frame, kind, tmp_path):
     x = space.transform(frame.head(20))
     keras.utils.set_random_seed(0)
     model = build_ctr_model(kind, space, embedding_dim=4, hidden_units=(8,), cross_rank=2)
+    model.optimizer.build(model.trainable_variables)     # its slots exist, as after training: they load
     model.save(tmp_path / "ctr.keras")
     loaded = keras.models.load_model(tmp_path / "ctr.keras")
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-5)
