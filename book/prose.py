@@ -20,7 +20,7 @@ from pathlib import Path
 
 import nbformat
 
-from reclib.run_notebooks import NOTEBOOK_GLOB
+from reclib.run_notebooks import find_notebooks
 
 __all__ = ["typed_numbers"]
 
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("notebooks", nargs="*", type=Path)
     parser.add_argument("-v", "--verbose", action="store_true", help="list every typed number")
     args = parser.parse_args(argv)
-    paths = args.notebooks or sorted(Path("notebooks").glob(NOTEBOOK_GLOB))
+    paths = args.notebooks or find_notebooks()
     total = 0
     for path in paths:
         found = typed_numbers(path)

@@ -41,8 +41,8 @@ def finite_difference(loss: Callable[[], float], param: np.ndarray, eps: float =
     examples only.
     """
     if not isinstance(param, np.ndarray) or not np.issubdtype(param.dtype, np.floating):
-        raise TypeError(f"param must be a float NumPy array changed in place, got {type(param).__name__}"
-                        f"{'' if not isinstance(param, np.ndarray) else ' of dtype ' + str(param.dtype)}")
+        got = getattr(param, "dtype", type(param).__name__)
+        raise TypeError(f"param must be a float NumPy array changed in place, got {got}")
     if not eps > 0:
         raise ValueError(f"eps must be > 0, got {eps}")
     grad = np.zeros_like(param)
