@@ -53,7 +53,8 @@ def bench_evaluation(repeat: int) -> dict[str, float]:
     from reclib.evaluation import P1, evaluate_scores
 
     ml = load_movielens("100k")
-    train, test = P1.split(ml.ratings)
+    split = P1.split(ml.ratings)
+    train, test = split.train, split.test
     model = ItemKNN().fit(train)
     scores = model.score(model.user_ids_)
     shape = (len(model.user_ids_), len(model.item_ids_))
@@ -78,8 +79,10 @@ def bench_cf(repeat: int) -> dict[str, float]:
     from reclib.evaluation import P1, P2, ranking_result, rmse
 
     ml = load_movielens("100k")
-    p1_train, p1_test = P1.split(ml.ratings)
-    p2_train, p2_test = P2.split(ml.ratings)
+    p1_split = P1.split(ml.ratings)
+    p1_train, p1_test = p1_split.train, p1_split.test
+    p2_split = P2.split(ml.ratings)
+    p2_train, p2_test = p2_split.train, p2_split.test
     ials = ImplicitALS(n_factors=64, epochs=1, verbose=False).fit(p1_train)
     matrix, items_t = ials.train_matrix_, ials.train_matrix_.T.tocsr()
 
@@ -137,7 +140,8 @@ def bench_deep(repeat: int) -> dict[str, float]:
     from reclib.models import NCF, TwoTowerRecommender
 
     ml = load_movielens("100k")
-    train, test = P1.split(ml.ratings)
+    split = P1.split(ml.ratings)
+    train, test = split.train, split.test
     ids = ml.items["item_id"].to_numpy()
     text = TextEncoder(show_progress=False).encode(item_text(ml.items).tolist())
     features = ItemFeatures(ids, vectors=text, categories=genre_matrix(ml.items["genres"], GENRES))
@@ -164,7 +168,8 @@ def bench_sequential(repeat: int) -> dict[str, float]:
     from reclib.models import ItemGPT2Recommender, RecurrentRecommender, SASRecRecommender
     from reclib.serving import RealTimeRecommender, update_latency
 
-    train, valid, test = P3.split(load_movielens("100k").ratings)
+    split = P3.split(load_movielens("100k").ratings)
+    train, valid, test = split.fit, split.valid, split.test
     events = pd.concat([valid, test]).sort_values(["timestamp", "user_id", "item_id"]).iloc[:505]
     histories = train.sort_values(["user_id", "timestamp", "item_id"]).groupby("user_id")["item_id"].apply(list)
     out = {}
@@ -197,7 +202,7 @@ def bench_interactive(repeat: int, sizes: tuple[int, ...] = ANN_SIZES,
     from reclib.evaluation import P1
     from reclib.serving import ApproximateIndex, ExactIndex, clustered_vectors, latency_ms, neighbor_recall
 
-    train, _ = P1.split(load_movielens("100k").ratings)
+    train = P1.split(load_movielens("100k").ratings).train
     model = ImplicitALS().fit(train)
     histories = train.groupby("user_id")["item_id"].apply(list)
     matrices = [model.history_matrix([h]) for h in histories]

@@ -191,11 +191,10 @@ def _subsample(frame, tiny: bool, users: int = 80):
 def next_item_row(rec: Recorder, name: str, model_class, ratings, tiny: bool) -> None:
     """Fit a sequential model with its defaults on P3's training and validation events, test on
     the last event of each user, and record the row."""
-    import pandas as pd
     from reclib.evaluation import P3
 
-    p3_train, valid, p3_test = P3.split(ratings)
-    history = pd.concat([p3_train, valid])
+    p3_split = P3.split(ratings)
+    history, p3_test = p3_split.train, p3_split.test
     model = model_class(random_state=SEED, **({"epochs": 1} if tiny else {}))
     seconds = _timed_fit(model, history)
     values = P3.evaluate(model, history, p3_test).values
@@ -211,7 +210,8 @@ def ml100k_jax(part: str, out: Path, tiny: bool) -> None:
 
     rec = Recorder(out, backend=keras.backend.backend())
     ratings = _subsample(load_movielens("100k").ratings, tiny)
-    train, test = P1.split(ratings)
+    split = P1.split(ratings)
+    train, test = split.train, split.test
     model = TwoTowerRecommender(random_state=SEED, **({"epochs": 1} if tiny else {}))
     seconds = _timed_fit(model, train)
     values = P1.evaluate(model, train, test).values
@@ -237,8 +237,9 @@ def ml100k_torch(part: str, out: Path, tiny: bool) -> None:
         return
     texts = ItemFeatures(ml.items["item_id"].to_numpy(), texts=item_text(ml.items).to_numpy())
     p5 = P5.with_params(random_state=SEED, k=10)
-    train, test = p5.split(ratings)
-    fit_part, held = p5.validation_split(train)
+    split = p5.split(ratings)
+    train, test = split.train, split.test
+    fit_part, held = split.fit, split.valid
     held = held[held["user_id"].isin(fit_part["user_id"])]
     test = test[test["user_id"].isin(train["user_id"])]
     tuned = {"trainable_layers": 1, "epochs": 2, "max_length": 8} if tiny else {"trainable_layers": 6, "epochs": 4}

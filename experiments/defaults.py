@@ -33,7 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     results = {}
     for name in args.models or [*RANKING, "BiasedMF"]:
         protocol, make = (P2, BiasedMF) if name == "BiasedMF" else (P1, RANKING[name])
-        train, test = protocol.split(ratings)
+        split = protocol.split(ratings)
+        train, test = split.train, split.test
         start = time.perf_counter()
         model = make().fit(train)
         seconds = time.perf_counter() - start

@@ -47,7 +47,6 @@ CANDIDATES: dict[str, dict[str, tuple[str, dict[str, Any]]]] = {
 def main(argv: list[str] | None = None) -> int:
     reclib.quiet()
     import numpy as np
-    import pandas as pd
 
     from reclib.data import event_order, load_movielens
     from reclib.evaluation import P3
@@ -86,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     splits = {"item_id": (P3.split(ml.ratings), "timestamp"),         # tie rule -> (split, the models' order column)
               "random": (P3.with_params(tie_break="random").split(ml.ratings), "timestamp"),
               "random_models_too": (P3.with_params(tie_break="random").split(ordered), "event_order")}
-    train, valid, test = splits["item_id"][0]
+    train, valid = splits["item_id"][0].fit, splits["item_id"][0].valid
     for family in args.families:
         validation = {}
         for name, (cls, params) in CANDIDATES[family].items():
@@ -105,8 +104,8 @@ def main(argv: list[str] | None = None) -> int:
                    for name, fits in validation.items()}
         chosen = max(summary, key=lambda name: summary[name]["val_ndcg_mean"])
         cls, params = CANDIDATES[family][chosen]
-        for tie, ((tr, va, te), order_col) in splits.items():
-            history = pd.concat([tr, va])
+        for tie, (split, order_col) in splits.items():
+            history, te = split.train, split.test
 
             def tested(seed):
                 model = getattr(sequential, cls)(epochs=summary[chosen]["epochs"], random_state=seed,

@@ -1,7 +1,7 @@
 """``python -m experiments.tune`` (``make tune``): the searches behind the defaults of notebooks 02 and 02b.
 
 Each search fits one model per grid point on a protocol's validation carve-out of its training
-part (P1: ``P1.validation_split(P1.split(ratings)[0])``, P2 likewise), never on test, and scores
+part (``split.fit`` and ``split.valid`` of ``P1.split(ratings)``, P2 likewise), never on test, and scores
 it with the protocol's metric (P1: NDCG@10, P2: minus the RMSE). The tables' best rows are written
 to ``build/tuning/cf.json`` (merged with what is there, so searches can be run one at a time).
 """
@@ -56,11 +56,11 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown search(es) {unknown}; choose from {list(searches)}")
     ratings = load_movielens("100k").ratings
-    trains = {p.name: p.split(ratings)[0] for p in (P1, P2)}
+    splits = {p.name: p.split(ratings) for p in (P1, P2)}
     results = json.loads(args.output.read_text()) if args.output.exists() else {}
     for name in args.models or list(searches):
         make_model, grid, protocol = searches[name]
-        table = protocol_search(protocol, make_model, grid, trains[protocol.name])
+        table = protocol_search(protocol, make_model, grid, splits[protocol.name])
         print(f"\n{name} ({protocol.name}, objective {'ndcg@10' if protocol is P1 else '-rmse'}):")
         print(table.head(8).to_string(index=False))
         best = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in table.iloc[0].items()}

@@ -30,7 +30,8 @@ SPECS = [Categorical("user_id"), Categorical("item_id"), Categorical("gender"), 
 
 def main() -> None:
     clicks = build_click_dataset(load_movielens("100k"))
-    train, valid, _ = P4.with_params(random_state=42).split(clicks)
+    split = P4.with_params(random_state=42).split(clicks)
+    train, valid = split.fit, split.valid
     space = FeatureSpace(SPECS).fit(train)
     x_train, x_valid = space.transform(train), space.transform(valid)
     y_train, y_valid = train["label"].to_numpy(np.float32), valid["label"].to_numpy(np.float32)

@@ -1,7 +1,7 @@
 """``python -m experiments.tune_finetune``: the search behind ``TextTowerRecommender()``'s defaults.
 
 The two-tower with a text item tower (``reclib.models.text_tower``) is fitted on P5's validation
-carve-out of ML-100K, ``fit, valid = P5.validation_split(P5.split(ratings)[0])`` (20 % of the
+carve-out of ML-100K, ``split.fit`` and ``split.valid`` of ``split = P5.split(ratings)`` (20 % of the
 training films held out with all their ratings: cold films again), once per grid point, and
 scored by validation Recall@10 over the held-out films after every epoch (up to ``--max-epochs``). The grid point with the best validation
 Recall@10 wins. Test is touched once: the frozen (``trainable_layers=0``) and the winning
@@ -52,8 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     ml = load_movielens("100k")
     texts = ItemFeatures(ml.items["item_id"].to_numpy(), texts=item_text(ml.items).to_numpy())
     p5 = P5.with_params(random_state=42, k=10)
-    train, test = p5.split(ml.ratings)
-    fit, valid = p5.validation_split(train)
+    split = p5.split(ml.ratings)
+    train, test = split.train, split.test
+    fit, valid = split.fit, split.valid
     results: dict[str, Any] = {"protocol": "P5 validation carve-out (ML-100K), metric recall@10",
                                "base": BASE, "grid": GRID, "runs": []}
 

@@ -1,7 +1,7 @@
 """``python -m experiments.tune_generative``: the search behind generative retrieval's defaults, and
 its P3 test against the kit's SASRec.
 
-Protocol P3 on ML-100K (``train, valid, test = P3.split(ratings)``); the item vectors are the
+Protocol P3 on ML-100K (``split = P3.split(ratings)``; ``train`` below is ``split.fit``); the item vectors are the
 packaged MiniLM title embeddings. Every candidate is fitted on ``train`` and early-stopped on the
 validation event (NDCG@10, patience 3, at most ``--max-epochs``); the best validation NDCG@10
 wins and its early-stopped epoch becomes ``epochs``. Test is touched once: the winner and SASRec
@@ -45,7 +45,6 @@ CANDIDATES: list[dict[str, Any]] = [
 def main(argv: list[str] | None = None) -> int:
     reclib.quiet()
     import numpy as np
-    import pandas as pd
 
     from reclib.data import load_movielens
     from reclib.evaluation import P3
@@ -64,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     films = ml.items.sort_values("item_id")
     vectors = np.asarray(TextEncoder(show_progress=False).encode(item_text(films).tolist()))
     features = ItemFeatures(films["item_id"].to_numpy(), vectors=vectors)
-    train, valid, test = P3.split(ml.ratings)
+    split = P3.split(ml.ratings)
+    train, valid, test = split.fit, split.valid, split.test
 
     def validate(model: Any) -> dict[str, float]:
         return P3.evaluate(model, train, valid).values[["ndcg", "hit_rate"]].to_dict()
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     runs = [r for r in results["runs"] if any(all(r.get(k) == c.get(k) for k in keys) for c in CANDIDATES)]
     chosen = max(runs, key=lambda r: r["val_ndcg"])
     params = {k: chosen[k] for k in keys}
-    history = pd.concat([train, valid])
+    history = split.train
     start = time.perf_counter()
     final = GenerativeRetrievalRecommender(epochs=chosen["best_epoch"], **BASE, **params)
     final.fit(history, item_features=features)

@@ -2,7 +2,7 @@
 blend weight of notebook 09's strongest P1 model.
 
 Everything is chosen on P1's validation carve-out of ML-100K, ``fit, valid =
-P1.validation_split(P1.split(ratings)[0])``, by validation NDCG@10:
+P1.split(ratings).fit`` and ``.valid``, by validation NDCG@10:
 
 1. RP3beta over ``RP3_GRID`` (alpha x beta x n_neighbors; 3 x 6 x 4 = 72 fits, under a second each);
    the winner becomes ``RP3beta()``'s defaults.
@@ -47,8 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=Path("build/tuning/leaderboard.json"))
     args = parser.parse_args(argv)
 
-    train, test = P1.split(load_movielens("100k").ratings)
-    fit, valid = P1.validation_split(train)
+    split = P1.split(load_movielens("100k").ratings)
+    train, test = split.train, split.test
+    fit, valid = split.fit, split.valid
     results: dict[str, Any] = {"protocol": "P1 validation carve-out (ML-100K)", "rp3beta": [],
                                "blends": []}
 

@@ -1,7 +1,7 @@
 """``python -m experiments.tune_reranker``: the choice of the shortlist reranker's trend windows,
 and its P3 test against the retrievers' own order.
 
-Protocol P3 on ML-100K (``train, valid, test = P3.split(ratings)``); the head reads the packaged
+Protocol P3 on ML-100K (``split = P3.split(ratings)``: ``train`` below is ``split.fit``); the head reads the packaged
 MiniLM title vectors. Two retrievers: SASRec (the kit's P3 leader, its validated defaults, items
 initialised from the same title vectors) and EASE (λ = 500, the best P1 model of its kind; it
 ignores the order of a history). Validation: each candidate set of trend windows, for each
@@ -13,7 +13,7 @@ the default. Test is touched once: the default reranker over each retriever is r
 order of the same shortlist. Results go to ``build/tuning/reranker.json`` after every fit.
 
 ``--p1-validation`` instead scores the default reranker over EASE on P1's validation carve-out
-(``P1.validation_split(P1.split(ratings)[0])``, a random quarter of each user's ratings held out)
+(``P1.split(ratings).fit`` and ``.valid``, a random quarter of each user's ratings held out)
 against EASE's own order: with lists of each user's last events (``carve="last"``, for each
 ``--n-holdout``) and with a random quarter of each user's events carved out (``carve="random"``,
 P1's own recipe). P1's test is not touched.
@@ -67,8 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     films = ml.items.sort_values("item_id").reset_index(drop=True)
     vectors = np.asarray(TextEncoder(show_progress=False).encode(item_text(films).tolist()))
     features = ItemFeatures(films["item_id"].to_numpy(), vectors=vectors)
-    train, valid, test = P3.split(ml.ratings)
-    history = pd.concat([train, valid])
+    split = P3.split(ml.ratings)
+    train, valid, test = split.fit, split.valid, split.test
+    history = split.train
     retrievers = {"SASRec": SASRecRecommender, "EASE": lambda: EASE(reg=500.0)}
     results: dict[str, Any] = {"protocol": "P3 (ML-100K)", "validation": [], "test": {}}
 
@@ -124,7 +125,8 @@ def _p1_validation(args: argparse.Namespace, ratings: Any, features: Any) -> int
     from reclib.io import atomic_write_bytes
     from reclib.models import ShortlistReranker
 
-    fit, valid = P1.validation_split(P1.split(ratings)[0])
+    p1_split = P1.split(ratings)
+    fit, valid = p1_split.fit, p1_split.valid
     fit = fit.sort_values(["user_id", "timestamp", "item_id"], kind="stable")
     runs = []
     settings = [{"carve": "last", "n_holdout": n} for n in args.n_holdout] + [{"carve": "random", "holdout_share": 0.25}]

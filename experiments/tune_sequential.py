@@ -1,6 +1,6 @@
 """``python -m experiments.tune_sequential``: the search behind the sequential models' defaults.
 
-Protocol P3 on ML-100K: ``train, valid, test = P3.split(ratings)``. Every candidate is fitted on
+Protocol P3 on ML-100K: ``split = P3.split(ratings)``, ``train`` below being ``split.fit``. Every candidate is fitted on
 ``train`` and early-stopped on the validation event (NDCG@10 of each user's second-to-last item,
 at most ``--max-epochs`` epochs, patience 3); the best validation NDCG@10 per model wins and its
 early-stopped epoch becomes ``epochs``. Test is touched once per model: the winner is refitted on
@@ -81,7 +81,6 @@ CANDIDATES: dict[str, list[dict[str, Any]]] = {
 
 def main(argv: list[str] | None = None) -> int:
     reclib.quiet()          # TensorFlow's and transformers' start-up logs off, before they load
-    import pandas as pd
 
     from reclib.data import load_movielens
     from reclib.evaluation import P3
@@ -100,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
                "hstu": HSTURecommender, "sasrec_recipe": SASRecRecommender}
 
     ml = load_movielens("100k")
-    train, valid, test = P3.split(ml.ratings)
+    split = P3.split(ml.ratings)
+    train, valid, test = split.fit, split.valid, split.test
     catalogue = ItemFeatures(ml.items["item_id"].to_numpy())     # valid may name films unseen in train
 
     def validate(model: Any) -> dict[str, float]:
@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         runs = [r for r in results["runs"] if any(same(r, p) for p in CANDIDATES[name])]
         chosen = max(runs, key=lambda r: r["val_ndcg"])
         params = {k: chosen[k] for k in keys if chosen.get(k) is not None}
-        history = pd.concat([train, valid])
+        history = split.train
         start = time.perf_counter()
         final = classes[name](epochs=chosen["best_epoch"], **BASE, **params).fit(history, item_features=catalogue)
         seconds = time.perf_counter() - start

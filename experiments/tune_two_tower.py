@@ -1,7 +1,7 @@
 """``python -m experiments.tune_two_tower``: the search behind ``TwoTowerRecommender()``'s defaults.
 
 The ids-only two-tower (no item features) is fitted on P1's validation carve-out of ML-100K,
-``fit, valid = P1.validation_split(P1.split(ratings)[0])``, once per grid point, early-stopped on
+``split.fit`` and ``split.valid`` of ``split = P1.split(ratings)``, once per grid point, early-stopped on
 validation NDCG@10 (at most ``--max-epochs`` epochs, patience 2). The grid point with the best
 validation NDCG@10 wins and its early-stopped epoch becomes ``epochs``. Test is touched once:
 the winner is refitted on all of P1's training part for that many epochs and scored on P1 test.
@@ -46,8 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--patience", type=int, default=2)
     args = parser.parse_args(argv)
 
-    train, test = P1.split(load_movielens("100k").ratings)
-    fit, valid = P1.validation_split(train)
+    split = P1.split(load_movielens("100k").ratings)
+    train, test = split.train, split.test
+    fit, valid = split.fit, split.valid
 
     def validate(model: Any) -> dict[str, float]:
         return P1.evaluate(model, fit, valid).values[["ndcg", "recall"]].to_dict()

@@ -13,13 +13,13 @@ from reclib.evaluation.metrics import (auc, catalogue_coverage, hit_rate_at_k,
                                        intra_list_diversity, log_loss, mae, map_at_k, mrr_at_k,
                                        ndcg_at_k, novelty, popularity_bias, precision_at_k,
                                        recall_at_k, rmse)
-from reclib.evaluation.protocols import P1, P2, P3, P4, P5, PROTOCOLS, Protocol
+from reclib.evaluation.protocols import P1, P2, P3, P4, P5, PROTOCOLS, Protocol, Split
 from reclib.evaluation.ranking import EvaluationResult, evaluate_scores, lookup_hits, ranking_result
 from reclib.evaluation.tie_aware import tie_averaged_metrics
 from reclib.evaluation.uncertainty import (bootstrap_auc, bootstrap_interval, bootstrap_ratio,
                                            holm, paired_auc_difference, paired_difference)
 
-__all__ = ["P1", "P2", "P3", "P4", "P5", "PROTOCOLS", "EvaluationResult", "Leaderboard", "LeaderboardFailed", "Protocol",
+__all__ = ["P1", "P2", "P3", "P4", "P5", "PROTOCOLS", "EvaluationResult", "Leaderboard", "LeaderboardFailed", "Protocol", "Split",
            "auc", "bootstrap_auc", "bootstrap_interval", "bootstrap_ratio", "catalogue_coverage",
            "evaluate_scores", "gini_index", "hit_rate_at_k", "holm",
            "intra_list_diversity", "item_bucket_table", "leaderboard", "log_loss", "lookup_hits", "mae",

@@ -16,7 +16,7 @@ from reclib.data.clicks import build_click_dataset, click_split
 from reclib.data.movielens import MovieLens
 from reclib.data.splits import random_split
 from reclib.evaluation import metrics as M
-from reclib.evaluation.protocol_base import Frames, Protocol, _ratings
+from reclib.evaluation.protocol_base import Protocol, Split
 from reclib.evaluation.ranking import EvaluationResult
 from reclib.evaluation.uncertainty import bootstrap_auc, bootstrap_interval, bootstrap_ratio
 
@@ -45,7 +45,7 @@ def _tidy(values: dict[str, float]) -> pd.DataFrame:
 class RatingProtocol(Protocol):
     """P2: a random ``test_size`` share of all ratings to test; RMSE and MAE of the predictions.
 
-    The validation carve-out is the same split of train (``random_split(train, test_size)``).
+    ``split.fit`` and ``split.valid`` are the same split of train (``random_split(train, test_size)``).
     """
 
     test_size: float = 0.2
@@ -54,13 +54,9 @@ class RatingProtocol(Protocol):
         super().__post_init__()
         check_fraction(test_size=self.test_size)
 
-    def split(self, data: object) -> Frames:
+    def _recipe(self, ratings: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         """(train, test) = ``random_split(ratings, test_size, random_state=random_state)``."""
-        return random_split(_ratings(data), test_size=self.test_size, random_state=self.random_state)
-
-    def validation_split(self, train: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """(fit, valid) = ``random_split(train, test_size, random_state=random_state)``."""
-        return random_split(train, test_size=self.test_size, random_state=self.random_state)
+        return random_split(ratings, test_size=self.test_size, random_state=self.random_state)
 
     def evaluate(self, model: Any, train: pd.DataFrame, test: pd.DataFrame,
                  user_col: str = "user_id", item_col: str = "item_id",
@@ -116,12 +112,15 @@ class ClickProtocol(Protocol):
         super().__post_init__()
         check_in_range("threshold", self.threshold)
 
-    def split(self, data: object) -> Frames:
-        """(train, valid, test) = ``click_split(clicks, random_state=random_state)``; ``data`` is a click frame
-        (with ``label``) or a :class:`MovieLens`, turned into one with ``threshold`` first."""
+    def split(self, data: object) -> Split:
+        """``fit``, ``valid``, ``test`` = ``click_split(clicks, random_state=random_state)``
+        (80/10/10) and ``train`` = ``pd.concat([fit, valid])``; ``data`` is a click frame (with
+        ``label``) or a :class:`MovieLens`, turned into one with ``threshold`` first. Trained
+        models fit on ``fit`` and stop early on ``valid``."""
         if isinstance(data, MovieLens):
             data = build_click_dataset(data, threshold=self.threshold)
-        return click_split(data, random_state=self.random_state)
+        fit, valid, test = click_split(data, random_state=self.random_state)
+        return Split(train=pd.concat([fit, valid]), test=test, fit=fit, valid=valid)
 
     def evaluate(self, model: Any, train: pd.DataFrame, test: pd.DataFrame,
                  user_col: str = "user_id", label_col: str = "label",

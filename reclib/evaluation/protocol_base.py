@@ -1,6 +1,6 @@
-"""The base of the evaluation protocols (:mod:`reclib.evaluation.protocols`): the recipe every
-protocol follows (split, validation carve-out, candidates, evaluate) and its uncertainty
-(resampling units and bootstrap intervals)."""
+"""The base of the evaluation protocols (:mod:`reclib.evaluation.protocols`): the one split type
+every protocol returns (:class:`Split`), the recipe every protocol follows (split, validation
+carve-out, candidates, evaluate) and its uncertainty (resampling units and bootstrap intervals)."""
 
 from __future__ import annotations
 
@@ -17,9 +17,40 @@ from reclib.data.movielens import MovieLens
 from reclib.evaluation.ranking import EvaluationResult
 from reclib.evaluation.uncertainty import bootstrap_interval
 
-__all__ = ["Frames", "Protocol"]
+__all__ = ["Protocol", "Split"]
 
-Frames = tuple[pd.DataFrame, ...]
+
+@dataclass(frozen=True, eq=False)
+class Split:
+    """One protocol's split of the data, the same four parts for every protocol.
+
+    ``train`` and ``test`` partition the data: fit the reported model on ``train`` (it is also
+    what a ranking protocol masks per user) and touch ``test`` once. ``fit`` and ``valid``
+    partition ``train``: the validation carve-out on which settings are chosen and training is
+    stopped early (P1, P2, P5 carve it out of ``train`` with the protocol's own recipe and seed;
+    P3's ``valid`` is each user's second-to-last event and P4's a random 10 % of the clicks, and their
+    ``train`` is ``pd.concat([fit, valid])``). A split is not a tuple, so a protocol's parts are
+    always read by name and never unpacked in the wrong order.
+    """
+
+    train: pd.DataFrame
+    test: pd.DataFrame
+    fit: pd.DataFrame
+    valid: pd.DataFrame
+
+    def __post_init__(self) -> None:
+        for name in ("train", "test", "fit", "valid"):
+            if not isinstance(getattr(self, name), pd.DataFrame):
+                raise ParameterTypeError(f"Split.{name} must be a DataFrame, "
+                                         f"got {type(getattr(self, name)).__name__}")
+        if len(self.fit) + len(self.valid) != len(self.train):
+            raise ValueError(f"Split.fit and Split.valid must partition Split.train: "
+                             f"{len(self.fit)} + {len(self.valid)} rows != {len(self.train)}")
+
+    def __repr__(self) -> str:
+        sizes = ", ".join(f"{name}={len(getattr(self, name)):,} rows"
+                          for name in ("train", "test", "fit", "valid"))
+        return f"Split({sizes})"
 
 
 def _ratings(data: object) -> pd.DataFrame:
@@ -53,14 +84,17 @@ class Protocol:
             check_positive_int(k=self.k)
 
     # -- the recipe -------------------------------------------------------------------------
-    def split(self, data: object) -> Frames:
-        """(train, test), or (train, valid, test) for P3 and P4."""
-        raise NotImplementedError
+    def split(self, data: object) -> Split:
+        """The :class:`Split` of ``data`` (a ratings frame or a :class:`MovieLens`). Here (P1,
+        P2, P5) ``train`` and ``test`` come from the protocol's recipe, and ``fit`` and ``valid``
+        from the same recipe applied to ``train`` with the same seed (see the subclass)."""
+        train, test = self._recipe(_ratings(data))
+        fit, valid = self._recipe(train)
+        return Split(train=train, test=test, fit=fit, valid=valid)
 
-    def validation_split(self, train: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """(fit, valid) carved out of ``train`` with the protocol's own recipe and seed."""
-        raise ValueError(f"{self.name}.split already returns a validation part "
-                         f"(train, valid, test); tune on that instead of carving one out of train")
+    def _recipe(self, ratings: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """(kept, held out) of ``ratings`` by the protocol's split recipe and seed."""
+        raise NotImplementedError
 
     def candidates(self, train: pd.DataFrame, test: pd.DataFrame,
                    item_col: str = "item_id") -> np.ndarray | None:

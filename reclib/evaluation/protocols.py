@@ -3,9 +3,10 @@
 Every notebook, benchmark and experiment evaluates through these five objects instead of re-typing
 the split calls, so a protocol is defined once (seed 42 everywhere)::
 
-    train, test = P1.split(ratings)               # P3 and P4 return (train, valid, test)
-    fit, valid = P1.validation_split(train)       # the same recipe applied to train (tuning)
-    result = P1.evaluate(model.fit(train), train, test)
+    split = P1.split(ratings)                     # the same four parts for every protocol:
+    split.train, split.test                       # fit the reported model on train, test once
+    split.fit, split.valid                        # tune on this carve-out of train
+    result = P1.evaluate(model.fit(split.train), split.train, split.test)
     result.values                                 # Series metric -> value (result.frame: tidy)
     result.per_user                               # users x metrics (for confidence intervals)
 
@@ -47,11 +48,11 @@ import pandas as pd
 from reclib.checks import check_choice, check_fraction, check_positive_int, require_columns
 from reclib.data.splits import cold_start_item_split, leave_last_out, stratified_split
 from reclib.evaluation.pointwise_protocols import ClickProtocol, RatingProtocol
-from reclib.evaluation.protocol_base import Frames, Protocol, _ratings
+from reclib.evaluation.protocol_base import Protocol, Split, _ratings
 from reclib.evaluation.ranking import EvaluationResult, ranking_result
 
 __all__ = ["P1", "P2", "P3", "P4", "P5", "PROTOCOLS", "ClickProtocol", "ColdStartProtocol",
-           "NextItemProtocol", "Protocol", "RatingProtocol", "TopNProtocol"]
+           "NextItemProtocol", "Protocol", "RatingProtocol", "Split", "TopNProtocol"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -77,7 +78,8 @@ class _RankingProtocol(Protocol):
 @dataclass(frozen=True, kw_only=True)
 class TopNProtocol(_RankingProtocol):
     """P1: per-user stratified random split (each user's rows shuffled, the first
-    ``round(train_size * n)`` to train); the validation carve-out is the same split of train."""
+    ``round(train_size * n)`` to train); ``split.fit`` and ``split.valid`` are the same split
+    of train."""
 
     train_size: float = 0.75
 
@@ -85,21 +87,17 @@ class TopNProtocol(_RankingProtocol):
         super().__post_init__()
         check_fraction(train_size=self.train_size)
 
-    def split(self, data: object) -> Frames:
+    def _recipe(self, ratings: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         """(train, test) = ``stratified_split(ratings, train_size, random_state=random_state)``."""
-        return stratified_split(_ratings(data), train_size=self.train_size, random_state=self.random_state)
-
-    def validation_split(self, train: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """(fit, valid) = ``stratified_split(train, train_size, random_state=random_state)``."""
-        return stratified_split(train, train_size=self.train_size, random_state=self.random_state)
+        return stratified_split(ratings, train_size=self.train_size, random_state=self.random_state)
 
 
 @dataclass(frozen=True, kw_only=True)
 class NextItemProtocol(_RankingProtocol):
     """P3: per user by timestamp (ties by item id), last row = test, second-to-last = valid.
 
-    ``evaluate(model, history, test)`` masks each user's ``history`` rows: pass ``train`` when
-    validating on ``valid``, and ``pd.concat([train, valid])`` (what the model was refitted on)
+    ``evaluate(model, history, test)`` masks each user's ``history`` rows: pass ``split.fit``
+    when validating on ``split.valid``, and ``split.train`` (what the model was refitted on)
     when testing, so a user's earlier items are never ranked again. ``tie_break``: the order of
     equal timestamps, ``"item_id"`` or ``"random"`` (seeded by ``random_state``;
     :func:`~reclib.data.leave_last_out`): ``P3.with_params(tie_break="random")`` is the robustness
@@ -117,16 +115,20 @@ class NextItemProtocol(_RankingProtocol):
             raise ValueError(f"min_history must be an integer >= 3 (one row each for train, "
                              f"validation and test), got {self.min_history!r}")
 
-    def split(self, data: object) -> Frames:
-        """(train, valid, test) = ``leave_last_out(ratings, min_history, tie_break, random_state)``."""
-        return leave_last_out(_ratings(data), min_history=self.min_history, tie_break=self.tie_break,
-                              random_state=self.random_state)
+    def split(self, data: object) -> Split:
+        """``fit``, ``valid``, ``test`` = ``leave_last_out(ratings, min_history, tie_break,
+        random_state)``; ``train`` = ``pd.concat([fit, valid])``, everything before each user's
+        test event."""
+        fit, valid, test = leave_last_out(_ratings(data), min_history=self.min_history,
+                                          tie_break=self.tie_break, random_state=self.random_state)
+        return Split(train=pd.concat([fit, valid]), test=test, fit=fit, valid=valid)
 
 
 @dataclass(frozen=True, kw_only=True)
 class ColdStartProtocol(_RankingProtocol):
     """P5: ``round(test_item_fraction * n_items)`` random items held out with all their
-    interactions; only the held-out items are ranked (a content model must place them)."""
+    interactions; only the held-out items are ranked (a content model must place them).
+    ``split.fit`` and ``split.valid`` are the same split of train: validation films are cold too."""
 
     test_item_fraction: float = 0.2
 
@@ -134,14 +136,9 @@ class ColdStartProtocol(_RankingProtocol):
         super().__post_init__()
         check_fraction(test_item_fraction=self.test_item_fraction)
 
-    def split(self, data: object) -> Frames:
+    def _recipe(self, ratings: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         """(train, test) = ``cold_start_item_split(ratings, test_item_fraction, random_state=random_state)``."""
-        return cold_start_item_split(_ratings(data), test_item_fraction=self.test_item_fraction,
-                                     random_state=self.random_state)
-
-    def validation_split(self, train: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """(fit, valid) = ``cold_start_item_split(train, test_item_fraction, random_state=random_state)``."""
-        return cold_start_item_split(train, test_item_fraction=self.test_item_fraction,
+        return cold_start_item_split(ratings, test_item_fraction=self.test_item_fraction,
                                      random_state=self.random_state)
 
     def candidates(self, train: pd.DataFrame, test: pd.DataFrame,

@@ -2,10 +2,10 @@
 
 Generic pieces only; the searches behind the notebooks' defaults live in ``experiments/tune.py``
 (``make tune``). :func:`grid_search` fits one model per point of a grid on ``fit`` data and scores
-it on ``valid`` data; :func:`protocol_search` does it on a protocol's own validation carve-out of
-``train`` with the protocol's metric::
+it on ``valid`` data; :func:`protocol_search` does it on a split's validation carve-out
+(``split.fit``, ``split.valid``) with the protocol's metric::
 
-    table = protocol_search(P1, EASE, {"reg": [250.0, 500.0]}, P1.split(ratings)[0])
+    table = protocol_search(P1, EASE, {"reg": [250.0, 500.0]}, P1.split(ratings))
 """
 
 from __future__ import annotations
@@ -18,26 +18,17 @@ from typing import Any
 import pandas as pd
 
 from reclib import progress
-from reclib.checks import check_verbose
-from reclib.evaluation.protocols import PROTOCOLS, Protocol
+from reclib.checks import ParameterTypeError, check_verbose
+from reclib.evaluation.protocols import PROTOCOLS, Protocol, Split
 from reclib.evaluation.ranking import ranking_result
 
 __all__ = ["grid_search", "protocol_objective", "protocol_search", "ranking_objective",
-           "rating_objective", "validation_split"]
+           "rating_objective"]
 
 Objective = Callable[[Any, pd.DataFrame, pd.DataFrame], float]
 
 #: metrics where lower is better; their objective is minus the metric
 LOWER_IS_BETTER = frozenset({"rmse", "mae", "log_loss"})
-
-
-def validation_split(train: pd.DataFrame, protocol: str,
-                     random_state: int = 42) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(fit, valid) carved out of ``train`` by protocol ``"P1"``, ``"P2"`` or ``"P5"`` with
-    ``random_state``: the same as ``P1.validation_split(train)`` etc. (prefer those)."""
-    if protocol not in PROTOCOLS:
-        raise ValueError(f"protocol={protocol!r}: expected one of {sorted(PROTOCOLS)}")
-    return PROTOCOLS[protocol].with_params(random_state=random_state).validation_split(train)
 
 
 def ranking_objective(metric: str = "ndcg", k: int = 10) -> Objective:
@@ -86,9 +77,12 @@ def grid_search(make_model: Callable[..., Any], grid: Mapping[str, Sequence[Any]
 
 
 def protocol_search(protocol: Protocol, make_model: Callable[..., Any],
-                    grid: Mapping[str, Sequence[Any]], train: pd.DataFrame,
+                    grid: Mapping[str, Sequence[Any]], split: Split,
                     metric: str | None = None, verbose: int = 1) -> pd.DataFrame:
-    """:func:`grid_search` on ``protocol.validation_split(train)`` with
-    :func:`protocol_objective` (``metric``); ``train`` is the protocol's training part."""
-    fit, valid = protocol.validation_split(train)
-    return grid_search(make_model, grid, fit, valid, protocol_objective(protocol, metric), verbose)
+    """:func:`grid_search` on ``split.fit`` and ``split.valid`` (``split = protocol.split(data)``)
+    with :func:`protocol_objective` (``metric``); test is never touched."""
+    if not isinstance(split, Split):
+        raise ParameterTypeError(f"split must be the Split that {protocol.name}.split(data) returns, "
+                                 f"got {type(split).__name__}")
+    return grid_search(make_model, grid, split.fit, split.valid,
+                       protocol_objective(protocol, metric), verbose)

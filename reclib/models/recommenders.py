@@ -32,7 +32,7 @@ __all__ = ["NCF", "KerasRecommender", "TwoTowerRecommender"]
 Validate = Callable[[Recommender], dict[str, float]]
 
 #: default ``epochs``: the early-stopped epoch (patience 2, at most 20) on P1's validation carve-out
-#: of ML-100K (``P1.validation_split(P1.split(ratings)[0])``) with notebook 05's parameters and
+#: of ML-100K (``P1.split(ratings).fit`` and ``.valid``) with notebook 05's parameters and
 #: the other defaults; the two-tower's sizes are chosen on the same carve-out by
 #: ``experiments/tune_two_tower.py`` (the numbers: README, "How the defaults were chosen").
 NCF_EPOCHS = 8

@@ -49,5 +49,6 @@ def test_defaults_and_bad_arguments():
 def test_movielens_p1_ndcg(movielens):
     from reclib.evaluation import P1
 
-    train, test = P1.split(movielens.ratings)
+    split = P1.split(movielens.ratings)
+    train, test = split.train, split.test
     assert P1.evaluate(RP3beta().fit(train), train, test)["ndcg"] == pytest.approx(0.4367, abs=1e-4)

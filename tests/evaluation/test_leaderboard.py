@@ -12,8 +12,8 @@ from reclib.evaluation.leaderboard import Leaderboard, LeaderboardFailed, leader
 
 @pytest.fixture(scope="module")
 def small_p1(movielens):
-    ratings = movielens.ratings[movielens.ratings.user_id <= 150]
-    return P1.split(ratings)
+    split = P1.split(movielens.ratings[movielens.ratings.user_id <= 150])
+    return split.train, split.test
 
 
 def _board(train, test, **kwargs):
@@ -87,7 +87,8 @@ def test_two_runs_give_identical_numbers_with_a_keras_model(small_p1):
 
 def test_p2_and_p4_intervals(movielens):
     ratings = movielens.ratings[movielens.ratings.user_id <= 200]
-    train, test = P2.split(ratings)
+    split = P2.split(ratings)
+    train, test = split.train, split.test
     board = leaderboard({"baseline": BaselinePredictor()}, P2, train, test, n_boot=200)
     rmse = board.frame.set_index("metric").loc["rmse"]
     assert rmse["value"] == pytest.approx(P2.evaluate(BaselinePredictor().fit(train), train,

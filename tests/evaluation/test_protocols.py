@@ -15,10 +15,10 @@ from reclib.checks import ParameterTypeError
 from reclib.features import ItemFeatures
 from reclib.data import (GENRES, build_click_dataset, click_split, cold_start_item_split,
                          leave_last_out, random_split, stratified_split)
-from reclib.evaluation import (P1, P2, P3, P4, P5, PROTOCOLS, EvaluationResult, Protocol, auc,
+from reclib.evaluation import (P1, P2, P3, P4, P5, PROTOCOLS, EvaluationResult, Protocol, Split, auc,
                                ranking_result, log_loss, mae, rmse)
 from reclib.evaluation.tuning import (grid_search, protocol_objective, protocol_search,
-                                      ranking_objective, rating_objective, validation_split)
+                                      ranking_objective, rating_objective)
 from reclib.features import ContentRecommender, genre_matrix
 
 RANKING_COLUMNS = ["precision", "recall", "ndcg", "map", "hit_rate", "mrr"]
@@ -43,7 +43,8 @@ def ratings(movielens):
 
 @pytest.fixture(scope="module")
 def p1(ratings):
-    return P1.split(ratings)
+    split = P1.split(ratings)
+    return split.train, split.test
 
 
 @pytest.fixture(scope="module")
@@ -55,48 +56,68 @@ def ease_p1(p1):
 # -- splits -------------------------------------------------------------------------------------
 def test_split_sizes(ratings, movielens, p1):
     assert len(p1[1]) == 25_008 and len(p1[0]) + len(p1[1]) == len(ratings)
-    assert [len(f) for f in P2.split(ratings)] == [80_000, 20_000]
-    train, valid, test = P3.split(ratings)
-    assert len(test) == len(valid) == 943 and test.user_id.is_unique
-    assert len(P5.split(ratings)[1]) == 19_728
+    p2 = P2.split(ratings)
+    assert [len(p2.train), len(p2.test), len(p2.fit), len(p2.valid)] == [80_000, 20_000, 64_000, 16_000]
+    split = P3.split(ratings)
+    assert len(split.test) == len(split.valid) == 943 and split.test.user_id.is_unique
+    assert len(split.train) + len(split.test) == len(ratings)       # every user has >= 3 ratings
+    assert len(P5.split(ratings).test) == 19_728
     clicks = build_click_dataset(movielens)
     parts = P4.split(clicks)
-    assert [len(f) for f in parts] == [80_000, 10_000, 10_000]
-    for ours, theirs in zip(parts, click_split(clicks, random_state=42)):
+    assert [len(parts.fit), len(parts.valid), len(parts.test), len(parts.train)] == [80_000, 10_000, 10_000, 90_000]
+    for ours, theirs in zip((parts.fit, parts.valid, parts.test), click_split(clicks, random_state=42)):
         pd.testing.assert_frame_equal(ours, theirs)
-    for ours, theirs in zip(P4.split(movielens), parts):   # a MovieLens is turned into clicks
-        pd.testing.assert_frame_equal(ours, theirs)
+    pd.testing.assert_frame_equal(parts.train, pd.concat([parts.fit, parts.valid]))
+    again = P4.split(movielens)                             # a MovieLens is turned into clicks
+    for name in ("train", "test", "fit", "valid"):
+        pd.testing.assert_frame_equal(getattr(again, name), getattr(parts, name))
 
 
 @pytest.mark.parametrize(("protocol", "recipe"), [
     (P1, lambda r: stratified_split(r, 0.75, random_state=42)),
     (P2, lambda r: random_split(r, 0.2, random_state=42)),
-    (P3, lambda r: leave_last_out(r)),
+    (P3, lambda r: (lambda fit, valid, test: (pd.concat([fit, valid]), test))(*leave_last_out(r))),
     (P5, lambda r: cold_start_item_split(r, 0.2, random_state=42)),
 ], ids=["P1", "P2", "P3", "P5"])
 def test_split_is_the_documented_recipe_and_deterministic(ratings, protocol, recipe):
     ours, again = protocol.split(ratings), protocol.split(ratings)
-    for a, b, c in zip(ours, again, recipe(ratings)):
-        pd.testing.assert_frame_equal(a, b)
-        pd.testing.assert_frame_equal(a, c)
+    for name, expected in zip(("train", "test"), recipe(ratings)):
+        pd.testing.assert_frame_equal(getattr(ours, name), getattr(again, name))
+        pd.testing.assert_frame_equal(getattr(ours, name), expected)
+    for name in ("fit", "valid"):
+        pd.testing.assert_frame_equal(getattr(ours, name), getattr(again, name))
+
+
+def test_a_split_is_read_by_name_not_unpacked(ratings):
+    split = P1.split(ratings)
+    assert isinstance(split, Split) and repr(split) == \
+        "Split(train=74,992 rows, test=25,008 rows, fit=56,246 rows, valid=18,746 rows)"
+    with pytest.raises(TypeError):
+        train, test = split
+    with pytest.raises(ParameterTypeError, match="Split.test must be a DataFrame"):
+        Split(train=split.train, test=None, fit=split.fit, valid=split.valid)
+    with pytest.raises(ValueError, match="must partition Split.train"):
+        Split(train=split.train, test=split.test, fit=split.fit, valid=split.fit)
 
 
 def test_seed_changes_the_split_and_module_protocols_stay(ratings):
     other = P1.with_params(random_state=7)
     assert other.random_state == 7 and P1.random_state == 42 and other.name == "P1"
-    assert not P1.split(ratings)[1].index.equals(other.split(ratings)[1].index)
-    assert P5.with_params(test_item_fraction=0.3).split(ratings)[1].item_id.nunique() == \
+    assert not P1.split(ratings).test.index.equals(other.split(ratings).test.index)
+    assert not P1.split(ratings).valid.index.equals(other.split(ratings).valid.index)
+    assert P5.with_params(test_item_fraction=0.3).split(ratings).test.item_id.nunique() == \
         round(0.3 * ratings.item_id.nunique())
-    by_id, shuffled = P3.split(ratings)[2], P3.with_params(tie_break="random").split(ratings)[2]
+    by_id, shuffled = P3.split(ratings).test, P3.with_params(tie_break="random").split(ratings).test
     assert len(by_id) == len(shuffled) and not by_id.index.sort_values().equals(shuffled.index.sort_values())
     assert (by_id.set_index("user_id")["timestamp"].sort_index()
             == shuffled.set_index("user_id")["timestamp"].sort_index()).all()      # only ties move
 
 
-@pytest.mark.parametrize("protocol", [P1, P2, P5], ids=["P1", "P2", "P5"])
+@pytest.mark.parametrize("protocol", [P1, P2, P3, P5], ids=["P1", "P2", "P3", "P5"])
 def test_validation_carve_out_is_inside_train_and_disjoint_from_test(ratings, protocol):
-    train, test = protocol.split(ratings)
-    fit, valid = protocol.validation_split(train)
+    split = protocol.split(ratings)
+    train, test = split.train, split.test
+    fit, valid = split.fit, split.valid
     assert len(fit) + len(valid) == len(train) and len(valid) > 0
     assert fit.index.union(valid.index).sort_values().equals(train.index.sort_values())
     assert not _keys(valid) & _keys(test) and not _keys(fit) & _keys(test)
@@ -105,26 +126,16 @@ def test_validation_carve_out_is_inside_train_and_disjoint_from_test(ratings, pr
         assert not set(valid.item_id) & set(test.item_id)
 
 
-def test_validation_carve_out_keeps_the_seeds_the_notebooks_used(p1, ratings):
-    fit, valid = P1.validation_split(p1[0])
-    pd.testing.assert_frame_equal(valid, stratified_split(p1[0], train_size=0.75, random_state=42)[1])
-    p2_train = P2.split(ratings)[0]
-    pd.testing.assert_frame_equal(P2.validation_split(p2_train)[1],
-                                  random_split(p2_train, test_size=0.2, random_state=42)[1])
-    p5_train = P5.split(ratings)[0]
-    pd.testing.assert_frame_equal(P5.validation_split(p5_train)[1],
-                                  cold_start_item_split(p5_train, 0.2, random_state=42)[1])
-    for name in ("P1", "P2", "P5"):   # the old tuning entry point gives the same carve-outs
-        train = PROTOCOLS[name].split(ratings)[0]
-        for a, b in zip(validation_split(train, name, random_state=42),
-                        PROTOCOLS[name].validation_split(train)):
-            pd.testing.assert_frame_equal(a, b)
-
-
-@pytest.mark.parametrize("protocol", [P3, P4], ids=["P3", "P4"])
-def test_three_way_protocols_refuse_a_second_carve_out(p1, protocol):
-    with pytest.raises(ValueError, match=f"{protocol.name}.split already returns a validation"):
-        protocol.validation_split(p1[0])
+def test_validation_carve_out_keeps_the_seeds_the_notebooks_used(ratings):
+    recipes = {"P1": lambda t, seed: stratified_split(t, train_size=0.75, random_state=seed),
+               "P2": lambda t, seed: random_split(t, test_size=0.2, random_state=seed),
+               "P5": lambda t, seed: cold_start_item_split(t, 0.2, random_state=seed)}
+    for name, recipe in recipes.items():
+        for seed in (42, 7):
+            protocol = PROTOCOLS[name].with_params(random_state=seed)
+            split = protocol.split(ratings)
+            for ours, theirs in zip((split.fit, split.valid), recipe(split.train, seed)):
+                pd.testing.assert_frame_equal(ours, theirs)
 
 
 def test_protocol_fields():
@@ -168,7 +179,8 @@ def test_per_user_values_average_to_the_reported_metrics(p1, ease_p1):
 
 
 def test_p5_ranks_only_the_held_out_items(movielens, ratings):
-    train, test = P5.split(ratings)
+    split = P5.split(ratings)
+    train, test = split.train, split.test
     ids = movielens.items.item_id.to_numpy()
     features = ItemFeatures(ids, vectors=genre_matrix(movielens.items["genres"], GENRES))
     model = ContentRecommender().fit(train, item_features=features)
@@ -184,8 +196,8 @@ def test_p5_ranks_only_the_held_out_items(movielens, ratings):
 
 
 def test_p3_masks_the_history_it_is_given(ratings):
-    train, valid, test = P3.split(ratings)
-    history = pd.concat([train, valid])
+    split = P3.split(ratings)
+    history, test = split.train, split.test
     model = EASE(reg=500.0).fit(history)
     result = P3.evaluate(model, history, test)
     pd.testing.assert_frame_equal(result.frame, ranking_result(model, history, test, k=10).frame)
@@ -195,7 +207,8 @@ def test_p3_masks_the_history_it_is_given(ratings):
 
 
 def test_p2_evaluate_equals_rmse_and_mae_of_predict(ratings):
-    train, test = P2.split(ratings)
+    split = P2.split(ratings)
+    train, test = split.train, split.test
     model = BaselinePredictor().fit(train)
     pred = model.predict(test.user_id, test.item_id)
     result = P2.evaluate(model, train, test)
@@ -209,7 +222,8 @@ def test_p2_evaluate_equals_rmse_and_mae_of_predict(ratings):
 
 
 def test_p4_evaluate_accepts_probabilities_a_function_or_predict_proba(movielens):
-    train, valid, test = P4.split(movielens)
+    split = P4.split(movielens)
+    train, test = split.fit, split.test
     prob = np.clip(0.5 + 0.1 * (test.year.to_numpy() < 1980) + 0.01 * test.user_id.to_numpy() % 7 / 7,
                    0, 1)
     result = P4.evaluate(prob, train, test)
@@ -350,22 +364,22 @@ def test_ranking_evaluate_rejects_a_fixed_k_or_candidates(p1, ease_p1):
 
 # -- tuning on the protocols' carve-outs ------------------------------------------------------
 def test_protocol_search_equals_grid_search_on_the_carve_out(tiny_ratings, synthetic_interactions):
-    train = P1.split(synthetic_interactions)[0]
-    fit, valid = P1.validation_split(train)
+    split = P1.split(synthetic_interactions)
+    fit, valid = split.fit, split.valid
     grid = {"reg": [10.0, 100.0]}
-    ours = protocol_search(P1, EASE, grid, train, verbose=False)
+    ours = protocol_search(P1, EASE, grid, split, verbose=False)
     theirs = grid_search(EASE, grid, fit, valid, ranking_objective("ndcg", 10), verbose=False)
     pd.testing.assert_frame_equal(ours.drop(columns="seconds"), theirs.drop(columns="seconds"))
-    p2_train = P2.split(synthetic_interactions)[0]
-    fit2, valid2 = P2.validation_split(p2_train)
+    p2_split = P2.split(synthetic_interactions)
+    fit2, valid2 = p2_split.fit, p2_split.valid
     model = BaselinePredictor().fit(fit2)
     assert protocol_objective(P2)(model, fit2, valid2) == rating_objective(model, fit2, valid2) \
         == -rmse(valid2.rating, model.predict(valid2.user_id, valid2.item_id))
     assert protocol_objective(P1, "recall")(MostPopular().fit(fit), fit, valid) > 0
     with pytest.raises(ValueError, match="grid is empty"):
         grid_search(EASE, {}, fit, valid, rating_objective)
-    with pytest.raises(ValueError, match="protocol='P9'"):
-        validation_split(train, "P9")
+    with pytest.raises(ParameterTypeError, match=r"split must be the Split that P1.split\(data\) returns"):
+        protocol_search(P1, EASE, grid, split.train)
 
 
 @pytest.mark.slow
@@ -390,7 +404,8 @@ def test_experiments_tune_writes_the_best_point(tmp_path, monkeypatch):
 
 
 def test_compare_builds_one_row_per_model(movielens):
-    train, test = P1.split(movielens.ratings)
+    split = P1.split(movielens.ratings)
+    train, test = split.train, split.test
     models = {"pop": MostPopular().fit(train), "ease": EASE().fit(train)}
     table = P1.compare(models, train, test)
     assert list(table.index) == ["pop", "ease"]

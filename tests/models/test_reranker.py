@@ -122,8 +122,9 @@ def test_trend_counts_the_window_before_the_request_only():
 @pytest.fixture(scope="module")
 def clustered():
     data, features = _clustered()
-    train, valid, test = P3.split(data)
-    history = pd.concat([train, valid])
+    split = P3.split(data)
+    train, valid, test = split.fit, split.valid, split.test
+    history = split.train
     return history, test, features, _reranker().fit(history, item_features=features)
 
 
