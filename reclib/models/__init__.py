@@ -15,7 +15,7 @@ from reclib.models.ncf import NeuMF, PairwiseScorer
 from reclib.models.recommenders import NCF, KerasRecommender, TwoTowerRecommender
 from reclib.models.reranker import ShortlistReranker, ShortlistScorer
 from reclib.models.shortlist import ShortlistRecommender, random_order_ndcg, shortlist_ndcg
-from reclib.models.retrieval import TwoTower, in_batch_logits
+from reclib.models.retrieval import TwoTower
 from reclib.models.sequence_encoders import RecurrentEncoder, SASRec, recurrent_step
 from reclib.models.hstu import HSTU, HSTUBlock, hstu_block_numpy
 from reclib.models.sequential import HSTURecommender, RecurrentRecommender, SASRecRecommender, SequentialRecommender
@@ -27,5 +27,5 @@ __all__ = ["NCF", "CausalLMReranker", "Categorical", "CodeTrie", "CrossLayer", "
            "PairwiseScorer", "PairwiseTask", "PointwiseTask", "RecurrentEncoder", "RecurrentRecommender",
            "RetrievalTask", "SASRec", "SASRecRecommender", "SequentialRecommender", "ShortlistRecommender", "ShortlistReranker", "ShortlistScorer",
            "ShortlistTask", "StackFields", "TextTowerRecommender", "TwoTower", "TwoTowerRecommender", "Vector", "build_ctr_model", "field_embedding", "field_vectors",
-           "fit_binary_classifier", "keras_input", "keras_inputs", "space_embeddings", "fm_interaction", "in_batch_logits", "mlp_classifier", "random_order_ndcg", "recurrent_step",
+           "fit_binary_classifier", "keras_input", "keras_inputs", "space_embeddings", "fm_interaction", "mlp_classifier", "random_order_ndcg", "recurrent_step",
            "save_tiny_causal_lm", "shortlist_ndcg"]

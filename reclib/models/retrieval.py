@@ -29,9 +29,9 @@ from reclib.checks import (check_bool, check_in_range, check_non_negative, check
                            check_positive, check_positive_int)
 from reclib.models.layers import MaskedMeanPooling, TableEmbedding, build_by_tracing
 from reclib.models.mlp import check_layer_sizes
-from reclib.models.tasks import RetrievalTask, in_batch_logits, total_loss
+from reclib.models.tasks import RetrievalTask, total_loss
 
-__all__ = ["TwoTower", "in_batch_logits"]
+__all__ = ["TwoTower"]
 
 
 @keras.saving.register_keras_serializable(package="reclib")

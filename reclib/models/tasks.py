@@ -32,11 +32,10 @@ import keras
 from keras import ops
 
 from reclib.checks import ParameterTypeError, check_bool, check_choice, check_positive, check_positive_int, check_probability
+from reclib.models.softmax_logits import MASK_LOGIT, in_batch_softmax_logits
 
-__all__ = ["NextItemTask", "check_next_item_loss", "PairwiseTask", "PointwiseTask", "RetrievalTask", "ShortlistTask", "in_batch_logits",
+__all__ = ["NextItemTask", "check_next_item_loss", "PairwiseTask", "PointwiseTask", "RetrievalTask", "ShortlistTask",
            "total_loss"]
-
-MASK_LOGIT = -1e9          # logit of a masked column (accidental hit): softmax weight exactly 0
 
 
 def _summed(loss):
@@ -143,16 +142,9 @@ class RetrievalTask(_Task):
             if lq is not None:
                 extra = extra_log_q if extra_log_q is not None else ops.zeros((ops.shape(extra_item_vectors)[0],))
                 lq = ops.concatenate([ops.cast(lq, "float32"), ops.cast(extra, "float32")], axis=0)
-        users, items = ops.cast(user_vectors, "float32"), ops.cast(items, "float32")
-        logits = ops.matmul(users, ops.transpose(items)) / self.temperature
-        if lq is not None:
-            logits = logits - ops.expand_dims(ops.cast(lq, logits.dtype), 0)
-        if ids is None or not self.remove_accidental_hits:
-            return logits
-        same_item = ops.equal(ops.expand_dims(ops.cast(item_ids, ids.dtype), 1), ops.expand_dims(ids, 0))
-        n_rows, n_cols = ops.shape(logits)[0], ops.shape(logits)[1]
-        off_diagonal = ops.logical_not(ops.cast(ops.eye(n_rows, n_cols), "bool"))
-        return ops.where(ops.logical_and(same_item, off_diagonal), ops.full_like(logits, MASK_LOGIT), logits)
+        masked = ids is not None and self.remove_accidental_hits
+        return in_batch_softmax_logits(ops, user_vectors, items, self.temperature,
+                                       item_ids if masked else None, ids if masked else None, lq)
 
     def loss(self, user_vectors, item_vectors, item_ids=None, log_q=None, sample_weight=None, **extra):
         """Mean in-batch softmax cross-entropy (scalar); ``extra``: the ``extra_*`` of :meth:`logits`."""
@@ -164,15 +156,6 @@ class RetrievalTask(_Task):
     def get_config(self) -> dict:
         return {**super().get_config(), "temperature": self.temperature,
                 "remove_accidental_hits": self.remove_accidental_hits}
-
-
-def in_batch_logits(user_vectors, item_vectors, item_ids, log_q=None, temperature: float = 0.05):
-    """Logits (B, B) of :class:`RetrievalTask` (kept for the callers of earlier versions).
-
-    user_vectors, item_vectors: (B, d); item_ids: (B,) ints (to mask accidental hits);
-    log_q: (B,) log sampling probability of each column's item, or ``None``; temperature > 0.
-    """
-    return RetrievalTask(temperature).logits(user_vectors, item_vectors, item_ids, log_q)
 
 
 def _binary_cross_entropy(labels, logits, sample_weight=None):

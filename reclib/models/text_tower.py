@@ -5,8 +5,9 @@ User tower: an embedding table (one vector per training user). Item tower: the i
 (``reclib.features.item_text``) through all-MiniLM-L6-v2 (``reclib.features.text``), masked mean
 pooling, L2 normalisation and a linear projection to ``embedding_dim``, plus an optional item-id
 embedding; both towers end L2-normalised. The loss is :class:`~reclib.models.tasks.RetrievalTask`'s
-in-batch softmax with log-Q correction and accidental-hit masking, written once in torch
-(:func:`in_batch_softmax_loss`).
+in-batch softmax with log-Q correction and accidental-hit masking: the task's own logits
+(:mod:`reclib.models.softmax_logits`) computed with torch functions, then torch's cross-entropy
+(:func:`~reclib.models.torch_losses.in_batch_softmax_loss`).
 
 **Partial fine-tuning.** With ``trainable_layers = k`` the bottom ``6 - k`` transformer layers (and
 the token embeddings) are frozen: their output for every item's tokens is computed once per fit

@@ -1,13 +1,31 @@
-"""The in-batch softmax of :class:`~reclib.models.tasks.RetrievalTask`, written in PyTorch for the
-PyTorch-trained text tower (:mod:`reclib.models.text_tower`), whose ``transformers`` encoder the
-default Keras backend cannot train. ``tests/models/test_text_tower.py`` checks it against the Keras
-task; ``torch`` is imported when the loss is computed."""
+"""The in-batch softmax of :class:`~reclib.models.tasks.RetrievalTask` for the PyTorch-trained text
+tower (:mod:`reclib.models.text_tower`), whose ``transformers`` encoder the default Keras backend
+cannot train: the task's own logits (:func:`~reclib.models.softmax_logits.in_batch_softmax_logits`)
+computed with torch functions, and torch's cross-entropy. ``tests/models/test_text_tower.py``
+checks it against the Keras task; ``torch`` is imported when the loss is computed."""
 
 from __future__ import annotations
 
-from reclib.models.tasks import MASK_LOGIT
+from types import SimpleNamespace
 
-__all__ = ["in_batch_softmax_loss"]
+from reclib.models.softmax_logits import in_batch_softmax_logits
+
+__all__ = ["in_batch_softmax_loss", "torch_ops"]
+
+
+def torch_ops(device) -> SimpleNamespace:
+    """The ``keras.ops`` functions :func:`in_batch_softmax_logits` calls, for torch tensors on
+    ``device`` (where the identity matrix is made)."""
+    import torch
+
+    dtypes = {"float32": torch.float32, "bool": torch.bool}
+    return SimpleNamespace(
+        matmul=torch.matmul, equal=torch.eq, logical_and=torch.logical_and, logical_not=torch.logical_not,
+        where=torch.where, full_like=torch.full_like, transpose=lambda x: x.T,
+        expand_dims=lambda x, axis: x.unsqueeze(axis), shape=lambda x: tuple(x.shape),
+        cast=lambda x, dtype: x.to(dtypes.get(dtype, dtype)),
+        eye=lambda n_rows, n_cols, k=0: (torch.arange(n_cols, device=device)[None, :]
+                                         == torch.arange(n_rows, device=device)[:, None] + k))
 
 
 def in_batch_softmax_loss(user_vectors, item_vectors, item_ids=None, log_q=None, temperature: float = 0.05,
@@ -29,12 +47,8 @@ def in_batch_softmax_loss(user_vectors, item_vectors, item_ids=None, log_q=None,
     if not 0 <= first_row <= len(item_vectors) - len(user_vectors):
         raise ValueError(f"first_row ({first_row}) + {len(user_vectors)} user rows must fit in the "
                          f"{len(item_vectors)} item rows")
-    logits = user_vectors.float() @ item_vectors.float().T / temperature
-    if log_q is not None:
-        logits = logits - log_q.float()[None, :]
+    row_ids = None if item_ids is None else item_ids[first_row:first_row + len(user_vectors)]
+    logits = in_batch_softmax_logits(torch_ops(user_vectors.device), user_vectors, item_vectors, temperature,
+                                     row_ids, item_ids, log_q, first_row)
     labels = torch.arange(len(logits), device=logits.device) + first_row
-    if item_ids is not None:
-        same = item_ids[first_row:first_row + len(logits), None] == item_ids[None, :]
-        same[torch.arange(len(logits), device=logits.device), labels] = False
-        logits = logits.masked_fill(same, MASK_LOGIT)
     return torch.nn.functional.cross_entropy(logits, labels, reduction=reduction)

@@ -29,7 +29,8 @@ from reclib.features import (ContentRecommender, FeatureToFactorRecommender, Hyb
 from reclib.features.content import ItemFeatures
 from reclib.models import (NCF, Categorical, CrossLayer, FeatureSpace, NeuMF, Numeric, PairwiseScorer,
                            TwoTower, TwoTowerRecommender, build_ctr_model, fit_binary_classifier,
-                           in_batch_logits, mlp_classifier)
+                           mlp_classifier)
+from reclib.models.tasks import RetrievalTask
 from reclib.training import (InBatchDataset, NegativeSamplingDataset, RankingEarlyStopping,
                              StopOnNonFiniteLoss, set_seed)
 
@@ -197,9 +198,7 @@ KERAS_CASES = [
            (POSITIVE, ["temperature"]), (NON_NEGATIVE, ["l2"])),
     case("TwoTower", call(TwoTower, n_users=5, n_items=6, use_history=False), "use_user_id",
          use_user_id=False),
-    *cases("in_batch_logits", call(in_batch_logits, user_vectors=np.eye(2, dtype="float32"),
-                                   item_vectors=np.eye(2, dtype="float32"), item_ids=np.arange(2)),
-           (POSITIVE, ["temperature"])),
+    *cases("RetrievalTask", RetrievalTask, (POSITIVE, ["temperature"])),
     *cases("NCF", NCF, (CHOICE, ["variant", "loss"]), (POSITIVE_INT, ["gmf_dim", "n_negatives", "epochs",
                                                                       "batch_size"]),
            (SIZES, ["mlp_dims"]), (NON_NEGATIVE, ["l2"]), (DROPOUT, ["dropout"]),

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from reclib.features.content import ItemFeatures
-from reclib.models import NCF, NeuMF, TwoTowerRecommender, in_batch_logits
+from reclib.models import NCF, NeuMF, TwoTowerRecommender
+from reclib.models.tasks import RetrievalTask
 from reclib.training import (InBatchDataset, NegativeSamplingDataset, RankingEarlyStopping, load_model,
                              save_model)
 
@@ -57,17 +58,17 @@ def test_tiny_models_learn_on_each_backend(backend):
     assert all(np.isfinite(out["tt_pred"]))          # item 85 is cold: scored from its text alone
 
 
-def test_in_batch_logits_by_hand():
+def test_retrieval_logits_by_hand():
     u = np.array([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]], np.float32)
     v = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]], np.float32)
     items = np.array([5, 7, 5])                       # rows 0 and 2 share item 5: an accidental hit
     log_q = np.log(np.array([0.5, 0.25, 0.5], np.float32))
-    logits = keras.ops.convert_to_numpy(in_batch_logits(u, v, items, log_q, temperature=0.5))
+    logits = keras.ops.convert_to_numpy(RetrievalTask(temperature=0.5).logits(u, v, items, log_q))
     expected = (u @ v.T) / 0.5 - log_q[None, :]
     expected[0, 2] = expected[2, 0] = -1e9
     np.testing.assert_allclose(logits, expected, rtol=1e-6)
     # the correction raises the rarer item 7 relative to the popular item 5 by log(0.5 / 0.25)
-    plain = keras.ops.convert_to_numpy(in_batch_logits(u, v, items, None, temperature=0.5))
+    plain = keras.ops.convert_to_numpy(RetrievalTask(temperature=0.5).logits(u, v, items, None))
     assert np.isclose((logits[1, 1] - logits[1, 0]) - (plain[1, 1] - plain[1, 0]), np.log(2), atol=1e-6)
 
 

@@ -123,8 +123,7 @@ def test_trend_counts_the_window_before_the_request_only():
 def clustered():
     data, features = _clustered()
     split = P3.split(data)
-    train, valid, test = split.fit, split.valid, split.test
-    history = split.train
+    history, test = split.train, split.test
     return history, test, features, _reranker().fit(history, item_features=features)
 
 

@@ -57,6 +57,20 @@ def test_loss_equals_retrieval_task(log_q):
     assert ours.item() == pytest.approx(expected, abs=1e-5)
 
 
+def test_loss_of_a_process_rows_adds_up_to_the_whole_batch():
+    """Several processes: each scores its rows (from ``first_row``) against the gathered columns;
+    the sums of the shards are the whole batch's loss, accidental hits and log q included."""
+    rng = np.random.default_rng(1)
+    users, items = (torch.from_numpy(rng.normal(size=(6, 4)).astype(np.float32)) for _ in range(2))
+    ids, lq = torch.tensor([3, 1, 3, 2, 1, 5]), torch.log(torch.tensor([0.1, 0.2, 0.1, 0.3, 0.2, 0.1]))
+    whole = in_batch_softmax_loss(users, items, ids, lq, 0.3)
+    shards = sum(in_batch_softmax_loss(users[a:a + 2], items, ids, lq, 0.3, first_row=a, reduction="sum")
+                 for a in (0, 2, 4))
+    assert shards.item() == pytest.approx(6 * whole.item(), rel=1e-6)
+    with pytest.raises(ValueError, match="first_row"):
+        in_batch_softmax_loss(users[:2], items, ids, lq, 0.3, first_row=5)
+
+
 def test_loss_worked_example():
     # two rows, identical items -> column 1 of row 0 and column 0 of row 1 masked: loss 0
     u = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
