@@ -169,14 +169,14 @@ def bench_sequential(repeat: int) -> dict[str, float]:
     from reclib.serving import RealTimeRecommender, update_latency
 
     split = P3.split(load_movielens("100k").ratings)
-    train, valid, test = split.fit, split.valid, split.test
-    events = pd.concat([valid, test]).sort_values(["timestamp", "user_id", "item_id"]).iloc[:505]
-    histories = train.sort_values(["user_id", "timestamp", "item_id"]).groupby("user_id")["item_id"].apply(list)
+    fit_part = split.fit
+    events = pd.concat([split.valid, split.test]).sort_values(["timestamp", "user_id", "item_id"]).iloc[:505]
+    histories = fit_part.sort_values(["user_id", "timestamp", "item_id"]).groupby("user_id")["item_id"].apply(list)
     out = {}
     models = {"gru": RecurrentRecommender(epochs=2), "sasrec": SASRecRecommender(epochs=2),
               "gpt2": ItemGPT2Recommender(epochs=1)}
     for name, model in models.items():
-        model.fit(train)
+        model.fit(fit_part)
         server = RealTimeRecommender(model, k=10)
         for user in events["user_id"].unique():
             server.seed(user, histories[user])

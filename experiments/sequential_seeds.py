@@ -4,10 +4,10 @@ then the chosen settings' test numbers as a mean over seeds, and their robustnes
 Protocol P3 on ML-100K. One validation event per user leaves candidates closer than the noise
 (about 0.008 NDCG@10), so each candidate of ``CANDIDATES`` (the settings
 ``experiments.tune_sequential`` found best for each model, with and without the recipe's options)
-is fitted on ``train`` with ``--seeds`` seeds and early-stopped on the validation event; the
+is fitted on ``split.fit`` with ``--seeds`` seeds and early-stopped on the validation event; the
 validation NDCG@10 is reported as mean and standard deviation over seeds, and the candidate with the
 best mean wins per model family. Test is touched once per family: the winner is refitted on
-``train + valid`` with every seed for the median early-stopped epoch, and its test HR@10 and NDCG@10
+``split.train`` with every seed for the median early-stopped epoch, and its test HR@10 and NDCG@10
 are reported as mean and spread over seeds. Last, the same winner is refitted on the split whose
 equal timestamps are ordered by a seeded random hash instead of by item id
 (``P3.with_params(tie_break="random")``), to show how much the number owes to the tie rule: once
@@ -85,13 +85,13 @@ def main(argv: list[str] | None = None) -> int:
     splits = {"item_id": (P3.split(ml.ratings), "timestamp"),         # tie rule -> (split, the models' order column)
               "random": (P3.with_params(tie_break="random").split(ml.ratings), "timestamp"),
               "random_models_too": (P3.with_params(tie_break="random").split(ordered), "event_order")}
-    train, valid = splits["item_id"][0].fit, splits["item_id"][0].valid
+    fit_part, valid_part = splits["item_id"][0].fit, splits["item_id"][0].valid
     for family in args.families:
         validation = {}
         for name, (cls, params) in CANDIDATES[family].items():
             def validated(seed):
                 model = getattr(sequential, cls)(epochs=args.max_epochs, patience=3, random_state=seed, **params)
-                model.fit(train, validate=lambda m: P3.evaluate(m, train, valid).values[["ndcg"]].to_dict(),
+                model.fit(fit_part, validate=lambda m: P3.evaluate(m, fit_part, valid_part).values[["ndcg"]].to_dict(),
                           item_features=catalogue)
                 return {"best_epoch": int(model.best_epoch_),
                         "val_ndcg": float(model.history_.iloc[model.best_epoch_ - 1]["val_ndcg"])}

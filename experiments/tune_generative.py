@@ -1,11 +1,11 @@
 """``python -m experiments.tune_generative``: the search behind generative retrieval's defaults, and
 its P3 test against the kit's SASRec.
 
-Protocol P3 on ML-100K (``split = P3.split(ratings)``; ``train`` below is ``split.fit``); the item vectors are the
-packaged MiniLM title embeddings. Every candidate is fitted on ``train`` and early-stopped on the
+Protocol P3 on ML-100K (``split = P3.split(ratings)``); the item vectors are the
+packaged MiniLM title embeddings. Every candidate is fitted on ``split.fit`` and early-stopped on the
 validation event (NDCG@10, patience 3, at most ``--max-epochs``); the best validation NDCG@10
 wins and its early-stopped epoch becomes ``epochs``. Test is touched once: the winner and SASRec
-(its own validated defaults, the catalogue only as in notebook 06, and with BERT-initialised items) are refitted on ``train + valid`` and scored on the last event, with
+(its own validated defaults, the catalogue only as in notebook 06, and with BERT-initialised items) are refitted on ``split.train`` and scored on the last event, with
 the ratio of their NDCG@10 sums over users and its paired bootstrap interval; beam search
 (``beam_width`` of the defaults) is compared with exhaustive decoding on the same users (share of
 real items, overlap of the two top-10 lists). Runs go to ``build/tuning/generative.json`` after
@@ -64,10 +64,10 @@ def main(argv: list[str] | None = None) -> int:
     vectors = np.asarray(TextEncoder(show_progress=False).encode(item_text(films).tolist()))
     features = ItemFeatures(films["item_id"].to_numpy(), vectors=vectors)
     split = P3.split(ml.ratings)
-    train, valid, test = split.fit, split.valid, split.test
+    fit_part, valid_part, test = split.fit, split.valid, split.test
 
     def validate(model: Any) -> dict[str, float]:
-        return P3.evaluate(model, train, valid).values[["ndcg", "hit_rate"]].to_dict()
+        return P3.evaluate(model, fit_part, valid_part).values[["ndcg", "hit_rate"]].to_dict()
 
     results: dict[str, Any] = {"protocol": "P3 validation event (ML-100K)", "base": BASE,
                                "max_epochs": args.max_epochs, "patience": args.patience, "runs": []}
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         start = time.perf_counter()
         model = GenerativeRetrievalRecommender(epochs=args.max_epochs, patience=args.patience, **BASE, **params)
-        model.fit(train, validate=validate, item_features=features)
+        model.fit(fit_part, validate=validate, item_features=features)
         best = model.history_.iloc[model.best_epoch_ - 1]
         run = {**params, "best_epoch": int(model.best_epoch_), "val_ndcg": float(best["val_ndcg"]),
                "val_hit_rate": float(best["val_hit_rate"]), "epochs_run": len(model.history_),

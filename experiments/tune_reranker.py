@@ -1,15 +1,15 @@
 """``python -m experiments.tune_reranker``: the choice of the shortlist reranker's trend windows,
 and its P3 test against the retrievers' own order.
 
-Protocol P3 on ML-100K (``split = P3.split(ratings)``: ``train`` below is ``split.fit``); the head reads the packaged
+Protocol P3 on ML-100K (``split = P3.split(ratings)``); the head reads the packaged
 MiniLM title vectors. Two retrievers: SASRec (the kit's P3 leader, its validated defaults, items
 initialised from the same title vectors) and EASE (λ = 500, the best P1 model of its kind; it
 ignores the order of a history). Validation: each candidate set of trend windows, for each
-retriever, is fitted on ``train`` (the head learns from lists carved out of ``train`` itself) and
+retriever, is fitted on ``split.fit`` (the head learns from lists carved out of it) and
 scored on the validation event against the retriever's own order (paired bootstrap of the NDCG@10
 difference over users); the windows with the best mean difference over the two retrievers become
 the default. Test is touched once: the default reranker over each retriever is refitted on
-``train + valid`` and scored on the last event, with the paired interval and the level of a random
+``split.train`` and scored on the last event, with the paired interval and the level of a random
 order of the same shortlist. Results go to ``build/tuning/reranker.json`` after every fit.
 
 ``--p1-validation`` instead scores the default reranker over EASE on P1's validation carve-out
@@ -19,8 +19,8 @@ against EASE's own order: with lists of each user's last events (``carve="last"`
 P1's own recipe). P1's test is not touched.
 
 ``--seeds s ...`` fits the default reranker over EASE once per head seed (``random_state``: the
-head's initialisation and its early-stopping users), on P3's ``train`` scored on the validation
-event and on ``train + valid`` scored on the test event, each against EASE's order: how much of
+head's initialisation and its early-stopping users), on P3's ``split.fit`` scored on the validation
+event and on ``split.train`` scored on the test event, each against EASE's order: how much of
 either difference is the seed's.
 """
 
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     vectors = np.asarray(TextEncoder(show_progress=False).encode(item_text(films).tolist()))
     features = ItemFeatures(films["item_id"].to_numpy(), vectors=vectors)
     split = P3.split(ml.ratings)
-    train, valid, test = split.fit, split.valid, split.test
+    fit_part, valid_part, test = split.fit, split.valid, split.test
     history = split.train
     retrievers = {"SASRec": SASRecRecommender, "EASE": lambda: EASE(reg=500.0)}
     results: dict[str, Any] = {"protocol": "P3 (ML-100K)", "validation": [], "test": {}}
@@ -92,16 +92,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.seeds:
         results["seeds"] = {}
         for seed in args.seeds:
-            on_valid = ShortlistReranker(EASE(reg=500.0), random_state=seed).fit(train, item_features=features)
+            on_valid = ShortlistReranker(EASE(reg=500.0), random_state=seed).fit(fit_part, item_features=features)
             model = ShortlistReranker(EASE(reg=500.0), random_state=seed).fit(history, item_features=features)
-            results["seeds"][seed] = {"validation": compare(on_valid, train, valid), "test": compare(model, history, test)}
+            results["seeds"][seed] = {"validation": compare(on_valid, fit_part, valid_part), "test": compare(model, history, test)}
             save()
             print(seed, json.dumps(results["seeds"][seed]), flush=True)
         return 0
     for windows in CANDIDATES:
         for name, make in retrievers.items():
-            model = ShortlistReranker(make(), trend_windows=windows).fit(train, item_features=features)
-            run = {"retriever": name, "trend_windows": list(windows), **compare(model, train, valid)}
+            model = ShortlistReranker(make(), trend_windows=windows).fit(fit_part, item_features=features)
+            run = {"retriever": name, "trend_windows": list(windows), **compare(model, fit_part, valid_part)}
             results["validation"].append(run)
             save()
             print(json.dumps(run), flush=True)
@@ -126,14 +126,14 @@ def _p1_validation(args: argparse.Namespace, ratings: Any, features: Any) -> int
     from reclib.models import ShortlistReranker
 
     p1_split = P1.split(ratings)
-    fit, valid = p1_split.fit, p1_split.valid
+    fit, valid_part = p1_split.fit, p1_split.valid
     fit = fit.sort_values(["user_id", "timestamp", "item_id"], kind="stable")
     runs = []
     settings = [{"carve": "last", "n_holdout": n} for n in args.n_holdout] + [{"carve": "random", "holdout_share": 0.25}]
     for setting in settings:
         model = ShortlistReranker(EASE(reg=500.0), **setting).fit(fit, item_features=features)
-        ours = P1.evaluate(model, fit, valid).per_user["ndcg"]
-        theirs = P1.evaluate(model.retriever_, fit, valid).per_user["ndcg"]
+        ours = P1.evaluate(model, fit, valid_part).per_user["ndcg"]
+        theirs = P1.evaluate(model.retriever_, fit, valid_part).per_user["ndcg"]
         difference = paired_difference(ours, theirs, n_boot=args.n_boot)
         runs.append({**setting, "retriever_ndcg": float(theirs.mean()), "reranked_ndcg": float(ours.mean()),
                      "difference": float(difference["mean_diff"]), "low": float(difference["low"]),

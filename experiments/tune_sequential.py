@@ -1,10 +1,10 @@
 """``python -m experiments.tune_sequential``: the search behind the sequential models' defaults.
 
-Protocol P3 on ML-100K: ``split = P3.split(ratings)``, ``train`` below being ``split.fit``. Every candidate is fitted on
-``train`` and early-stopped on the validation event (NDCG@10 of each user's second-to-last item,
+Protocol P3 on ML-100K: ``split = P3.split(ratings)``. Every candidate is fitted on
+``split.fit`` and early-stopped on the validation event (NDCG@10 of each user's second-to-last item,
 at most ``--max-epochs`` epochs, patience 3); the best validation NDCG@10 per model wins and its
 early-stopped epoch becomes ``epochs``. Test is touched once per model: the winner is refitted on
-``train + valid`` for that many epochs and scored on the last event. (SASRec's defaults are not this
+``split.train`` (fit and validation events) for that many epochs and scored on the last event. (SASRec's defaults are not this
 search's one-seed winner: its top candidates were closer than a seed's spread, and the defaults come
 from ``experiments.sequential_seeds``.)
 
@@ -100,11 +100,11 @@ def main(argv: list[str] | None = None) -> int:
 
     ml = load_movielens("100k")
     split = P3.split(ml.ratings)
-    train, valid, test = split.fit, split.valid, split.test
+    fit_part, valid_part, test = split.fit, split.valid, split.test
     catalogue = ItemFeatures(ml.items["item_id"].to_numpy())     # valid may name films unseen in train
 
     def validate(model: Any) -> dict[str, float]:
-        return P3.evaluate(model, train, valid).values[["ndcg", "hit_rate"]].to_dict()
+        return P3.evaluate(model, fit_part, valid_part).values[["ndcg", "hit_rate"]].to_dict()
 
     results: dict[str, Any] = {"protocol": "P3 validation event (ML-100K)", "base": BASE,
                                "max_epochs": args.max_epochs, "patience": args.patience, "runs": []}
@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             start = time.perf_counter()
             model = classes[name](epochs=args.max_epochs, patience=args.patience, **BASE, **params)
-            model.fit(train, validate=validate, item_features=catalogue)
+            model.fit(fit_part, validate=validate, item_features=catalogue)
             best = model.history_.iloc[model.best_epoch_ - 1]
             seconds = time.perf_counter() - start
             run = {"model": name, **params, "best_epoch": int(model.best_epoch_),

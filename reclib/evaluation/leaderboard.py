@@ -330,7 +330,7 @@ def leaderboard(models: Sequence[Entry] | Mapping[str, Any], protocol: Protocol,
       **fit_kwargs)`` (e.g. ``{"item_features": features}`` for content models); a model
       without one (P4: an array of probabilities or a function of ``test``) is used as is.
     - protocol: one of P1-P5 (or a variant from ``with_params``); for P3 pass the history the model
-      was fitted on as ``train`` (``pd.concat([train, valid])``).
+      was fitted on as ``train`` (``split.train``: everything before each user's test event).
     - train, test: the protocol's split.
     - item_vectors: ranking only: name -> DataFrame (index: raw item ids, rows: vectors) for
       intra-list diversity columns ``diversity_<name>``; a row for every item a model can

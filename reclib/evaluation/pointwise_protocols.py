@@ -120,7 +120,7 @@ class ClickProtocol(Protocol):
         if isinstance(data, MovieLens):
             data = build_click_dataset(data, threshold=self.threshold)
         fit, valid, test = click_split(data, random_state=self.random_state)
-        return Split(train=pd.concat([fit, valid]), test=test, fit=fit, valid=valid)
+        return Split.of_parts(fit, valid, test)
 
     def evaluate(self, model: Any, train: pd.DataFrame, test: pd.DataFrame,
                  user_col: str = "user_id", label_col: str = "label",

@@ -5,7 +5,8 @@ carve-out, candidates, evaluate) and its uncertainty (resampling units and boots
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+import functools
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,33 +25,62 @@ __all__ = ["Protocol", "Split"]
 class Split:
     """One protocol's split of the data, the same four parts for every protocol.
 
-    ``train`` and ``test`` partition the data: fit the reported model on ``train`` (it is also
-    what a ranking protocol masks per user) and touch ``test`` once. ``fit`` and ``valid``
+    ``train`` and ``test`` partition the data: ``train`` is everything a model may learn from
+    (and what a ranking protocol masks per user), ``test`` is touched once. ``fit`` and ``valid``
     partition ``train``: the validation carve-out on which settings are chosen and training is
-    stopped early (P1, P2, P5 carve it out of ``train`` with the protocol's own recipe and seed;
-    P3's ``valid`` is each user's second-to-last event and P4's a random 10 % of the clicks, and their
-    ``train`` is ``pd.concat([fit, valid])``). A split is not a tuple, so a protocol's parts are
-    always read by name and never unpacked in the wrong order.
+    stopped early. A reported model is refitted on ``train`` with the chosen settings, or, when
+    it needs ``valid`` to stop early (P4's networks), fitted on ``fit``. P1, P2 and P5 carve
+    ``fit`` and ``valid`` out of ``train`` with the protocol's own recipe and seed, when first
+    read (so a split of data too small for a carve-out still gives train and test); P3's
+    ``valid`` is each user's second-to-last event and P4's a random 10 % of the clicks, and their
+    ``train`` is ``pd.concat([fit, valid])``. A split is not a tuple: its parts are read by name,
+    never unpacked in the wrong order.
+
+    ``carve_out``: ``train -> (fit, valid)``, called once, on the first read of either.
     """
 
     train: pd.DataFrame
     test: pd.DataFrame
-    fit: pd.DataFrame
-    valid: pd.DataFrame
+    carve_out: Callable[[pd.DataFrame], tuple[pd.DataFrame, pd.DataFrame]] = dataclasses.field(repr=False)
 
     def __post_init__(self) -> None:
-        for name in ("train", "test", "fit", "valid"):
+        for name in ("train", "test"):
             if not isinstance(getattr(self, name), pd.DataFrame):
                 raise ParameterTypeError(f"Split.{name} must be a DataFrame, "
                                          f"got {type(getattr(self, name)).__name__}")
-        if len(self.fit) + len(self.valid) != len(self.train):
-            raise ValueError(f"Split.fit and Split.valid must partition Split.train: "
-                             f"{len(self.fit)} + {len(self.valid)} rows != {len(self.train)}")
+        if not callable(self.carve_out):
+            raise ParameterTypeError(f"Split.carve_out must be a function train -> (fit, valid), "
+                                     f"got {type(self.carve_out).__name__}")
+
+    @functools.cached_property
+    def _validation(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        try:
+            fit, valid = self.carve_out(self.train)
+        except ValueError as error:
+            raise ValueError(f"the validation carve-out of train (Split.fit, Split.valid) is "
+                             f"impossible: {error}") from error
+        if len(fit) + len(valid) != len(self.train):
+            raise ValueError(f"the validation carve-out must split Split.train's {len(self.train)} "
+                             f"rows in two, got {len(fit)} + {len(valid)}")
+        return fit, valid
+
+    @property
+    def fit(self) -> pd.DataFrame:
+        """The part of ``train`` to fit on while choosing settings (or stopping early)."""
+        return self._validation[0]
+
+    @property
+    def valid(self) -> pd.DataFrame:
+        """The part of ``train`` to choose settings (or stop early) on."""
+        return self._validation[1]
+
+    @classmethod
+    def of_parts(cls, fit: pd.DataFrame, valid: pd.DataFrame, test: pd.DataFrame) -> Split:
+        """The split of a three-way recipe (P3, P4): ``train`` = ``pd.concat([fit, valid])``."""
+        return cls(train=pd.concat([fit, valid]), test=test, carve_out=lambda train: (fit, valid))
 
     def __repr__(self) -> str:
-        sizes = ", ".join(f"{name}={len(getattr(self, name)):,} rows"
-                          for name in ("train", "test", "fit", "valid"))
-        return f"Split({sizes})"
+        return f"Split(train={len(self.train):,} rows, test={len(self.test):,} rows)"
 
 
 def _ratings(data: object) -> pd.DataFrame:
@@ -87,10 +117,10 @@ class Protocol:
     def split(self, data: object) -> Split:
         """The :class:`Split` of ``data`` (a ratings frame or a :class:`MovieLens`). Here (P1,
         P2, P5) ``train`` and ``test`` come from the protocol's recipe, and ``fit`` and ``valid``
-        from the same recipe applied to ``train`` with the same seed (see the subclass)."""
+        from the same recipe applied to ``train`` with the same seed, when first read (see the
+        subclass)."""
         train, test = self._recipe(_ratings(data))
-        fit, valid = self._recipe(train)
-        return Split(train=train, test=test, fit=fit, valid=valid)
+        return Split(train=train, test=test, carve_out=self._recipe)
 
     def _recipe(self, ratings: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         """(kept, held out) of ``ratings`` by the protocol's split recipe and seed."""

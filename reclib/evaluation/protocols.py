@@ -4,8 +4,8 @@ Every notebook, benchmark and experiment evaluates through these five objects in
 the split calls, so a protocol is defined once (seed 42 everywhere)::
 
     split = P1.split(ratings)                     # the same four parts for every protocol:
-    split.train, split.test                       # fit the reported model on train, test once
-    split.fit, split.valid                        # tune on this carve-out of train
+    split.train, split.test                       # learn from train, touch test once
+    split.fit, split.valid                        # choose settings on this carve-out of train
     result = P1.evaluate(model.fit(split.train), split.train, split.test)
     result.values                                 # Series metric -> value (result.frame: tidy)
     result.per_user                               # users x metrics (for confidence intervals)
@@ -121,7 +121,7 @@ class NextItemProtocol(_RankingProtocol):
         test event."""
         fit, valid, test = leave_last_out(_ratings(data), min_history=self.min_history,
                                           tie_break=self.tie_break, random_state=self.random_state)
-        return Split(train=pd.concat([fit, valid]), test=test, fit=fit, valid=valid)
+        return Split.of_parts(fit, valid, test)
 
 
 @dataclass(frozen=True, kw_only=True)

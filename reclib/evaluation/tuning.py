@@ -82,7 +82,7 @@ def protocol_search(protocol: Protocol, make_model: Callable[..., Any],
     """:func:`grid_search` on ``split.fit`` and ``split.valid`` (``split = protocol.split(data)``)
     with :func:`protocol_objective` (``metric``); test is never touched."""
     if not isinstance(split, Split):
-        raise ParameterTypeError(f"split must be the Split that {protocol.name}.split(data) returns, "
+        raise ParameterTypeError(f"split must be a Split ({protocol.name}.split(data)), "
                                  f"got {type(split).__name__}")
     return grid_search(make_model, grid, split.fit, split.valid,
                        protocol_objective(protocol, metric), verbose)

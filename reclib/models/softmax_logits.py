@@ -23,7 +23,7 @@ def in_batch_softmax_logits(ops: Any, user_vectors, item_vectors, temperature: f
     r"""Logits (b, C) :math:`\ell_{rj} = u_r^\top v_j/\tau - \log q_j`, accidental hits masked.
 
     ops: ``keras.ops``, or the torch functions of the same names
-    (:func:`~reclib.models.torch_losses.torch_ops`); user_vectors (b, d) and item_vectors (C, d), cast to
+    (``reclib.models.torch_losses``); user_vectors (b, d) and item_vectors (C, d), cast to
     float32; temperature :math:`\tau > 0`; row_ids (b,) and column_ids (C,): item ids of each
     row's positive and of each column (both ``None``: nothing masked); log_q: (C,) log sampling
     probability of each column's item, or ``None``; first_row: row r's positive is column

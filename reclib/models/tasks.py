@@ -144,7 +144,8 @@ class RetrievalTask(_Task):
                 lq = ops.concatenate([ops.cast(lq, "float32"), ops.cast(extra, "float32")], axis=0)
         masked = ids is not None and self.remove_accidental_hits
         return in_batch_softmax_logits(ops, user_vectors, items, self.temperature,
-                                       item_ids if masked else None, ids if masked else None, lq)
+                                       row_ids=item_ids if masked else None,
+                                       column_ids=ids if masked else None, log_q=lq)
 
     def loss(self, user_vectors, item_vectors, item_ids=None, log_q=None, sample_weight=None, **extra):
         """Mean in-batch softmax cross-entropy (scalar); ``extra``: the ``extra_*`` of :meth:`logits`."""

@@ -10,12 +10,12 @@ from types import SimpleNamespace
 
 from reclib.models.softmax_logits import in_batch_softmax_logits
 
-__all__ = ["in_batch_softmax_loss", "torch_ops"]
+__all__ = ["in_batch_softmax_loss"]
 
 
-def torch_ops(device) -> SimpleNamespace:
-    """The ``keras.ops`` functions :func:`in_batch_softmax_logits` calls, for torch tensors on
-    ``device`` (where the identity matrix is made)."""
+def _torch_ops(device) -> SimpleNamespace:
+    """Only the ``keras.ops`` functions :func:`in_batch_softmax_logits` calls, written for torch
+    tensors on ``device`` (where the identity matrix is made); not a general ``keras.ops``."""
     import torch
 
     dtypes = {"float32": torch.float32, "bool": torch.bool}
@@ -48,7 +48,7 @@ def in_batch_softmax_loss(user_vectors, item_vectors, item_ids=None, log_q=None,
         raise ValueError(f"first_row ({first_row}) + {len(user_vectors)} user rows must fit in the "
                          f"{len(item_vectors)} item rows")
     row_ids = None if item_ids is None else item_ids[first_row:first_row + len(user_vectors)]
-    logits = in_batch_softmax_logits(torch_ops(user_vectors.device), user_vectors, item_vectors, temperature,
-                                     row_ids, item_ids, log_q, first_row)
+    logits = in_batch_softmax_logits(_torch_ops(user_vectors.device), user_vectors, item_vectors, temperature,
+                                     row_ids=row_ids, column_ids=item_ids, log_q=log_q, first_row=first_row)
     labels = torch.arange(len(logits), device=logits.device) + first_row
     return torch.nn.functional.cross_entropy(logits, labels, reduction=reduction)

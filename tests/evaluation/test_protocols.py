@@ -73,10 +73,16 @@ def test_split_sizes(ratings, movielens, p1):
         pd.testing.assert_frame_equal(getattr(again, name), getattr(parts, name))
 
 
+def _leave_last_out_train_test(ratings):
+    """P3's documented recipe as (train, test): train is everything before each user's last row."""
+    fit, valid, test = leave_last_out(ratings)
+    return pd.concat([fit, valid]), test
+
+
 @pytest.mark.parametrize(("protocol", "recipe"), [
     (P1, lambda r: stratified_split(r, 0.75, random_state=42)),
     (P2, lambda r: random_split(r, 0.2, random_state=42)),
-    (P3, lambda r: (lambda fit, valid, test: (pd.concat([fit, valid]), test))(*leave_last_out(r))),
+    (P3, _leave_last_out_train_test),
     (P5, lambda r: cold_start_item_split(r, 0.2, random_state=42)),
 ], ids=["P1", "P2", "P3", "P5"])
 def test_split_is_the_documented_recipe_and_deterministic(ratings, protocol, recipe):
@@ -86,18 +92,32 @@ def test_split_is_the_documented_recipe_and_deterministic(ratings, protocol, rec
         pd.testing.assert_frame_equal(getattr(ours, name), expected)
     for name in ("fit", "valid"):
         pd.testing.assert_frame_equal(getattr(ours, name), getattr(again, name))
+    if protocol is P3:       # fit and valid: the first two parts of leave_last_out
+        for ours_part, theirs in zip((ours.fit, ours.valid), leave_last_out(ratings)):
+            pd.testing.assert_frame_equal(ours_part, theirs)
 
 
 def test_a_split_is_read_by_name_not_unpacked(ratings):
     split = P1.split(ratings)
-    assert isinstance(split, Split) and repr(split) == \
-        "Split(train=74,992 rows, test=25,008 rows, fit=56,246 rows, valid=18,746 rows)"
+    assert isinstance(split, Split) and repr(split) == "Split(train=74,992 rows, test=25,008 rows)"
+    assert (len(split.fit), len(split.valid)) == (56_246, 18_746) and split.fit is split.fit   # carved once
     with pytest.raises(TypeError):
         train, test = split
     with pytest.raises(ParameterTypeError, match="Split.test must be a DataFrame"):
-        Split(train=split.train, test=None, fit=split.fit, valid=split.valid)
-    with pytest.raises(ValueError, match="must partition Split.train"):
-        Split(train=split.train, test=split.test, fit=split.fit, valid=split.fit)
+        Split(train=split.train, test=None, carve_out=lambda t: (t, t[:0]))
+    with pytest.raises(ParameterTypeError, match="Split.carve_out must be a function"):
+        Split(train=split.train, test=split.test, carve_out=(split.fit, split.valid))
+    with pytest.raises(ValueError, match="split Split.train's 74992 rows in two, got 56246 \\+ 56246"):
+        Split(train=split.train, test=split.test, carve_out=lambda t: (split.fit, split.fit)).valid
+
+
+def test_data_too_small_for_a_carve_out_still_splits_into_train_and_test():
+    ratings = pd.DataFrame({"user_id": [1, 1, 1, 2, 2, 2], "item_id": [1, 2, 3, 1, 2, 3],
+                            "rating": [5.0, 4.0, 3.0, 2.0, 1.0, 4.0]})
+    split = P1.split(ratings)
+    assert (len(split.train), len(split.test)) == (4, 2)
+    with pytest.raises(ValueError, match=r"validation carve-out of train \(Split.fit, Split.valid\) is impossible"):
+        split.fit
 
 
 def test_seed_changes_the_split_and_module_protocols_stay(ratings):
@@ -378,8 +398,12 @@ def test_protocol_search_equals_grid_search_on_the_carve_out(tiny_ratings, synth
     assert protocol_objective(P1, "recall")(MostPopular().fit(fit), fit, valid) > 0
     with pytest.raises(ValueError, match="grid is empty"):
         grid_search(EASE, {}, fit, valid, rating_objective)
-    with pytest.raises(ParameterTypeError, match=r"split must be the Split that P1.split\(data\) returns"):
+    with pytest.raises(ParameterTypeError, match=r"split must be a Split \(P1.split\(data\)\)"):
         protocol_search(P1, EASE, grid, split.train)
+    p3 = P3.split(synthetic_interactions)      # a three-way split searches on its own validation part
+    ours = protocol_search(P3, EASE, grid, p3, verbose=False)
+    theirs = grid_search(EASE, grid, p3.fit, p3.valid, protocol_objective(P3), verbose=False)
+    pd.testing.assert_frame_equal(ours.drop(columns="seconds"), theirs.drop(columns="seconds"))
 
 
 @pytest.mark.slow
