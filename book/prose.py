@@ -6,7 +6,11 @@ decimals (``0.38``), percentages (``75 %``), durations (``15 seconds``) and rati
 shape such as ``3 x 3``), in the
 text of markdown cells outside math (``$...$``), code spans and fenced code, link targets and HTML
 comments. Integers alone (``10 epochs``, ``K=10``) are settings, not results, and are not counted.
-Protocol definitions and published figures typed in prose are counted too: they are what is left.
+Constants of a method are written as math, which marks them as definitions rather than results: a
+confidence level (``$95\%$``), a protocol's share (``$20\%$ of the films``), a significance
+threshold, an exercise's inputs. Published figures of other libraries are cited in a code cell,
+typed once beside the source and set next to this kit's numbers. Parameter values are code
+(``learning_rate=0.005``). So every number the prose counts is a result, and there should be none.
 
     python -m book.prose [NOTEBOOK ...]      # each notebook's count, then the total; -v lists them
 """
