@@ -1,4 +1,4 @@
-"""Numbers typed into the notebooks' prose: the count the course drives to zero.
+r"""Numbers typed into the notebooks' prose: the count the course drives to zero.
 
 A number a reader sees in a markdown cell should come from a cell's output, printed by code, so it
 cannot disagree with the run beside it. This module finds the numbers that were typed instead:
