@@ -60,7 +60,9 @@ def time_training(model: keras.Model | Callable[[], keras.Model], data: tuple, e
                   **trainer_options: object) -> dict[str, float]:
     """Fit ``model`` on ``data = (x, y)`` with ``Trainer(epochs=epochs, **trainer_options)`` and
     time it: ``first_epoch_s`` (includes tracing and compilation), ``epoch_s`` (the fastest later
-    epoch), ``samples_per_s`` (rows / ``epoch_s``) and ``final_loss``. ``epochs`` >= 2; the default
+    epoch), ``samples_per_s`` (rows / ``epoch_s``), ``samples_per_s_slowest`` (rows / the slowest
+    later epoch: with the fastest, the spread of one run's repeated epochs, the noise a comparison
+    of two timings must exceed) and ``final_loss``. ``epochs`` >= 2; the default
     3 because the second epoch can still compile: when the last batch is partial, Keras retraces the
     step with a relaxed batch dimension, and XLA (``jit_compile=True``) compiles that trace again for
     each concrete batch shape it meets, during the second epoch."""
@@ -78,7 +80,7 @@ def time_training(model: keras.Model | Callable[[], keras.Model], data: tuple, e
     y = data[1]
     epoch_s = min(timer.seconds[1:])
     return {"first_epoch_s": timer.seconds[0], "epoch_s": epoch_s, "samples_per_s": len(y) / epoch_s,
-            "final_loss": float(history["loss"].iloc[-1])}
+            "samples_per_s_slowest": len(y) / max(timer.seconds[1:]), "final_loss": float(history["loss"].iloc[-1])}
 
 
 def linear_scaling(rows: np.ndarray, seconds: np.ndarray) -> dict[str, float]:

@@ -50,8 +50,9 @@ def test_time_training_reports_positive_throughput():
 
     space, x, y = ctr_arrays(2048, n_categorical=3, n_numeric=1, vocabulary=30)
     result = time_training(lambda: build_ctr_model("dcnv2", space, embedding_dim=4, hidden_units=(8,)), (x, y),
-                           epochs=2, batch_size=512, loss=keras.losses.BinaryCrossentropy(from_logits=True))
+                           epochs=3, batch_size=512, loss=keras.losses.BinaryCrossentropy(from_logits=True))
     assert result["samples_per_s"] == pytest.approx(2048 / result["epoch_s"])
     assert result["samples_per_s"] > 0 and np.isfinite(result["final_loss"])
+    assert 0 < result["samples_per_s_slowest"] <= result["samples_per_s"]     # two later epochs: their spread
     with pytest.raises(ValueError, match="epochs must be >= 2"):
         time_training(lambda: None, (x, y), epochs=1)
