@@ -131,6 +131,8 @@ class ItemGPT2Recommender(SequenceScoring, Recommender):
     rate are :class:`~reclib.models.sequential.SASRecRecommender`'s; the width (64, half of
     SASRec's: GPT-2's feed-forward layer is four times wider than SASRec's) and ``epochs``
     (``GPT2_EPOCHS``) were chosen on the validation event.
+    feed_forward_dim: the inner width of each block's feed-forward layer (GPT-2's ``n_inner``);
+    ``None`` (default): GPT-2's own 4 x ``embedding_dim``; ``embedding_dim`` gives SASRec's.
     device: "auto" (default: CUDA when torch sees a GPU, else the CPU), "cpu", "cuda" or
     "cuda:N": where ``fit`` trains and the fitted model scores (windows are scored on it, scores
     come back as NumPy arrays); CUDA where none is visible raises ``ValueError`` at fit.
@@ -150,10 +152,12 @@ class ItemGPT2Recommender(SequenceScoring, Recommender):
                  dropout: float = 0.2, epochs: int = GPT2_EPOCHS, batch_size: int = 128, learning_rate: float = 5e-3,
                  patience: int = 3, monitor: str = "ndcg", random_state: int = 42, verbose: int = 0,
                  timestamp_col: str = "timestamp", device: str = "auto", precision: str | None = None,
-                 **columns: str) -> None:
+                 feed_forward_dim: int | None = None, **columns: str) -> None:
         super().__init__(**columns)
         check_positive_int(max_length=max_length, embedding_dim=embedding_dim, n_layers=n_layers,
                            n_heads=n_heads, epochs=epochs, batch_size=batch_size)
+        if feed_forward_dim is not None:
+            check_positive_int(feed_forward_dim=feed_forward_dim)
         check_in_range("dropout", dropout, 0.0, 1.0, high_inclusive=False)
         check_positive(learning_rate=learning_rate)
         check_non_negative_int(random_state=random_state, patience=patience)
@@ -169,6 +173,7 @@ class ItemGPT2Recommender(SequenceScoring, Recommender):
         self.dropout, self.epochs, self.batch_size, self.learning_rate = dropout, epochs, batch_size, learning_rate
         self.patience, self.random_state, self.verbose, self.timestamp_col = patience, random_state, verbose, timestamp_col
         self.device, self.precision, self.monitor = device, precision, monitor
+        self.feed_forward_dim = feed_forward_dim
 
     def fit(self, interactions: pd.DataFrame,
             validate: Callable[[Recommender], dict[str, float]] | None = None, *,
@@ -197,6 +202,7 @@ class ItemGPT2Recommender(SequenceScoring, Recommender):
         torch.manual_seed(self.random_state)
         config = GPT2Config(vocab_size=len(self.item_ids_) + 1, n_positions=self.max_length,
                             n_embd=self.embedding_dim, n_layer=self.n_layers, n_head=self.n_heads,
+                            n_inner=self.feed_forward_dim,
                             resid_pdrop=self.dropout, embd_pdrop=self.dropout, attn_pdrop=self.dropout,
                             bos_token_id=0, eos_token_id=0, pad_token_id=0,
                             activation_function="gelu_pytorch_tanh")

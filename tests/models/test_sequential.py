@@ -237,6 +237,20 @@ def test_sequence_loss_scores_trained_positions_only_and_averages_over_all(make)
     assert gathered == pytest.approx(expected, rel=1e-5) and weighted == pytest.approx(expected, rel=1e-5)
 
 
+def test_gpt2_feed_forward_dim_sets_the_inner_width_and_defaults_to_gpt2s():
+    frame = pd.DataFrame({"user_id": np.repeat([1, 2, 3], 6), "item_id": np.tile(np.arange(6), 3),
+                          "timestamp": np.tile(np.arange(6), 3)})
+    default = ItemGPT2Recommender(max_length=4, embedding_dim=8, n_layers=1, epochs=1, device="cpu").fit(frame)
+    narrow = ItemGPT2Recommender(max_length=4, embedding_dim=8, n_layers=1, epochs=1, device="cpu",
+                                 feed_forward_dim=8).fit(frame)
+    assert default.torch_model_.transformer.h[0].mlp.c_fc.weight.shape == (8, 32)     # GPT-2: 4 x width
+    assert narrow.torch_model_.transformer.h[0].mlp.c_fc.weight.shape == (8, 8)
+    assert narrow.get_params()["feed_forward_dim"] == 8 and default.get_params()["feed_forward_dim"] is None
+    for bad in (0, -1, 2.5, "8"):
+        with pytest.raises((ValueError, TypeError), match="feed_forward_dim"):
+            ItemGPT2Recommender(feed_forward_dim=bad)
+
+
 # -- ItemGPT2Recommender's device and precision (a CUDA fit is checked by the ``gpu`` test) ------------
 def _tiny_lm(**params) -> ItemGPT2Recommender:
     return ItemGPT2Recommender(**{**dict(max_length=8, embedding_dim=8, n_layers=1, epochs=2, device="cpu"), **params})
