@@ -5,7 +5,9 @@ added to FACTORIES."""
 
 from __future__ import annotations
 
+import atexit
 import functools
+import shutil
 import tempfile
 
 import numpy as np
@@ -70,8 +72,11 @@ FIT_DATA = {TwoTowerRecommender: {"item_features": FEATURES}, ContentRecommender
 
 @functools.cache
 def _tiny_lm():
-    """A tiny random GPT-2 in a temporary folder (a stand-in for a hub model: nothing is downloaded)."""
-    return save_tiny_causal_lm(tempfile.mkdtemp(prefix="reclib-tiny-lm-"))
+    """A tiny random GPT-2 in a temporary folder (a stand-in for a hub model: nothing is downloaded),
+    removed when the test process exits."""
+    folder = tempfile.mkdtemp(prefix="reclib-tiny-lm-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return save_tiny_causal_lm(folder)
 
 
 def _subclasses(cls: type) -> set[type]:
