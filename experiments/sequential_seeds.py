@@ -15,8 +15,14 @@ with only the split following the random order (the models order the ties of the
 sequences by item id), and once with the models following it too (``random_models_too``: they
 read the split's order from an ``event_order`` column, :func:`reclib.data.event_order`).
 
+``--patience`` sets early stopping's patience (default 3, the searches'); a validation fit at
+another patience is a fit of its own. GPT-2 over items learns more slowly than SASRec and its
+validation curve is noisy, so at patience 3 a plateau of a few epochs stops it early; its family is
+run with ``--patience 10``. ``--tie-rules`` limits the test stage to some of the three splits.
+
 Results go to ``experiments/results/sequential_seeds.json`` after every fit; a fit whose stage,
-candidate, parameters, epochs and seed are already there is not redone.
+candidate, parameters, epochs, seed and patience (3 for the fits stored before it had one) are
+already there is not redone.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ __all__ = ["CANDIDATES", "main"]
 
 SASREC = {"max_length": 50, "embedding_dim": 128, "dropout": 0.2, "learning_rate": 5e-3}
 HSTU = {"max_length": 50, "embedding_dim": 64, "dropout": 0.2, "learning_rate": 5e-3}
+GPT2 = {"max_length": 50, "embedding_dim": 64, "dropout": 0.2, "learning_rate": 5e-3}
 #: family -> candidate name -> (model class name, parameters)
 CANDIDATES: dict[str, dict[str, tuple[str, dict[str, Any]]]] = {
     "sasrec": {"sasrec": ("SASRecRecommender", SASREC),
@@ -41,6 +48,11 @@ CANDIDATES: dict[str, dict[str, tuple[str, dict[str, Any]]]] = {
                # the one-seed search's leader (experiments.tune_sequential); about 1.4x the time per epoch
                "sasrec + overlapping windows (stride 25)": ("SASRecRecommender", {**SASREC, "stride": 25})},
     "hstu": {"hstu": ("HSTURecommender", HSTU)},
+    # GPT-2's own width (64, with its 4x wider feed-forward layer), and SASRec's shape: width 128 and a
+    # feed-forward layer as wide as the model
+    "gpt2": {"gpt2": ("ItemGPT2Recommender", GPT2),
+             "gpt2, SASRec's widths (128-d, feed-forward 128)": (
+                 "ItemGPT2Recommender", {**GPT2, "embedding_dim": 128, "feed_forward_dim": 128})},
 }
 
 
@@ -48,17 +60,20 @@ def main(argv: list[str] | None = None) -> int:
     reclib.quiet()
     import numpy as np
 
+    from reclib import models
     from reclib.data import event_order, load_movielens
     from reclib.evaluation import P3
     from reclib.features import ItemFeatures
     from reclib.io import atomic_write_bytes
-    from reclib.models import sequential
 
     parser = argparse.ArgumentParser(prog="python -m experiments.sequential_seeds", description=__doc__)
     parser.add_argument("--output", type=Path, default=Path("experiments/results/sequential_seeds.json"))
     parser.add_argument("--families", nargs="*", choices=list(CANDIDATES), default=list(CANDIDATES))
     parser.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2])
     parser.add_argument("--max-epochs", type=int, default=60)
+    parser.add_argument("--patience", type=int, default=3)
+    parser.add_argument("--tie-rules", nargs="*", choices=["item_id", "random", "random_models_too"],
+                        default=["item_id", "random", "random_models_too"])
     args = parser.parse_args(argv)
 
     ml = load_movielens("100k")
@@ -71,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
         atomic_write_bytes(args.output, json.dumps(results, indent=2).encode())
 
     def run(key: dict[str, Any], fit) -> dict[str, Any]:
-        done = [f for f in results["fits"] if all(f.get(k) == v for k, v in key.items())]
+        done = [f for f in results["fits"] if all(f.get(k, 3 if k == "patience" else None) == v  # stored before: 3
+                                                  for k, v in key.items())]
         if done:
             return done[0]
         start = time.perf_counter()
@@ -90,13 +106,14 @@ def main(argv: list[str] | None = None) -> int:
         validation = {}
         for name, (cls, params) in CANDIDATES[family].items():
             def validated(seed):
-                model = getattr(sequential, cls)(epochs=args.max_epochs, patience=3, random_state=seed, **params)
+                model = getattr(models, cls)(epochs=args.max_epochs, patience=args.patience, random_state=seed,
+                                             **params)
                 model.fit(fit_part, validate=lambda m: P3.evaluate(m, fit_part, valid_part).values[["ndcg"]].to_dict(),
                           item_features=catalogue)
                 return {"best_epoch": int(model.best_epoch_),
                         "val_ndcg": float(model.history_.iloc[model.best_epoch_ - 1]["val_ndcg"])}
             validation[name] = [run({"stage": "validation", "candidate": name, "params": params,
-                                     "max_epochs": args.max_epochs, "seed": s},
+                                     "max_epochs": args.max_epochs, "seed": s, "patience": args.patience},
                                     lambda: validated(s)) for s in args.seeds]     # run() calls it at once
         summary = {name: {"val_ndcg_mean": float(np.mean([f["val_ndcg"] for f in fits])),
                           "val_ndcg_sd": float(np.std([f["val_ndcg"] for f in fits], ddof=1)),
@@ -104,12 +121,13 @@ def main(argv: list[str] | None = None) -> int:
                    for name, fits in validation.items()}
         chosen = max(summary, key=lambda name: summary[name]["val_ndcg_mean"])
         cls, params = CANDIDATES[family][chosen]
-        for tie, (split, order_col) in splits.items():
+        for tie in args.tie_rules:
+            split, order_col = splits[tie]
             history, te = split.train, split.test
 
             def tested(seed):
-                model = getattr(sequential, cls)(epochs=summary[chosen]["epochs"], random_state=seed,
-                                                 timestamp_col=order_col, **params)
+                model = getattr(models, cls)(epochs=summary[chosen]["epochs"], random_state=seed,
+                                             timestamp_col=order_col, **params)
                 values = P3.evaluate(model.fit(history, item_features=catalogue), history, te).values
                 return {"test_ndcg": float(values["ndcg"]), "test_hit_rate": float(values["hit_rate"])}
             fits = [run({"stage": "test", "tie_break": tie, "candidate": chosen, "params": params,
@@ -119,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
                 metric: {"mean": float(np.mean([f[metric] for f in fits])),
                          "sd": float(np.std([f[metric] for f in fits], ddof=1))}
                 for metric in ("test_ndcg", "test_hit_rate")}
-        results.setdefault("summary", {})[family] = {"chosen": chosen, "candidates": summary}
+        results.setdefault("summary", {})[family] = {"chosen": chosen, "patience": args.patience, "candidates": summary}
         print(family, results["summary"][family], flush=True)
         save()
     print(f"written to {args.output}")
