@@ -93,7 +93,8 @@ TABLES: dict[str, tuple[tuple[str, ...], tuple[Row, ...]]] = {
             ("GRU, Keras (128-d)", "GRU", True),
             ("SASRec, Keras (2 blocks, 128-d)", "SASRec", True),
             ("HSTU, Keras (2 blocks, 64-d, normalised, temperature 0.05)", "HSTU", True),
-            ("GPT-2 over item ids, transformers (2 blocks, 64-d)", "GPT-2 over items (transformers)", True)])
+            ("GPT-2 over item ids, transformers (2 blocks, 64-d; 24 epochs, notebook 06's budget)",
+             "GPT-2 over items (transformers)", True)])
         + (Row("SASRec, item embeddings initialised from BERT titles (notebook 12)", NB12,
                ("P3.SASRec + BERT init.hr@10", "P3.SASRec + BERT init.ndcg@10", None)),
            Row("generative retrieval over semantic IDs (notebook 11)", NB11,
