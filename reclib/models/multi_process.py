@@ -91,7 +91,8 @@ def _fit_gpt2_items(n_rows: int, batch_size: int, epochs: int, random_state: int
 
     events, _ = planted_sequences(n_users=max(1, n_rows // 15), n_items=100, length=15, random_state=random_state)
     model = ItemGPT2Recommender(max_length=10, embedding_dim=16, n_layers=1, n_heads=2, dropout=0.0, epochs=epochs,
-                                batch_size=batch_size, random_state=random_state, device="cpu").fit(events)
+                                batch_size=batch_size, learning_rate=5e-3, random_state=random_state,
+                                device="cpu").fit(events)      # the rate its recorded losses were measured at
     return model, [model.torch_model_]
 
 
