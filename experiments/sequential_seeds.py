@@ -18,7 +18,9 @@ read the split's order from an ``event_order`` column, :func:`reclib.data.event_
 ``--patience`` sets early stopping's patience (default 3, the searches'); a validation fit at
 another patience is a fit of its own. GPT-2 over items learns more slowly than SASRec and its
 validation curve is noisy, so at patience 3 a plateau of a few epochs stops it early; its family is
-run with ``--patience 10``. ``--tie-rules`` limits the test stage to some of the three splits (none:
+run with ``--patience 10``, and so is generative retrieval's (``--families generative``, its own
+``--output``: ``experiments/results/sequential_seeds_generative.json``), whose items are coded from
+their MiniLM title vectors. ``--tie-rules`` limits the test stage to some of the three splits (none:
 no test), ``--candidates`` the candidates to some of their family's.
 
 Results go to ``experiments/results/sequential_seeds.json`` after every fit; a fit whose stage,
@@ -42,6 +44,7 @@ __all__ = ["CANDIDATES", "main"]
 SASREC = {"max_length": 50, "embedding_dim": 128, "dropout": 0.2, "learning_rate": 5e-3}
 HSTU = {"max_length": 50, "embedding_dim": 64, "dropout": 0.2, "learning_rate": 5e-3}
 GPT2 = {"max_length": 50, "embedding_dim": 64, "dropout": 0.2, "learning_rate": 5e-3}
+GENERATIVE = {"n_levels": 2, "n_codes": 64, "collaborative_weight": 1.0, **SASREC}
 #: family -> candidate name -> (model class name, parameters)
 CANDIDATES: dict[str, dict[str, tuple[str, dict[str, Any]]]] = {
     "sasrec": {"sasrec": ("SASRecRecommender", SASREC),
@@ -53,7 +56,16 @@ CANDIDATES: dict[str, dict[str, tuple[str, dict[str, Any]]]] = {
     # and validated higher)
     "gpt2": {"gpt2": ("ItemGPT2Recommender", GPT2),
              "gpt2, rate 0.01": ("ItemGPT2Recommender", {**GPT2, "learning_rate": 1e-2})},
+    # generative retrieval's codes as experiments.tune_generative chose them (one seed, patience 3), at
+    # SASRec's rate and at two and four times it; its items are coded from their MiniLM title vectors
+    "generative": {"generative": ("GenerativeRetrievalRecommender", GENERATIVE),
+                   "generative, rate 0.01": ("GenerativeRetrievalRecommender",
+                                             {**GENERATIVE, "learning_rate": 1e-2}),
+                   "generative, rate 0.02": ("GenerativeRetrievalRecommender",
+                                             {**GENERATIVE, "learning_rate": 2e-2})},
 }
+#: families whose items need their title vectors (``ItemFeatures.vectors``), not only the catalogue
+TEXT_FAMILIES = {"generative"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,6 +92,11 @@ def main(argv: list[str] | None = None) -> int:
 
     ml = load_movielens("100k")
     catalogue = ItemFeatures(ml.items["item_id"].to_numpy())
+    if TEXT_FAMILIES & set(args.families):
+        from reclib.features import TextEncoder, item_text
+        films = ml.items.sort_values("item_id")
+        titles = ItemFeatures(films["item_id"].to_numpy(),
+                              vectors=np.asarray(TextEncoder(show_progress=False).encode(item_text(films).tolist())))
     results: dict[str, Any] = {"protocol": "P3 (ML-100K)", "seeds": args.seeds, "fits": []}
     if args.output.exists():
         results = {**json.loads(args.output.read_text()), "seeds": args.seeds}
@@ -105,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
               "random_models_too": (P3.with_params(tie_break="random").split(ordered), "event_order")}
     fit_part, valid_part = splits["item_id"][0].fit, splits["item_id"][0].valid
     for family in args.families:
+        features = titles if family in TEXT_FAMILIES else catalogue
         validation = {}
         for name, (cls, params) in CANDIDATES[family].items():
             if args.candidates is not None and name not in args.candidates:
@@ -113,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
                 model = getattr(models, cls)(epochs=args.max_epochs, patience=args.patience, random_state=seed,
                                              **params)
                 model.fit(fit_part, validate=lambda m: P3.evaluate(m, fit_part, valid_part).values[["ndcg"]].to_dict(),
-                          item_features=catalogue)
+                          item_features=features)
                 return {"best_epoch": int(model.best_epoch_),
                         "val_ndcg": float(model.history_.iloc[model.best_epoch_ - 1]["val_ndcg"])}
             validation[name] = [run({"stage": "validation", "candidate": name, "params": params,
@@ -132,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
             def tested(seed):
                 model = getattr(models, cls)(epochs=summary[chosen]["epochs"], random_state=seed,
                                              timestamp_col=order_col, **params)
-                values = P3.evaluate(model.fit(history, item_features=catalogue), history, te).values
+                values = P3.evaluate(model.fit(history, item_features=features), history, te).values
                 return {"test_ndcg": float(values["ndcg"]), "test_hit_rate": float(values["hit_rate"])}
             fits = [run({"stage": "test", "tie_break": tie, "candidate": chosen, "params": params,
                          "epochs": summary[chosen]["epochs"], "seed": s},
