@@ -15,7 +15,8 @@ differences to both baselines.
 
 ``--validation`` runs the same recipe inside the test split's training part (the events before
 its cut: no test-time new film in it), to study the model without touching the test;
-``--collaborative-weight`` and ``--skip-sasrec`` vary the generative model and skip SASRec.
+``--collaborative-weight`` and ``--learning-rate`` vary the generative model, ``--skip-sasrec`` skips
+SASRec.
 ``--popularity-weights b ...`` adds, for each b, the generative model with a popularity prior: its
 log-probability plus b * log(1 + the film's events so far), a product of the two experts
 (p_gen * (1 + count)^b); b is to be chosen with ``--validation``, then read once on test.
@@ -49,6 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--validation", action="store_true", help="split the test split's training part again")
     parser.add_argument("--collaborative-weight", type=float, default=None,
                         help="the generative model's collaborative_weight (default: its own)")
+    parser.add_argument("--learning-rate", type=float, default=None,
+                        help="the generative model's learning_rate (default: its own; the results stored "
+                             "before it became 0.01 ran at 0.005)")
     parser.add_argument("--skip-sasrec", action="store_true")
     parser.add_argument("--popularity-weights", type=float, nargs="*", default=[],
                         help="b of the generative model's popularity prior (module doc)")
@@ -61,8 +65,10 @@ def main(argv: list[str] | None = None) -> int:
     ratings = new_item_split(ml.ratings)[0] if args.validation else ml.ratings
     train, context, test, new = new_item_split(ratings)
     histories = user_histories(pd.concat([train, context]), test["user_id"])
-    weight = {} if args.collaborative_weight is None else {"collaborative_weight": args.collaborative_weight}
-    generative = GenerativeRetrievalRecommender(**weight).fit(train, item_features=features)
+    params = {} if args.collaborative_weight is None else {"collaborative_weight": args.collaborative_weight}
+    if args.learning_rate is not None:
+        params["learning_rate"] = args.learning_rate
+    generative = GenerativeRetrievalRecommender(**params).fit(train, item_features=features)
     sasrec = None if args.skip_sasrec else SASRecRecommender().fit(train, item_features=features)
     catalogue = generative.item_ids_             # every score column below follows this order
     if sasrec is not None and not np.array_equal(sasrec.item_ids_, catalogue):
@@ -93,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     differences = {name: paired_difference(ours, per_user[name]["hit_rate"])
                    for name in list(scores)[1:]}
     result = {"command": " ".join(["python -m experiments.new_items", *(argv if argv is not None else sys.argv[1:])]),
-              "generative_params": {"collaborative_weight": generative.collaborative_weight},
+              "generative_params": {"collaborative_weight": generative.collaborative_weight,
+                                    "learning_rate": generative.learning_rate},
               "popularity_weights": args.popularity_weights,
               "split": {"train": len(train), "context": len(context), "test_events": len(test),
                         "new_films": len(new)},
