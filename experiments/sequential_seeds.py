@@ -23,6 +23,10 @@ run with ``--patience 10``, and so is generative retrieval's (``--families gener
 their MiniLM title vectors. ``--tie-rules`` limits the test stage to some of the three splits (none:
 no test), ``--candidates`` the candidates to some of their family's.
 
+A validation fit stores its whole validation curve (``val_curve``, NDCG@10 per epoch; fits stored
+before it have none): the best epoch of a noisy curve flatters a candidate, and the curves let the
+epoch be read off their mean over seeds instead.
+
 Results go to ``experiments/results/sequential_seeds.json`` after every fit; a fit whose stage,
 candidate, parameters, epochs, seed and patience (3 for the fits stored before it had one) are
 already there is not redone.
@@ -133,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
                 model.fit(fit_part, validate=lambda m: P3.evaluate(m, fit_part, valid_part).values[["ndcg"]].to_dict(),
                           item_features=features)
                 return {"best_epoch": int(model.best_epoch_),
-                        "val_ndcg": float(model.history_.iloc[model.best_epoch_ - 1]["val_ndcg"])}
+                        "val_ndcg": float(model.history_.iloc[model.best_epoch_ - 1]["val_ndcg"]),
+                        "val_curve": [round(float(v), 5) for v in model.history_["val_ndcg"]]}
             validation[name] = [run({"stage": "validation", "candidate": name, "params": params,
                                      "max_epochs": args.max_epochs, "seed": s, "patience": args.patience},
                                     lambda: validated(s)) for s in args.seeds]     # run() calls it at once
