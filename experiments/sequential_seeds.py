@@ -18,16 +18,17 @@ read the split's order from an ``event_order`` column, :func:`reclib.data.event_
 ``--patience`` sets early stopping's patience (default 3, the searches'); a validation fit at
 another patience is a fit of its own. GPT-2 over items learns more slowly than SASRec and its
 validation curve is noisy, so at patience 3 a plateau of a few epochs stops it early; its family is
-run with ``--patience 10``, and so is generative retrieval's (``--families generative``, its own
-``--output``: ``experiments/results/sequential_seeds_generative.json``), whose items are coded from
-their MiniLM title vectors. ``--tie-rules`` limits the test stage to some of the three splits (none:
+run with ``--patience 10``, and so is generative retrieval's (``--families generative``, run alone:
+its results go to ``experiments/results/sequential_seeds_generative.json``), whose items are coded
+from their MiniLM title vectors. ``--tie-rules`` limits the test stage to some of the three splits (none:
 no test), ``--candidates`` the candidates to some of their family's.
 
 A validation fit stores its whole validation curve (``val_curve``, NDCG@10 per epoch; fits stored
 before it have none): the best epoch of a noisy curve flatters a candidate, and the curves let the
-epoch be read off their mean over seeds instead.
+epoch be read off their mean over seeds instead. A stored fit without a curve is reused as it is:
+delete it from the file to refit it with one.
 
-Results go to ``experiments/results/sequential_seeds.json`` after every fit; a fit whose stage,
+Results go to ``--output`` after every fit; a fit whose stage,
 candidate, parameters, epochs, seed and patience (3 for the fits stored before it had one) are
 already there is not redone.
 """
@@ -61,7 +62,9 @@ CANDIDATES: dict[str, dict[str, tuple[str, dict[str, Any]]]] = {
     "gpt2": {"gpt2": ("ItemGPT2Recommender", GPT2),
              "gpt2, rate 0.01": ("ItemGPT2Recommender", {**GPT2, "learning_rate": 1e-2})},
     # generative retrieval's codes as experiments.tune_generative chose them (one seed, patience 3), at
-    # SASRec's rate and at two and four times it; its items are coded from their MiniLM title vectors
+    # SASRec's rate ("generative": the default until this check) and at two and four times it (rate
+    # 0.01 won and is the default now); its items are coded from their MiniLM title vectors, and the
+    # seed also seeds the codes' k-means
     "generative": {"generative": ("GenerativeRetrievalRecommender", GENERATIVE),
                    "generative, rate 0.01": ("GenerativeRetrievalRecommender",
                                              {**GENERATIVE, "learning_rate": 1e-2}),
@@ -83,8 +86,12 @@ def main(argv: list[str] | None = None) -> int:
     from reclib.io import atomic_write_bytes
 
     parser = argparse.ArgumentParser(prog="python -m experiments.sequential_seeds", description=__doc__)
-    parser.add_argument("--output", type=Path, default=Path("experiments/results/sequential_seeds.json"))
-    parser.add_argument("--families", nargs="*", choices=list(CANDIDATES), default=list(CANDIDATES))
+    parser.add_argument("--output", type=Path, default=None,
+                        help="default: experiments/results/sequential_seeds.json, or sequential_seeds_generative.json "
+                             "for --families generative")
+    parser.add_argument("--families", nargs="*", choices=list(CANDIDATES),
+                        default=[f for f in CANDIDATES if f not in TEXT_FAMILIES],
+                        help="default: every family but generative, which runs alone")
     parser.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2])
     parser.add_argument("--max-epochs", type=int, default=60)
     parser.add_argument("--patience", type=int, default=3)
@@ -93,9 +100,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--candidates", nargs="*", default=None,
                         help="only these candidates of the families (default: all)")
     args = parser.parse_args(argv)
+    if TEXT_FAMILIES & set(args.families) and set(args.families) - TEXT_FAMILIES:
+        parser.error(f"--families: run {sorted(TEXT_FAMILIES)} alone (its results have a file of their own)")
+    if args.output is None:
+        name = "sequential_seeds_generative.json" if TEXT_FAMILIES & set(args.families) else "sequential_seeds.json"
+        args.output = Path("experiments/results") / name
 
     ml = load_movielens("100k")
-    catalogue = ItemFeatures(ml.items["item_id"].to_numpy())
+    catalogue = titles = ItemFeatures(ml.items["item_id"].to_numpy())
     if TEXT_FAMILIES & set(args.families):
         from reclib.features import TextEncoder, item_text
         films = ml.items.sort_values("item_id")
