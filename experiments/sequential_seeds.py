@@ -44,7 +44,7 @@ from typing import Any
 
 import reclib
 
-__all__ = ["CANDIDATES", "main"]
+__all__ = ["CANDIDATES", "main", "mean_curve_peak"]
 
 SASREC = {"max_length": 50, "embedding_dim": 128, "dropout": 0.2, "learning_rate": 5e-3}
 HSTU = {"max_length": 50, "embedding_dim": 64, "dropout": 0.2, "learning_rate": 5e-3}
@@ -73,6 +73,21 @@ CANDIDATES: dict[str, dict[str, tuple[str, dict[str, Any]]]] = {
 }
 #: families whose items need their title vectors (``ItemFeatures.vectors``), not only the catalogue
 TEXT_FAMILIES = {"generative"}
+
+
+def mean_curve_peak(curves: list[list[float]]) -> dict[str, float]:
+    """The peak of the seeds' mean validation curve: ``{"epoch": e, "val_ndcg": v}``, epochs from 1.
+
+    Each curve is one seed's NDCG@10 per epoch; the mean runs over the epochs every seed reached
+    (early stopping ends curves at different epochs). Unlike the mean of each seed's best epoch, it
+    does not pick each seed's luckiest epoch, so it flatters a noisy learner less. Ties go to the
+    earlier epoch.
+    """
+    import numpy as np
+    length = min(len(c) for c in curves)
+    mean = np.mean([c[:length] for c in curves], axis=0)
+    best = int(np.argmax(mean))
+    return {"epoch": best + 1, "val_ndcg": float(mean[best])}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -158,6 +173,9 @@ def main(argv: list[str] | None = None) -> int:
                           "val_ndcg_sd": float(np.std([f["val_ndcg"] for f in fits], ddof=1)),
                           "epochs": int(np.median([f["best_epoch"] for f in fits]))}
                    for name, fits in validation.items()}
+        for name, fits in validation.items():
+            if all("val_curve" in f for f in fits):
+                summary[name]["mean_curve"] = mean_curve_peak([f["val_curve"] for f in fits])
         chosen = max(summary, key=lambda name: summary[name]["val_ndcg_mean"])
         cls, params = CANDIDATES[family][chosen]
         for tie in args.tie_rules:
