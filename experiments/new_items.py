@@ -30,6 +30,7 @@ import sys
 from pathlib import Path
 
 import reclib
+from experiments import title_vectors
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     from reclib.evaluation import bootstrap_interval, paired_difference
     from reclib.evaluation.new_items import (evaluate_new_items, last_item_similarity, popularity_before,
                                              user_histories)
-    from reclib.features import ItemFeatures, TextEncoder, item_text
+    from reclib.features import ItemFeatures
     from reclib.io import atomic_write_bytes
     from reclib.models import GenerativeRetrievalRecommender, SASRecRecommender
 
@@ -60,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
 
     ml = load_movielens("100k")
     films = ml.items.sort_values("item_id")
-    vectors = np.asarray(TextEncoder(show_progress=False).encode(item_text(films).tolist()))
+    vectors = title_vectors(films)
     features = ItemFeatures(films["item_id"].to_numpy(), vectors=vectors)
     ratings = new_item_split(ml.ratings)[0] if args.validation else ml.ratings
     train, context, test, new = new_item_split(ratings)

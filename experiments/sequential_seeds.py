@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import reclib
+from experiments import title_vectors
 
 __all__ = ["CANDIDATES", "main", "mean_curve_peak"]
 
@@ -124,10 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     ml = load_movielens("100k")
     catalogue = titles = ItemFeatures(ml.items["item_id"].to_numpy())
     if TEXT_FAMILIES & set(args.families):
-        from reclib.features import TextEncoder, item_text
         films = ml.items.sort_values("item_id")
-        titles = ItemFeatures(films["item_id"].to_numpy(),
-                              vectors=np.asarray(TextEncoder(show_progress=False).encode(item_text(films).tolist())))
+        titles = ItemFeatures(films["item_id"].to_numpy(), vectors=title_vectors(films))
     results: dict[str, Any] = {"protocol": "P3 (ML-100K)", "seeds": args.seeds, "fits": []}
     if args.output.exists():
         results = {**json.loads(args.output.read_text()), "seeds": args.seeds}

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import reclib
+from experiments import title_vectors
 
 __all__ = ["CANDIDATES", "main"]
 
@@ -46,12 +47,11 @@ CANDIDATES: list[dict[str, Any]] = [
 
 def main(argv: list[str] | None = None) -> int:
     reclib.quiet()
-    import numpy as np
 
     from reclib.data import load_movielens
     from reclib.evaluation import P3
     from reclib.evaluation.uncertainty import bootstrap_ratio, paired_difference
-    from reclib.features import ItemFeatures, TextEncoder, item_text
+    from reclib.features import ItemFeatures
     from reclib.io import atomic_write_bytes
     from reclib.models import GenerativeRetrievalRecommender, SASRecRecommender
 
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
 
     ml = load_movielens("100k")
     films = ml.items.sort_values("item_id")
-    vectors = np.asarray(TextEncoder(show_progress=False).encode(item_text(films).tolist()))
+    vectors = title_vectors(films)
     features = ItemFeatures(films["item_id"].to_numpy(), vectors=vectors)
     split = P3.split(ml.ratings)
     fit_part, valid_part, test = split.fit, split.valid, split.test

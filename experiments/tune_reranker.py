@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import reclib
+from experiments import title_vectors
 
 __all__ = ["CANDIDATES", "main"]
 
@@ -50,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     from reclib.data import load_movielens
     from reclib.evaluation import P3
     from reclib.evaluation.uncertainty import paired_difference
-    from reclib.features import ItemFeatures, TextEncoder, item_text
+    from reclib.features import ItemFeatures
     from reclib.io import atomic_write_bytes
     from reclib.models import SASRecRecommender
     from reclib.models import ShortlistReranker, random_order_ndcg
@@ -65,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
 
     ml = load_movielens("100k")
     films = ml.items.sort_values("item_id").reset_index(drop=True)
-    vectors = np.asarray(TextEncoder(show_progress=False).encode(item_text(films).tolist()))
+    vectors = title_vectors(films)
     features = ItemFeatures(films["item_id"].to_numpy(), vectors=vectors)
     split = P3.split(ml.ratings)
     fit_part, valid_part, test = split.fit, split.valid, split.test
