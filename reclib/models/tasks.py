@@ -257,7 +257,9 @@ class NextItemTask(_Task):
       unbiased estimate of the full softmax's normaliser.
 
     - ``loss="gbce"`` (gSASRec, Petrov & Macdonald 2023; needs ``n_sampled`` and the uniform
-      sampler): binary cross-entropy on the target and the m negatives, with the target's
+      sampler): m negatives drawn for every row, as gSASRec draws them (:meth:`row_logits`; they
+      are read from the full (b, N) logits, so a step costs what the full softmax costs); binary
+      cross-entropy on the target and the m negatives, with the target's
       probability raised to :math:`\beta = \alpha\,(t(1 - 1/\alpha) + 1/\alpha)`,
       :math:`\alpha = m / (N - 1)`, t = ``calibration``:
       :math:`\big(\beta\,\mathrm{softplus}(-s^+) + \sum_j \mathrm{softplus}(s^-_j)\big) / (1 + m)`
@@ -265,6 +267,14 @@ class NextItemTask(_Task):
       (t = 0, :math:`\beta = 1`) makes the model over-confident: its probabilities estimate
       :math:`P(\text{positive})` against m negatives, not against the N - 1 items it must beat;
       t = 1 (:math:`\beta = \alpha`) calibrates them back.
+      Every logit enters shifted by :math:`c^* = \log(\beta / m)` (:meth:`gbce_shift`), the
+      minimiser of the per-row loss when all logits are equal:
+      :math:`\tfrac{d}{dc}\big(\beta\,\mathrm{softplus}(-c) + m\,\mathrm{softplus}(c)\big) = 0
+      \Leftrightarrow e^c = \beta / m` (the model's probability of item j is :math:`\sigma(s_j + c^*)`).
+      A shift common to all items changes no ranking; without
+      it, a sequence encoder's first steps lower every logit at once through one vector that all
+      histories share, and its output stays the same for every history (SASRec on ML-100K sat at
+      popularity's level: ``python -m experiments.gbce_collapse``).
 
     temperature > 0; seed: of the negative sampler (a ``keras.random.SeedGenerator``).
     """
@@ -298,8 +308,8 @@ class NextItemTask(_Task):
         return ops.cast(ops.clip(ids, 0, n_items - 1), "int32")
 
     def sampled_logits(self, query_vectors, targets, item_table, sampled=None, correct: bool = True):
-        """(b, 1 + m) logits, the target in column 0, and the sampled ids (m,); log-Q corrected
-        unless ``correct=False`` (gBCE); accidental hits masked either way."""
+        """(b, 1 + m) logits, the target in column 0, and the ids (m,) drawn once for the whole
+        batch; log-Q corrected unless ``correct=False`` (raw logits); accidental hits masked either way."""
         n_items = int(ops.shape(item_table)[0])
         sampled = self.sample(n_items) if sampled is None else ops.cast(sampled, "int32")
         targets = ops.cast(targets, "int32")
@@ -314,6 +324,20 @@ class NextItemTask(_Task):
         negatives = ops.where(hit, ops.full_like(negatives, MASK_LOGIT), negatives)
         return ops.concatenate([ops.expand_dims(true, 1), negatives], axis=1), sampled
 
+    def row_logits(self, query_vectors, targets, item_table, sampled=None):
+        """(b, 1 + m) uncorrected logits, the target in column 0, and the ids (b, m) of m uniform
+        negatives drawn for every row (gBCE's draw; accidental hits masked)."""
+        n_items = int(ops.shape(item_table)[0])
+        logits = ops.matmul(ops.cast(query_vectors, "float32"),
+                            ops.transpose(ops.cast(item_table, "float32"))) / self.temperature
+        if sampled is None:
+            sampled = keras.random.randint((ops.shape(logits)[0], self.n_sampled), 0, n_items, seed=self.seed_generator)
+        sampled = ops.cast(sampled, "int32")
+        targets = ops.expand_dims(ops.cast(targets, "int32"), 1)
+        negatives = ops.take_along_axis(logits, sampled, axis=1)
+        negatives = ops.where(ops.equal(targets, sampled), ops.full_like(negatives, MASK_LOGIT), negatives)
+        return ops.concatenate([ops.take_along_axis(logits, targets, axis=1), negatives], axis=1), sampled
+
     def gbce_beta(self, n_items: int) -> float:
         """gSASRec's power on the target probability (class doc) for a catalogue of n_items."""
         if self.n_sampled >= n_items - 1:
@@ -322,14 +346,20 @@ class NextItemTask(_Task):
         alpha = self.n_sampled / (n_items - 1)
         return alpha * (self.calibration * (1.0 - 1.0 / alpha) + 1.0 / alpha)
 
+    def gbce_shift(self, n_items: int) -> float:
+        """:math:`\log(\beta / m)`, added to every gBCE logit (class doc) for a catalogue of n_items."""
+        return math.log(self.gbce_beta(n_items) / self.n_sampled)
+
     def loss(self, query_vectors, targets, item_table, sample_weight=None):
         """Mean softmax cross-entropy (or gBCE) of the targets (scalar), weighted by
         ``sample_weight`` (b,) and divided by b, as Keras' ``sum_over_batch_size``."""
         if self.loss_name == "gbce":
-            logits, _ = self.sampled_logits(query_vectors, targets, item_table, correct=False)
+            n_items = int(ops.shape(item_table)[0])
+            logits, _ = self.row_logits(query_vectors, targets, item_table)
+            logits = logits + self.gbce_shift(n_items)
             labels = ops.zeros((ops.shape(logits)[0],), "int32")
             self._update_metrics(labels, logits, sample_weight)
-            beta = self.gbce_beta(int(ops.shape(item_table)[0]))
+            beta = self.gbce_beta(n_items)
             per_row = beta * ops.softplus(-logits[:, 0]) + ops.sum(ops.softplus(logits[:, 1:]), axis=1)
             per_row = per_row / float(1 + self.n_sampled)
             if sample_weight is not None:

@@ -1,6 +1,8 @@
 """The tasks of reclib.models.tasks: each loss against NumPy on a tiny batch, accidental hits,
 log-Q, extra negatives, the cross-replica hook, and sampled softmax on toys."""
 
+import functools
+
 import keras
 import numpy as np
 import pytest
@@ -154,14 +156,27 @@ def test_gbce_against_numpy_and_its_calibration():
     assert task.gbce_beta(6) == pytest.approx(0.7)
     assert NextItemTask(n_sampled=3, loss="gbce", calibration=0.0).gbce_beta(6) == pytest.approx(1.0)   # plain BCE
     assert NextItemTask(n_sampled=3, loss="gbce", calibration=1.0).gbce_beta(6) == pytest.approx(0.6)   # beta = alpha
-    logits, _ = task.sampled_logits(queries, targets, table, sampled=sampled, correct=False)
+    # gSASRec's draw: negatives of their own for every row (rows 2 and 3 both target item 2;
+    # only row 2 drew it, an accidental hit, masked as in the softmax)
+    sampled = np.array([[1, 2, 4], [1, 2, 4], [1, 2, 4], [3, 0, 5]])
+    logits, _ = task.row_logits(queries, targets, table, sampled=sampled)
     scores = queries @ table.T
-    by_hand = np.c_[scores[np.arange(4), targets], scores[:, sampled]]
-    by_hand[2:, 2] = -1e9                                 # the accidental hits, as in the softmax
+    by_hand = np.c_[scores[np.arange(4), targets], np.take_along_axis(scores, sampled, axis=1)]
+    by_hand[2, 2] = -1e9
     np.testing.assert_allclose(ops.convert_to_numpy(logits), by_hand, rtol=1e-5)
+    _, drawn = task.row_logits(queries, targets, table)
+    drawn = ops.convert_to_numpy(drawn)
+    assert drawn.shape == (4, 3) and len({tuple(row) for row in drawn}) > 1 and 0 <= drawn.min() <= drawn.max() < 6
     softplus = lambda v: np.logaddexp(0.0, v)             # noqa: E731
-    per_row = (0.7 * softplus(-by_hand[:, 0]) + softplus(by_hand[:, 1:]).sum(1)) / 4
-    task.sample = lambda n_items: ops.convert_to_tensor(sampled, "int32")      # the draw above
+    # the shift c* = log(beta / m) minimises the per-row loss of equal logits: its derivative is 0 there
+    shift = task.gbce_shift(6)
+    assert shift == pytest.approx(np.log(0.7 / 3))
+    equal_logits = lambda c: 0.7 * softplus(-c) + 3 * softplus(c)           # noqa: E731
+    assert (equal_logits(shift + 1e-4) - equal_logits(shift - 1e-4)) / 2e-4 == pytest.approx(0.0, abs=1e-6)
+    assert equal_logits(shift) < min(equal_logits(shift - 0.1), equal_logits(shift + 0.1))
+    shifted = by_hand + shift                             # masked columns stay at -1e9: softplus 0
+    per_row = (0.7 * softplus(-shifted[:, 0]) + softplus(shifted[:, 1:]).sum(1)) / 4
+    task.row_logits = functools.partial(NextItemTask.row_logits, task, sampled=sampled)   # the draw above
     assert float(task.loss(queries, targets, table)) == pytest.approx(per_row.mean(), rel=1e-5)
 
 
