@@ -56,7 +56,10 @@ CANDIDATES: dict[str, dict[str, tuple[str, dict[str, Any]]]] = {
     "sasrec": {"sasrec": ("SASRecRecommender", SASREC),
                "sasrec + normalize (t 0.05)": ("SASRecRecommender", {**SASREC, "normalize": True, "temperature": 0.05}),
                # the one-seed search's leader (experiments.tune_sequential); about 1.4x the time per epoch
-               "sasrec + overlapping windows (stride 25)": ("SASRecRecommender", {**SASREC, "stride": 25})},
+               "sasrec + overlapping windows (stride 25)": ("SASRecRecommender", {**SASREC, "stride": 25}),
+               # gSASRec's loss once its logits were shifted (NextItemTask.gbce_shift; experiments.gbce_collapse):
+               # validation only so far, in experiments/results/sequential_seeds_gbce.json
+               "sasrec + gBCE (256 negatives)": ("SASRecRecommender", {**SASREC, "loss": "gbce", "n_sampled": 256})},
     "hstu": {"hstu": ("HSTURecommender", HSTU)},
     # GPT-2's width 64 at SASRec's rate, and at twice that rate (tried for fewer epochs; it took as many,
     # and validated higher)
