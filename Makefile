@@ -5,6 +5,10 @@ PY     := $(VENV)/bin/python
 SETUP  := $(VENV)/.reclib-setup
 DATA   := data/cache/.fetched
 export PYTHONHASHSEED := 0
+# PyTorch's AVX2 kernels on every x86-64 CPU: its AVX-512 ones round differently (reclib.same_cpu_kernels)
+ifeq ($(shell uname -m),x86_64)
+export ATEN_CPU_CAPABILITY ?= avx2
+endif
 
 LOCK   := requirements.lock
 PIP    := $(PY) -m pip --disable-pip-version-check

@@ -22,6 +22,9 @@ runner call first, before TensorFlow or transformers load) quiets their start-up
 - ignores the "IProgress not found" warning that ``import tqdm.auto`` gives in a Jupyter kernel
   without ipywidgets.
 
+:func:`same_cpu_kernels` (called by the notebook runner and the tests) makes PyTorch use its
+AVX2 kernels on any x86-64 processor, so a seeded fit gives the same numbers with or without AVX-512.
+
 Library progress bars are off unless a model is built with ``verbose=True`` (``show_progress=True``
 for the text encoder); :func:`progress` draws them without needing ipywidgets.
 """
@@ -93,6 +96,21 @@ class _QuietTensorFlowImport(importlib.abc.MetaPathFinder):
         if spec is not None and spec.loader is not None:
             spec.loader = _SilentLoader(spec.loader, self)
         return spec
+
+
+def same_cpu_kernels() -> None:
+    """Sets ``ATEN_CPU_CAPABILITY=avx2`` on an x86-64 machine unless the environment sets it.
+
+    PyTorch picks its CPU kernels by what the processor offers, and its AVX-512 kernels round
+    differently from its AVX2 ones, so a seeded PyTorch fit (GPT-2 over items) trained to other
+    numbers on an AVX-512 machine. With the AVX2 kernels everywhere, the same seed gives the same
+    numbers on any x86-64 processor. PyTorch reads the variable when it first runs a CPU kernel:
+    call this before. The notebook runner and the test suite call it; ``make`` sets it too.
+    """
+    import platform
+
+    if platform.machine().lower() in ("x86_64", "amd64"):
+        os.environ.setdefault("ATEN_CPU_CAPABILITY", "avx2")
 
 
 def quiet() -> None:

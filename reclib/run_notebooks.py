@@ -154,6 +154,7 @@ def run_notebook(path: Path, output_dir: Path, parameters: dict[str, Any] | None
     # PyTorch's OpenMP threads sleep while they wait instead of spinning: on a few shared cores a
     # spinning thread takes the time its partner needs (a GPT-2 step 1.6 s -> 0.6 s); no number changes
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    reclib.same_cpu_kernels()         # PyTorch's AVX2 kernels on any x86-64 CPU: the same numbers everywhere
     # a figure that would not read well in the book (no title, unlabelled axes, legend over data,
     # tiny text) fails its cell instead of being drawn (reclib.figures)
     os.environ.setdefault(CHECK_VARIABLE, "1")

@@ -8,7 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import reclib
 from reclib.data import load_movielens
+
+reclib.same_cpu_kernels()         # before any test runs a PyTorch kernel: the same numbers on any x86-64 CPU
 
 
 @pytest.fixture(scope="session", autouse=True)

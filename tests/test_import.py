@@ -45,6 +45,22 @@ def test_quiet_keeps_a_level_the_user_chose():
     assert done.stdout.strip() == "0 False"
 
 
+def test_same_cpu_kernels_pins_pytorch_to_avx2_on_x86_only_and_keeps_a_choice(monkeypatch):
+    import platform
+
+    import reclib
+
+    for machine, chosen, expected in [("x86_64", None, "avx2"), ("AMD64", None, "avx2"),
+                                      ("x86_64", "avx512", "avx512"), ("aarch64", None, None)]:
+        monkeypatch.setattr(platform, "machine", lambda machine=machine: machine)
+        if chosen is None:
+            monkeypatch.delenv("ATEN_CPU_CAPABILITY", raising=False)
+        else:
+            monkeypatch.setenv("ATEN_CPU_CAPABILITY", chosen)
+        reclib.same_cpu_kernels()
+        assert os.environ.get("ATEN_CPU_CAPABILITY") == expected, machine
+
+
 def test_every_notebook_quiets_first():
     """The first cell after the parameters calls reclib.quiet() before importing anything else."""
     for path in find_notebooks(folder=NOTEBOOK_DIR):
