@@ -57,7 +57,8 @@ CANDIDATES: dict[str, dict[str, tuple[str, dict[str, Any]]]] = {
                "sasrec + normalize (t 0.05)": ("SASRecRecommender", {**SASREC, "normalize": True, "temperature": 0.05}),
                # the one-seed search's leader (experiments.tune_sequential); about 1.4x the time per epoch
                "sasrec + overlapping windows (stride 25)": ("SASRecRecommender", {**SASREC, "stride": 25}),
-               # gSASRec's loss once its logits were shifted (NextItemTask.gbce_shift; experiments.gbce_collapse):
+               # gSASRec's loss once its logits were shifted and its negatives drawn per row (NextItemTask.gbce_shift;
+               # experiments.gbce_collapse):
                # validation only so far, in experiments/results/sequential_seeds_gbce.json
                "sasrec + gBCE (256 negatives)": ("SASRecRecommender", {**SASREC, "loss": "gbce", "n_sampled": 256})},
     "hstu": {"hstu": ("HSTURecommender", HSTU)},

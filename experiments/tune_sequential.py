@@ -16,8 +16,8 @@ go to ``build/tuning/sequential.json`` after every fit; finished candidates are 
 stored search, ``experiments/results/tune_sequential.json``, is read by notebook 06; every model in
 it knows the whole catalogue at ``fit`` (a validation or test event may name a film that no training
 event does). The gBCE candidate's row was re-run with ``--validation-only`` after the loss gained its
-shift (``NextItemTask.gbce_shift``; ``python -m experiments.gbce_collapse``): its first row, at
-popularity's level, came from the unshifted loss, and the stored choices were kept.
+shift (``NextItemTask.gbce_shift``) and per-row negatives (``python -m experiments.gbce_collapse``):
+its first row, at popularity's level, came from the earlier loss, and the stored choices were kept.
 """
 
 from __future__ import annotations
