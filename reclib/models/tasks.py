@@ -324,12 +324,16 @@ class NextItemTask(_Task):
         negatives = ops.where(hit, ops.full_like(negatives, MASK_LOGIT), negatives)
         return ops.concatenate([ops.expand_dims(true, 1), negatives], axis=1), sampled
 
+    def catalogue_logits(self, query_vectors, item_table):
+        """(b, N) logits of every row against every item: :math:`q_r^\top e_j / \tau`, in float32."""
+        return ops.matmul(ops.cast(query_vectors, "float32"),
+                          ops.transpose(ops.cast(item_table, "float32"))) / self.temperature
+
     def row_logits(self, query_vectors, targets, item_table, sampled=None):
         """(b, 1 + m) uncorrected logits, the target in column 0, and the ids (b, m) of m uniform
         negatives drawn for every row (gBCE's draw; accidental hits masked)."""
         n_items = int(ops.shape(item_table)[0])
-        logits = ops.matmul(ops.cast(query_vectors, "float32"),
-                            ops.transpose(ops.cast(item_table, "float32"))) / self.temperature
+        logits = self.catalogue_logits(query_vectors, item_table)
         if sampled is None:
             sampled = keras.random.randint((ops.shape(logits)[0], self.n_sampled), 0, n_items, seed=self.seed_generator)
         sampled = ops.cast(sampled, "int32")
@@ -366,8 +370,7 @@ class NextItemTask(_Task):
                 per_row = per_row * ops.cast(sample_weight, per_row.dtype)
             return ops.sum(per_row) / ops.cast(ops.shape(per_row)[0], per_row.dtype)
         if self.n_sampled is None:
-            logits = ops.matmul(ops.cast(query_vectors, "float32"),
-                                ops.transpose(ops.cast(item_table, "float32"))) / self.temperature
+            logits = self.catalogue_logits(query_vectors, item_table)
             labels = ops.cast(targets, "int32")
         else:
             logits, _ = self.sampled_logits(query_vectors, targets, item_table)
